@@ -1,0 +1,28 @@
+"""File names of every artifact, in one place, so readers and writers cannot drift apart."""
+
+# prepared data (results/data/{task}/)
+TRAIN_SPLIT = "train.parquet"
+EVAL_SPLIT = "eval.parquet"
+DATA_MANIFEST = "manifest.json"
+
+# training run (results/runs/{method}/{task}/seed{seed}/)
+FINAL_DIR = "final"
+CHECKPOINTS_DIR = "checkpoints"
+TRAIN_LOG = "train_log.jsonl"
+RUN_METADATA = "run.json"
+
+# evaluation (results/eval/{method}/{task}/seed{seed}/)
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.parquet"
+EVAL_REPORT = "report.txt"
+
+# merge (results/merged/{method}/{task}/seed{seed}/)
+MERGE_METADATA = "merge.json"
+
+# standard column names of prepared splits
+COL_ID = "example_id"
+COL_TEXT = "text"
+COL_TEXT_PAIR = "text_pair"
+COL_LABEL = "label"
+COL_LABEL_NAME = "label_name"
+COL_GROUP = "group"

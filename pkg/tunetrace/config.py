@@ -1,0 +1,256 @@
+"""Config validation (JSON Schema is the single source of truth) and typed views of its slices.
+
+Workflow rules pass each job only the slice it needs, as canonical JSON; the dataclasses here
+rebuild typed objects from those slices.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
+TASK_TYPES = ("sequence_classification",)
+METHOD_TYPES = ("full", "lora")
+
+
+class ConfigError(ValueError):
+    """The experiment config is invalid; the message names the key and what is allowed."""
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file, naming the file on a syntax error."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(schema.get("properties"), dict):
+        return "allowed keys: " + ", ".join(sorted(schema["properties"]))
+    if error.validator == "enum":
+        return "allowed: " + ", ".join(map(str, error.validator_value))
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+        return f"allowed: {op[error.validator]} {error.validator_value}"
+    if error.validator == "type":
+        return f"allowed type: {error.validator_value}"
+    if error.validator == "pattern" or error.validator == "propertyNames":
+        return "names must start with a letter and contain only letters, digits and _"
+    return str(schema.get("description", "")).strip()
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator that fills `default` values of absent properties while validating."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """The config JSON Schema."""
+    return load_yaml(path)
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
+    """Return a copy of `config` with defaults filled in; raise ConfigError naming the bad key."""
+    schema = dict(schema or load_schema())
+    filled = copy.deepcopy(dict(config))
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(
+            f"invalid config at '{_key_path(best)}': {best.message}. {_allowed(best)}".strip()
+        )
+    _check_semantics(filled)
+    return filled
+
+
+def _check_semantics(config: Mapping[str, Any]) -> None:
+    """Rules JSON Schema cannot express."""
+    for name, task in config["tasks"].items():
+        source = task["source"]
+        if source["format"] != "hub" and not source.get("train"):
+            raise ConfigError(f"invalid config at 'tasks.{name}.source.train': a training file is required")
+        if source["format"] == "hub" and not source.get("hub_id"):
+            raise ConfigError(f"invalid config at 'tasks.{name}.source.hub_id': required when format is hub")
+        positive = task.get("positive_label")
+        if positive is not None and str(positive) not in {str(x) for x in task["labels"]}:
+            raise ConfigError(
+                f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
+            )
+    for name, method in config["methods"].items():
+        if method.get("early_stopping_patience") and not method.get("eval_every_steps"):
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
+            )
+
+
+def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
+    """Fail before any job runs when a task's data file is missing."""
+    for name, task in config["tasks"].items():
+        source = task["source"]
+        if source["format"] == "hub":
+            continue
+        for split in ("train", "eval"):
+            path = source.get(split)
+            if path and not (Path(workdir) / path).is_file():
+                raise ConfigError(
+                    f"invalid config at 'tasks.{name}.source.{split}': data file '{path}' does not exist "
+                    f"(relative to the working directory {Path(workdir).resolve()}); fix the path or create the file"
+                )
+
+
+def load_config(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> dict:
+    """Load, validate and default a config file (for the CLI and tests)."""
+    config = validate_config(load_yaml(path) or {})
+    check_data_files(config, workdir)
+    return config
+
+
+def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name_or_path: str = "embedded:all-MiniLM-L6-v2"
+    revision: str | None = None
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
+        return _from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    type: str = "sequence_classification"
+    source: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    text_fields: tuple[str, ...] = ("text",)
+    label_field: str = "label"
+    labels: tuple[Any, ...] = (0, 1)
+    positive_label: Any = None
+    group_field: str | None = None
+    id_field: str | None = None
+    max_length: int = 128
+    primary_metric: str = "accuracy"
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
+        data = dict(data)
+        data["text_fields"] = tuple(data.get("text_fields", ("text",)))
+        data["labels"] = tuple(data.get("labels", (0, 1)))
+        return _from_dict(cls, {**data, "name": name})
+
+    @property
+    def label_names(self) -> list[str]:
+        return [str(x) for x in self.labels]
+
+    @property
+    def positive_index(self) -> int:
+        positive = self.labels[-1] if self.positive_label is None else self.positive_label
+        return self.label_names.index(str(positive))
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraSpec:
+    r: int = 8
+    alpha: float = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] | None = None
+    bias: str = "none"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LoraSpec":
+        data = dict(data)
+        if data.get("target_modules") is not None:
+            data["target_modules"] = tuple(data["target_modules"])
+        return _from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    type: str
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    epochs: float = 3
+    max_steps: int | None = None
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
+    eval_every_steps: int | None = None
+    save_every_steps: int | None = None
+    save_total_limit: int | None = None
+    logging_steps: int = 5
+    early_stopping_patience: int | None = None
+    lora: LoraSpec = dataclasses.field(default_factory=LoraSpec)
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> "MethodSpec":
+        data = dict(data)
+        data["lora"] = LoraSpec.from_dict(data.get("lora") or {})
+        return _from_dict(cls, {**data, "name": name})
+
+    @property
+    def is_lora(self) -> bool:
+        return self.type == "lora"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+    batch_size: int = 64
+    bootstrap_samples: int = 1000
+    confidence: float = 0.95
+    merge_tolerance: float = 1e-4
+    merge_failure: str = "error"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":
+        return _from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingSpec:
+    wandb_mode: str = "disabled"
+    project: str = "tunetrace"
+    entity: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrackingSpec":
+        data = dict(data)
+        data["tags"] = tuple(data.get("tags", ()))
+        return _from_dict(cls, data)

@@ -1,0 +1,260 @@
+"""Read task data from local files (or the hub), check it, and write prepared splits.
+
+Prepared splits are Parquet with standard columns (see `artifacts.COL_*`), so nothing
+downstream needs to know the source's column names or quirks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import artifacts as A
+from .config import TaskSpec
+from .fileio import sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+class DataError(ValueError):
+    """Task data is unusable; the message names the file, row and column."""
+
+
+def infer_format(path: str | os.PathLike, declared: str = "auto") -> str:
+    """The file format: declared, or from the extension."""
+    if declared != "auto":
+        return declared
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: cannot tell the format from '{suffix}'; set source.format to one of csv, tsv, jsonl, parquet")
+    return FORMATS[suffix]
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # GLUE exports often start with a BOM
+    except UnicodeDecodeError as err:
+        row = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {row}: bytes that are not UTF-8 at offset {err.start} ({err.reason}); "
+            "re-encode the file as UTF-8"
+        ) from err
+
+
+def _read_delimited(path: Path, sep: str, quoting: str) -> pd.DataFrame:
+    no_quotes = quoting == "none" or (quoting == "auto" and sep == "\t")
+    text = _decode(path)
+    try:
+        return pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+            quoting=csv.QUOTE_NONE if no_quotes else csv.QUOTE_MINIMAL,
+        )
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{path}: the file is empty; it needs a header row and at least one example") from err
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'} ({err})") from err
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    rows = []
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: line {number}: not valid JSON ({err.msg})") from err
+    return pd.DataFrame(rows)
+
+
+def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto") -> pd.DataFrame:
+    """Read one data file into a DataFrame of strings (csv/tsv) or native types (jsonl/parquet)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; it needs a header row and at least one example")
+    fmt = infer_format(path, fmt)
+    if fmt == "csv":
+        frame = _read_delimited(path, ",", quoting)
+    elif fmt == "tsv":
+        frame = _read_delimited(path, "\t", quoting)
+    elif fmt == "jsonl":
+        frame = _read_jsonl(path)
+    elif fmt == "parquet":
+        frame = pd.read_parquet(path)
+    else:
+        raise DataError(f"{path}: unsupported format '{fmt}'")
+    if frame.empty:
+        raise DataError(f"{path}: no examples (only a header, or blank lines)")
+    return frame
+
+
+def read_hub_split(hub_id: str, split: str) -> pd.DataFrame:
+    """Load a hub dataset split; a clear error when offline or without `datasets`."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        raise DataError(
+            f"hub dataset '{hub_id}' cannot be fetched: HF_HUB_OFFLINE is set (no network). "
+            "Download it once and point source.train/source.eval at local files"
+        )
+    try:
+        import datasets  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise DataError(f"hub dataset '{hub_id}' needs the `datasets` package: pip install datasets") from err
+    try:
+        return datasets.load_dataset(hub_id, split=split).to_pandas()
+    except Exception as err:  # noqa: BLE001 - any hub failure becomes one clear message
+        raise DataError(f"hub dataset '{hub_id}' split '{split}' could not be loaded ({err})") from err
+
+
+def _check_columns(frame: pd.DataFrame, columns: list[str], origin: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{origin}: missing column(s) {missing}; the file has {list(frame.columns)}. "
+            "Fix the task's text_fields/label_field/group_field/id_field or the file header"
+        )
+
+
+def _row_number(frame: pd.DataFrame, position: int) -> int:
+    """1-based line number in a delimited file with a header (row 1 is the header)."""
+    return int(position) + 2
+
+
+def standardise(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
+    """Map source columns to the standard ones, checking every row."""
+    wanted = list(task.text_fields) + [task.label_field]
+    wanted += [c for c in (task.group_field, task.id_field) if c]
+    _check_columns(frame, wanted, origin)
+    names = task.label_names
+    raw_labels = frame[task.label_field].map(lambda v: "" if v is None else str(v).strip())
+    bad = ~raw_labels.isin(names)
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{origin}: row {_row_number(frame, pos)}, column '{task.label_field}': label "
+            f"{raw_labels.iloc[pos]!r} is not in the label set {names} ({int(bad.sum())} such rows); "
+            "fix the data or the task's `labels`"
+        )
+    out = pd.DataFrame()
+    out[A.COL_ID] = (frame[task.id_field].astype(str) if task.id_field
+                     else [f"{id_prefix}-{i:06d}" for i in range(len(frame))])
+    for column, source in zip((A.COL_TEXT, A.COL_TEXT_PAIR), task.text_fields):
+        values = frame[source].map(lambda v: "" if v is None else str(v))
+        empty = values.str.strip() == ""
+        if empty.any():
+            pos = int(np.flatnonzero(empty.to_numpy())[0])
+            raise DataError(f"{origin}: row {_row_number(frame, pos)}, column '{source}': empty text")
+        out[column] = values.to_numpy()
+    out[A.COL_LABEL] = raw_labels.map(names.index).astype("int64").to_numpy()
+    out[A.COL_LABEL_NAME] = raw_labels.to_numpy()
+    if task.group_field:
+        out[A.COL_GROUP] = frame[task.group_field].map(lambda v: "" if v is None else str(v)).to_numpy()
+    if out[A.COL_ID].duplicated().any():
+        dup = out[A.COL_ID][out[A.COL_ID].duplicated()].iloc[0]
+        raise DataError(f"{origin}: column '{task.id_field}': duplicate id {dup!r}; ids must be unique")
+    return out
+
+
+def stratified_split(frame: pd.DataFrame, fraction: float, seed: int, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off `fraction` of rows per stratum (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    held: list[int] = []
+    for _, idx in frame.groupby(by, sort=True).indices.items():
+        idx = np.array(sorted(idx))
+        rng.shuffle(idx)
+        take = int(round(len(idx) * fraction))
+        held.extend(idx[:take].tolist())
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[held] = True
+    return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
+
+
+def _distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
+
+
+def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Read and standardise the train and eval splits of a task; return them and the source files."""
+    source = task.source
+    if source.get("format") == "hub":
+        train_raw = read_hub_split(source["hub_id"], source.get("train") or "train")
+        eval_raw = read_hub_split(source["hub_id"], source["eval"]) if source.get("eval") else None
+        files: list[Path] = []
+        origin_train, origin_eval = f"hub:{source['hub_id']}", f"hub:{source['hub_id']}"
+    else:
+        train_path = Path(workdir) / source["train"]
+        files = [train_path]
+        train_raw = read_table(train_path, source.get("format", "auto"), source.get("quoting", "auto"))
+        origin_train = str(train_path)
+        eval_raw = None
+        if source.get("eval"):
+            eval_path = Path(workdir) / source["eval"]
+            files.append(eval_path)
+            eval_raw = read_table(eval_path, source.get("format", "auto"), source.get("quoting", "auto"))
+            origin_eval = str(eval_path)
+    train = standardise(train_raw, task, origin_train, "train")
+    if eval_raw is None:
+        by = [A.COL_LABEL] + ([A.COL_GROUP] if task.group_field else [])
+        train, evaluation = stratified_split(train, source.get("eval_fraction", 0.2), source.get("split_seed", 0), by)
+    else:
+        evaluation = standardise(eval_raw, task, origin_eval, "eval")
+    return train, evaluation, files
+
+
+def _subsample(train: pd.DataFrame, evaluation: pd.DataFrame, task: TaskSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    seed = int(task.source.get("split_seed", 0))
+    if task.max_train_examples and len(train) > task.max_train_examples:
+        train = train.sample(n=task.max_train_examples, random_state=seed).sort_index().reset_index(drop=True)
+    if task.max_eval_examples and len(evaluation) > task.max_eval_examples:
+        evaluation = evaluation.iloc[: task.max_eval_examples].reset_index(drop=True)
+    return train, evaluation
+
+
+def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> dict[str, Any]:
+    """Write train/eval Parquet and a manifest (row counts, label distribution, source hashes)."""
+    train, evaluation, files = load_splits(task, workdir)
+    train, evaluation = _subsample(train, evaluation, task)
+    for name, frame in (("train", train), ("eval", evaluation)):
+        missing = sorted(set(range(len(task.labels))) - set(frame[A.COL_LABEL].unique()))
+        if name == "train" and missing:
+            log.warning("train split has no example of label(s) %s", [task.label_names[i] for i in missing])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(out / A.TRAIN_SPLIT, index=False)
+    evaluation.to_parquet(out / A.EVAL_SPLIT, index=False)
+    manifest = {
+        "task": task.name,
+        "type": task.type,
+        "labels": task.label_names,
+        "sources": [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
+        "splits": {
+            name: {
+                "rows": int(len(frame)),
+                "label_distribution": _distribution(frame, A.COL_LABEL_NAME),
+                "group_distribution": _distribution(frame, A.COL_GROUP) if A.COL_GROUP in frame else None,
+                "sha256": sha256_file(out / fname),
+            }
+            for name, frame, fname in (("train", train, A.TRAIN_SPLIT), ("eval", evaluation, A.EVAL_SPLIT))
+        },
+    }
+    write_json(out / A.DATA_MANIFEST, manifest)
+    log.info("prepared %s: %d train, %d eval rows", task.name, len(train), len(evaluation))
+    return manifest
+
+
+def load_prepared(data_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The prepared train and eval splits."""
+    data_dir = Path(data_dir)
+    return pd.read_parquet(data_dir / A.TRAIN_SPLIT), pd.read_parquet(data_dir / A.EVAL_SPLIT)

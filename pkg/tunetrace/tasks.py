@@ -1,0 +1,65 @@
+"""Task types: how prepared rows become model batches.
+
+`sequence_classification` handles one text field or a sentence pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import torch
+
+from . import artifacts as A
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Pre-tokenised examples (lists of ids), padded per batch by the collator."""
+
+    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int] | None) -> None:
+        self.encodings = encodings
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(next(iter(self.encodings.values())))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = {key: values[index] for key, values in self.encodings.items()}
+        if self.labels is not None:
+            item["labels"] = self.labels[index]
+        return item
+
+
+def encode_classification(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[EncodedDataset, int]:
+    """Tokenise a prepared split; return the dataset and how many examples were truncated."""
+    first = frame[A.COL_TEXT].tolist()
+    second = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+    full = tokenizer(first, second, truncation=False)
+    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
+    encodings = tokenizer(first, second, truncation=True, max_length=max_length)
+    return EncodedDataset(dict(encodings), frame[A.COL_LABEL].astype(int).tolist()), truncated
+
+
+def make_collator(tokenizer: Any) -> Any:
+    """Dynamic padding to the longest example in each batch."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
+    """Logits for every example, in order, in eval mode (float32 on CPU)."""
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
+    outputs = []
+    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5):
+        batch.pop("labels", None)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        outputs.append(model(**batch).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs)
