@@ -7,12 +7,24 @@ import os
 import sys
 
 
-def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
-    """Log to `log_file` (when given) and to stderr, with timestamps."""
+def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO,
+                  capture_stderr: bool = False) -> None:
+    """Log to `log_file` (when given) and to stderr, with timestamps.
+
+    With `capture_stderr`, file descriptor 2 itself is sent to the log file, so progress bars,
+    library warnings and tracebacks of a workflow job land in its log rather than interleaving
+    on the terminal with other jobs.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
+        if capture_stderr:
+            fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            sys.stderr.flush()
+            os.dup2(fd, 2)
+            os.close(fd)
+        else:
+            handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

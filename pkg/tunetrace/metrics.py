@@ -123,5 +123,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def relative_improvement(candidate: float, baseline: float, metric: str) -> float:
     """Improvement over the baseline as a share of it, positive when the candidate is better."""
-    sign = 1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0
-    return sign * (candidate - baseline) / abs(baseline) if baseline else float("inf") * sign * (candidate - baseline)
+    gain = (candidate - baseline) * (1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0)
+    if baseline:
+        return gain / abs(baseline)
+    return 0.0 if gain == 0 else float("inf") if gain > 0 else float("-inf")

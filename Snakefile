@@ -1,0 +1,27 @@
+# tunetrace: a fine-tuning study as one Snakemake DAG. This file is the table of contents;
+# see ../shared/DESIGN.md (artifact map) and README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# A --configfile on the command line replaces the embedded default instead of merging into it
+# (Snakemake would otherwise deep-merge both configs' tasks and methods).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/baseline.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/merge.smk"
+include: "rules/compare.smk"
+
+
+rule all:
+    input:
+        "results/comparison.json",
+    default_target: True

@@ -1,0 +1,160 @@
+"""Aggregate every run into results/comparison.json and a readable comparison.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+import numpy as np
+
+from .config import load_yaml
+from .fileio import read_json, sha256_file, write_json, write_text
+
+log = logging.getLogger(__name__)
+COMPARISON_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "comparison.schema.yaml"
+SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "loss")
+
+
+def mean_std(values: Iterable[float]) -> dict[str, float | int]:
+    """Mean, sample standard deviation (0 for one value), min, max and count."""
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+            "min": float(arr.min()), "max": float(arr.max()), "n": int(arr.size)}
+
+
+def _index(records: Iterable[dict], keys: tuple[str, ...]) -> dict[tuple, dict]:
+    return {tuple(r[k] for k in keys): r for r in records}
+
+
+def _method_summary(method: str, spec: Mapping[str, Any], task: str, seeds: list[int], evals: dict, runs: dict,
+                    merges: dict, baseline: Mapping[str, Any]) -> dict[str, Any]:
+    ev = [evals[(method, task, s)] for s in seeds]
+    rn = [runs[(method, task, s)] for s in seeds]
+    metrics = {key: mean_std(e[key] for e in ev) for key in SUMMARY_METRICS}
+    primary_key = baseline["primary_metric"]
+    primary = mean_std(e["primary"] for e in ev)
+    summary: dict[str, Any] = {
+        "type": spec["type"], "seeds": seeds, "metrics": metrics, "primary": primary,
+        "delta_vs_baseline": {
+            "reference": baseline["reference"], "baseline": baseline["primary"],
+            "absolute": primary["mean"] - baseline["primary"],
+            "beats_baseline": all(e["primary"] > baseline["primary"] for e in ev),
+        },
+        "trainable_parameters": {"count": rn[0]["parameters"]["trainable"], "total": rn[0]["parameters"]["total"],
+                                 "percent": rn[0]["parameters"]["percent"]},
+        "train_wall_time_s": mean_std(r["train_wall_time_s"] for r in rn),
+        "train_samples_per_second": mean_std(r["train_samples_per_second"] for r in rn),
+        "peak_memory_mb": mean_std(max(r["memory"].values()) for r in rn),
+        "runs": [{"seed": s, "primary": e["primary"], "ci": e.get("ci", {}), "accuracy": e["accuracy"],
+                  "f1": e["f1"], "groups": e.get("groups"), "final_train_loss": r["final_train_loss"],
+                  "global_steps": r["global_steps"]} for s, e, r in zip(seeds, ev, rn)],
+        "merge_check": None,
+    }
+    if spec["type"] == "lora":
+        checks = [merges[(method, task, s)] for s in seeds]
+        summary["merge_check"] = {
+            "passed": all(c["passed"] for c in checks),
+            "max_abs_logit_diff": max(c["max_abs_logit_diff"] for c in checks),
+            "max_loss_abs_diff": max(c["loss_abs_diff"] for c in checks),
+            "min_label_agreement": min(c["label_agreement"] for c in checks),
+            "tolerance": checks[0]["tolerance"],
+        }
+    return summary
+
+
+def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: list[str], runs: list[str],
+                     merge_checks: list[str], manifests: list[str]) -> dict[str, Any]:
+    """The comparison document: per task and method, seed statistics against the baseline."""
+    loaded = {name: [(p, read_json(p)) for p in paths] for name, paths in
+              (("baselines", baselines), ("evals", evals), ("runs", runs), ("merges", merge_checks), ("manifests", manifests))}
+    base_by_task = {d["task"]: d for _, d in loaded["baselines"]}
+    ev = _index((d for _, d in loaded["evals"]), ("method", "task", "seed"))
+    rn = _index((d for _, d in loaded["runs"]), ("method", "task", "seed"))
+    mg = _index((d for _, d in loaded["merges"]), ("method", "task", "seed"))
+    seeds = list(config["seeds"])
+    tasks: dict[str, Any] = {}
+    for task in config["tasks"]:
+        baseline = base_by_task[task]
+        tasks[task] = {
+            "primary_metric": baseline["primary_metric"],
+            "baseline": {name: {"primary": b["primary"], "accuracy": b["accuracy"], "f1": b["f1"], "ci": b.get("ci", {})}
+                         for name, b in baseline["baselines"].items()},
+            "baseline_reference": baseline["reference"],
+            "methods": {m: _method_summary(m, spec, task, seeds, ev, rn, mg, baseline)
+                        for m, spec in config["methods"].items()},
+        }
+    inputs = [{"kind": kind, "path": str(p), "sha256": sha256_file(p)} for kind, items in loaded.items() for p, _ in items]
+    return {
+        "schema_version": 1,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": config["model"]["name_or_path"],
+        "seeds": seeds,
+        "tasks": tasks,
+        "inputs": inputs,
+    }
+
+
+def validate_comparison(document: Mapping[str, Any], schema_path: str | os.PathLike = COMPARISON_SCHEMA) -> None:
+    """Raise jsonschema.ValidationError (with the failing path) when the document is malformed."""
+    jsonschema.validate(document, load_yaml(schema_path), cls=jsonschema.Draft202012Validator)
+
+
+def _fmt(stat: Mapping[str, Any], digits: int = 4) -> str:
+    if stat.get("mean") is None:
+        return "n/a"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}" if stat["n"] > 1 else f"{stat['mean']:.{digits}f}"
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """comparison.md: one table per task, then group error rates."""
+    lines = [f"# tunetrace comparison", "", f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
+    for task, entry in doc["tasks"].items():
+        metric = entry["primary_metric"]
+        lines += [f"## {task}", "", "Baselines (pretrained model, before fine-tuning):", ""]
+        for name, b in entry["baseline"].items():
+            lines.append(f"- {name}: {metric} {b['primary']:.4f}")
+        lines += ["", f"| method | type | {metric} (mean ± sd) | Δ vs baseline | F1 | trainable params | train time (s) | samples/s | peak mem (MB) | merge check |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, m in entry["methods"].items():
+            merge = m["merge_check"]
+            merge_txt = "n/a" if merge is None else (f"{'pass' if merge['passed'] else 'FAIL'} (max Δlogit {merge['max_abs_logit_diff']:.1e})")
+            lines.append(
+                f"| {name} | {m['type']} | {_fmt(m['primary'])} | {m['delta_vs_baseline']['absolute']:+.4f} | {_fmt(m['metrics']['f1'])} "
+                f"| {m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%) "
+                f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} | {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
+        lines += _group_lines(entry)
+    lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
+    return "\n".join(lines)
+
+
+def _group_lines(entry: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for name, m in entry["methods"].items():
+        for run in m["runs"]:
+            groups = run.get("groups")
+            if not groups:
+                continue
+            for group, g in groups["groups"].items():
+                rows.append(f"| {name} | {run['seed']} | {group} | {g['n']} | {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
+    if not rows:
+        return []
+    return ["", "Per-group error rates (eval split):", "", "| method | seed | group | n | FPR | FNR | accuracy |",
+            "|---|---|---|---|---|---|---|", *rows]
+
+
+def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out_json: str | os.PathLike,
+                 out_md: str | os.PathLike) -> dict[str, Any]:
+    """Build, validate and write the comparison JSON and Markdown."""
+    document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
+                                inputs["merge_checks"], inputs["manifests"])
+    validate_comparison(document)
+    write_text(out_md, render_markdown(document))
+    write_json(out_json, document)
+    return document

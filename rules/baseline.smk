@@ -1,0 +1,22 @@
+rule evaluate_baseline:
+    input:
+        train="results/data/{task}/train.parquet",
+        eval="results/data/{task}/eval.parquet",
+    output:
+        metrics="results/baseline/{task}/metrics.json",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        evaluation=get_evaluation_params,
+    log:
+        "logs/evaluate_baseline/{task}.log",
+    benchmark:
+        "benchmarks/evaluate_baseline/{task}.tsv"
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/evaluate_baseline.py"

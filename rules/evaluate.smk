@@ -1,0 +1,25 @@
+rule evaluate_run:
+    input:
+        eval="results/data/{task}/eval.parquet",
+        final="results/runs/{method}/{task}/seed{seed}/final",
+    output:
+        metrics="results/eval/{method}/{task}/seed{seed}/metrics.json",
+        predictions="results/eval/{method}/{task}/seed{seed}/predictions.parquet",
+        report="results/eval/{method}/{task}/seed{seed}/report.txt",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        method=get_method_params,
+        evaluation=get_evaluation_params,
+        data_dir="results/data/{task}",
+        run_dir="results/runs/{method}/{task}/seed{seed}",
+    log:
+        "logs/evaluate_run/{method}/{task}/seed{seed}.log",
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/evaluate_run.py"

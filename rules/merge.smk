@@ -1,0 +1,42 @@
+rule merge_adapter:
+    input:
+        adapter="results/runs/{lora_method}/{task}/seed{seed}/final",
+    output:
+        merged=directory("results/merged/{lora_method}/{task}/seed{seed}"),
+    params:
+        model=get_model_params,
+        task=get_task_params,
+    log:
+        "logs/merge_adapter/{lora_method}/{task}/seed{seed}.log",
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/merge_adapter.py"
+
+
+rule verify_merge:
+    input:
+        eval="results/data/{task}/eval.parquet",
+        adapter="results/runs/{lora_method}/{task}/seed{seed}/final",
+        merged="results/merged/{lora_method}/{task}/seed{seed}",
+    output:
+        check="results/merge_checks/{lora_method}/{task}/seed{seed}.json",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        evaluation=get_evaluation_params,
+        data_dir="results/data/{task}",
+    log:
+        "logs/verify_merge/{lora_method}/{task}/seed{seed}.log",
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/verify_merge.py"

@@ -1,0 +1,10 @@
+"""Adapter for rule compare_runs: results/comparison.json and comparison.md."""
+
+import json
+
+from tunetrace.logutil import setup_logging
+from tunetrace.report import compare_runs
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+inputs = {name: list(snakemake.input[name]) for name in ("baselines", "evals", "runs", "merge_checks", "manifests")}
+compare_runs(json.loads(snakemake.params.study), inputs, snakemake.output.comparison, snakemake.output.markdown)

@@ -1,0 +1,20 @@
+"""Adapter for rule evaluate_baseline: majority class and linear probe on frozen base features."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from tunetrace.baseline import evaluate_baseline
+from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
+from tunetrace.logutil import setup_logging
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+evaluate_baseline(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
+    data_dir=Path(snakemake.input.train).parent,
+    out_path=snakemake.output.metrics,
+)

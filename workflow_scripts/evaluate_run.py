@@ -1,0 +1,23 @@
+"""Adapter for rule evaluate_run: metrics, group error rates and predictions of a run."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from tunetrace.evaluation import evaluate_run
+from tunetrace.logutil import setup_logging
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+evaluate_run(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
+    EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
+    seed=int(snakemake.wildcards.seed),
+    data_dir=snakemake.params.data_dir,
+    run_dir=snakemake.params.run_dir,
+    out_dir=Path(snakemake.output.metrics).parent,
+)

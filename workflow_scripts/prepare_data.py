@@ -1,0 +1,12 @@
+"""Adapter for rule prepare_data: read, check and standardise one task's data."""
+
+import json
+from pathlib import Path
+
+from tunetrace.config import TaskSpec
+from tunetrace.data import prepare_task_data
+from tunetrace.logutil import setup_logging
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+task = TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task))
+prepare_task_data(task, Path(snakemake.output.manifest).parent)

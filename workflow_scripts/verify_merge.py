@@ -1,0 +1,23 @@
+"""Adapter for rule verify_merge: the merged model must reproduce the adapter model."""
+
+import json
+
+import torch
+
+from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
+from tunetrace.logutil import setup_logging
+from tunetrace.merge import verify_merge
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+verify_merge(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
+    data_dir=snakemake.params.data_dir,
+    adapter_dir=snakemake.input.adapter,
+    merged_dir=snakemake.input.merged,
+    out_path=snakemake.output.check,
+    identity={"method": snakemake.wildcards.lora_method, "task": snakemake.wildcards.task,
+              "seed": int(snakemake.wildcards.seed)},
+)
