@@ -1,0 +1,42 @@
+# tunetrace: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch==2.13.0: on a machine with a local CPU wheel (pip find-links) pip takes it; on a GPU
+# machine PyPI's default Linux build, which is CUDA. Installing torch first, then everything
+# under constraints.txt, stops any other package from pulling a second (CUDA) torch.
+TORCH_SPEC ?= torch==2.13.0
+SNAKEMAKE_ARGS ?=
+
+.PHONY: setup demo test test-fast lint clean deepspeed
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip wheel setuptools
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@$(BIN)/python -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
+	touch $@
+
+demo: setup
+	$(BIN)/snakemake results/comparison.json $(SNAKEMAKE_ARGS)
+	@echo "wrote results/comparison.json and results/comparison.md"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not workflow"
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+# DeepSpeed builds against the installed torch; without build isolation it cannot pull another one.
+deepspeed: setup
+	$(BIN)/python -m pip install --quiet --no-build-isolation -c constraints.txt deepspeed
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake
