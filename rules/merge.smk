@@ -29,7 +29,6 @@ rule verify_merge:
         model=get_model_params,
         task=get_task_params,
         evaluation=get_evaluation_params,
-        data_dir="results/data/{task}",
     log:
         "logs/verify_merge/{lora_method}/{task}/seed{seed}.log",
     threads: 2

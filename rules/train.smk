@@ -12,7 +12,6 @@ rule train_run:
         task=get_task_params,
         method=get_method_params,
         tracking=get_tracking_params,
-        run_dir="results/runs/{method}/{task}/seed{seed}",
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

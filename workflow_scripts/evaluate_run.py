@@ -17,7 +17,7 @@ evaluate_run(
     MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
     EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
     seed=int(snakemake.wildcards.seed),
-    data_dir=snakemake.params.data_dir,
-    run_dir=snakemake.params.run_dir,
+    data_dir=Path(snakemake.input.eval).parent,
+    run_dir=Path(snakemake.input.final).parent,
     out_dir=Path(snakemake.output.metrics).parent,
 )

@@ -11,7 +11,7 @@ from tunetrace.training import train_run
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
-run_dir = Path(snakemake.params.run_dir)
+run_dir = Path(snakemake.output.metadata).parent
 train_run(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),
     TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),

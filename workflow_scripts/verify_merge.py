@@ -1,6 +1,7 @@
 """Adapter for rule verify_merge: the merged model must reproduce the adapter model."""
 
 import json
+from pathlib import Path
 
 import torch
 
@@ -14,7 +15,7 @@ verify_merge(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),
     TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
     EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
-    data_dir=snakemake.params.data_dir,
+    data_dir=Path(snakemake.input.eval).parent,
     adapter_dir=snakemake.input.adapter,
     merged_dir=snakemake.input.merged,
     out_path=snakemake.output.check,
