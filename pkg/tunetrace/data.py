@@ -168,16 +168,21 @@ def standardise(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str
 
 
 def stratified_split(frame: pd.DataFrame, fraction: float, seed: int, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split off `fraction` of rows per stratum (deterministic for a seed)."""
+    """Hold out round(fraction * n) rows, spread over strata in proportion (deterministic per seed).
+
+    Rows are shuffled within each stratum and ranked by their relative position in it; the rows
+    with the lowest positions across all strata are held out, so small strata are not rounded
+    away and the total is exact.
+    """
     rng = np.random.default_rng(seed)
-    held: list[int] = []
-    for _, idx in frame.groupby(by, sort=True).indices.items():
+    position = np.empty(len(frame))
+    for _, idx in sorted(frame.groupby(by, sort=True).indices.items()):
         idx = np.array(sorted(idx))
         rng.shuffle(idx)
-        take = int(round(len(idx) * fraction))
-        held.extend(idx[:take].tolist())
+        position[idx] = (np.arange(len(idx)) + 0.5) / len(idx)
+    order = np.lexsort((np.arange(len(frame)), position))
     mask = np.zeros(len(frame), dtype=bool)
-    mask[held] = True
+    mask[order[: int(round(len(frame) * fraction))]] = True
     return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
 
 

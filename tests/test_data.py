@@ -1,0 +1,112 @@
+"""Data loading: formats, GLUE quirks, and errors naming file, row and column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import tiny_config, write_sentiment_csv
+from tunetrace import artifacts as A
+from tunetrace.config import TaskSpec, validate_config
+from tunetrace.data import DataError, prepare_task_data, read_table, stratified_split
+
+
+def _task(**overrides: object) -> TaskSpec:
+    config = tiny_config()
+    config["tasks"]["tiny"].update(overrides)
+    return TaskSpec.from_dict("tiny", validate_config(config)["tasks"]["tiny"])
+
+
+def test_prepare_writes_standard_splits_and_manifest(tmp_path: Path) -> None:
+    """Prepared Parquet has standard columns; the manifest counts rows and hashes sources."""
+    write_sentiment_csv(tmp_path / "data" / "train.csv", 40)
+    write_sentiment_csv(tmp_path / "data" / "eval.csv", 16)
+    manifest = prepare_task_data(_task(), tmp_path / "out", workdir=tmp_path)
+    train = pd.read_parquet(tmp_path / "out" / A.TRAIN_SPLIT)
+    assert list(train.columns) == [A.COL_ID, A.COL_TEXT, A.COL_LABEL, A.COL_LABEL_NAME, A.COL_GROUP]
+    assert manifest["splits"]["train"]["rows"] == 40 and manifest["splits"]["eval"]["rows"] == 16
+    assert manifest["splits"]["eval"]["label_distribution"] == {"negative": 8, "positive": 8}
+    assert len(manifest["sources"][0]["sha256"]) == 64
+
+
+def test_glue_tsv_with_bom_and_stray_quotes(tmp_path: Path) -> None:
+    """A GLUE-style TSV (BOM, unbalanced quotes, no quoting) reads verbatim."""
+    path = tmp_path / "train.tsv"
+    path.write_bytes("\ufeffsentence\tlabel\nit 's a \" charming film\t1\nbad \" acting \t0\n".encode())
+    frame = read_table(path)
+    assert list(frame.columns) == ["sentence", "label"]
+    assert frame.loc[0, "sentence"] == 'it \'s a " charming film'
+
+
+def test_missing_column_names_file_and_columns(tmp_path: Path) -> None:
+    """A missing label column names the file and lists the columns it has."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,text,domain\n1,hello,films\n")
+    task = _task(source={"train": str(path)})
+    with pytest.raises(DataError) as info:
+        prepare_task_data(task, tmp_path / "out")
+    assert str(path) in str(info.value) and "'label'" in str(info.value) and "domain" in str(info.value)
+
+
+def test_empty_file_is_reported(tmp_path: Path) -> None:
+    """An empty data file is an error naming the file."""
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        read_table(path)
+
+
+def test_label_outside_label_set_names_row_and_column(tmp_path: Path) -> None:
+    """An unknown label names the 1-based file line, the column and the label set."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,text,label,domain\n1,good,positive,films\n2,meh,neutral,films\n")
+    task = _task(source={"train": str(path), "eval": str(path)})
+    with pytest.raises(DataError) as info:
+        prepare_task_data(task, tmp_path / "out")
+    message = str(info.value)
+    assert "row 3" in message and "'label'" in message and "'neutral'" in message and "positive" in message
+
+
+def test_undecodable_bytes_name_the_line(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are reported with their line number."""
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"id,text,label,domain\n1,good,positive,films\n2,caf\xe9 bad,negative,films\n")
+    with pytest.raises(DataError, match="line 3"):
+        read_table(path)
+
+
+def test_empty_text_is_reported(tmp_path: Path) -> None:
+    """A blank text cell names its row and column."""
+    path = tmp_path / "d.csv"
+    path.write_text('id,text,label,domain\n1,good,positive,films\n2,"  ",negative,films\n')
+    task = _task(source={"train": str(path), "eval": str(path)})
+    with pytest.raises(DataError, match=r"row 3, column 'text': empty text"):
+        prepare_task_data(task, tmp_path / "out")
+
+
+def test_jsonl_and_parquet_sources(tmp_path: Path) -> None:
+    """JSONL and Parquet files read into the same columns."""
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["positive", "negative"]})
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "d.parquet")
+    assert read_table(tmp_path / "d.jsonl").equals(read_table(tmp_path / "d.parquet"))
+
+
+def test_held_out_split_is_stratified_and_deterministic(tmp_path: Path) -> None:
+    """Without an eval file, a seeded stratified share of train is held out."""
+    write_sentiment_csv(tmp_path / "train.csv", 40)
+    task = _task(source={"train": str(tmp_path / "train.csv"), "eval_fraction": 0.25})
+    first = prepare_task_data(task, tmp_path / "a")
+    second = prepare_task_data(task, tmp_path / "b")
+    assert first["splits"]["eval"]["label_distribution"] == {"negative": 5, "positive": 5}
+    assert first["splits"]["eval"]["sha256"] == second["splits"]["eval"]["sha256"]
+
+
+def test_stratified_split_keeps_each_stratum() -> None:
+    """Each (label, group) stratum contributes its share to the held-out part."""
+    frame = pd.DataFrame({"label": [0, 1] * 20, "group": ["a"] * 20 + ["b"] * 20})
+    rest, held = stratified_split(frame, 0.5, seed=3, by=["label", "group"])
+    assert len(held) == 20 and len(rest) == 20
+    assert held.groupby(["label", "group"]).size().tolist() == [5, 5, 5, 5]
