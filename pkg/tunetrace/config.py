@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
-TASK_TYPES = ("sequence_classification",)
+TASK_TYPES = ("sequence_classification", "extractive_qa", "causal_lm", "generative_classification", "distribution")
 METHOD_TYPES = ("full", "lora")
 
 
@@ -162,12 +162,32 @@ class TaskSpec:
     primary_metric: str = "accuracy"
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    # causal_lm, generative_classification, distribution, extractive_qa (see the schema)
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    messages_field: str = "messages"
+    prompt_template: str | None = None
+    baseline_prompt_template: str | None = None
+    label_words: tuple[str, ...] | None = None
+    decoding: str = "score"
+    max_new_tokens: int = 16
+    options: tuple[str, ...] | None = None
+    target_field: str = "target"
+    question_field: str = "question"
+    context_field: str = "context"
+    answers_field: str = "answers"
+    doc_stride: int = 128
+    max_answer_length: int = 30
+    n_best: int = 20
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
         data = dict(data)
         data["text_fields"] = tuple(data.get("text_fields", ("text",)))
         data["labels"] = tuple(data.get("labels", (0, 1)))
+        for key in ("label_words", "options"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return _from_dict(cls, {**data, "name": name})
 
     @property
@@ -236,6 +256,7 @@ class EvalSpec:
     confidence: float = 0.95
     merge_tolerance: float = 1e-4
     merge_failure: str = "error"
+    merge_perplexity_tolerance: float = 0.01
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":
