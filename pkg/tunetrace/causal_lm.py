@@ -154,6 +154,15 @@ def build_model(model_spec: ModelSpec, method: MethodSpec) -> torch.nn.Module:
 def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
               run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """SFT one (method, task, seed) with the shared Trainer setup; rows without completion tokens are left out and counted."""
+    train_frame, eval_frame = load_prepared(data_dir)
+    return train_frames(model_spec, task, method, seed, train_frame, eval_frame, run_dir, report_to, callbacks)
+
+
+def train_frames(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, train_frame: pd.DataFrame,
+                 eval_frame: pd.DataFrame, run_dir: str | os.PathLike, report_to: list[str] | None = None,
+                 callbacks: list[Any] | None = None, trainer_class: Any = None, datasets: tuple | None = None,
+                 collator: Any = None) -> dict[str, Any]:
+    """The SFT loop on prompt/completion frames (other decoder task types pass their own datasets and loss)."""
     from transformers import Trainer, set_seed
 
     from .training import _run_metadata, make_jsonl_callback, training_arguments
@@ -161,29 +170,32 @@ def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: i
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
-    train_frame, eval_frame = load_prepared(data_dir)
     tokenizer = load_decoder_tokenizer(model_spec)
-    train_set, info = encode_sft(train_frame, tokenizer, task.max_length)
-    train_set = SFTDataset([x for x, bad in zip(train_set.items, info["flags"]["no_completion_tokens"]) if not bad])
-    if not len(train_set):
-        raise ValueError(f"task {task.name}: no training example has completion tokens (check completion_field and max_length)")
-    eval_set, _ = encode_sft(eval_frame, tokenizer, task.max_length)
+    if datasets is None:
+        train_set, info = encode_sft(train_frame, tokenizer, task.max_length)
+        train_set = SFTDataset([x for x, bad in zip(train_set.items, info["flags"]["no_completion_tokens"]) if not bad])
+        if not len(train_set):
+            raise ValueError(f"task {task.name}: no training example has completion tokens (check completion_field and max_length)")
+        eval_set, _ = encode_sft(eval_frame, tokenizer, task.max_length)
+    else:
+        train_set, eval_set, info = datasets
     model = build_model(model_spec, method)
     counts = parameter_counts(model)
     log.info("%s/%s seed %d: %d trainable parameters; %d truncated, %d empty completions, %d left out",
-             method.name, task.name, seed, counts["trainable"], info["truncated_examples"],
-             info["empty_completion_examples"], info["no_completion_tokens_examples"])
-    eval_items = SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
-    trainer = Trainer(model=model, args=training_arguments(method, task, seed, run_dir / A.CHECKPOINTS_DIR, report_to or []),
+             method.name, task.name, seed, counts["trainable"], info.get("truncated_examples", 0),
+             info.get("empty_completion_examples", 0), info.get("no_completion_tokens_examples", 0))
+    eval_items = eval_set if datasets else SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
+    trainer = (trainer_class or Trainer)(
+                      model=model, args=training_arguments(method, task, seed, run_dir / A.CHECKPOINTS_DIR, report_to or []),
                       train_dataset=train_set, eval_dataset=eval_items if method.eval_every_steps else None,
-                      data_collator=collate(tokenizer), processing_class=tokenizer,
+                      data_collator=collator or collate(tokenizer), processing_class=tokenizer,
                       callbacks=[make_jsonl_callback(run_dir / A.TRAIN_LOG), *(callbacks or [])])
     started = time.perf_counter()
     result = trainer.train()
     wall = time.perf_counter() - started
     trainer.save_model(str(run_dir / A.FINAL_DIR))
     tokenizer.save_pretrained(str(run_dir / A.FINAL_DIR))
-    metadata = _run_metadata(model_spec, task, method, seed, counts, info["truncated_examples"], result, wall, len(train_set))
+    metadata = _run_metadata(model_spec, task, method, seed, counts, info.get("truncated_examples", 0), result, wall, len(train_set))
     metadata.update({k: v for k, v in info.items() if k != "flags"})
     write_json(run_dir / A.RUN_METADATA, metadata)
     return metadata

@@ -212,6 +212,9 @@ def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.Da
     if eval_raw is None:
         by = [c for c in (A.COL_LABEL, A.COL_GROUP) if c in train]
         by += _stratum_columns(train, train_raw, source.get("stratify_by") or [], origin_train)
+        if not by:  # no label, group or listed column: one stratum
+            train[STRATUM_PREFIX] = ""
+            by = [STRATUM_PREFIX]
         train, evaluation = stratified_split(train, source.get("eval_fraction", 0.2), source.get("split_seed", 0), by)
         train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)]) for f in (train, evaluation))
     else:
