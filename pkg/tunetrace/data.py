@@ -78,6 +78,16 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_squad(path: Path) -> pd.DataFrame:
+    """A SQuAD v1/v2 JSON file as rows: id, title, context, question, answers ([{text, answer_start}] as JSON)."""
+    from .squad import load_squad_json
+
+    rows = load_squad_json(path)
+    for row in rows:
+        row["answers"] = json.dumps([{"text": t, "answer_start": s} for t, s in zip(row["answers"], row.pop("answer_starts"))])
+    return pd.DataFrame(rows)
+
+
 def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto") -> pd.DataFrame:
     """Read one data file into a DataFrame of strings (csv/tsv) or native types (jsonl/parquet)."""
     path = Path(path)
@@ -94,6 +104,8 @@ def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto"
         frame = _read_jsonl(path)
     elif fmt == "parquet":
         frame = pd.read_parquet(path)
+    elif fmt == "squad":
+        frame = _read_squad(path)
     else:
         raise DataError(f"{path}: unsupported format '{fmt}'")
     if frame.empty:
