@@ -179,6 +179,7 @@ class TaskSpec:
     doc_stride: int = 128
     max_answer_length: int = 30
     n_best: int = 20
+    expected_range: tuple[float, float] | None = None
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
