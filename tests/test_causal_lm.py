@@ -115,3 +115,54 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
     result = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
     assert result["passed"] and result["loss_abs_diff"] < 1e-4 and result["perplexity_abs_diff"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
+
+
+def test_tampered_merge_is_reported_failed(tmp_path):
+    """A merged model that drifts from the adapter model is reported as failed (merge_failure warn records it)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from tunetrace.config import LoraSpec
+    from tunetrace.merge import merge_adapter, verify_merge
+    from tunetrace.models import apply_lora, load_causal_lm
+
+    task = sft_task(write_sft(tmp_path / "sft.jsonl"))
+    prepare_task_data(task, tmp_path / "data")
+    apply_lora(load_causal_lm(TINY), LoraSpec(r=4), task_type="CAUSAL_LM").save_pretrained(str(tmp_path / "adapter"))
+    load_decoder_tokenizer(TINY).save_pretrained(str(tmp_path / "adapter"))
+    merge_adapter(TINY, task, tmp_path / "adapter", tmp_path / "merged")
+    weights = load_file(str(tmp_path / "merged" / "model.safetensors"))
+    name = next(k for k in weights if "q_proj" in k)
+    weights[name] = weights[name] + 0.05 * torch.randn_like(weights[name])
+    save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
+    result = verify_merge(TINY, task, EvalSpec(merge_failure="warn"), tmp_path / "data", tmp_path / "adapter",
+                          tmp_path / "merged", tmp_path / "check.json")
+    assert not result["passed"] and result["loss_abs_diff"] > 1e-4
+
+
+def test_gpt2_tiny_decoder_gets_architecture_lora_targets():
+    """tiny:gpt2 loads through from_pretrained and LoRA defaults to its c_attn projection."""
+    from tunetrace.config import LoraSpec
+    from tunetrace.models import apply_lora, load_causal_lm, lora_targets
+
+    model = load_causal_lm(ModelSpec(name_or_path="tiny:gpt2"))
+    assert lora_targets(model, LoraSpec()) == ["c_attn"]
+    assert lora_targets(model, LoraSpec(target_modules=("c_proj",))) == ["c_proj"]
+    assert apply_lora(model, LoraSpec(r=2), task_type="CAUSAL_LM").get_nb_trainable_parameters()[0] > 0
+
+
+def test_chat_template_renders_the_prompt():
+    """Chat rows are rendered with the tokenizer's chat template, ending in the generation prompt."""
+    from tunetrace.causal_lm import prompt_text
+
+    row = pd.Series({"prompt": "ignored", "completion": "hi there",
+                     "messages": json.dumps([{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}])})
+    assert prompt_text(row, load_decoder_tokenizer(TINY)) == "user: hello\nassistant:"
+
+
+def test_missing_stratify_column_is_named(tmp_path):
+    """A stratify_by column absent from the file stops preparation naming the column."""
+    task = TaskSpec.from_dict("sft", {"type": "causal_lm", "source": {"train": str(write_sft(tmp_path / "s.jsonl")),
+                                      "stratify_by": ["domain"]}})
+    with pytest.raises(DataError, match=r"stratify_by\): missing column\(s\) \['domain'\]"):
+        prepare_task_data(task, tmp_path / "out")
