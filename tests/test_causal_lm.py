@@ -166,3 +166,12 @@ def test_missing_stratify_column_is_named(tmp_path):
                                       "stratify_by": ["domain"]}})
     with pytest.raises(DataError, match=r"stratify_by\): missing column\(s\) \['domain'\]"):
         prepare_task_data(task, tmp_path / "out")
+
+
+def test_tiny_decoder_weights_are_deterministic(tmp_path):
+    """Two builds of tiny:llama give byte-identical weights, so every job sees the same base model."""
+    from tunetrace.fileio import sha256_file
+    from tunetrace.tiny_models import build_tiny_decoder
+
+    first, second = build_tiny_decoder(tmp_path / "a"), build_tiny_decoder(tmp_path / "b")
+    assert sha256_file(first / "model.safetensors") == sha256_file(second / "model.safetensors")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from .fileio import atomic_dir
@@ -72,9 +73,13 @@ def resolve_tiny(name: str) -> str:
     arch = name[len(TINY_PREFIX):]
     target = cache_root() / f"tiny-{arch}-seed{TINY_SEED}"
     if not (target / "config.json").is_file():
+        # build privately, then rename: parallel jobs never delete or see a half-built model
+        scratch = target.parent / f".{target.name}.{os.getpid()}"
+        build_tiny_decoder(scratch, arch)
         try:
-            build_tiny_decoder(target, arch)
+            os.rename(scratch, target)
         except OSError:
-            if not (target / "config.json").is_file():  # a parallel job may have won the rename
+            shutil.rmtree(scratch, ignore_errors=True)
+            if not (target / "config.json").is_file():
                 raise
     return str(target)
