@@ -52,3 +52,48 @@ def test_sentence_pair_truncation_counted(tmp_path):
     train, _, _ = load_splits(_pair_task(_write_rte_like(tmp_path / "rte.tsv")))
     dataset, truncated = encode_classification(train, load_tokenizer(ModelSpec()), 8)
     assert truncated == 3 and all(len(dataset[i]["input_ids"]) == 8 for i in range(3))
+
+
+def _config_with(task: dict) -> dict:
+    return {"model": {}, "tasks": {"t": task}, "methods": {"full": {"type": "full"}}, "seeds": [0]}
+
+
+def test_distribution_without_options_fails_validation():
+    """A distribution task without options is rejected naming tasks.t.options."""
+    import pytest
+
+    from tunetrace.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"tasks\.t\.options"):
+        validate_config(_config_with({"type": "distribution", "source": {"train": "x.jsonl"}}))
+
+
+def test_label_words_must_match_labels():
+    """label_words of another length than labels is rejected naming the key."""
+    import pytest
+
+    from tunetrace.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"tasks\.t\.label_words"):
+        validate_config(_config_with({"type": "generative_classification", "source": {"train": "x.csv"},
+                                      "labels": ["a", "b"], "label_words": ["x"]}))
+
+
+def test_unknown_task_type_names_the_allowed_ones():
+    """An unknown type lists the registered task types."""
+    import pytest
+
+    from tunetrace.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match="causal_lm.*distribution"):
+        validate_config(_config_with({"type": "seq2seq", "source": {"train": "x.csv"}}))
+
+
+def test_registry_covers_schema_task_types():
+    """Every task type the schema allows has a registry entry, and config.TASK_TYPES agrees."""
+    from tunetrace.config import TASK_TYPES, load_schema
+    from tunetrace.tasks import TASK_TYPE_MODULES, task_handler
+
+    enum = load_schema()["$defs"]["task"]["properties"]["type"]["enum"]
+    assert set(enum) == set(TASK_TYPE_MODULES) == set(TASK_TYPES)
+    assert all(hasattr(task_handler(t), "verify_merge") for t in enum if t != "sequence_classification")

@@ -101,11 +101,24 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
             )
+        _check_task_type(name, task)
     for name, method in config["methods"].items():
         if method.get("early_stopping_patience") and not method.get("eval_every_steps"):
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
+
+
+def _check_task_type(name: str, task: Mapping[str, Any]) -> None:
+    """Keys that a task type needs, checked before any job runs."""
+    if task["type"] == "distribution" and len(task.get("options") or []) < 2:
+        raise ConfigError(f"invalid config at 'tasks.{name}.options': a distribution task needs at least two options")
+    words = task.get("label_words")
+    if task["type"] == "generative_classification" and words is not None and len(words) != len(task["labels"]):
+        raise ConfigError(f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels")
+    if len(task.get("text_fields", [])) == 2 and task["type"] not in ("sequence_classification", "generative_classification"):
+        raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': sentence pairs need type sequence_classification "
+                          "or generative_classification")
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
