@@ -52,6 +52,10 @@ def _one_hot_logits(predictions: np.ndarray, num_classes: int) -> np.ndarray:
 def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                       out_path: str | os.PathLike, seed: int = 0) -> dict[str, Any]:
     """Majority-class and linear-probe (logistic regression on frozen features) baselines."""
+    from .tasks import task_handler
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.evaluate_baseline(model_spec, task, spec, data_dir, out_path, seed)
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
-TASK_TYPES = ("sequence_classification",)
+TASK_TYPES = ("sequence_classification", "extractive_qa", "causal_lm", "generative_classification", "distribution")
 METHOD_TYPES = ("full", "lora")
 
 
@@ -101,11 +101,24 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
             )
+        _check_task_type(name, task)
     for name, method in config["methods"].items():
         if method.get("early_stopping_patience") and not method.get("eval_every_steps"):
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
+
+
+def _check_task_type(name: str, task: Mapping[str, Any]) -> None:
+    """Keys that a task type needs, checked before any job runs."""
+    if task["type"] == "distribution" and len(task.get("options") or []) < 2:
+        raise ConfigError(f"invalid config at 'tasks.{name}.options': a distribution task needs at least two options")
+    words = task.get("label_words")
+    if task["type"] == "generative_classification" and words is not None and len(words) != len(task["labels"]):
+        raise ConfigError(f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels")
+    if len(task.get("text_fields", [])) == 2 and task["type"] not in ("sequence_classification", "generative_classification"):
+        raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': sentence pairs need type sequence_classification "
+                          "or generative_classification")
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
@@ -162,12 +175,33 @@ class TaskSpec:
     primary_metric: str = "accuracy"
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    # causal_lm, generative_classification, distribution, extractive_qa (see the schema)
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    messages_field: str = "messages"
+    prompt_template: str | None = None
+    baseline_prompt_template: str | None = None
+    label_words: tuple[str, ...] | None = None
+    decoding: str = "score"
+    max_new_tokens: int = 16
+    options: tuple[str, ...] | None = None
+    target_field: str = "target"
+    question_field: str = "question"
+    context_field: str = "context"
+    answers_field: str = "answers"
+    doc_stride: int = 128
+    max_answer_length: int = 30
+    n_best: int = 20
+    expected_range: tuple[float, float] | None = None
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
         data = dict(data)
         data["text_fields"] = tuple(data.get("text_fields", ("text",)))
         data["labels"] = tuple(data.get("labels", (0, 1)))
+        for key in ("label_words", "options"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return _from_dict(cls, {**data, "name": name})
 
     @property
@@ -236,6 +270,7 @@ class EvalSpec:
     confidence: float = 0.95
     merge_tolerance: float = 1e-4
     merge_failure: str = "error"
+    merge_perplexity_tolerance: float = 0.01
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":

@@ -78,6 +78,16 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_squad(path: Path) -> pd.DataFrame:
+    """A SQuAD v1/v2 JSON file as rows: id, title, context, question, answers ([{text, answer_start}] as JSON)."""
+    from .squad import load_squad_json
+
+    rows = load_squad_json(path)
+    for row in rows:
+        row["answers"] = json.dumps([{"text": t, "answer_start": s} for t, s in zip(row["answers"], row.pop("answer_starts"))])
+    return pd.DataFrame(rows)
+
+
 def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto") -> pd.DataFrame:
     """Read one data file into a DataFrame of strings (csv/tsv) or native types (jsonl/parquet)."""
     path = Path(path)
@@ -94,6 +104,8 @@ def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto"
         frame = _read_jsonl(path)
     elif fmt == "parquet":
         frame = pd.read_parquet(path)
+    elif fmt == "squad":
+        frame = _read_squad(path)
     else:
         raise DataError(f"{path}: unsupported format '{fmt}'")
     if frame.empty:
@@ -134,6 +146,10 @@ def _row_number(frame: pd.DataFrame, position: int) -> int:
 
 def standardise(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
     """Map source columns to the standard ones, checking every row."""
+    if task.type not in ("sequence_classification", "generative_classification"):
+        from .task_data import standardise_task
+
+        return standardise_task(frame, task, origin, id_prefix)
     wanted = list(task.text_fields) + [task.label_field]
     wanted += [c for c in (task.group_field, task.id_field) if c]
     _check_columns(frame, wanted, origin)
@@ -211,11 +227,39 @@ def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.Da
             origin_eval = str(eval_path)
     train = standardise(train_raw, task, origin_train, "train")
     if eval_raw is None:
-        by = [A.COL_LABEL] + ([A.COL_GROUP] if task.group_field else [])
+        by = [c for c in (A.COL_LABEL, A.COL_GROUP) if c in train]
+        by += _stratum_columns(train, train_raw, source.get("stratify_by") or [], origin_train)
+        if not by:  # no label, group or listed column: one stratum
+            train[STRATUM_PREFIX] = ""
+            by = [STRATUM_PREFIX]
         train, evaluation = stratified_split(train, source.get("eval_fraction", 0.2), source.get("split_seed", 0), by)
+        train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)]) for f in (train, evaluation))
     else:
         evaluation = standardise(eval_raw, task, origin_eval, "eval")
     return train, evaluation, files
+
+
+STRATUM_PREFIX = "stratum::"
+
+
+def _stratum_columns(train: pd.DataFrame, raw: pd.DataFrame, columns: list[str], origin: str) -> list[str]:
+    """Copy the source's `stratify_by` columns onto the standardised rows (same order); their names."""
+    _check_columns(raw, list(columns), f"{origin} (source.stratify_by)")
+    names = []
+    for column in columns:
+        train[STRATUM_PREFIX + column] = raw[column].map(lambda v: "" if v is None else str(v)).to_numpy()
+        names.append(STRATUM_PREFIX + column)
+    return names
+
+
+def _held_out(task: TaskSpec, evaluation: pd.DataFrame) -> dict[str, Any] | None:
+    """How the eval split was carved from train (None when an eval file was given), with its ids."""
+    source = task.source
+    if source.get("eval"):
+        return None
+    by = [c for c in ("label", "group") if c in evaluation] + list(source.get("stratify_by") or [])
+    return {"fraction": source.get("eval_fraction", 0.2), "seed": source.get("split_seed", 0),
+            "stratified_by": by, "ids": evaluation[A.COL_ID].astype(str).tolist()}
 
 
 def _subsample(train: pd.DataFrame, evaluation: pd.DataFrame, task: TaskSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -232,6 +276,8 @@ def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str |
     train, evaluation, files = load_splits(task, workdir)
     train, evaluation = _subsample(train, evaluation, task)
     for name, frame in (("train", train), ("eval", evaluation)):
+        if A.COL_LABEL not in frame:
+            continue
         missing = sorted(set(range(len(task.labels))) - set(frame[A.COL_LABEL].unique()))
         if name == "train" and missing:
             log.warning("train split has no example of label(s) %s", [task.label_names[i] for i in missing])
@@ -247,13 +293,14 @@ def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str |
         "splits": {
             name: {
                 "rows": int(len(frame)),
-                "label_distribution": _distribution(frame, A.COL_LABEL_NAME),
+                "label_distribution": _distribution(frame, A.COL_LABEL_NAME) if A.COL_LABEL_NAME in frame else None,
                 "group_distribution": _distribution(frame, A.COL_GROUP) if A.COL_GROUP in frame else None,
                 "sha256": sha256_file(out / fname),
             }
             for name, frame, fname in (("train", train, A.TRAIN_SPLIT), ("eval", evaluation, A.EVAL_SPLIT))
         },
     }
+    manifest["held_out"] = _held_out(task, evaluation)
     write_json(out / A.DATA_MANIFEST, manifest)
     log.info("prepared %s: %d train, %d eval rows", task.name, len(train), len(evaluation))
     return manifest

@@ -85,6 +85,10 @@ def format_report(title: str, metrics: dict[str, Any]) -> str:
 def evaluate_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
                  data_dir: str | os.PathLike, run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Evaluate a run's final model on the eval split; write metrics, predictions and a report."""
+    from .tasks import task_handler
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.evaluate_run(model_spec, task, method, spec, seed, data_dir, run_dir, out_dir)
     _, eval_frame = load_prepared(data_dir)
     tokenizer = load_tokenizer(model_spec, str(Path(run_dir) / A.FINAL_DIR))
     dataset, truncated = encode_classification(eval_frame, tokenizer, task.max_length)

@@ -26,6 +26,10 @@ class MergeCheckError(RuntimeError):
 
 def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
+    from .tasks import task_handler
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.merge_adapter(model_spec, task, adapter_dir, out_dir)
     model = load_adapter_model(model_spec, task.label_names, str(adapter_dir))
     merged = model.merge_and_unload()
     tokenizer = load_tokenizer(model_spec, str(adapter_dir))
@@ -57,6 +61,10 @@ def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir
 
     `identity` (method, task, seed) is stored in the result so the file describes itself.
     """
+    from .tasks import task_handler
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.verify_merge(model_spec, task, spec, data_dir, adapter_dir, merged_dir, out_path, identity)
     _, evaluation = load_prepared(data_dir)
     tokenizer = load_tokenizer(model_spec, str(merged_dir))
     dataset, _ = encode_classification(evaluation, tokenizer, task.max_length)

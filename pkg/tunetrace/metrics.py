@@ -11,7 +11,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "macro_f1": True, "precision": True, "recall": True,
-                    "loss": False, "perplexity": False, "wasserstein": False}
+                    "loss": False, "perplexity": False, "wasserstein": False,
+                    "mae": False, "correlation": True, "exact": True, "squad_f1": True}
 
 
 def _ratio(num: float, den: float) -> float:

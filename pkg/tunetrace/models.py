@@ -39,12 +39,16 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def is_local(name_or_path: str) -> bool:
-    """True for embedded models and local directories (no network needed)."""
-    return name_or_path.startswith(EMBEDDED_PREFIX) or Path(name_or_path).is_dir()
+    """True for embedded models, tiny local decoders and local directories (no network needed)."""
+    return name_or_path.startswith((EMBEDDED_PREFIX, "tiny:")) or Path(name_or_path).is_dir()
 
 
 def resolve_model_path(name_or_path: str) -> str:
     """A path or hub id that `from_pretrained` understands; embedded names become package paths."""
+    if name_or_path.startswith("tiny:"):
+        from .tiny_models import resolve_tiny
+
+        return resolve_tiny(name_or_path)
     if not name_or_path.startswith(EMBEDDED_PREFIX):
         return name_or_path
     name = name_or_path[len(EMBEDDED_PREFIX):]
@@ -144,3 +148,25 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
+
+
+def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpointing: bool = False) -> torch.nn.Module:
+    """A decoder LLM (Llama, Qwen, GPT-2, ...) with a pad token id set, from the base or `path`."""
+    from transformers import AutoModelForCausalLM
+
+    set_offline_if_local(spec.name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path or resolve_model_path(spec.name_or_path),
+                                                 dtype=DTYPES[spec.dtype], **_pretrained_kwargs(spec))
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = model.config.eos_token_id
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model
+
+
+def load_causal_adapter_model(spec: ModelSpec, adapter_dir: str) -> torch.nn.Module:
+    """Base decoder with a trained LoRA adapter attached (not merged)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(load_causal_lm(spec), adapter_dir)

@@ -13,11 +13,14 @@ import jsonschema
 import numpy as np
 
 from .config import load_yaml
+from .metrics import HIGHER_IS_BETTER
 from .fileio import read_json, sha256_file, write_json, write_text
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "comparison.schema.yaml"
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "loss")
+# metrics of the other task types, summarised when their evaluations carry them
+EXTRA_METRICS = ("perplexity", "wasserstein", "mae", "correlation", "exact", "squad_f1", "unparseable", "unparseable_rate")
 
 
 def mean_std(values: Iterable[float]) -> dict[str, float | int]:
@@ -37,7 +40,8 @@ def _method_summary(method: str, spec: Mapping[str, Any], task: str, seeds: list
                     merges: dict, baseline: Mapping[str, Any]) -> dict[str, Any]:
     ev = [evals[(method, task, s)] for s in seeds]
     rn = [runs[(method, task, s)] for s in seeds]
-    metrics = {key: mean_std(e[key] for e in ev) for key in SUMMARY_METRICS}
+    metrics = {key: mean_std(e[key] for e in ev if e.get(key) is not None)
+               for key in SUMMARY_METRICS + tuple(k for k in EXTRA_METRICS if any(k in e for e in ev))}
     primary_key = baseline["primary_metric"]
     primary = mean_std(e["primary"] for e in ev)
     summary: dict[str, Any] = {
@@ -45,15 +49,16 @@ def _method_summary(method: str, spec: Mapping[str, Any], task: str, seeds: list
         "delta_vs_baseline": {
             "reference": baseline["reference"], "baseline": baseline["primary"],
             "absolute": primary["mean"] - baseline["primary"],
-            "beats_baseline": all(e["primary"] > baseline["primary"] for e in ev),
+            "beats_baseline": all((e["primary"] - baseline["primary"]) * (1 if HIGHER_IS_BETTER.get(primary_key, True) else -1) > 0
+                                  for e in ev),
         },
         "trainable_parameters": {"count": rn[0]["parameters"]["trainable"], "total": rn[0]["parameters"]["total"],
                                  "percent": rn[0]["parameters"]["percent"]},
         "train_wall_time_s": mean_std(r["train_wall_time_s"] for r in rn),
         "train_samples_per_second": mean_std(r["train_samples_per_second"] for r in rn),
         "peak_memory_mb": mean_std(max(r["memory"].values()) for r in rn),
-        "runs": [{"seed": s, "primary": e["primary"], "ci": e.get("ci", {}), "accuracy": e["accuracy"],
-                  "f1": e["f1"], "groups": e.get("groups"), "final_train_loss": r["final_train_loss"],
+        "runs": [{"seed": s, "primary": e["primary"], "ci": e.get("ci", {}), "accuracy": e.get("accuracy"),
+                  "f1": e.get("f1"), "groups": e.get("groups"), "strata": e.get("strata"), "final_train_loss": r["final_train_loss"],
                   "global_steps": r["global_steps"]} for s, e, r in zip(seeds, ev, rn)],
         "merge_check": None,
     }
@@ -64,6 +69,8 @@ def _method_summary(method: str, spec: Mapping[str, Any], task: str, seeds: list
             "max_abs_logit_diff": max(c["max_abs_logit_diff"] for c in checks),
             "max_loss_abs_diff": max(c["loss_abs_diff"] for c in checks),
             "min_label_agreement": min(c["label_agreement"] for c in checks),
+            **({"max_perplexity_abs_diff": max(c["perplexity_abs_diff"] for c in checks)}
+               if all("perplexity_abs_diff" in c for c in checks) else {}),
             "tolerance": checks[0]["tolerance"],
         }
     return summary
@@ -84,7 +91,8 @@ def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: lis
         baseline = base_by_task[task]
         tasks[task] = {
             "primary_metric": baseline["primary_metric"],
-            "baseline": {name: {"primary": b["primary"], "accuracy": b["accuracy"], "f1": b["f1"], "ci": b.get("ci", {})}
+            "baseline": {name: {"primary": b["primary"], "accuracy": b.get("accuracy"), "f1": b.get("f1"), "ci": b.get("ci", {}),
+                               **{k: b[k] for k in EXTRA_METRICS if k in b}, "groups": b.get("groups"), "strata": b.get("strata")}
                          for name, b in baseline["baselines"].items()},
             "baseline_reference": baseline["reference"],
             "methods": {m: _method_summary(m, spec, task, seeds, ev, rn, mg, baseline)
@@ -129,9 +137,30 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 f"| {name} | {m['type']} | {_fmt(m['primary'])} | {m['delta_vs_baseline']['absolute']:+.4f} | {_fmt(m['metrics']['f1'])} "
                 f"| {m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%) "
                 f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} | {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
+        lines += _extra_lines(entry)
         lines += _group_lines(entry)
     lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
+
+
+def _extra_lines(entry: Mapping[str, Any]) -> list[str]:
+    """Task-type metrics (perplexity, distribution distances, SQuAD EM, unparseable outputs) and strata."""
+    rows = []
+    for name, b in entry["baseline"].items():
+        extra = {k: b[k] for k in EXTRA_METRICS if b.get(k) is not None}
+        if extra:
+            rows.append(f"| baseline {name} | " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()) + " |")
+    for name, m in entry["methods"].items():
+        extra = {k: m["metrics"][k] for k in EXTRA_METRICS if k in m["metrics"]}
+        if extra:
+            rows.append(f"| {name} | " + ", ".join(f"{k} {_fmt(v)}" for k, v in extra.items()) + " |")
+        for run in m["runs"]:
+            for stratum, s in (run.get("strata") or {}).items():
+                rows.append(f"| {name} seed {run['seed']} stratum {stratum!r} | "
+                            + ", ".join(f"{k} {v:.4f}" for k, v in s.items() if isinstance(v, float)) + " |")
+    if not rows:
+        return []
+    return ["", "Task metrics:", "", "| what | metrics |", "|---|---|", *rows]
 
 
 def _group_lines(entry: Mapping[str, Any]) -> list[str]:

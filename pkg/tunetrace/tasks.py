@@ -63,3 +63,25 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
         outputs.append(model(**batch).logits.float().cpu())
     model.train(was_training)
     return torch.cat(outputs)
+
+
+# Task types other than sequence_classification live in their own modules, each providing
+# train_run, evaluate_run, evaluate_baseline, merge_adapter and verify_merge with the signatures
+# of the sequence_classification functions; training/evaluation/baseline/merge dispatch on task.type.
+TASK_TYPE_MODULES = {
+    "sequence_classification": None,  # the built-in path in training.py, evaluation.py, baseline.py, merge.py
+    "causal_lm": "tunetrace.causal_lm",
+    "generative_classification": "tunetrace.generative",
+    "distribution": "tunetrace.distribution",
+    "extractive_qa": "tunetrace.extractive_qa",
+}
+
+
+def task_handler(task_type: str) -> Any:
+    """The module implementing a task type, or None for the built-in sequence_classification path."""
+    import importlib
+
+    if task_type not in TASK_TYPE_MODULES:
+        raise ValueError(f"tasks.<name>.type: unknown task type '{task_type}'; known: {sorted(TASK_TYPE_MODULES)}")
+    name = TASK_TYPE_MODULES[task_type]
+    return importlib.import_module(name) if name else None

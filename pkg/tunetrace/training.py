@@ -135,6 +135,11 @@ def train_run(
     """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata."""
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
+    from .tasks import task_handler
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.train_run(model_spec, task, method, seed, data_dir, run_dir, report_to, callbacks)
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)

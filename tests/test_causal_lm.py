@@ -1,0 +1,177 @@
+"""causal_lm: tiny local decoder, completion-masked SFT, loss/perplexity per stratum, merge re-validation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tunetrace import artifacts as A
+from tunetrace.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
+from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from tunetrace.data import DataError, prepare_task_data
+
+TINY = ModelSpec(name_or_path="tiny:llama")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_cache(tmp_path_factory):
+    """Tiny decoders are built once per module into a temporary cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TUNETRACE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+def write_sft(path: Path, rows: int = 24, empty: int = 0, long_prompt: bool = False) -> Path:
+    """Instruction JSONL with a difficulty column; the first `empty` completions are empty."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(rows):
+            prompt = f"add {i} and {i + 1}" + (" please" * 200 if long_prompt and i == 0 else "")
+            completion = "" if i < empty else f"the answer is {2 * i + 1}"
+            handle.write(json.dumps({"id": f"q{i}", "prompt": prompt, "completion": completion,
+                                     "difficulty": "easy" if i % 2 else "hard"}) + "\n")
+    return path
+
+
+def sft_task(path: Path, **extra) -> TaskSpec:
+    return TaskSpec.from_dict("sft", {"type": "causal_lm", "source": {"train": str(path), "eval_fraction": 0.25,
+                                      "stratify_by": ["difficulty"]}, "id_field": "id", "group_field": "difficulty",
+                                      "max_length": 64, "primary_metric": "loss", **extra})
+
+
+def test_loss_is_masked_to_the_completion():
+    """Prompt tokens get label -100; completion tokens and the end token are labelled."""
+    tokenizer = load_decoder_tokenizer(TINY)
+    item, truncated = encode_example("add two and three", "five", tokenizer, 64)
+    n_prompt = len(tokenizer("add two and three", add_special_tokens=False)["input_ids"]) + 1
+    assert item["labels"][:n_prompt] == [IGNORE] * n_prompt
+    assert item["labels"][n_prompt:] == item["input_ids"][n_prompt:] and item["labels"][-1] == tokenizer.eos_token_id
+    assert not truncated
+
+
+def test_empty_and_truncated_examples_are_counted(tmp_path):
+    """Empty completions and over-long examples are counted, and rows left with no completion token flagged."""
+    frame = pd.DataFrame({"prompt": ["hi", "hi " * 100, "yo"], "completion": ["there", "x", ""]})
+    _, info = encode_sft(frame, load_decoder_tokenizer(TINY), 16)
+    assert info["empty_completion_examples"] == 1
+    assert info["truncated_examples"] == 1
+    assert info["no_completion_tokens_examples"] == 2
+
+
+def test_chat_messages_become_prompt_and_completion(tmp_path):
+    """The last assistant message is the completion; a non-assistant last message is an error naming the row."""
+    path = tmp_path / "chat.jsonl"
+    msgs = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}]
+    path.write_text(json.dumps({"messages": msgs}) + "\n" + json.dumps({"messages": msgs[:1]}) + "\n")
+    task = TaskSpec.from_dict("chat", {"type": "causal_lm", "source": {"train": str(path), "eval": str(path)}})
+    with pytest.raises(DataError, match=r"row 3, column 'messages'.*assistant"):
+        prepare_task_data(task, tmp_path / "out")
+
+
+def test_stratified_held_out_ids_in_manifest(tmp_path):
+    """The carved eval split is stratified by the listed column, and its ids are in the manifest."""
+    manifest = prepare_task_data(sft_task(write_sft(tmp_path / "sft.jsonl", rows=40)), tmp_path / "data")
+    held = manifest["held_out"]
+    assert held["stratified_by"] == ["group", "difficulty"] and len(held["ids"]) == 10
+    evaluation = pd.read_parquet(tmp_path / "data" / A.EVAL_SPLIT)
+    assert evaluation[A.COL_GROUP].value_counts().to_dict() == {"easy": 5, "hard": 5}
+    assert sorted(held["ids"]) == sorted(evaluation[A.COL_ID])
+
+
+def _train(tmp_path: Path, method: MethodSpec, task: TaskSpec) -> Path:
+    from tunetrace.training import train_run
+
+    prepare_task_data(task, tmp_path / "data")
+    train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
+    """A full SFT run reports loss, perplexity = exp(loss) and per-stratum figures, counting empty completions."""
+    from tunetrace.evaluation import evaluate_run
+
+    task = sft_task(write_sft(tmp_path / "sft.jsonl", empty=2))
+    method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
+    run = _train(tmp_path, method, task)
+    assert json.loads((run / A.RUN_METADATA).read_text())["empty_completion_examples"] >= 1
+    metrics = evaluate_run(TINY, task, method, EvalSpec(bootstrap_samples=0), 0, tmp_path / "data", run, tmp_path / "eval")
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+    assert set(metrics["strata"]) == {"easy", "hard"} and metrics["primary"] == metrics["loss"]
+
+
+def test_lora_merge_revalidated_within_tolerances(tmp_path):
+    """The merged decoder matches the adapter: |loss diff| < 1e-4 and |perplexity diff| < 0.01."""
+    from tunetrace.merge import merge_adapter, verify_merge
+
+    task = sft_task(write_sft(tmp_path / "sft.jsonl"))
+    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2,
+                                           "lora": {"r": 4, "alpha": 8}})
+    run = _train(tmp_path, method, task)
+    merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
+    result = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
+    assert result["passed"] and result["loss_abs_diff"] < 1e-4 and result["perplexity_abs_diff"] < 0.01
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+
+
+def test_tampered_merge_is_reported_failed(tmp_path):
+    """A merged model that drifts from the adapter model is reported as failed (merge_failure warn records it)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from tunetrace.config import LoraSpec
+    from tunetrace.merge import merge_adapter, verify_merge
+    from tunetrace.models import apply_lora, load_causal_lm
+
+    task = sft_task(write_sft(tmp_path / "sft.jsonl"))
+    prepare_task_data(task, tmp_path / "data")
+    apply_lora(load_causal_lm(TINY), LoraSpec(r=4), task_type="CAUSAL_LM").save_pretrained(str(tmp_path / "adapter"))
+    load_decoder_tokenizer(TINY).save_pretrained(str(tmp_path / "adapter"))
+    merge_adapter(TINY, task, tmp_path / "adapter", tmp_path / "merged")
+    weights = load_file(str(tmp_path / "merged" / "model.safetensors"))
+    name = next(k for k in weights if "q_proj" in k)
+    weights[name] = weights[name] + 0.05 * torch.randn_like(weights[name])
+    save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
+    result = verify_merge(TINY, task, EvalSpec(merge_failure="warn"), tmp_path / "data", tmp_path / "adapter",
+                          tmp_path / "merged", tmp_path / "check.json")
+    assert not result["passed"] and result["loss_abs_diff"] > 1e-4
+
+
+def test_gpt2_tiny_decoder_gets_architecture_lora_targets():
+    """tiny:gpt2 loads through from_pretrained and LoRA defaults to its c_attn projection."""
+    from tunetrace.config import LoraSpec
+    from tunetrace.models import apply_lora, load_causal_lm, lora_targets
+
+    model = load_causal_lm(ModelSpec(name_or_path="tiny:gpt2"))
+    assert lora_targets(model, LoraSpec()) == ["c_attn"]
+    assert lora_targets(model, LoraSpec(target_modules=("c_proj",))) == ["c_proj"]
+    assert apply_lora(model, LoraSpec(r=2), task_type="CAUSAL_LM").get_nb_trainable_parameters()[0] > 0
+
+
+def test_chat_template_renders_the_prompt():
+    """Chat rows are rendered with the tokenizer's chat template, ending in the generation prompt."""
+    from tunetrace.causal_lm import prompt_text
+
+    row = pd.Series({"prompt": "ignored", "completion": "hi there",
+                     "messages": json.dumps([{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}])})
+    assert prompt_text(row, load_decoder_tokenizer(TINY)) == "user: hello\nassistant:"
+
+
+def test_missing_stratify_column_is_named(tmp_path):
+    """A stratify_by column absent from the file stops preparation naming the column."""
+    task = TaskSpec.from_dict("sft", {"type": "causal_lm", "source": {"train": str(write_sft(tmp_path / "s.jsonl")),
+                                      "stratify_by": ["domain"]}})
+    with pytest.raises(DataError, match=r"stratify_by\): missing column\(s\) \['domain'\]"):
+        prepare_task_data(task, tmp_path / "out")
+
+
+def test_tiny_decoder_weights_are_deterministic(tmp_path):
+    """Two builds of tiny:llama give byte-identical weights, so every job sees the same base model."""
+    from tunetrace.fileio import sha256_file
+    from tunetrace.tiny_models import build_tiny_decoder
+
+    first, second = build_tiny_decoder(tmp_path / "a"), build_tiny_decoder(tmp_path / "b")
+    assert sha256_file(first / "model.safetensors") == sha256_file(second / "model.safetensors")

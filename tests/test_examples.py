@@ -1,0 +1,80 @@
+"""The four example studies in config/examples/ run end to end at tiny size with the real snakemake."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from conftest import REPO, Workflow
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(autouse=True)
+def tiny_cache(tmp_path_factory, monkeypatch):
+    """Tiny decoders are built into a temporary cache that snakemake jobs inherit."""
+    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path_factory.getbasetemp() / "tiny-models"))
+
+
+def shrink(config: dict, keep_methods: int = 2) -> dict:
+    """The example config at test size: one seed, two steps, few rows."""
+    config["seeds"] = [0]
+    config["methods"] = dict(list(config["methods"].items())[:keep_methods])
+    for method in config["methods"].values():
+        method.update({"max_steps": 2, "batch_size": 8, "logging_steps": 1})
+    for task in config["tasks"].values():
+        task.update({"max_train_examples": 24, "max_eval_examples": 12})
+    config["evaluation"]["bootstrap_samples"] = min(config["evaluation"].get("bootstrap_samples", 0), 20)
+    return config
+
+
+def run_example(make_workflow, name: str, keep_methods: int = 2) -> dict:
+    config = shrink(yaml.safe_load((REPO / "config" / "examples" / f"{name}.yaml").read_text()), keep_methods)
+    flow: Workflow = make_workflow(config)
+    for folder in ("demo", "examples"):
+        shutil.copytree(REPO / "data" / folder, flow.root / "data" / folder, dirs_exist_ok=True)
+    flow.run("results/comparison.json")
+    import json
+
+    return json.loads((flow.root / "results" / "comparison.json").read_text())
+
+
+def test_study_lora_vs_full(make_workflow):
+    """Study 1: single sentence, sentence pair and SQuAD v2 tasks, full vs LoRA, with baselines and merge checks."""
+    doc = run_example(make_workflow, "study_lora_vs_full", keep_methods=3)
+    assert set(doc["tasks"]) == {"sentiment", "pairs", "squad"}
+    squad = doc["tasks"]["squad"]
+    assert squad["baseline_reference"] == "no_answer" and "exact" in squad["methods"]["full_lr5e5_bs16"]["metrics"]
+    assert squad["methods"]["lora_r8_lr1e3_bs16"]["merge_check"]["passed"]
+    assert doc["tasks"]["pairs"]["methods"]["full_lr1e4_bs32"]["type"] == "full"
+
+
+def test_study_go_no_go_distribution(make_workflow):
+    """Study 2: Wasserstein, MAE and correlation for the base model, uniform, train mean and the runs."""
+    doc = run_example(make_workflow, "study_go_no_go_distribution")
+    task = doc["tasks"]["opinions"]
+    assert set(task["baseline"]) == {"base_model", "uniform", "train_mean"}
+    for method in task["methods"].values():
+        assert {"wasserstein", "mae", "correlation"} <= set(method["metrics"])
+    assert task["methods"]["lora_r8"]["merge_check"]["passed"]
+
+
+def test_study_bias_audit(make_workflow):
+    """Study 3: baseline prompt vs LoRA simple prompt, per-group FPR/FNR and unparseable counts on both sides."""
+    doc = run_example(make_workflow, "study_bias_audit")
+    task = doc["tasks"]["toxicity"]
+    before = task["baseline"]["base_prompted"]
+    after = task["methods"]["lora_r8"]
+    assert "unparseable" in before and "unparseable" in after["metrics"]
+    assert before["groups"]["groups"] and after["runs"][0]["groups"]["fpr_gap"]["gap"] >= 0
+
+
+def test_study_merge_validate(make_workflow):
+    """Study 4: loss and perplexity overall and per stratum; the merged model re-validated within 1e-4 / 0.01."""
+    doc = run_example(make_workflow, "study_merge_validate")
+    method = doc["tasks"]["instructions"]["methods"]["lora_r8"]
+    assert method["merge_check"]["passed"] and method["merge_check"]["max_loss_abs_diff"] < 1e-4
+    assert method["merge_check"]["max_perplexity_abs_diff"] < 0.01
+    assert set(method["runs"][0]["strata"]) == {"easy", "hard"} and "perplexity" in method["metrics"]
