@@ -20,6 +20,7 @@ from . import checkpoints as C
 from .config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from .data import load_prepared
 from .fileio import write_json
+from .launch import cluster_environment
 from .metrics import HIGHER_IS_BETTER, classification_metrics
 from .models import apply_lora, load_classifier, load_tokenizer, parameter_counts
 from .tasks import encode_classification, make_collator
@@ -202,7 +203,8 @@ def train_run(
         return {}
     tokenizer.save_pretrained(str(final_dir))
     metadata = _run_metadata(model_spec, task, method, seed, counts, truncated, result, wall, len(train_set))
-    metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size)
+    metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
+                    cluster=cluster_environment())
     if resume_dir:
         C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
         shutil.copyfile(log_path, run_dir / A.TRAIN_LOG)
