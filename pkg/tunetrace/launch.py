@@ -72,14 +72,14 @@ def launch_command(method: MethodSpec, job_file: Path, threads: int) -> list[str
            "--mixed_precision", MIXED_PRECISION[method.precision],
            "--num_cpu_threads_per_process", str(max(threads // method.world_size, 1)),
            "--main_process_port", str(_free_port())]
-    if not torch.cuda.is_available():
-        cmd.append("--cpu")
-    elif method.deepspeed:
+    if method.deepspeed:
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"methods.{method.name}.deepspeed needs a CUDA GPU; none is visible in this job")
         cmd += ["--use_deepspeed", "--deepspeed_config_file", str(deepspeed_config(method.deepspeed))]
     elif method.world_size > 1:
+        # accelerate's torchrun launcher; without CUDA, Trainer (use_cpu) joins the ranks with gloo.
+        # (`--cpu` would route to accelerate's single-process/MPI launcher instead.)
         cmd.append("--multi_gpu")
-    if method.deepspeed and not torch.cuda.is_available():
-        raise RuntimeError(f"methods.{method.name}.deepspeed needs a CUDA GPU; none is visible in this job")
     return [*cmd, "-m", "tunetrace.launch", str(job_file)]
 
 

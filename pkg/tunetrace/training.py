@@ -116,6 +116,9 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         dataloader_num_workers=0,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
+        # Classification losses are per-example means; with token averaging on, Trainer would scale
+        # them by the number of ranks (loss and gradient x world_size) for models taking **kwargs.
+        average_tokens_across_devices=False,
         **_precision_flags(method),
     )
 
