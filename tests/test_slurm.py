@@ -86,7 +86,8 @@ def test_pipeline_runs_through_slurm_with_a_gpu_job(slurm_cluster: None, tmp_pat
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
     job_ids = SUBMITTED.findall(output)
-    assert len(job_ids) == 7, output[-3000:]  # prepare, baseline, train, evaluate, merge, verify, compare
+    done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", output)
+    assert done and len(job_ids) == int(done[-1][1]) >= 7, output[-3000:]  # every job was submitted
     assert {j: _squeue_state(j) for j in job_ids} == {j: "COMPLETED" for j in job_ids}
     run = json.loads((flow.root / "results/runs/lora/tiny/seed0/run.json").read_text())
     train_job = run["cluster"]["slurm_job_id"]
