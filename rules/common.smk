@@ -54,7 +54,7 @@ def get_task_params(wildcards):
 
 def get_method_params(wildcards):
     method = getattr(wildcards, "method", None) or wildcards.lora_method
-    return as_json(config["methods"][method])
+    return as_json(without_scheduling(config["methods"][method]))
 
 
 def get_evaluation_params(wildcards):
@@ -95,3 +95,38 @@ def get_comparison_inputs(wildcards):
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
     }
+
+
+# --- cluster resources and resume (issue 7) ---
+# Memory, runtime and cores only schedule a job: they are left out of params, so moving a study to a
+# bigger node reruns nothing. GPUs stay in params: the number of ranks changes the numbers.
+SCHEDULING_KEYS = ("mem_mb", "runtime", "cpus")
+
+
+def without_scheduling(method_config):
+    """The method's config without its scheduling-only resources."""
+    resources = {k: v for k, v in method_config.get("resources", {}).items() if k not in SCHEDULING_KEYS}
+    return {**method_config, "resources": resources} if "resources" in method_config else method_config
+
+
+def get_method_resources(wildcards):
+    """The method's resources block, schema defaults filled."""
+    return config["methods"][wildcards.method]["resources"]
+
+
+def get_train_gpus(wildcards):
+    return get_method_resources(wildcards)["gpus"]
+
+
+def get_train_threads(wildcards):
+    return get_method_resources(wildcards)["cpus"]
+
+
+def get_train_mem_mb(wildcards, attempt):
+    """Memory grows with each retry: a job killed for memory gets twice as much on attempt 2."""
+    return get_method_resources(wildcards)["mem_mb"] * attempt
+
+
+def get_train_runtime(wildcards, attempt):
+    """Runtime (minutes) grows with each retry; the retry resumes from the last checkpoint."""
+    return get_method_resources(wildcards)["runtime"] * attempt

@@ -12,15 +12,18 @@ rule train_run:
         task=get_task_params,
         method=get_method_params,
         tracking=get_tracking_params,
+        # Not an output: Snakemake deletes outputs before rerunning a job, and resume needs these.
+        resume_dir="results/checkpoints/{method}/{task}/seed{seed}",
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/train_run/{method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_train_threads
     conda:
         ENV_FILE
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=get_train_mem_mb,
+        runtime=get_train_runtime,
+        gpu=get_train_gpus,
     script:
         "../workflow_scripts/train_run.py"

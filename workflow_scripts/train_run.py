@@ -1,23 +1,27 @@
-"""Adapter for rule train_run: fine-tune one (method, task, seed)."""
+"""Adapter for rule train_run: fine-tune one (method, task, seed), resuming after a kill."""
 
 import json
 from pathlib import Path
 
 import torch
 
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.launch import TrainingJob, run_training
 from tunetrace.logutil import setup_logging
-from tunetrace.training import train_run
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
-run_dir = Path(snakemake.output.metadata).parent
-train_run(
-    ModelSpec.from_dict(json.loads(snakemake.params.model)),
-    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
-    MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
-    seed=int(snakemake.wildcards.seed),
-    data_dir=Path(snakemake.input.train).parent,
-    run_dir=run_dir,
+run_training(
+    TrainingJob(
+        model=json.loads(snakemake.params.model),
+        task_name=snakemake.wildcards.task,
+        task=json.loads(snakemake.params.task),
+        method_name=snakemake.wildcards.method,
+        method=json.loads(snakemake.params.method),
+        seed=int(snakemake.wildcards.seed),
+        data_dir=str(Path(snakemake.input.train).parent),
+        run_dir=str(Path(snakemake.output.metadata).parent),
+        resume_dir=snakemake.params.resume_dir,
+    ),
+    threads=snakemake.threads,
 )
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)

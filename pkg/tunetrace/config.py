@@ -107,6 +107,12 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
+        gpus = (method.get("resources") or {}).get("gpus", 0)
+        if method.get("deepspeed") and not gpus:
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
+                f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
+            )
 
 
 def _check_task_type(name: str, task: Mapping[str, Any]) -> None:
@@ -251,16 +257,25 @@ class MethodSpec:
     logging_steps: int = 5
     early_stopping_patience: int | None = None
     lora: LoraSpec = dataclasses.field(default_factory=LoraSpec)
+    processes: int | None = None
+    deepspeed: str | None = None
+    gpus: int = 0  # from resources.gpus; the other resources only schedule the job
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "MethodSpec":
         data = dict(data)
         data["lora"] = LoraSpec.from_dict(data.get("lora") or {})
+        data["gpus"] = int((data.get("resources") or {}).get("gpus", 0))
         return _from_dict(cls, {**data, "name": name})
 
     @property
     def is_lora(self) -> bool:
         return self.type == "lora"
+
+    @property
+    def world_size(self) -> int:
+        """Training processes: `processes`, else one per GPU, at least one."""
+        return self.processes or max(self.gpus, 1)
 
 
 @dataclasses.dataclass(frozen=True)

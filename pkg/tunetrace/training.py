@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import numpy as np
 import torch
 
 from . import artifacts as A
+from . import checkpoints as C
 from .config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from .data import load_prepared
 from .fileio import write_json
+from .launch import cluster_environment
 from .metrics import HIGHER_IS_BETTER, classification_metrics
 from .models import apply_lora, load_classifier, load_tokenizer, parameter_counts
 from .tasks import encode_classification, make_collator
@@ -40,11 +43,18 @@ def make_jsonl_callback(path: Path) -> Any:
 
     class JsonlLogCallback(TrainerCallback):
         def __init__(self) -> None:
-            self.handle = open(path, "a", encoding="utf-8")
+            self.handle = None  # opened by the main process only: one log per run, not per rank
             self.window_start = time.perf_counter()
             self.window_step = 0
 
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.window_step = state.global_step  # after a resume, throughput counts from here
+
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if not state.is_world_process_zero:
+                return
+            if self.handle is None:
+                self.handle = open(path, "a", encoding="utf-8")
             now = time.perf_counter()
             steps = max(state.global_step - self.window_step, 0)
             record = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **(logs or {})}
@@ -58,7 +68,8 @@ def make_jsonl_callback(path: Path) -> Any:
             self.handle.flush()
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            self.handle.close()
+            if self.handle is not None:
+                self.handle.close()
 
     return JsonlLogCallback()
 
@@ -105,6 +116,9 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         dataloader_num_workers=0,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
+        # Classification losses are per-example means; with token averaging on, Trainer would scale
+        # them by the number of ranks (loss and gradient x world_size) for models taking **kwargs.
+        average_tokens_across_devices=False,
         **_precision_flags(method),
     )
 
@@ -131,8 +145,15 @@ def build_model(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> to
 def train_run(
     model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
     run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
+    resume_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata."""
+    """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata.
+
+    Checkpoints and the train log are written to `resume_dir` while training (default
+    `run_dir/checkpoints`); a rerun after a kill resumes from its last complete checkpoint. With a
+    separate `resume_dir`, the finished run's checkpoints and log are exported into `run_dir` and
+    the resume state is removed.
+    """
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
     from .tasks import task_handler
@@ -142,6 +163,8 @@ def train_run(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = Path(resume_dir) if resume_dir else run_dir / A.CHECKPOINTS_DIR
+    log_path = state_dir / A.TRAIN_LOG if resume_dir else run_dir / A.TRAIN_LOG
     set_seed(seed)
     train_frame, eval_frame = load_prepared(data_dir)
     tokenizer = load_tokenizer(model_spec)
@@ -151,12 +174,23 @@ def train_run(
     counts = parameter_counts(model)
     log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
              method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], truncated)
-    all_callbacks = [make_jsonl_callback(run_dir / A.TRAIN_LOG), *(callbacks or [])]
+    args = training_arguments(method, task, seed, state_dir, report_to or [])
+    fingerprint = C.run_fingerprint(
+        {"model": model_spec, "task": task, "method": method, "seed": seed, "world_size": args.world_size},
+        [Path(data_dir) / A.TRAIN_SPLIT],
+    )
+    with args.main_process_first(desc="resume state"):
+        resume_from = C.prepare_state_dir(state_dir, fingerprint)
+    resumed_step = C.checkpoint_step(resume_from) if resume_from else 0
+    if args.should_save:
+        C.truncate_log(log_path, resumed_step or 0)
+    marker = make_marker_callback()
+    all_callbacks = [make_jsonl_callback(log_path), marker, *(callbacks or [])]
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
     trainer = Trainer(
         model=model,
-        args=training_arguments(method, task, seed, run_dir / A.CHECKPOINTS_DIR, report_to or []),
+        args=args,
         train_dataset=train_set,
         eval_dataset=eval_set if method.eval_every_steps else None,
         data_collator=make_collator(tokenizer),
@@ -164,14 +198,27 @@ def train_run(
         compute_metrics=_compute_metrics_fn(task),
         callbacks=all_callbacks,
     )
+    marker.trainer = trainer
+    marker.base_loss = (C.read_marker(resume_from).get("loss_sum") or 0.0) if resume_from else 0.0
+    if resume_from:
+        log.info("resuming from %s (step %d)", resume_from, resumed_step)
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     wall = time.perf_counter() - started
     final_dir = run_dir / A.FINAL_DIR
     trainer.save_model(str(final_dir))
+    if not trainer.is_world_process_zero():
+        return {}
     tokenizer.save_pretrained(str(final_dir))
     metadata = _run_metadata(model_spec, task, method, seed, counts, truncated, result, wall, len(train_set))
+    metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
+                    cluster=cluster_environment())
+    if resume_dir:
+        C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
+        shutil.copyfile(log_path, run_dir / A.TRAIN_LOG)
     write_json(run_dir / A.RUN_METADATA, metadata)
+    if resume_dir:
+        shutil.rmtree(state_dir)  # the run is complete; a forced rerun must start from scratch
     return metadata
 
 
@@ -194,3 +241,44 @@ def _run_metadata(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, see
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__},
     }
+
+
+def make_marker_callback() -> Any:
+    """A TrainerCallback that marks each checkpoint complete once every process has saved it."""
+    from transformers import TrainerCallback
+
+    class CompleteMarkerCallback(TrainerCallback):
+        trainer: Any = None
+        base_loss = 0.0  # loss sum of the steps before the checkpoint this call resumed from
+
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.barrier()  # sharded (ZeRO-3) checkpoints: every rank has written
+            if state.is_world_process_zero:
+                path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                current = _loss_sum(self.trainer)
+                total = None if current is None else self.base_loss + current
+                C.write_marker(path, {"step": state.global_step, "loss_sum": total})
+            return control
+
+    return CompleteMarkerCallback()
+
+
+def _loss_sum(trainer: Any) -> float | None:
+    """Sum of per-step training losses so far in this call (Trainer internals; None if they moved)."""
+    total = getattr(trainer, "_total_loss_scalar", None)
+    pending = getattr(trainer, "_tr_loss", None)
+    if total is None or pending is None:
+        return None
+    return float(total) + float(pending.item() if hasattr(pending, "item") else pending)
+
+
+def _resume_metadata(resumed_step: int, prior: float | None, result: Any) -> dict[str, Any]:
+    """Where the run resumed, and the mean training loss over *all* steps, not just this call's."""
+    if not resumed_step:
+        return {"resumed_from_step": None}
+    steps = int(result.global_step)
+    out: dict[str, Any] = {"resumed_from_step": resumed_step}
+    if prior is not None and steps:
+        out["final_train_loss"] = (prior + float(result.training_loss) * (steps - resumed_step)) / steps
+    return out

@@ -1,0 +1,133 @@
+"""Run a training job in this process or, for several processes or DeepSpeed, under `accelerate launch`.
+
+The job's arguments travel as a JSON file (the same config slices the rule passes), so the launched
+ranks rebuild exactly the typed objects the adapter would have; `python -m tunetrace.launch FILE`
+is what each rank runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import MethodSpec, ModelSpec, TaskSpec
+from .fileio import write_json
+
+log = logging.getLogger(__name__)
+
+DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "config" / "deepspeed"
+DEEPSPEED_CONFIGS = {"zero2": "zero2.json", "zero3": "zero3.json"}
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+JOB_FILE = "launch_job.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """Everything one training run needs; `slices` are the rule's canonical config slices."""
+
+    model: dict[str, Any]
+    task_name: str
+    task: dict[str, Any]
+    method_name: str
+    method: dict[str, Any]
+    seed: int
+    data_dir: str
+    run_dir: str
+    resume_dir: str | None = None
+
+    def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
+        return (ModelSpec.from_dict(self.model), TaskSpec.from_dict(self.task_name, self.task),
+                MethodSpec.from_dict(self.method_name, self.method))
+
+
+def needs_launcher(method: MethodSpec) -> bool:
+    """Several processes, or DeepSpeed (which needs a distributed launcher even on one GPU)."""
+    return method.world_size > 1 or method.deepspeed is not None
+
+
+def deepspeed_config(stage: str) -> Path:
+    """The DeepSpeed JSON of a ZeRO stage, failing early when the stage or the package is missing."""
+    if stage not in DEEPSPEED_CONFIGS:
+        raise ValueError(f"methods.<name>.deepspeed: unknown stage '{stage}'; known: {sorted(DEEPSPEED_CONFIGS)}")
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError("methods.<name>.deepspeed is set but the deepspeed package is missing: run "
+                           "`make deepspeed` (pip install --no-build-isolation deepspeed)") from err
+    return DEEPSPEED_DIR / DEEPSPEED_CONFIGS[stage]
+
+
+def launch_command(method: MethodSpec, job_file: Path, threads: int) -> list[str]:
+    """`accelerate launch` for the method: processes = world size, precision from the method."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch",
+           "--num_processes", str(method.world_size), "--num_machines", "1",
+           "--mixed_precision", MIXED_PRECISION[method.precision],
+           "--num_cpu_threads_per_process", str(max(threads // method.world_size, 1)),
+           "--main_process_port", str(_free_port())]
+    if method.deepspeed:
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"methods.{method.name}.deepspeed needs a CUDA GPU; none is visible in this job")
+        cmd += ["--use_deepspeed", "--deepspeed_config_file", str(deepspeed_config(method.deepspeed))]
+    elif method.world_size > 1:
+        # accelerate's torchrun launcher; without CUDA, Trainer (use_cpu) joins the ranks with gloo.
+        # (`--cpu` would route to accelerate's single-process/MPI launcher instead.)
+        cmd.append("--multi_gpu")
+    return [*cmd, "-m", "tunetrace.launch", str(job_file)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_training(job: TrainingJob, threads: int = 1) -> None:
+    """Train in this process, or under `accelerate launch` when the method asks for it."""
+    from .training import train_run
+
+    model, task, method = job.specs()
+    if not needs_launcher(method):
+        train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir)
+        return
+    job_file = Path(job.run_dir) / JOB_FILE
+    write_json(job_file, dataclasses.asdict(job))
+    cmd = launch_command(method, job_file, threads)
+    log.info("launching %d processes: %s", method.world_size, " ".join(cmd))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    subprocess.run(cmd, check=True, env=env)
+    job_file.unlink()
+
+
+def cluster_environment() -> dict[str, Any]:
+    """Scheduler facts of the running job (Slurm job id, GPUs), for run metadata."""
+    keys = ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_PARTITION", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS",
+            "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES")
+    return {k.lower(): os.environ[k] for k in keys if k in os.environ}
+
+
+def _main(job_file: str) -> None:
+    """Entry point of each launched rank."""
+    from .logutil import setup_logging
+
+    setup_logging()
+    with open(job_file, encoding="utf-8") as handle:
+        job = TrainingJob(**json.load(handle))
+    model, task, method = job.specs()
+    from .training import train_run
+
+    train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])
