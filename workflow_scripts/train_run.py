@@ -21,3 +21,6 @@ train_run(
     run_dir=run_dir,
 )
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)
