@@ -13,6 +13,7 @@ rule evaluate_run:
         evaluation=get_evaluation_params,
         data_dir="results/data/{task}",
         run_dir="results/runs/{method}/{task}/seed{seed}",
+        code=get_code_params("evaluate_run"),
     log:
         "logs/evaluate_run/{method}/{task}/seed{seed}.log",
     threads: 2

@@ -13,6 +13,7 @@ rule train_run:
         method=get_method_params,
         tracking=get_tracking_params,
         run_dir="results/runs/{method}/{task}/seed{seed}",
+        code=get_code_params("train_run"),
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

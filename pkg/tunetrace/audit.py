@@ -26,6 +26,8 @@ class Node:
     kind: str  # artifact | source | model
     rule: str | None = None
     lineage_id: str | None = None
+    sha256: str | None = None
+    finished: str | None = None
     status: str = "ok"
     problems: list[str] = dataclasses.field(default_factory=list)
     inputs: list[str] = dataclasses.field(default_factory=list)
@@ -76,7 +78,8 @@ class Auditor:
             if not Path(path).exists():
                 node.flag("missing", "not found on disk")
             return node
-        node = self.nodes[path] = Node(path, "artifact", rule=record["rule"], lineage_id=record["id"])
+        node = self.nodes[path] = Node(path, "artifact", rule=record["rule"], lineage_id=record["id"],
+                                       sha256=record["artifact"]["sha256"], finished=record.get("finished"))
         compare_files(node, record["artifact"]["files"], path)
         for sibling in record.get("siblings", []):
             node.siblings.append(sibling["path"])
@@ -106,7 +109,7 @@ class Auditor:
             return
         consumer.sources.append(path)
         if path not in self.nodes:
-            node = self.nodes[path] = Node(path, "model", rule=None)
+            node = self.nodes[path] = Node(path, "model", rule=None, sha256=source.get("sha256"))
             compare_files(node, source["files"], path)
 
     def check_input(self, consumer: Node, entry: Mapping[str, Any], child: Node) -> None:
@@ -114,7 +117,7 @@ class Auditor:
         if child.status == "missing":
             return  # the child names it
         if child.kind == "source":
-            now = self.current_hash(entry["path"])
+            now = child.sha256 = self.current_hash(entry["path"])
             if now != entry["sha256"]:
                 child.flag("modified", f"sha256 {str(now)[:12]} != {entry['sha256'][:12]} recorded by {consumer.path}")
             elif entry.get("lineage_id"):
@@ -166,3 +169,22 @@ def render_tree(result: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append(f"{len(nodes)} nodes, {count} with problems" if count else f"{len(nodes)} nodes, all ok")
     return "\n".join(lines)
+
+
+def render_html(result: Mapping[str, Any], code: Mapping[str, Any] | None = None) -> str:
+    """A self-contained HTML page: audit verdict, code version and one table row per lineage node."""
+    from html import escape
+
+    rows = []
+    for node in result["nodes"].values():
+        cells = [node["path"], node.get("rule") or node["kind"], node["status"], node.get("lineage_id") or "",
+                 (node.get("sha256") or "")[:16], node.get("finished") or "", "; ".join(node["problems"])]
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    verdict = "all nodes verified" if result["ok"] else f"{len(result['problems'])} node(s) with problems"
+    code_lines = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in sorted((code or {}).items())
+                         if k != "pkg_files")
+    head = "".join(f"<th>{h}</th>" for h in ("artifact", "rule", "status", "lineage id", "sha256", "written", "problems"))
+    return (f"<html><head><meta charset='utf-8'><title>tunetrace lineage</title></head><body>"
+            f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
+            f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"
+            f"<table border='1' cellpadding='3'><tr>{head}</tr>{''.join(rows)}</table></body></html>\n")
