@@ -23,6 +23,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -293,11 +294,18 @@ def cache_path(workdir: str | os.PathLike = ".") -> Path:
 
 
 def record_lineage(smk: Any, started: str | None = None) -> dict[str, dict[str, Any]]:
-    """Adapter entry point: write the sidecars of every output of the current script job."""
+    """Adapter entry point: write the sidecars of every output of the current script job.
+
+    TUNETRACE_LINEAGE=0 in the environment skips recording (for overhead benchmarks only).
+    """
+    if os.environ.get("TUNETRACE_LINEAGE", "1") == "0":
+        log.warning("lineage: recording disabled by TUNETRACE_LINEAGE=0")
+        return {}
+    clock = time.perf_counter()
     job = job_info(smk, started)
     cache = HashCache(cache_path())
     records = build_records(job, cache)
     write_records(records)
     cache.save()
-    log.info("lineage: recorded %d output(s) of %s", len(records), job.rule)
+    log.info("lineage: recorded %d output(s) of %s in %.3f s", len(records), job.rule, time.perf_counter() - clock)
     return records
