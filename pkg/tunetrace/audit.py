@@ -9,6 +9,7 @@ lineage id is not the one this artifact recorded); `unrecorded` (a workflow arti
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -131,7 +132,8 @@ class Auditor:
 def audit(artifact: str) -> dict[str, Any]:
     """Audit the lineage of one artifact; the result is JSON-ready."""
     auditor = Auditor()
-    root = auditor.visit(str(artifact))
+    artifact = os.path.normpath(artifact)
+    root = auditor.visit(artifact)
     if root.kind == "source" and root.status == "ok":
         root.flag("unrecorded", "no lineage record beside it (expected <artifact>.lineage.json)")
     problems = [{"path": n.path, "status": n.status, "problems": n.problems}

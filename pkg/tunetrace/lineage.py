@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -40,6 +41,7 @@ PACKAGES = ("python", "tunetrace", "torch", "transformers", "peft", "accelerate"
 MODEL_PARAM = "model"
 # Snakemake drops this marker into directory outputs after the job; it is not content
 IGNORED_NAMES = (".snakemake_timestamp",)
+HASH_THREADS = min(4, os.cpu_count() or 1)
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -89,15 +91,19 @@ def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
 def hash_artifact(artifact: str | os.PathLike, known: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Files, total size and digest of an artifact; `known` entries are reused where size and mtime match."""
     known = known or {}
-    entries, reused = [], 0
-    for rel, path in list_files(artifact):
+    files = list_files(artifact)
+    entries: list[dict[str, Any] | None] = []
+    for rel, path in files:
         old = known.get(rel)
         stat = path.stat()
-        if old and old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns:
-            entries.append(dict(old))
-            reused += 1
-        else:
-            entries.append(_file_entry(path, rel))
+        same = old and old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns
+        entries.append(dict(old) if same else None)
+    reused = sum(e is not None for e in entries)
+    todo = [i for i, e in enumerate(entries) if e is None]
+    # hashlib releases the GIL on large buffers: checkpoint files hash in parallel
+    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, len(todo)))) as pool:
+        for i, entry in zip(todo, pool.map(lambda i: _file_entry(files[i][1], files[i][0]), todo)):
+            entries[i] = entry
     kind = "dir" if Path(artifact).is_dir() else "file"
     return {"path": str(artifact), "kind": kind, "sha256": tree_digest(entries),
             "size": sum(e["size"] for e in entries), "files": entries, "reused_hashes": reused}
