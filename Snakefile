@@ -19,9 +19,14 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/merge.smk"
 include: "rules/compare.smk"
+include: "rules/lineage.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:
     input:
         "results/comparison.json",
+        "results/lineage/summary.html",
     default_target: True

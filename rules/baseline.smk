@@ -8,6 +8,7 @@ rule evaluate_baseline:
         model=get_model_params,
         task=get_task_params,
         evaluation=get_evaluation_params,
+        code=get_code_params("evaluate_baseline"),
     log:
         "logs/evaluate_baseline/{task}.log",
     benchmark:

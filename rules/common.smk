@@ -130,3 +130,46 @@ def get_train_mem_mb(wildcards, attempt):
 def get_train_runtime(wildcards, attempt):
     """Runtime (minutes) grows with each retry; the retry resumes from the last checkpoint."""
     return get_method_resources(wildcards)["runtime"] * attempt
+
+
+import functools
+
+# Library modules (pkg/tunetrace/<name>.py) whose code shapes each rule's outputs. Their content
+# hashes are a param of the rule: editing metrics.py reruns evaluation but not training, and
+# touching a module without changing it reruns nothing. A new rule adds its entry here and
+# `code=get_code_params("<rule>")` to its params.
+RULE_MODULES = {
+    "prepare_data": ["config", "data"],
+    "evaluate_baseline": ["baseline", "config", "data", "evaluation", "metrics", "models", "tasks"],
+    "train_run": ["config", "data", "models", "tasks", "training"],
+    "evaluate_run": ["config", "data", "evaluation", "metrics", "models", "tasks"],
+    "merge_adapter": ["config", "merge", "models"],
+    "verify_merge": ["config", "data", "merge", "metrics", "models", "tasks"],
+    "compare_runs": ["config", "report"],
+    "summarize_lineage": ["audit", "lineage"],
+}
+
+
+@functools.lru_cache(maxsize=None)
+def module_hash(module):
+    """sha256 (first 16 hex digits) of one library module of this checkout, once per DAG build."""
+    from tunetrace.fileio import sha256_file
+
+    return sha256_file(Path(PKG_DIR) / "tunetrace" / f"{module}.py")[:16]
+
+
+def module_hashes(modules):
+    return {m: module_hash(m) for m in sorted(set(modules))}
+
+
+def get_code_params(rule):
+    """Params function: the content hashes of the library modules `rule` runs."""
+
+    def code_params(wildcards):
+        modules = list(RULE_MODULES[rule])
+        method = getattr(wildcards, "method", None)
+        if rule == "train_run" and config["methods"][method].get("early_stopping_patience"):
+            modules.append("metrics")  # early stopping picks the best checkpoint by a metric
+        return as_json(module_hashes(modules))
+
+    return code_params

@@ -3,9 +3,14 @@ rule compare_runs:
         unpack(get_comparison_inputs),
     output:
         comparison="results/comparison.json",
-        markdown="results/comparison.md",
+        markdown=report(
+            "results/comparison.md",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
     params:
         study=get_comparison_params,
+        code=get_code_params("compare_runs"),
     log:
         "logs/compare_runs/compare_runs.log",
     conda:

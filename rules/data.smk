@@ -7,6 +7,7 @@ rule prepare_data:
         manifest="results/data/{task}/manifest.json",
     params:
         task=get_task_params,
+        code=get_code_params("prepare_data"),
     log:
         "logs/prepare_data/{task}.log",
     conda:

@@ -11,6 +11,7 @@ rule evaluate_run:
         task=get_task_params,
         method=get_method_params,
         evaluation=get_evaluation_params,
+        code=get_code_params("evaluate_run"),
     log:
         "logs/evaluate_run/{method}/{task}/seed{seed}.log",
     threads: 2

@@ -6,6 +6,7 @@ rule merge_adapter:
     params:
         model=get_model_params,
         task=get_task_params,
+        code=get_code_params("merge_adapter"),
     log:
         "logs/merge_adapter/{lora_method}/{task}/seed{seed}.log",
     threads: 2
@@ -29,6 +30,7 @@ rule verify_merge:
         model=get_model_params,
         task=get_task_params,
         evaluation=get_evaluation_params,
+        code=get_code_params("verify_merge"),
     log:
         "logs/verify_merge/{lora_method}/{task}/seed{seed}.log",
     threads: 2

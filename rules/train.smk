@@ -14,6 +14,7 @@ rule train_run:
         tracking=get_tracking_params,
         # Not an output: Snakemake deletes outputs before rerunning a job, and resume needs these.
         resume_dir="results/checkpoints/{method}/{task}/seed{seed}",
+        code=get_code_params("train_run"),
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

@@ -18,3 +18,6 @@ evaluate_baseline(
     data_dir=Path(snakemake.input.train).parent,
     out_path=snakemake.output.metrics,
 )
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

@@ -21,3 +21,6 @@ evaluate_run(
     run_dir=Path(snakemake.input.final).parent,
     out_dir=Path(snakemake.output.metrics).parent,
 )
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

@@ -16,3 +16,6 @@ merge_adapter(
     adapter_dir=snakemake.input.adapter,
     out_dir=snakemake.output.merged,
 )
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

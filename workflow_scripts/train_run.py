@@ -25,3 +25,6 @@ run_training(
     threads=snakemake.threads,
 )
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

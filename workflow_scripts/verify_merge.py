@@ -22,3 +22,6 @@ verify_merge(
     identity={"method": snakemake.wildcards.lora_method, "task": snakemake.wildcards.task,
               "seed": int(snakemake.wildcards.seed)},
 )
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

@@ -1,0 +1,161 @@
+"""Rerun guarantees: after a finished study, only what a change makes stale is planned.
+
+Each test runs the real `snakemake --dry-run` on a tiny two-task study. The study is brought to
+"finished" with Snakemake's own `--touch` (placeholder outputs, real metadata: params, input sets,
+input checksums, code), so the dry run's decisions are Snakemake's, without training any model.
+The workflow (Snakefile, rules, scripts, pkg) is copied, so a test may edit a library module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Workflow, tiny_config, write_sentiment_csv
+
+pytestmark = pytest.mark.workflow
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "pkg", "config/schema", "envs", "report")
+TRAINING = {"train_run", "prepare_data", "merge_adapter"}
+
+
+class CopiedWorkflow(Workflow):
+    """A Workflow whose Snakefile and library are a private copy, so tests may edit them."""
+
+    def __init__(self, root: Path, config: dict, repo: Path) -> None:
+        self.repo = repo
+        super().__init__(root, config)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(self.repo / "pkg"), "WANDB_MODE": "disabled"}
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(self.repo / "Snakefile"), "--directory",
+               str(self.root), "--configfile", str(self.root / "config.yaml"), "--cores", "2",
+               "--workflow-profile", "none", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.root)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        return proc
+
+    def finish_by_touch(self) -> None:
+        """Create every planned output as a placeholder, then let `snakemake --touch` record it."""
+        summary = self.run("--summary").stdout.splitlines()
+        for line in summary[1:]:
+            path = self.root / line.split("\t")[0]
+            if path.suffix:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("placeholder\n")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+        self.run("--touch", "--forceall")
+
+
+def two_task_config() -> dict:
+    config = tiny_config()
+    second = dict(config["tasks"]["tiny"], source={"train": "data/train2.csv", "eval": "data/eval2.csv"})
+    config["tasks"]["tiny2"] = second
+    return config
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> CopiedWorkflow:
+    repo = tmp_path / "repo"
+    for part in WORKFLOW_PARTS:
+        src, dst = REPO / part, repo / part
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    root = tmp_path / "study"
+    write_sentiment_csv(root / "data" / "train2.csv", 48, seed=3)
+    write_sentiment_csv(root / "data" / "eval2.csv", 24, seed=4)
+    flow = CopiedWorkflow(root, two_task_config(), repo)
+    flow.finish_by_touch()
+    return flow
+
+
+def test_noop_rerun_plans_nothing(study: CopiedWorkflow) -> None:
+    """A finished study with nothing changed plans no job."""
+    assert study.planned_jobs() == {}
+
+
+def planned(flow: CopiedWorkflow) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    out = flow.run("--dry-run").stdout
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in out.splitlines():
+        text = line.strip()
+        if text.startswith(("rule ", "localrule ")) and text.endswith(":"):
+            jobs.append((text.split()[1].rstrip(":"), {}))
+        elif text.startswith("wildcards:") and jobs:
+            jobs[-1][1].update(item.strip().split("=", 1) for item in text[len("wildcards:"):].split(","))
+    return jobs
+
+
+def rules_of(jobs: list[tuple[str, dict[str, str]]]) -> set[str]:
+    return {rule for rule, _ in jobs}
+
+
+def method_of(wildcards: dict[str, str]) -> str | None:
+    return wildcards.get("method") or wildcards.get("lora_method")
+
+
+def test_changing_lora_rank_plans_only_that_method(study: CopiedWorkflow) -> None:
+    """Changing lora_r4's r reruns lora_r4's jobs and the comparison, nothing of `full` or the data."""
+    study.config["methods"]["lora_r4"]["lora"]["r"] = 8
+    study.write_config()
+    jobs = planned(study)
+    assert sum(rule == "train_run" for rule, _ in jobs) == 2
+    assert {method_of(w) for _, w in jobs if method_of(w)} == {"lora_r4"}
+    assert rules_of(jobs).isdisjoint({"prepare_data", "evaluate_baseline"})
+    assert "compare_runs" in rules_of(jobs)
+
+
+def test_adding_a_seed_plans_only_the_new_seed(study: CopiedWorkflow) -> None:
+    """A new seed plans that seed's runs and the comparison; finished seeds and data are kept."""
+    study.config["seeds"] = [0, 1]
+    study.write_config()
+    jobs = planned(study)
+    assert {w.get("seed") for _, w in jobs if "seed" in w} == {"1"}
+    assert sum(rule == "train_run" for rule, _ in jobs) == 4
+    assert rules_of(jobs).isdisjoint({"prepare_data", "evaluate_baseline"})
+    assert "compare_runs" in rules_of(jobs)
+
+
+def test_evaluation_setting_plans_no_training(study: CopiedWorkflow) -> None:
+    """An evaluation-only setting reruns evaluations and the comparison, never training or merging."""
+    study.config["evaluation"]["bootstrap_samples"] = 60
+    study.write_config()
+    found = rules_of(planned(study))
+    assert "evaluate_run" in found and "compare_runs" in found
+    assert found.isdisjoint(TRAINING)
+
+
+def test_editing_metrics_module_reruns_evaluation_not_training(study: CopiedWorkflow) -> None:
+    """Changing pkg/tunetrace/metrics.py reruns the jobs that compute metrics, not training."""
+    metrics = study.repo / "pkg" / "tunetrace" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\n# an edit\n")
+    found = rules_of(planned(study))
+    assert "evaluate_run" in found
+    assert found.isdisjoint(TRAINING)
+
+
+def test_changing_a_data_file_reruns_only_that_task(study: CopiedWorkflow) -> None:
+    """Editing tiny2's training CSV reruns tiny2's jobs (and the comparison), nothing of tiny."""
+    write_sentiment_csv(study.root / "data" / "train2.csv", 52, seed=5)
+    jobs = planned(study)
+    assert {w["task"] for _, w in jobs if "task" in w} == {"tiny2"}
+    assert "prepare_data" in rules_of(jobs) and "train_run" in rules_of(jobs)
+
+
+def test_touching_files_without_change_reruns_nothing(study: CopiedWorkflow) -> None:
+    """A newer mtime on a raw data file, a prepared split or a library module, same bytes: no job."""
+    later = os.stat(study.root / "results" / "comparison.json").st_mtime + 60
+    for path in (study.root / "data" / "train.csv", study.root / "results" / "data" / "tiny" / "train.parquet",
+                 study.repo / "pkg" / "tunetrace" / "metrics.py"):
+        os.utime(path, (later, later))
+    assert planned(study) == []

@@ -1,0 +1,34 @@
+"""`tunetrace status`: run states from the snakemake summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunetrace.status import parse_summary, render_table, run_table
+
+HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
+
+
+def row(path: str, rule: str, status: str = "ok", plan: str = "no update", log: str = "-") -> str:
+    return "\t".join([path, "-", rule, log, status, plan])
+
+
+def test_states_of_runs(tmp_path: Path) -> None:
+    """done, stale (update pending), failed (log but no output) and missing runs are told apart."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "t.log").write_text("Traceback")
+    text = "\n".join([
+        "Building DAG of jobs...", HEADER,
+        row("results/runs/full/a/seed0/run.json", "train_run"),
+        row("results/eval/full/a/seed0/metrics.json", "evaluate_run"),
+        row("results/runs/lora/a/seed0/run.json", "train_run"),
+        row("results/eval/lora/a/seed0/metrics.json", "evaluate_run", "updated input files", "update pending"),
+        row("results/runs/full/a/seed1/run.json", "train_run", "missing", "update pending", "logs/t.log"),
+        row("results/runs/lora/a/seed1/run.json", "train_run", "missing", "update pending", "logs/none.log"),
+        row("results/comparison.json", "compare_runs"),
+    ])
+    table = run_table(parse_summary(text), tmp_path)
+    states = {key: entry["state"] for key, entry in table.items()}
+    assert states == {("full", "a", 0): "done", ("lora", "a", 0): "stale",
+                      ("full", "a", 1): "failed", ("lora", "a", 1): "missing"}
+    assert "stale" in render_table(table)
