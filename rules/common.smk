@@ -134,17 +134,19 @@ def get_train_runtime(wildcards, attempt):
 
 import functools
 
+from tunetrace.tasks import TASK_TYPE_MODULES
+
 # Library modules (pkg/tunetrace/<name>.py) whose code shapes each rule's outputs. Their content
 # hashes are a param of the rule: editing metrics.py reruns evaluation but not training, and
 # touching a module without changing it reruns nothing. A new rule adds its entry here and
 # `code=get_code_params("<rule>")` to its params.
 RULE_MODULES = {
-    "prepare_data": ["config", "data"],
-    "evaluate_baseline": ["baseline", "config", "data", "evaluation", "metrics", "models", "tasks"],
-    "train_run": ["config", "data", "models", "tasks", "training"],
-    "evaluate_run": ["config", "data", "evaluation", "metrics", "models", "tasks"],
-    "merge_adapter": ["config", "merge", "models"],
-    "verify_merge": ["config", "data", "merge", "metrics", "models", "tasks"],
+    "prepare_data": ["config", "data", "task_data"],
+    "evaluate_baseline": ["baseline", "config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
+    "train_run": ["checkpoints", "config", "data", "launch", "models", "tasks", "tiny_models", "training"],
+    "evaluate_run": ["config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
+    "merge_adapter": ["config", "merge", "models", "tiny_models"],
+    "verify_merge": ["config", "data", "merge", "metrics", "models", "tasks", "tiny_models"],
     "compare_runs": ["config", "report"],
     "summarize_lineage": ["audit", "lineage"],
 }
@@ -170,6 +172,10 @@ def get_code_params(rule):
         method = getattr(wildcards, "method", None)
         if rule == "train_run" and config["methods"][method].get("early_stopping_patience"):
             modules.append("metrics")  # early stopping picks the best checkpoint by a metric
+        task = getattr(wildcards, "task", None)
+        handler = TASK_TYPE_MODULES.get(config["tasks"][task]["type"]) if task else None
+        if handler and rule != "compare_runs":
+            modules += [handler.rsplit(".", 1)[-1], "task_data"]  # the task type's own module
         return as_json(module_hashes(modules))
 
     return code_params
