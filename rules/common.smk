@@ -93,4 +93,35 @@ def get_comparison_inputs(wildcards):
         "evals": [f"results/eval/{m}/{t}/seed{s}/metrics.json" for m, t, s in runs],
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
+        **(get_drift_inputs(runs) if config["representations"]["enabled"] else {}),
+    }
+
+
+def get_representation_params(wildcards):
+    """Extraction settings only, so changing a drift-only setting never reruns training."""
+    return as_json({k: v for k, v in config["representations"].items() if k != "cka_batch_size"})
+
+
+def get_drift_params(wildcards):
+    return as_json(config["representations"])
+
+
+def get_weight_analysis_params(wildcards):
+    return as_json(config["weight_analysis"])
+
+
+def get_method_types_params(wildcards):
+    return as_json({m: config["methods"][m]["type"] for m in METHODS})
+
+
+def get_task_drift_tables(wildcards):
+    return [f"results/drift/{m}/{wildcards.task}/seed{s}.parquet" for m in METHODS for s in SEEDS]
+
+
+def get_drift_inputs(runs):
+    """Drift tables, weight analyses and per-task drift plots of every run, for the comparison."""
+    return {
+        "drift": [f"results/drift/{m}/{t}/seed{s}.parquet" for m, t, s in runs],
+        "weights": [f"results/weights/{m}/{t}/seed{s}.json" for m, t, s in runs],
+        "drift_plots": [f"results/plots/drift/{t}_final_cka_by_layer.png" for t in TASKS],
     }

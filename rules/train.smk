@@ -7,12 +7,14 @@ rule train_run:
         checkpoints=directory("results/runs/{method}/{task}/seed{seed}/checkpoints"),
         train_log="results/runs/{method}/{task}/seed{seed}/train_log.jsonl",
         metadata="results/runs/{method}/{task}/seed{seed}/run.json",
+        reps=directory("results/representations/{method}/{task}/seed{seed}"),
     params:
         model=get_model_params,
         task=get_task_params,
         method=get_method_params,
         tracking=get_tracking_params,
         run_dir="results/runs/{method}/{task}/seed{seed}",
+        representations=get_representation_params,
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

@@ -31,7 +31,6 @@ LAYER_PATTERN = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
 
 @dataclasses.dataclass(frozen=True)
 class WeightSpec:
-    enabled: bool = True
     intruder_threshold: float = 0.5
     intruder_top_k: int = 10
 
