@@ -68,10 +68,10 @@ def bench_training(config: dict, task_name: str, methods: list[str], repeats: in
             for mode in ("without", "with"):
                 with tempfile.TemporaryDirectory() as tmp:
                     callbacks, restore = [], None
+                    start = time.perf_counter()  # includes building the probe set (tokenizer, batches)
                     if mode == "with":
                         callback, spent, restore = _timed_callback(model, task, spec, data_dir, Path(tmp) / "reps", name)
                         callbacks = [callback]
-                    start = time.perf_counter()
                     meta = train_run(model, task, method, 0, data_dir, Path(tmp) / "run", callbacks=callbacks)
                     times[mode].append(time.perf_counter() - start)
                     steps = meta["global_steps"]

@@ -168,6 +168,8 @@ def test_mean_and_last_pooling_skip_padding():
     assert R.pool_hidden(hidden, mask, "mean").flatten().tolist() == [2.0, 4.0]
     assert R.pool_hidden(hidden, mask, "last").flatten().tolist() == [3.0, 6.0]
     assert R.pool_hidden(hidden, mask, "first").flatten().tolist() == [1.0, 2.0]
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    assert R.pool_hidden(hidden, left, "last").flatten().tolist() == [100.0, 6.0]
 
 
 def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):

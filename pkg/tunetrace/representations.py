@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import re
+import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -126,8 +127,9 @@ def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
         return hidden
     if pooling == "first":
         return hidden[:, 0]
-    if pooling == "last":  # last non-padding token (right padding)
-        last = mask.sum(dim=1).clamp(min=1) - 1
+    if pooling == "last":  # position of the last non-padding token, for left or right padding
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (mask.to(torch.long) * positions).argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     if pooling == "mean":
         weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -216,10 +218,13 @@ def write_step(step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], 
 def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec, step_dir: str | os.PathLike,
                  info: Mapping[str, Any]) -> dict[str, Any]:
     """Extract and write one step directory."""
+    started = time.perf_counter()
     layers, mask = extract(model, probe, spec)
     meta = {**info, "pooling": spec.pooling, "dtype": spec.dtype,
             "probe": {"hash": probe.hash, "size": len(probe.ids), "ids": probe.ids}}
-    return write_step(step_dir, layers, mask, meta)
+    meta = write_step(step_dir, layers, mask, {**meta, "extract_seconds": time.perf_counter() - started})
+    log.info("captured %s (%d layers) in %.2f s", step_dir, len(layers), meta["extract_seconds"])
+    return meta
 
 
 def _load_tensor(path: Path, entry: Mapping[str, Any]) -> np.ndarray:
