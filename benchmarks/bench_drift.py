@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
 from tunetrace.drift import compute_drift, drift_table
@@ -54,13 +55,15 @@ def _timed_callback(model, task, spec, data_dir, out_dir, run):  # type: ignore[
     return callback, spent, lambda: setattr(R, "capture_step", original)
 
 
-def bench_training(config: dict, task_name: str, methods: list[str], repeats: int, data_dir: Path) -> list[dict]:
+def bench_training(config: dict, task_name: str, methods: list[str], repeats: int, data_dir: Path,
+                   max_steps: int | None = None) -> list[dict]:
     model = ModelSpec.from_dict(config["model"])
     task = TaskSpec.from_dict(task_name, config["tasks"][task_name])
     spec = _default_representations()
     rows = []
     for name in methods:
-        method = MethodSpec.from_dict(name, {**config["methods"][name], "save_every_steps": None})
+        overrides = {"save_every_steps": None, **({"max_steps": max_steps} if max_steps else {})}
+        method = MethodSpec.from_dict(name, {**config["methods"][name], **overrides})
         times: dict[str, list[float]] = {"without": [], "with": []}
         in_callback: list[float] = []
         steps = 0
@@ -98,7 +101,8 @@ def bench_drift(task_name: str, repeats: int, root: Path) -> list[dict]:
                 frame = compute_drift(base, run_dir, RepresentationSpec(), identity, Path(tmp) / "d.parquet", Path(tmp) / "h.png")
                 full.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                drift_table(base, run_dir, identity)
+                with threadpool_limits(limits=1):  # as compute_drift does
+                    drift_table(base, run_dir, identity)
                 table.append(time.perf_counter() - start)
         rows.append({"run": f"{method}/seed{seed}", "steps": frame["step"].nunique(), "layers": frame["layer"].nunique(),
                      "probe": int(frame["rows"].iloc[0]), "compute_drift_s": min(full), "table_only_s": min(table)})
@@ -114,6 +118,8 @@ def main() -> None:
     parser.add_argument("--results", default="results")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-drift", action="store_true")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="shorter training (fewer steps make the capture share larger: an upper bound)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
@@ -122,7 +128,7 @@ def main() -> None:
     if not args.skip_training:
         print("| method | steps | train without (s) | train with (s) | ratio | time in capture (s) | capture share |")
         print("|---|---|---|---|---|---|---|")
-        for r in bench_training(config, args.task, args.methods, args.repeats, root / "data" / args.task):
+        for r in bench_training(config, args.task, args.methods, args.repeats, root / "data" / args.task, args.max_steps):
             print(f"| {r['method']} | {r['steps']} | {r['without_s']:.1f} | {r['with_s']:.1f} | {r['ratio']:.3f} "
                   f"| {r['callback_s']:.2f} | {100 * r['callback_share']:.1f}% |  <!-- all: {r['all_without']} {r['all_with']} -->")
     if args.skip_drift:

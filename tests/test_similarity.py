@@ -70,6 +70,8 @@ def test_linear_cka_agrees_with_reference_formula():
     x = rng.normal(size=(40, 12))
     y = x @ rng.normal(size=(12, 5)) + 0.5 * rng.normal(size=(40, 5))
     assert linear_cka(x, y) == pytest.approx(_reference_cka(x, y), abs=1e-6)
+    wide = rng.normal(size=(20, 50))  # fewer examples than features: the Gram-form branch
+    assert linear_cka(wide, wide[:, :30] * 2 + 0.3) == pytest.approx(_reference_cka(wide, wide[:, :30] * 2 + 0.3), abs=1e-6)
 
 
 def test_unbiased_hsic_agrees_with_reference_formula():

@@ -152,9 +152,15 @@ def plot_final_cka(frame: pd.DataFrame, method_types: Mapping[str, str], title: 
 # ---------------------------------------------------------------- entry points
 
 def compute_drift(base_dir: str | os.PathLike, run_dir: str | os.PathLike, spec: RepresentationSpec,
-                  identity: Mapping[str, Any], out_table: str | os.PathLike, out_heatmap: str | os.PathLike) -> pd.DataFrame:
+                  identity: Mapping[str, Any], out_table: str | os.PathLike, out_heatmap: str | os.PathLike,
+                  blas_threads: int = 1) -> pd.DataFrame:
     """Drift table of one run (Parquet) and its CKA heatmap (PNG)."""
-    frame = drift_table(base_dir, run_dir, identity, spec.cka_batch_size)
+    from threadpoolctl import threadpool_limits
+
+    # The matrices are small (probe x hidden): threaded BLAS only adds overhead, and on a busy
+    # machine spinning BLAS threads made this 5-8x slower than one thread.
+    with threadpool_limits(limits=blas_threads):
+        frame = drift_table(base_dir, run_dir, identity, spec.cka_batch_size)
     write_parquet(frame, out_table)
     title = f"{identity['method']} / {identity['task']} / seed {identity['seed']}: CKA to base"
     plot_cka_heatmap(frame, title, out_heatmap)

@@ -26,12 +26,20 @@ def _as_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
-    """Linear CKA in its feature-space form: ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)."""
+    """Linear CKA: ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), Xc, Yc column-centred.
+
+    With fewer examples than features the same value is computed from the n x n Gram matrices
+    (||Yc^T Xc||_F^2 = <Xc Xc^T, Yc Yc^T>_F), which is cheaper.
+    """
     x, y = _as_pair(x, y)
     x = x - x.mean(axis=0, keepdims=True)
     y = y - y.mean(axis=0, keepdims=True)
-    cross = np.linalg.norm(y.T @ x) ** 2
-    denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    if x.shape[0] < max(x.shape[1], y.shape[1]):
+        k, l = x @ x.T, y @ y.T
+        cross, denom = float(np.sum(k * l)), np.linalg.norm(k) * np.linalg.norm(l)
+    else:
+        cross = np.linalg.norm(y.T @ x) ** 2
+        denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(cross / denom) if denom > _EPS else 0.0
 
 
