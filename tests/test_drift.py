@@ -86,16 +86,16 @@ def test_compute_drift_writes_table_and_heatmap(study, tmp_path):
 
 
 def test_drift_section_names_method_that_moved_more(study, tmp_path):
-    """The comparison section says which method moved each layer more (lower final CKA)."""
+    """The comparison section names the method that moved each layer more (lower final CKA), or a tie."""
     base, run = study
     full = drift_table(base, run, IDENTITY)
-    lora = full.assign(method="lora", cka=np.where(full["layer"] == 1, 0.99, 0.2))
+    lora = full.assign(method="lora", cka=np.where(full["layer"] == 1, 0.99, np.where(full["layer"] == 0, full["cka"], 0.2)))
     paths = []
     for name, frame in (("full", full), ("lora", lora)):
         frame.to_parquet(tmp_path / f"{name}.parquet")
         paths.append(tmp_path / f"{name}.parquet")
     section = drift_sections(paths, [], [], {"full": "full", "lora": "lora"})["tiny"]
-    assert [row["moved_most"] for row in section["final_step"]] == ["lora", "full", "lora"]
+    assert [row["moved_most"] for row in section["final_step"]] == ["tie", "full", "lora"]
     assert any("moved most" in line for line in drift_markdown(section))
 
 

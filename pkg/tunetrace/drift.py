@@ -190,8 +190,10 @@ def _final_step_section(frame: pd.DataFrame, methods: Sequence[str]) -> list[dic
     for layer, rows in final.groupby("layer", sort=True):
         per_method = {m: {key: _stat(rows.loc[rows["method"] == m, key].tolist()) for key in ("cka", "cka_unbiased", "cosine")}
                       for m in methods if (rows["method"] == m).any()}
-        # lower CKA to the base = the layer moved further from where it started
-        moved = min(per_method, key=lambda m: per_method[m]["cka"]["mean"])
+        # lower CKA to the base = the layer moved further from where it started; "tie" when all
+        # methods agree to 1e-6 (e.g. embeddings, which LoRA never changes, in a barely moved full run)
+        ckas = {m: per_method[m]["cka"]["mean"] for m in per_method}
+        moved = min(ckas, key=ckas.get) if max(ckas.values()) - min(ckas.values()) > 1e-6 else "tie"
         out.append({"layer": int(layer), "layer_name": str(rows["layer_name"].iloc[0]), "methods": per_method,
                     "moved_most": moved})
     return out
