@@ -19,6 +19,8 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/merge.smk"
 include: "rules/compare.smk"
+include: "rules/representations.smk"
+include: "rules/drift.smk"
 include: "rules/lineage.smk"
 
 

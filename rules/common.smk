@@ -94,6 +94,37 @@ def get_comparison_inputs(wildcards):
         "evals": [f"results/eval/{m}/{t}/seed{s}/metrics.json" for m, t, s in runs],
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
+        **(get_drift_inputs(runs) if config["representations"]["enabled"] else {}),
+    }
+
+
+def get_representation_params(wildcards):
+    """Extraction settings only, so changing a drift-only setting never reruns training."""
+    return as_json({k: v for k, v in config["representations"].items() if k != "cka_batch_size"})
+
+
+def get_drift_params(wildcards):
+    return as_json(config["representations"])
+
+
+def get_weight_analysis_params(wildcards):
+    return as_json(config["weight_analysis"])
+
+
+def get_method_types_params(wildcards):
+    return as_json({m: config["methods"][m]["type"] for m in METHODS})
+
+
+def get_task_drift_tables(wildcards):
+    return [f"results/drift/{m}/{wildcards.task}/seed{s}.parquet" for m in METHODS for s in SEEDS]
+
+
+def get_drift_inputs(runs):
+    """Drift tables, weight analyses and per-task drift plots of every run, for the comparison."""
+    return {
+        "drift": [f"results/drift/{m}/{t}/seed{s}.parquet" for m, t, s in runs],
+        "weights": [f"results/weights/{m}/{t}/seed{s}.json" for m, t, s in runs],
+        "drift_plots": [f"results/plots/drift/{t}_final_cka_by_layer.png" for t in TASKS],
     }
 
 
@@ -143,11 +174,16 @@ from tunetrace.tasks import TASK_TYPE_MODULES
 RULE_MODULES = {
     "prepare_data": ["config", "data", "task_data"],
     "evaluate_baseline": ["baseline", "config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
-    "train_run": ["checkpoints", "config", "data", "launch", "models", "tasks", "tiny_models", "training"],
+    "train_run": ["checkpoints", "config", "data", "launch", "models", "representations", "tasks", "tiny_models",
+                  "training"],
     "evaluate_run": ["config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
     "merge_adapter": ["config", "merge", "models", "tiny_models"],
     "verify_merge": ["config", "data", "merge", "metrics", "models", "tasks", "tiny_models"],
-    "compare_runs": ["config", "report"],
+    "compare_runs": ["config", "drift", "report"],
+    "extract_base_representations": ["config", "data", "models", "representations", "tasks", "tiny_models"],
+    "compute_drift": ["drift", "representations", "similarity"],
+    "plot_drift": ["drift"],
+    "analyze_weights": ["config", "models", "tiny_models", "weightspace"],
     "summarize_lineage": ["audit", "lineage"],
 }
 
@@ -164,17 +200,17 @@ def module_hashes(modules):
     return {m: module_hash(m) for m in sorted(set(modules))}
 
 
-def get_code_params(rule):
-    """Params function: the content hashes of the library modules `rule` runs."""
+def get_code_params(rule_name):
+    """Params function: the content hashes of the library modules `rule_name` runs."""
 
     def code_params(wildcards):
-        modules = list(RULE_MODULES[rule])
+        modules = list(RULE_MODULES[rule_name])
         method = getattr(wildcards, "method", None)
-        if rule == "train_run" and config["methods"][method].get("early_stopping_patience"):
+        if rule_name == "train_run" and config["methods"][method].get("early_stopping_patience"):
             modules.append("metrics")  # early stopping picks the best checkpoint by a metric
         task = getattr(wildcards, "task", None)
         handler = TASK_TYPE_MODULES.get(config["tasks"][task]["type"]) if task else None
-        if handler and rule != "compare_runs":
+        if handler and rule_name != "compare_runs":
             modules += [handler.rsplit(".", 1)[-1], "task_data"]  # the task type's own module
         return as_json(module_hashes(modules))
 

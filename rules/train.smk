@@ -7,6 +7,7 @@ rule train_run:
         checkpoints=directory("results/runs/{method}/{task}/seed{seed}/checkpoints"),
         train_log="results/runs/{method}/{task}/seed{seed}/train_log.jsonl",
         metadata="results/runs/{method}/{task}/seed{seed}/run.json",
+        reps=directory("results/representations/{method}/{task}/seed{seed}"),
     params:
         model=get_model_params,
         task=get_task_params,
@@ -15,6 +16,7 @@ rule train_run:
         # Not an output: Snakemake deletes outputs before rerunning a job, and resume needs these.
         resume_dir="results/checkpoints/{method}/{task}/seed{seed}",
         code=get_code_params("train_run"),
+        representations=get_representation_params,
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

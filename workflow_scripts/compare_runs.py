@@ -7,6 +7,7 @@ from tunetrace.report import compare_runs
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 inputs = {name: list(snakemake.input[name]) for name in ("baselines", "evals", "runs", "merge_checks", "manifests")}
+inputs.update({name: list(snakemake.input.get(name, [])) for name in ("drift", "weights", "drift_plots")})
 compare_runs(json.loads(snakemake.params.study), inputs, snakemake.output.comparison, snakemake.output.markdown)
 
 from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)

@@ -21,10 +21,13 @@ run_training(
         data_dir=str(Path(snakemake.input.train).parent),
         run_dir=str(Path(snakemake.output.metadata).parent),
         resume_dir=snakemake.params.resume_dir,
+        representations=json.loads(snakemake.params.representations),
+        reps_dir=snakemake.output.reps,
     ),
     threads=snakemake.threads,
 )
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
+Path(snakemake.output.reps).mkdir(parents=True, exist_ok=True)
 
 from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

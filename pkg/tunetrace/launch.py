@@ -42,6 +42,8 @@ class TrainingJob:
     data_dir: str
     run_dir: str
     resume_dir: str | None = None
+    representations: dict[str, Any] | None = None
+    reps_dir: str | None = None
 
     def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
         return (ModelSpec.from_dict(self.model), TaskSpec.from_dict(self.task_name, self.task),
@@ -93,11 +95,9 @@ def _free_port() -> int:
 
 def run_training(job: TrainingJob, threads: int = 1) -> None:
     """Train in this process, or under `accelerate launch` when the method asks for it."""
-    from .training import train_run
-
     model, task, method = job.specs()
     if not needs_launcher(method):
-        train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir)
+        _train(job)
         return
     job_file = Path(job.run_dir) / JOB_FILE
     write_json(job_file, dataclasses.asdict(job))
@@ -123,10 +123,18 @@ def _main(job_file: str) -> None:
     setup_logging()
     with open(job_file, encoding="utf-8") as handle:
         job = TrainingJob(**json.load(handle))
-    model, task, method = job.specs()
+    _train(job)
+
+
+def _train(job: TrainingJob) -> None:
+    """One rank's training, representation capture included (built here so every rank has it)."""
+    from .representations import RepresentationSpec
     from .training import train_run
 
-    train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir)
+    model, task, method = job.specs()
+    spec = RepresentationSpec.from_dict(job.representations) if job.representations else None
+    train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir,
+              representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 from .config import load_yaml
 from .metrics import HIGHER_IS_BETTER
 from .fileio import read_json, sha256_file, write_json, write_text
+from .drift import drift_markdown, drift_sections
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "comparison.schema.yaml"
@@ -139,6 +140,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} | {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
         lines += _extra_lines(entry)
         lines += _group_lines(entry)
+        lines += drift_markdown(entry.get("drift"))
     lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
 
@@ -183,7 +185,19 @@ def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out
     """Build, validate and write the comparison JSON and Markdown."""
     document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
                                 inputs["merge_checks"], inputs["manifests"])
+    if inputs.get("drift"):
+        add_drift_sections(document, config, inputs["drift"], inputs.get("weights", []), inputs.get("drift_plots", []))
     validate_comparison(document)
     write_text(out_md, render_markdown(document))
     write_json(out_json, document)
     return document
+
+
+def add_drift_sections(document: dict[str, Any], config: Mapping[str, Any], tables: list[str], weights: list[str],
+                       plots: list[str]) -> None:
+    """Add each task's `drift` section (representation drift, weight space) and list the inputs."""
+    method_types = {m: spec["type"] for m, spec in config["methods"].items()}
+    for task, section in drift_sections(tables, weights, plots, method_types).items():
+        document["tasks"][task]["drift"] = section
+    document["inputs"] += [{"kind": kind, "path": str(p), "sha256": sha256_file(p)}
+                           for kind, paths in (("drift", tables), ("weights", weights)) for p in paths]

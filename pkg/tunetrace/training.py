@@ -23,6 +23,7 @@ from .fileio import write_json
 from .launch import cluster_environment
 from .metrics import HIGHER_IS_BETTER, classification_metrics
 from .models import apply_lora, load_classifier, load_tokenizer, parameter_counts
+from .representations import representation_callback
 from .tasks import encode_classification, make_collator
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ def build_model(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> to
 def train_run(
     model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
     run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
-    resume_dir: str | os.PathLike | None = None,
+    resume_dir: str | os.PathLike | None = None, representations: Any = None,
+    reps_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata.
 
@@ -153,6 +155,10 @@ def train_run(
     `run_dir/checkpoints`); a rerun after a kill resumes from its last complete checkpoint. With a
     separate `resume_dir`, the finished run's checkpoints and log are exported into `run_dir` and
     the resume state is removed.
+
+    With `representations` (a RepresentationSpec), layer representations of the probe set are
+    captured at step 0, every `every_steps` and at the end, into `reps_dir` (staged in the resume
+    state while training, so a resumed run keeps the steps captured before the kill).
     """
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
@@ -186,6 +192,10 @@ def train_run(
         C.truncate_log(log_path, resumed_step or 0)
     marker = make_marker_callback()
     all_callbacks = [make_jsonl_callback(log_path), marker, *(callbacks or [])]
+    reps_stage = state_dir / A.REPS_STAGE if resume_dir else reps_dir
+    if representations is not None:
+        all_callbacks.append(representation_callback(model_spec, task, representations, data_dir, reps_stage,
+                                                     run=f"{method.name}/{task.name}/seed{seed}"))
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
     trainer = Trainer(
@@ -216,10 +226,20 @@ def train_run(
     if resume_dir:
         C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
         shutil.copyfile(log_path, run_dir / A.TRAIN_LOG)
+        if representations is not None:
+            _export_dir(reps_stage, Path(reps_dir))
     write_json(run_dir / A.RUN_METADATA, metadata)
     if resume_dir:
         shutil.rmtree(state_dir)  # the run is complete; a forced rerun must start from scratch
     return metadata
+
+
+def _export_dir(source: Path, target: Path) -> None:
+    """Move a finished staging directory onto its declared output path (same filesystem)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
 
 
 def _run_metadata(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, counts: dict,

@@ -1,0 +1,65 @@
+rule compute_drift:
+    input:
+        base="results/representations/base/{task}/step_000000",
+        reps="results/representations/{method}/{task}/seed{seed}",
+    output:
+        table="results/drift/{method}/{task}/seed{seed}.parquet",
+        heatmap="results/plots/drift/{method}/{task}/seed{seed}_cka_heatmap.png",
+    params:
+        representations=get_drift_params,
+        code=get_code_params("compute_drift"),
+    log:
+        "logs/compute_drift/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/compute_drift/{method}/{task}/seed{seed}.tsv"
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/compute_drift.py"
+
+
+rule plot_drift:
+    input:
+        tables=get_task_drift_tables,
+    output:
+        plot="results/plots/drift/{task}_final_cka_by_layer.png",
+    params:
+        methods=get_method_types_params,
+        code=get_code_params("plot_drift"),
+    log:
+        "logs/plot_drift/{task}.log",
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../workflow_scripts/plot_drift.py"
+
+
+rule analyze_weights:
+    input:
+        final="results/runs/{method}/{task}/seed{seed}/final",
+    output:
+        weights="results/weights/{method}/{task}/seed{seed}.json",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        method=get_method_params,
+        weight_analysis=get_weight_analysis_params,
+        code=get_code_params("analyze_weights"),
+    log:
+        "logs/analyze_weights/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/analyze_weights/{method}/{task}/seed{seed}.tsv"
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/analyze_weights.py"

@@ -1,0 +1,22 @@
+rule extract_base_representations:
+    input:
+        eval="results/data/{task}/eval.parquet",
+    output:
+        reps=directory("results/representations/base/{task}/step_000000"),
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        representations=get_representation_params,
+        code=get_code_params("extract_base_representations"),
+    log:
+        "logs/extract_base_representations/{task}.log",
+    benchmark:
+        "benchmarks/extract_base_representations/{task}.tsv"
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/extract_base_representations.py"

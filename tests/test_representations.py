@@ -1,0 +1,186 @@
+"""Representation extraction, storage and loading on a tiny random BERT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import write_sentiment_csv
+from tunetrace import artifacts as A
+from tunetrace import representations as R
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.data import prepare_task_data
+from tunetrace.models import resolve_model_path
+
+SPEC = R.RepresentationSpec(every_steps=2, probe_size=12, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+    """A 2-layer, hidden-32 random BERT with the embedded MiniLM tokenizer, saved to disk."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny_bert")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return ModelSpec(name_or_path=str(path))
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[TaskSpec, Path]:
+    """A prepared tiny sentiment task (40 train, 20 eval rows)."""
+    root = tmp_path_factory.mktemp("data")
+    train = write_sentiment_csv(root / "train.csv", 40, seed=1)
+    evaluation = write_sentiment_csv(root / "eval.csv", 20, seed=2)
+    task = TaskSpec.from_dict("tiny", {"source": {"train": str(train), "eval": str(evaluation)},
+                                       "labels": ["negative", "positive"], "id_field": "id", "max_length": 24})
+    prepare_task_data(task, root / "prepared")
+    return task, root / "prepared"
+
+
+def _method(kind: str) -> MethodSpec:
+    extra = {"lora": {"r": 4, "alpha": 8}} if kind == "lora" else {}
+    return MethodSpec.from_dict(kind, {"type": kind, "learning_rate": 1e-3, "batch_size": 8, "max_steps": 5,
+                                       "logging_steps": 1, "warmup_ratio": 0.0, **extra})
+
+
+def _train(tiny_model, task_data, root: Path, kind: str, capture: bool) -> list[float]:
+    from tunetrace.training import train_run
+
+    task, data_dir = task_data
+    callbacks = [R.representation_callback(tiny_model, task, SPEC, data_dir, root / "reps", f"{kind}/tiny/seed0")] if capture else []
+    train_run(tiny_model, task, _method(kind), seed=0, data_dir=data_dir, run_dir=root / "run", callbacks=callbacks)
+    records = [json.loads(line) for line in (root / "run" / A.TRAIN_LOG).read_text().splitlines()]
+    return [r["loss"] for r in records if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_model, task_data, tmp_path_factory) -> tuple[Path, list[float]]:
+    root = tmp_path_factory.mktemp("full_with")
+    return root, _train(tiny_model, task_data, root, "full", capture=True)
+
+
+@pytest.fixture(scope="module")
+def base_dir(tiny_model, task_data, tmp_path_factory) -> Path:
+    task, data_dir = task_data
+    out = tmp_path_factory.mktemp("base") / "step_000000"
+    R.extract_base_representations(tiny_model, task, SPEC, data_dir, out)
+    return out
+
+
+def _layer_file(step_dir: Path, index: int = 1) -> Path:
+    return step_dir / R.layer_file_name(index)
+
+
+def test_training_losses_identical_with_and_without_extraction(tiny_model, task_data, full_run, tmp_path):
+    """Same seed with and without the capture callback gives bit-identical losses."""
+    _, with_capture = full_run
+    without = _train(tiny_model, task_data, tmp_path, "full", capture=False)
+    assert len(with_capture) >= 5
+    assert with_capture == without
+
+
+def test_run_has_step_dirs_at_interval_and_final(full_run):
+    """every_steps=2 over 5 steps gives steps 0, 2, 4 and the final 5."""
+    root, _ = full_run
+    assert [step for step, _ in R.list_steps(root / "reps")] == [0, 2, 4, 5]
+
+
+@pytest.mark.parametrize("kind", ["full", "lora"])
+def test_step_zero_equals_base(tiny_model, task_data, base_dir, tmp_path, kind):
+    """Step 0 of a run (full or LoRA) holds exactly the base representations."""
+    root = tmp_path
+    _train(tiny_model, task_data, root, kind, capture=True)
+    _, base_layers, _ = R.load_step(base_dir)
+    meta, step0, _ = R.load_step(root / "reps" / "step_000000")
+    assert sorted(step0) == sorted(base_layers) == [0, 1, 2]
+    for index in base_layers:
+        np.testing.assert_array_equal(step0[index], base_layers[index])
+    assert meta["step"] == 0
+
+
+def test_metadata_describes_every_file(base_dir):
+    """Metadata lists each layer with name, shape, dtype and the file's sha256, and the probe hash."""
+    meta = json.loads((base_dir / R.METADATA).read_text())
+    assert [e["name"] for e in meta["layers"]] == ["embeddings", "block_0", "block_1"]
+    for entry in meta["layers"]:
+        assert entry["shape"] == [12, 32] and entry["dtype"] == "float16"
+        assert entry["sha256"] == R.sha256_file(base_dir / entry["file"])
+    assert meta["probe"]["hash"] == R.probe_hash(meta["probe"]["ids"]) and meta["probe"]["size"] == 12
+    assert meta["pooling"] == "mean" and meta["step"] == 0 and meta["model"]
+
+
+def test_probe_selection_ignores_file_order():
+    """A shuffled eval split gives the same probe ids and hash."""
+    frame = pd.DataFrame({A.COL_ID: [f"e{i:03d}" for i in range(30)], A.COL_TEXT: ["x"] * 30})
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    first, second = R.select_probe(frame, 10), R.select_probe(shuffled, 10)
+    assert first[A.COL_ID].tolist() == second[A.COL_ID].tolist() == [f"e{i:03d}" for i in range(10)]
+
+
+def test_failed_write_leaves_no_step_dir(tmp_path, monkeypatch):
+    """An error during a step write leaves neither the step directory nor a temporary sibling."""
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(R, "write_json", broken)
+    with pytest.raises(OSError):
+        R.write_step(tmp_path / "step_000010", {0: torch.zeros(3, 4)}, None, {"step": 10})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_layer_file_is_named(base_dir, tmp_path):
+    """A truncated layer file raises an error naming that file."""
+    import shutil
+
+    copy = tmp_path / "step_000000"
+    shutil.copytree(base_dir, copy)
+    path = _layer_file(copy)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(R.RepresentationError, match=str(path)):
+        R.load_step(copy)
+
+
+def test_missing_layer_file_is_named(base_dir, tmp_path):
+    """A deleted layer file raises an error naming that file."""
+    import shutil
+
+    copy = tmp_path / "step_000000"
+    shutil.copytree(base_dir, copy)
+    _layer_file(copy, 2).unlink()
+    with pytest.raises(R.RepresentationError, match="layer_2.safetensors: missing"):
+        R.load_step(copy)
+
+
+def test_mean_and_last_pooling_skip_padding():
+    """Mean averages only real tokens; last takes the last real token."""
+    hidden = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [4.0], [6.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert R.pool_hidden(hidden, mask, "mean").flatten().tolist() == [2.0, 4.0]
+    assert R.pool_hidden(hidden, mask, "last").flatten().tolist() == [3.0, 6.0]
+    assert R.pool_hidden(hidden, mask, "first").flatten().tolist() == [1.0, 2.0]
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    assert R.pool_hidden(hidden, left, "last").flatten().tolist() == [100.0, 6.0]
+
+
+def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
+    """pooling none stores (examples, tokens, dim) and the attention mask, checked on load."""
+    from tunetrace.models import load_classifier, load_tokenizer
+
+    task, data_dir = task_data
+    spec = R.RepresentationSpec(probe_size=5, pooling="none", layers=(0, 2), dtype="fp32")
+    probe = R.build_probe(pd.read_parquet(data_dir / A.EVAL_SPLIT), load_tokenizer(tiny_model), task, spec)
+    R.capture_step(load_classifier(tiny_model, task.label_names), probe, spec, tmp_path / "step_000000", {"step": 0})
+    meta, layers, mask = R.load_step(tmp_path / "step_000000")
+    assert sorted(layers) == [0, 2]
+    assert layers[2].shape[:2] == mask.shape and layers[2].shape[0] == 5 and layers[2].dtype == np.float32
+    assert meta["attention_mask"]["file"] == R.MASK_FILE

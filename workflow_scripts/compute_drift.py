@@ -1,0 +1,21 @@
+"""Adapter for rule compute_drift: CKA and cosine of every saved step and layer against the base."""
+
+import json
+
+from tunetrace.drift import compute_drift
+from tunetrace.logutil import setup_logging
+from tunetrace.representations import RepresentationSpec
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+compute_drift(
+    base_dir=snakemake.input.base,
+    run_dir=snakemake.input.reps,
+    spec=RepresentationSpec.from_dict(json.loads(snakemake.params.representations)),
+    identity={"method": snakemake.wildcards.method, "task": snakemake.wildcards.task,
+              "seed": int(snakemake.wildcards.seed)},
+    out_table=snakemake.output.table,
+    out_heatmap=snakemake.output.heatmap,
+)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

@@ -1,0 +1,23 @@
+"""Adapter for rule extract_base_representations: step 0 of the pretrained model on the probe set."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from tunetrace.config import ModelSpec, TaskSpec
+from tunetrace.logutil import setup_logging
+from tunetrace.representations import RepresentationSpec, extract_base_representations
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+extract_base_representations(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    RepresentationSpec.from_dict(json.loads(snakemake.params.representations)),
+    data_dir=Path(snakemake.input.eval).parent,
+    out_dir=snakemake.output.reps,
+)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)
