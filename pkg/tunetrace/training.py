@@ -9,12 +9,13 @@ import platform
 import resource
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from . import artifacts as A
+from .callbacks import write_checksums
 from .config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from .data import load_prepared
 from .fileio import write_json
@@ -34,33 +35,11 @@ def peak_memory_mb() -> dict[str, float]:
     return result
 
 
-def make_jsonl_callback(path: Path) -> Any:
-    """A TrainerCallback writing one JSON line per log event, with step time and throughput."""
-    from transformers import TrainerCallback
+def make_jsonl_callback(path: Path, monitor: bool = True, sinks: Sequence[Any] = ()) -> Any:
+    """A TrainerCallback writing one JSON line per log event (see tunetrace.callbacks: the monitor)."""
+    from .callbacks import make_monitor_callback
 
-    class JsonlLogCallback(TrainerCallback):
-        def __init__(self) -> None:
-            self.handle = open(path, "a", encoding="utf-8")
-            self.window_start = time.perf_counter()
-            self.window_step = 0
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
-            now = time.perf_counter()
-            steps = max(state.global_step - self.window_step, 0)
-            record = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **(logs or {})}
-            if steps:
-                elapsed = now - self.window_start
-                batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
-                record["step_time_s"] = elapsed / steps
-                record["samples_per_s"] = batch * steps / elapsed if elapsed > 0 else None
-                self.window_start, self.window_step = now, state.global_step
-            self.handle.write(json.dumps(record, default=float) + "\n")
-            self.handle.flush()
-
-        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            self.handle.close()
-
-    return JsonlLogCallback()
+    return make_monitor_callback(path, monitor=monitor, sinks=sinks)
 
 
 def _precision_flags(method: MethodSpec) -> dict[str, bool]:
@@ -102,6 +81,7 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         logging_steps=method.logging_steps,
         logging_first_step=True,
         report_to=report_to,
+        logging_nan_inf_filter=False,  # the monitor and red flags must see NaN/inf losses
         dataloader_num_workers=0,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
@@ -131,6 +111,7 @@ def build_model(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> to
 def train_run(
     model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
     run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
+    monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
 ) -> dict[str, Any]:
     """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata."""
     from transformers import EarlyStoppingCallback, Trainer, set_seed
@@ -146,7 +127,7 @@ def train_run(
     counts = parameter_counts(model)
     log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
              method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], truncated)
-    all_callbacks = [make_jsonl_callback(run_dir / A.TRAIN_LOG), *(callbacks or [])]
+    all_callbacks = [make_jsonl_callback(run_dir / A.TRAIN_LOG, monitor, log_sinks), *(callbacks or [])]
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
     trainer = Trainer(
@@ -160,11 +141,12 @@ def train_run(
         callbacks=all_callbacks,
     )
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     wall = time.perf_counter() - started
     final_dir = run_dir / A.FINAL_DIR
     trainer.save_model(str(final_dir))
     tokenizer.save_pretrained(str(final_dir))
+    write_checksums(final_dir)
     metadata = _run_metadata(model_spec, task, method, seed, counts, truncated, result, wall, len(train_set))
     write_json(run_dir / A.RUN_METADATA, metadata)
     return metadata
