@@ -79,6 +79,7 @@ def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_di
         failed = False
     finally:
         run.finish(exit_code=1 if failed else 0)
+        wandb.teardown()  # waits for the W&B service to flush the run file to disk
 
 
 def record_tracking(run_json: str | os.PathLike, tracker: Tracker) -> None:
@@ -93,3 +94,32 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
+    """The history rows (logged metrics) of an offline W&B run file `run-<id>.wandb`.
+
+    The file is a LevelDB-style log of protobuf records: a 7-byte header, then 32 KiB blocks of
+    chunks (crc32 uint32, length uint16, type uint8: 1 full, 2 first, 3 middle, 4 last).
+    """
+    import json
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, buffer, rows = Path(wandb_file).read_bytes(), 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or (length == 0 and kind == 0):
+            pos += left
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        buffer = chunk if kind in (1, 2) else buffer + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(buffer)
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+    return rows
