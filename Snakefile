@@ -19,6 +19,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/merge.smk"
 include: "rules/compare.smk"
+include: "rules/guard.smk"
 
 
 rule all:

@@ -38,6 +38,14 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Read only by the guard rules (gates, validation): editing them must not rerun training.
+GUARD_KEYS = ("expected_range", "gate")
+
+
+def without_guard_keys(entry):
+    return {k: v for k, v in entry.items() if k not in GUARD_KEYS}
+
+
 def as_json(obj):
     """Canonical JSON: equal config slices give equal params, so unrelated edits rerun nothing."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -48,12 +56,12 @@ def get_model_params(wildcards):
 
 
 def get_task_params(wildcards):
-    return as_json(config["tasks"][wildcards.task])
+    return as_json(without_guard_keys(config["tasks"][wildcards.task]))
 
 
 def get_method_params(wildcards):
     method = getattr(wildcards, "method", None) or wildcards.lora_method
-    return as_json(config["methods"][method])
+    return as_json(without_guard_keys(config["methods"][method]))
 
 
 def get_evaluation_params(wildcards):
@@ -93,4 +101,37 @@ def get_comparison_inputs(wildcards):
         "evals": [f"results/eval/{m}/{t}/seed{s}/metrics.json" for m, t, s in runs],
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
+        "validations": [f"results/validation/{m}/{t}/seed{s}.json" for m, t, s in runs],
     }
+
+
+def get_gate_input(wildcards):
+    """The GO/NO-GO decision: an input of train_run only for methods with gate.enabled."""
+    if config["methods"][wildcards.method]["gate"]["enabled"]:
+        return [f"results/gates/{wildcards.method}/{wildcards.task}/seed{wildcards.seed}.json"]
+    return []
+
+
+def get_gate_params(wildcards):
+    return as_json(config["methods"][wildcards.method]["gate"])
+
+
+def get_validation_params(wildcards):
+    return as_json(config["validation"])
+
+
+def get_strict_params(wildcards):
+    """Only the strict switch, so threshold edits rerun validation but not the comparison."""
+    return as_json({"strict": config["validation"]["strict"]})
+
+
+def get_smoke_targets(wildcards):
+    return [f"results/smoke/{m}/{t}.json" for m in METHODS for t in TASKS]
+
+
+def get_pilot_params(wildcards):
+    return as_json({"pilot_steps": config["methods"][wildcards.method]["gate"]["pilot_steps"]})
+
+
+def get_expected_range_params(wildcards):
+    return as_json(config["tasks"][wildcards.task]["expected_range"])

@@ -6,6 +6,7 @@ rule compare_runs:
         markdown="results/comparison.md",
     params:
         study=get_comparison_params,
+        validation=get_strict_params,
     log:
         "logs/compare_runs/compare_runs.log",
     conda:

@@ -101,6 +101,14 @@ def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: lis
     }
 
 
+def add_validation(document: dict[str, Any], validation_paths: list[str]) -> None:
+    """The red-flag section: counts, every flag with its run and files; the reports join `inputs`."""
+    from .validation import summarise
+
+    document["validation"] = summarise(validation_paths)
+    document["inputs"] += [{"kind": "validations", "path": str(p), "sha256": sha256_file(p)} for p in validation_paths]
+
+
 def validate_comparison(document: Mapping[str, Any], schema_path: str | os.PathLike = COMPARISON_SCHEMA) -> None:
     """Raise jsonschema.ValidationError (with the failing path) when the document is malformed."""
     jsonschema.validate(document, load_yaml(schema_path), cls=jsonschema.Draft202012Validator)
@@ -130,6 +138,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 f"| {m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%) "
                 f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} | {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
         lines += _group_lines(entry)
+    lines += _validation_lines(doc)
     lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
 
@@ -154,7 +163,22 @@ def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out
     """Build, validate and write the comparison JSON and Markdown."""
     document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
                                 inputs["merge_checks"], inputs["manifests"])
+    if inputs.get("validations"):
+        add_validation(document, inputs["validations"])
     validate_comparison(document)
     write_text(out_md, render_markdown(document))
     write_json(out_json, document)
     return document
+
+
+def _validation_lines(doc: Mapping[str, Any]) -> list[str]:
+    section = doc.get("validation")
+    if not section:
+        return []
+    lines = ["", "## Red flags", "", f"{section['critical']} critical, {section['warning']} warning "
+             "(details and files in results/validation/).", ""]
+    if section["flags"]:
+        lines += ["| method | task | seed | severity | flag | message |", "|---|---|---|---|---|---|"]
+        lines += [f"| {f['method']} | {f['task']} | {f['seed']} | {f['severity']} | {f['code']} | {f['message']} |"
+                  for f in section["flags"]]
+    return lines
