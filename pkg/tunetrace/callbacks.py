@@ -37,17 +37,19 @@ def layer_of(parameter_name: str) -> str:
 
 def layer_grad_norms(named_parameters: Iterable[tuple[str, torch.nn.Parameter]]) -> dict[str, float]:
     """L2 norm of the gradient of each layer (parameters without a gradient are skipped)."""
-    squares: dict[str, torch.Tensor] = {}
+    names, grads = [], []
     for name, param in named_parameters:
-        if param.grad is None:
-            continue
-        sq = param.grad.detach().float().pow(2).sum()
-        key = layer_of(name)
-        squares[key] = squares[key] + sq if key in squares else sq
-    if not squares:
+        if param.grad is not None:
+            names.append(layer_of(name))
+            grads.append(param.grad.detach())
+    if not grads:
         return {}
-    values = torch.stack(list(squares.values())).sqrt().cpu().tolist()
-    return dict(zip(squares, values))
+    # one fused kernel per device and dtype, no copies of the gradients (as clip_grad_norm_ does)
+    norms = torch.stack([n.float() for n in torch._foreach_norm(grads)]).cpu().double()
+    squares: dict[str, float] = {}
+    for key, value in zip(names, (norms**2).tolist()):
+        squares[key] = squares.get(key, 0.0) + value
+    return {key: math.sqrt(value) for key, value in squares.items()}
 
 
 def norm_stats(norms: dict[str, float], scale: float = 1.0) -> dict[str, Any]:
