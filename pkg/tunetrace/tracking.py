@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -87,13 +86,6 @@ def record_tracking(run_json: str | os.PathLike, tracker: Tracker) -> None:
     metadata = read_json(run_json)
     metadata["tracking"] = tracker.info()
     write_json(run_json, metadata)
-
-
-def finite_or_none(value: Any) -> Any:
-    """NaN and infinities as None, for JSON documents that must stay standard."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
