@@ -39,6 +39,14 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Read only by the guard rules (gates, validation): editing them must not rerun training.
+GUARD_KEYS = ("expected_range", "gate")
+
+
+def without_guard_keys(entry):
+    return {k: v for k, v in entry.items() if k not in GUARD_KEYS}
+
+
 def as_json(obj):
     """Canonical JSON: equal config slices give equal params, so unrelated edits rerun nothing."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -49,12 +57,12 @@ def get_model_params(wildcards):
 
 
 def get_task_params(wildcards):
-    return as_json(config["tasks"][wildcards.task])
+    return as_json(without_guard_keys(config["tasks"][wildcards.task]))
 
 
 def get_method_params(wildcards):
     method = getattr(wildcards, "method", None) or wildcards.lora_method
-    return as_json(without_scheduling(config["methods"][method]))
+    return as_json(without_guard_keys(without_scheduling(config["methods"][method])))
 
 
 def get_evaluation_params(wildcards):
@@ -94,6 +102,7 @@ def get_comparison_inputs(wildcards):
         "evals": [f"results/eval/{m}/{t}/seed{s}/metrics.json" for m, t, s in runs],
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
+        "validations": [f"results/validation/{m}/{t}/seed{s}.json" for m, t, s in runs],
         **(get_drift_inputs(runs) if config["representations"]["enabled"] else {}),
     }
 
@@ -174,17 +183,22 @@ from tunetrace.tasks import TASK_TYPE_MODULES
 RULE_MODULES = {
     "prepare_data": ["config", "data", "task_data"],
     "evaluate_baseline": ["baseline", "config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
-    "train_run": ["checkpoints", "config", "data", "launch", "models", "representations", "tasks", "tiny_models",
-                  "training"],
+    "train_run": ["callbacks", "checkpoints", "config", "data", "launch", "models", "representations", "tasks",
+                  "tiny_models", "tracking", "training"],
     "evaluate_run": ["config", "data", "evaluation", "metrics", "models", "tasks", "tiny_models"],
     "merge_adapter": ["config", "merge", "models", "tiny_models"],
     "verify_merge": ["config", "data", "merge", "metrics", "models", "tasks", "tiny_models"],
-    "compare_runs": ["config", "drift", "report"],
+    "compare_runs": ["config", "drift", "report", "validation"],
     "extract_base_representations": ["config", "data", "models", "representations", "tasks", "tiny_models"],
     "compute_drift": ["drift", "representations", "similarity"],
     "plot_drift": ["drift"],
     "analyze_weights": ["config", "models", "tiny_models", "weightspace"],
     "summarize_lineage": ["audit", "lineage"],
+    "pilot_run": ["checkpoints", "config", "data", "evaluation", "gates", "metrics", "models", "tasks", "tiny_models",
+                  "training"],
+    "evaluate_gate": ["gates", "metrics"],
+    "validate_run": ["callbacks", "config", "models", "representations", "tasks", "tiny_models", "validation"],
+    "run_smoke_test": ["config", "data", "models", "smoke", "tasks", "tiny_models", "training"],
 }
 
 
@@ -215,3 +229,35 @@ def get_code_params(rule_name):
         return as_json(module_hashes(modules))
 
     return code_params
+
+
+def get_gate_input(wildcards):
+    """The GO/NO-GO decision: an input of train_run only for methods with gate.enabled."""
+    if config["methods"][wildcards.method]["gate"]["enabled"]:
+        return [f"results/gates/{wildcards.method}/{wildcards.task}/seed{wildcards.seed}.json"]
+    return []
+
+
+def get_gate_params(wildcards):
+    return as_json(config["methods"][wildcards.method]["gate"])
+
+
+def get_validation_params(wildcards):
+    return as_json(config["validation"])
+
+
+def get_strict_params(wildcards):
+    """Only the strict switch, so threshold edits rerun validation but not the comparison."""
+    return as_json({"strict": config["validation"]["strict"]})
+
+
+def get_smoke_targets(wildcards):
+    return [f"results/smoke/{m}/{t}.json" for m in METHODS for t in TASKS]
+
+
+def get_pilot_params(wildcards):
+    return as_json({"pilot_steps": config["methods"][wildcards.method]["gate"]["pilot_steps"]})
+
+
+def get_expected_range_params(wildcards):
+    return as_json(config["tasks"][wildcards.task]["expected_range"])

@@ -10,6 +10,7 @@ rule compare_runs:
         ),
     params:
         study=get_comparison_params,
+        validation=get_strict_params,
         code=get_code_params("compare_runs"),
     log:
         "logs/compare_runs/compare_runs.log",

@@ -2,6 +2,7 @@ rule train_run:
     input:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
+        gate=get_gate_input,
     output:
         run_dir=directory("results/runs/{method}/{task}/seed{seed}/final"),
         checkpoints=directory("results/runs/{method}/{task}/seed{seed}/checkpoints"),

@@ -5,27 +5,34 @@ from pathlib import Path
 
 import torch
 
+from tunetrace.config import TrackingSpec
+from tunetrace.gates import check_gates
 from tunetrace.launch import TrainingJob, run_training
 from tunetrace.logutil import setup_logging
+from tunetrace.tracking import record_tracking, start_tracking
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+check_gates(snakemake.input.get("gate"))  # a NO-GO gate with enforce stops here, before any training
 torch.set_num_threads(snakemake.threads)
-run_training(
-    TrainingJob(
-        model=json.loads(snakemake.params.model),
-        task_name=snakemake.wildcards.task,
-        task=json.loads(snakemake.params.task),
-        method_name=snakemake.wildcards.method,
-        method=json.loads(snakemake.params.method),
-        seed=int(snakemake.wildcards.seed),
-        data_dir=str(Path(snakemake.input.train).parent),
-        run_dir=str(Path(snakemake.output.metadata).parent),
-        resume_dir=snakemake.params.resume_dir,
-        representations=json.loads(snakemake.params.representations),
-        reps_dir=snakemake.output.reps,
-    ),
-    threads=snakemake.threads,
+run_dir = Path(snakemake.output.metadata).parent
+method, seed = json.loads(snakemake.params.method), int(snakemake.wildcards.seed)
+job = TrainingJob(
+    model=json.loads(snakemake.params.model),
+    task_name=snakemake.wildcards.task,
+    task=json.loads(snakemake.params.task),
+    method_name=snakemake.wildcards.method,
+    method=method,
+    seed=seed,
+    data_dir=str(Path(snakemake.input.train).parent),
+    run_dir=str(run_dir),
+    resume_dir=snakemake.params.resume_dir,
+    representations=json.loads(snakemake.params.representations),
+    reps_dir=snakemake.output.reps,
 )
+with start_tracking(TrackingSpec.from_dict(json.loads(snakemake.params.tracking)), job.method_name, job.task_name,
+                    seed, run_dir, config={"method": method, "task": job.task_name, "seed": seed}) as tracker:
+    run_training(job, threads=snakemake.threads, log_sinks=[tracker.log])
+record_tracking(snakemake.output.metadata, tracker)
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
 Path(snakemake.output.reps).mkdir(parents=True, exist_ok=True)
 

@@ -298,6 +298,7 @@ class TrackingSpec:
     project: str = "tunetrace"
     entity: str | None = None
     tags: tuple[str, ...] = ()
+    group: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrackingSpec":

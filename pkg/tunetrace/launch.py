@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -93,11 +93,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_training(job: TrainingJob, threads: int = 1) -> None:
-    """Train in this process, or under `accelerate launch` when the method asks for it."""
+def run_training(job: TrainingJob, threads: int = 1, log_sinks: Sequence[Any] = ()) -> None:
+    """Train in this process, or under `accelerate launch` when the method asks for it.
+
+    `log_sinks` (e.g. the W&B logger) receive every train-log record in the in-process path; launched
+    ranks cannot reach this process's objects, so there the train log file is the only record.
+    """
     model, task, method = job.specs()
     if not needs_launcher(method):
-        _train(job)
+        _train(job, log_sinks)
         return
     job_file = Path(job.run_dir) / JOB_FILE
     write_json(job_file, dataclasses.asdict(job))
@@ -126,7 +130,7 @@ def _main(job_file: str) -> None:
     _train(job)
 
 
-def _train(job: TrainingJob) -> None:
+def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     """One rank's training, representation capture included (built here so every rank has it)."""
     from .representations import RepresentationSpec
     from .training import train_run
@@ -134,7 +138,8 @@ def _train(job: TrainingJob) -> None:
     model, task, method = job.specs()
     spec = RepresentationSpec.from_dict(job.representations) if job.representations else None
     train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir,
-              representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir)
+              representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir,
+              log_sinks=log_sinks)
 
 
 if __name__ == "__main__":

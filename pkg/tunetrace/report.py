@@ -110,6 +110,14 @@ def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: lis
     }
 
 
+def add_validation(document: dict[str, Any], validation_paths: list[str]) -> None:
+    """The red-flag section: counts, every flag with its run and files; the reports join `inputs`."""
+    from .validation import summarise
+
+    document["validation"] = summarise(validation_paths)
+    document["inputs"] += [{"kind": "validations", "path": str(p), "sha256": sha256_file(p)} for p in validation_paths]
+
+
 def validate_comparison(document: Mapping[str, Any], schema_path: str | os.PathLike = COMPARISON_SCHEMA) -> None:
     """Raise jsonschema.ValidationError (with the failing path) when the document is malformed."""
     jsonschema.validate(document, load_yaml(schema_path), cls=jsonschema.Draft202012Validator)
@@ -141,6 +149,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += _extra_lines(entry)
         lines += _group_lines(entry)
         lines += drift_markdown(entry.get("drift"))
+    lines += _validation_lines(doc)
     lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
 
@@ -187,6 +196,8 @@ def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out
                                 inputs["merge_checks"], inputs["manifests"])
     if inputs.get("drift"):
         add_drift_sections(document, config, inputs["drift"], inputs.get("weights", []), inputs.get("drift_plots", []))
+    if inputs.get("validations"):
+        add_validation(document, inputs["validations"])
     validate_comparison(document)
     write_text(out_md, render_markdown(document))
     write_json(out_json, document)
@@ -201,3 +212,16 @@ def add_drift_sections(document: dict[str, Any], config: Mapping[str, Any], tabl
         document["tasks"][task]["drift"] = section
     document["inputs"] += [{"kind": kind, "path": str(p), "sha256": sha256_file(p)}
                            for kind, paths in (("drift", tables), ("weights", weights)) for p in paths]
+
+
+def _validation_lines(doc: Mapping[str, Any]) -> list[str]:
+    section = doc.get("validation")
+    if not section:
+        return []
+    lines = ["", "## Red flags", "", f"{section['critical']} critical, {section['warning']} warning "
+             "(details and files in results/validation/).", ""]
+    if section["flags"]:
+        lines += ["| method | task | seed | severity | flag | message |", "|---|---|---|---|---|---|"]
+        lines += [f"| {f['method']} | {f['task']} | {f['seed']} | {f['severity']} | {f['code']} | {f['message']} |"
+                  for f in section["flags"]]
+    return lines

@@ -10,13 +10,14 @@ import resource
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from . import artifacts as A
 from . import checkpoints as C
+from .callbacks import write_checksums
 from .config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from .data import load_prepared
 from .fileio import write_json
@@ -38,41 +39,11 @@ def peak_memory_mb() -> dict[str, float]:
     return result
 
 
-def make_jsonl_callback(path: Path) -> Any:
-    """A TrainerCallback writing one JSON line per log event, with step time and throughput."""
-    from transformers import TrainerCallback
+def make_jsonl_callback(path: Path, monitor: bool = True, sinks: Sequence[Any] = ()) -> Any:
+    """A TrainerCallback writing one JSON line per log event (see tunetrace.callbacks: the monitor)."""
+    from .callbacks import make_monitor_callback
 
-    class JsonlLogCallback(TrainerCallback):
-        def __init__(self) -> None:
-            self.handle = None  # opened by the main process only: one log per run, not per rank
-            self.window_start = time.perf_counter()
-            self.window_step = 0
-
-        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            self.window_step = state.global_step  # after a resume, throughput counts from here
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
-            if not state.is_world_process_zero:
-                return
-            if self.handle is None:
-                self.handle = open(path, "a", encoding="utf-8")
-            now = time.perf_counter()
-            steps = max(state.global_step - self.window_step, 0)
-            record = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **(logs or {})}
-            if steps:
-                elapsed = now - self.window_start
-                batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
-                record["step_time_s"] = elapsed / steps
-                record["samples_per_s"] = batch * steps / elapsed if elapsed > 0 else None
-                self.window_start, self.window_step = now, state.global_step
-            self.handle.write(json.dumps(record, default=float) + "\n")
-            self.handle.flush()
-
-        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            if self.handle is not None:
-                self.handle.close()
-
-    return JsonlLogCallback()
+    return make_monitor_callback(path, monitor=monitor, sinks=sinks)
 
 
 def _precision_flags(method: MethodSpec) -> dict[str, bool]:
@@ -114,6 +85,7 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         logging_steps=method.logging_steps,
         logging_first_step=True,
         report_to=report_to,
+        logging_nan_inf_filter=False,  # the monitor and red flags must see NaN/inf losses
         dataloader_num_workers=0,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
@@ -148,6 +120,7 @@ def train_run(
     run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
     resume_dir: str | os.PathLike | None = None, representations: Any = None,
     reps_dir: str | os.PathLike | None = None,
+    monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
 ) -> dict[str, Any]:
     """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata.
 
@@ -191,7 +164,7 @@ def train_run(
     if args.should_save:
         C.truncate_log(log_path, resumed_step or 0)
     marker = make_marker_callback()
-    all_callbacks = [make_jsonl_callback(log_path), marker, *(callbacks or [])]
+    all_callbacks = [make_jsonl_callback(log_path, monitor, log_sinks), marker, *(callbacks or [])]
     reps_stage = state_dir / A.REPS_STAGE if resume_dir else reps_dir
     if representations is not None:
         all_callbacks.append(representation_callback(model_spec, task, representations, data_dir, reps_stage,
@@ -213,13 +186,14 @@ def train_run(
     if resume_from:
         log.info("resuming from %s (step %d)", resume_from, resumed_step)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
     wall = time.perf_counter() - started
     final_dir = run_dir / A.FINAL_DIR
     trainer.save_model(str(final_dir))
     if not trainer.is_world_process_zero():
         return {}
     tokenizer.save_pretrained(str(final_dir))
+    write_checksums(final_dir)
     metadata = _run_metadata(model_spec, task, method, seed, counts, truncated, result, wall, len(train_set))
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     cluster=cluster_environment())

@@ -1,0 +1,113 @@
+# Guard: GO/NO-GO gate (pilot run vs baseline), red-flag validation of every run, smoke target.
+
+
+rule pilot_run:
+    input:
+        train="results/data/{task}/train.parquet",
+        eval="results/data/{task}/eval.parquet",
+    output:
+        metrics="results/pilots/{method}/{task}/seed{seed}/metrics.json",
+        metadata="results/pilots/{method}/{task}/seed{seed}/run.json",
+        train_log="results/pilots/{method}/{task}/seed{seed}/train_log.jsonl",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        method=get_method_params,
+        pilot=get_pilot_params,
+        evaluation=get_evaluation_params,
+        code=get_code_params("pilot_run"),
+    log:
+        "logs/pilot_run/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pilot_run/{method}/{task}/seed{seed}.tsv"
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow_scripts/pilot_run.py"
+
+
+rule evaluate_gate:
+    input:
+        pilot_metrics="results/pilots/{method}/{task}/seed{seed}/metrics.json",
+        pilot_run="results/pilots/{method}/{task}/seed{seed}/run.json",
+        baseline="results/baseline/{task}/metrics.json",
+    output:
+        gate="results/gates/{method}/{task}/seed{seed}.json",
+    params:
+        gate=get_gate_params,
+        code=get_code_params("evaluate_gate"),
+    log:
+        "logs/evaluate_gate/{method}/{task}/seed{seed}.log",
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../workflow_scripts/evaluate_gate.py"
+
+
+rule validate_run:
+    input:
+        eval="results/data/{task}/eval.parquet",
+        final="results/runs/{method}/{task}/seed{seed}/final",
+        checkpoints="results/runs/{method}/{task}/seed{seed}/checkpoints",
+        train_log="results/runs/{method}/{task}/seed{seed}/train_log.jsonl",
+        metadata="results/runs/{method}/{task}/seed{seed}/run.json",
+        metrics="results/eval/{method}/{task}/seed{seed}/metrics.json",
+        gate=get_gate_input,
+        reps="results/representations/{method}/{task}/seed{seed}",
+    output:
+        report="results/validation/{method}/{task}/seed{seed}.json",
+        text="results/validation/{method}/{task}/seed{seed}.txt",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        method=get_method_params,
+        validation=get_validation_params,
+        expected_range=get_expected_range_params,
+        code=get_code_params("validate_run"),
+    log:
+        "logs/validate_run/{method}/{task}/seed{seed}.log",
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/validate_run.py"
+
+
+rule run_smoke_test:
+    input:
+        train="results/data/{task}/train.parquet",
+        eval="results/data/{task}/eval.parquet",
+    output:
+        report="results/smoke/{method}/{task}.json",
+    params:
+        model=get_model_params,
+        task=get_task_params,
+        method=get_method_params,
+        validation=get_validation_params,
+        work_dir="results/smoke/{method}/{task}",
+        code=get_code_params("run_smoke_test"),
+    log:
+        "logs/run_smoke_test/{method}/{task}.log",
+    threads: 2
+    conda:
+        ENV_FILE
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../workflow_scripts/run_smoke_test.py"
+
+
+rule smoke:
+    input:
+        get_smoke_targets,

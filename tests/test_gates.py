@@ -1,0 +1,66 @@
+"""GO/NO-GO gate: direction-aware decision, enforcement before training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunetrace.gates import GO, NO_GO, GateClosed, GateSpec, check_gates, decide, evaluate_gate
+
+
+def test_higher_is_better_metric():
+    """Accuracy 0.80 vs 0.70 is +14% and says GO at the 5% threshold; 0.72 says NO-GO."""
+    assert decide("accuracy", 0.70, 0.80, 0.05)["decision"] == GO
+    assert decide("accuracy", 0.70, 0.72, 0.05)["decision"] == NO_GO
+
+
+def test_lower_is_better_metric():
+    """For a loss, a lower pilot value is the improvement."""
+    assert decide("loss", 1.0, 0.5, 0.05)["relative_improvement"] == pytest.approx(0.5)
+    assert decide("loss", 1.0, 1.5, 0.05)["decision"] == NO_GO
+
+
+def test_nonfinite_pilot_loss_is_no_go():
+    """A pilot whose train loss went NaN never says GO."""
+    result = decide("accuracy", 0.5, 0.9, 0.05, pilot_loss=float("nan"))
+    assert result["decision"] == NO_GO and "nan" in result["reasons"][0]
+
+
+def write_gate_inputs(tmp_path: Path, pilot: float) -> tuple[Path, Path, Path]:
+    metrics, run, baseline = tmp_path / "m.json", tmp_path / "r.json", tmp_path / "b.json"
+    metrics.write_text(json.dumps({"method": "full", "task": "t", "seed": 0, "primary": pilot}))
+    run.write_text(json.dumps({"global_steps": 20, "final_train_loss": 0.5}))
+    baseline.write_text(json.dumps({"primary_metric": "accuracy", "reference": "linear_probe",
+                                    "baselines": {"majority": {"primary": 0.5}, "linear_probe": {"primary": 0.7}}}))
+    return metrics, run, baseline
+
+
+def test_gate_file_fields(tmp_path: Path):
+    """The gate file holds baseline, pilot, improvement, threshold, decision and reasons."""
+    doc = evaluate_gate(GateSpec(enabled=True), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
+    saved = json.loads((tmp_path / "gate.json").read_text())
+    assert saved == doc
+    assert (saved["baseline"], saved["pilot"]["value"], saved["threshold"], saved["decision"]) == (
+        {"name": "linear_probe", "value": 0.7}, 0.8, 0.05, GO)
+    assert saved["relative_improvement"] == pytest.approx(0.1 / 0.7)
+
+
+def test_gate_against_majority_baseline(tmp_path: Path):
+    """gate.baseline: majority compares with the majority class instead of the reference."""
+    doc = evaluate_gate(GateSpec(baseline="majority"), *write_gate_inputs(tmp_path, 0.6), tmp_path / "gate.json")
+    assert doc["baseline"]["value"] == 0.5 and doc["decision"] == GO
+
+
+def test_enforced_no_go_raises_with_numbers(tmp_path: Path):
+    """check_gates stops on an enforced NO-GO, naming the gate file and the numbers."""
+    evaluate_gate(GateSpec(threshold=1e6), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
+    with pytest.raises(GateClosed, match=r"gate\.json says NO-GO: pilot accuracy 0\.8000 vs baseline linear_probe 0\.7000"):
+        check_gates(str(tmp_path / "gate.json"))
+
+
+def test_unenforced_no_go_passes(tmp_path: Path):
+    """With enforce false a NO-GO is returned, not raised."""
+    evaluate_gate(GateSpec(threshold=1e6, enforce=False), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
+    assert check_gates([str(tmp_path / "gate.json")])[0]["decision"] == NO_GO

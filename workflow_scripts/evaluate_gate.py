@@ -1,0 +1,18 @@
+"""Adapter for rule evaluate_gate: GO/NO-GO of the pilot against the baseline."""
+
+import json
+
+from tunetrace.gates import GateSpec, evaluate_gate
+from tunetrace.logutil import setup_logging
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+evaluate_gate(
+    GateSpec.from_method({"gate": json.loads(snakemake.params.gate)}),
+    pilot_metrics_path=snakemake.input.pilot_metrics,
+    pilot_run_path=snakemake.input.pilot_run,
+    baseline_path=snakemake.input.baseline,
+    out_path=snakemake.output.gate,
+)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

@@ -1,0 +1,27 @@
+"""Adapter for rule run_smoke_test: train a few steps, reload checkpoints, resume, loss must fall."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.logutil import setup_logging
+from tunetrace.smoke import run_smoke
+from tunetrace.validation import ValidationSpec
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+run_smoke(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
+    ValidationSpec.from_dict(json.loads(snakemake.params.validation)),
+    seed=0,
+    data_dir=Path(snakemake.input.train).parent,
+    work_dir=snakemake.params.work_dir,
+    out_path=snakemake.output.report,
+)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)

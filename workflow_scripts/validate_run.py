@@ -1,0 +1,32 @@
+"""Adapter for rule validate_run: red flags of one run (JSON report and short text)."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.gates import as_paths
+from tunetrace.logutil import setup_logging
+from tunetrace.validation import ValidationSpec, validate_run
+
+setup_logging(snakemake.log[0], capture_stderr=True)
+torch.set_num_threads(snakemake.threads)
+validate_run(
+    ModelSpec.from_dict(json.loads(snakemake.params.model)),
+    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
+    MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
+    ValidationSpec.from_dict(json.loads(snakemake.params.validation)),
+    json.loads(snakemake.params.expected_range),
+    run_dir=Path(snakemake.input.metadata).parent,
+    metrics_path=snakemake.input.metrics,
+    data_dir=Path(snakemake.input.eval).parent,
+    out_json=snakemake.output.report,
+    out_txt=snakemake.output.text,
+    seed=int(snakemake.wildcards.seed),
+    gate_paths=as_paths(snakemake.input.get("gate")),
+    representations_dir=snakemake.input.reps,
+)
+
+from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+record_lineage(snakemake)
