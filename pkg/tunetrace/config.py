@@ -198,7 +198,7 @@ class TaskSpec:
     doc_stride: int = 128
     max_answer_length: int = 30
     n_best: int = 20
-    expected_range: tuple[float, float] | None = None
+    expected_range: Mapping[str, Any] | None = None  # {min, max} of the primary metric (validation)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
