@@ -334,8 +334,13 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
         file_flags += check_representations(reps)
     broken = {Path(p) for f in file_flags if f["severity"] == CRITICAL for p in f["files"]}
     loadable = [d for d in checkpoints if not any(d in b.parents or d == b for b in broken)]
-    batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
-    flags += file_flags + check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
+    flags += file_flags
+    # loading checkpoints and comparing logits needs a classification head; other task types get
+    # the file, hash, log and metric checks (recorded under checked.model_load_checks)
+    model_checks = task.type == "sequence_classification"
+    if model_checks:
+        batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
+        flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
     document = {
         "method": method.name, "task": task.name, "seed": seed,
         "passed": not any(f["severity"] == CRITICAL for f in flags),
@@ -343,7 +348,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
         "flags": flags,
         "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
                     "checkpoints": [str(d) for d in checkpoints], "final": str(final),
-                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths)},
+                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths),
+                    "model_load_checks": model_checks},
     }
     write_text(out_txt, format_flags(document))
     write_json(out_json, document)
