@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--tiny", action="store_true")
-    parser.add_argument("--out", default="/tmp/bench_scale")
+    parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "bench_scale"))
     args = parser.parse_args()
 
     model = build_model(args.tiny)
