@@ -26,18 +26,3 @@ def tiny_method(name: str = "full", **changes: Any) -> MethodSpec:
 
 
 MODEL = ModelSpec()
-
-
-def planned_jobs(flow: Any, *targets: str) -> dict[str, int]:
-    """Rule name -> job count of a dry run (targets first: conftest's planned_jobs puts them after --quiet)."""
-    proc = flow.run(*targets, "--dry-run", "--quiet", "rules")
-    counts: dict[str, int] = {}
-    started = False
-    for line in (proc.stdout + proc.stderr).splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            started = True
-            continue
-        if started and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts

@@ -83,6 +83,4 @@ def test_smoke_target_passes(study: Workflow):
 
 
 def _planned(flow: Workflow) -> dict[str, int]:
-    from guard_helpers import planned_jobs
-
-    return planned_jobs(flow, "results/comparison.json")
+    return flow.planned_jobs("results/comparison.json")
