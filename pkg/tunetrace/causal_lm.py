@@ -22,7 +22,7 @@ import torch
 from . import artifacts as A
 from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
-from .fileio import atomic_dir, write_json, write_text
+from .fileio import write_json, write_text
 from .models import apply_lora, load_causal_adapter_model, load_causal_lm, load_tokenizer, parameter_counts
 from .task_data import COL_COMPLETION, COL_MESSAGES, COL_PROMPT
 
@@ -265,14 +265,9 @@ def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, dat
 
 def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Fold a causal-LM adapter into the base weights; a standalone model."""
-    merged = load_causal_adapter_model(model_spec, str(adapter_dir)).merge_and_unload()
-    tokenizer = load_decoder_tokenizer(model_spec, str(adapter_dir))
-    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
-    with atomic_dir(out_dir) as tmp:
-        merged.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        write_json(Path(tmp) / A.MERGE_METADATA, info)
-    return info
+    from .merge import save_merged
+
+    return save_merged(load_causal_adapter_model(model_spec, str(adapter_dir)).merge_and_unload(), load_decoder_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
 
 
 @torch.no_grad()

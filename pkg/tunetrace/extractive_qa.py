@@ -22,7 +22,7 @@ import torch
 from . import artifacts as A
 from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
-from .fileio import atomic_dir, write_json, write_text
+from .fileio import write_json, write_text
 from .merge import MergeCheckError
 from .models import DTYPES, _pretrained_kwargs, load_tokenizer, parameter_counts, resolve_model_path, set_offline_if_local
 from .squad import squad_v2_scores
@@ -227,14 +227,9 @@ def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, dat
 
 
 def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    merged = load_qa_adapter_model(model_spec, str(adapter_dir)).merge_and_unload()
-    tokenizer = load_tokenizer(model_spec, str(adapter_dir))
-    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
-    with atomic_dir(out_dir) as tmp:
-        merged.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        write_json(Path(tmp) / A.MERGE_METADATA, info)
-    return info
+    from .merge import save_merged
+
+    return save_merged(load_qa_adapter_model(model_spec, str(adapter_dir)).merge_and_unload(), load_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
 
 
 def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,

@@ -31,8 +31,13 @@ def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.P
     if (handler := task_handler(task.type)) is not None:
         return handler.merge_adapter(model_spec, task, adapter_dir, out_dir)
     model = load_adapter_model(model_spec, task.label_names, str(adapter_dir))
-    merged = model.merge_and_unload()
-    tokenizer = load_tokenizer(model_spec, str(adapter_dir))
+    return save_merged(model.merge_and_unload(), load_tokenizer(model_spec, str(adapter_dir)), model_spec,
+                       adapter_dir, out_dir)
+
+
+def save_merged(merged: Any, tokenizer: Any, model_spec: ModelSpec, adapter_dir: str | os.PathLike,
+                out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write a merged model, its tokenizer and merge metadata as one atomic directory (every task type)."""
     info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
     with atomic_dir(out_dir) as tmp:
         merged.save_pretrained(str(tmp))
