@@ -220,8 +220,20 @@ def module_hashes(modules):
     return {m: module_hash(m) for m in sorted(set(modules))}
 
 
+@functools.lru_cache(maxsize=None)
+def script_hash(rule_name):
+    """sha256 (first 16 hex digits) of the workflow script of `rule_name` (named after its rule)."""
+    from tunetrace.fileio import sha256_file
+
+    return sha256_file(Path(workflow.basedir) / "workflow_scripts" / f"{rule_name}.py")[:16]
+
+
 def get_code_params(rule_name):
-    """Params function: the content hashes of the library modules `rule_name` runs."""
+    """Params function: the content hashes of the workflow script and library modules `rule_name` runs.
+
+    With these in params, the profiles leave Snakemake's `code` rerun trigger off (it compares a
+    script's mtime): editing a script reruns its rule, touching it without a change reruns nothing.
+    """
 
     def code_params(wildcards):
         modules = list(RULE_MODULES[rule_name])
@@ -232,7 +244,7 @@ def get_code_params(rule_name):
         handler = TASK_TYPE_MODULES.get(config["tasks"][task]["type"]) if task else None
         if handler and rule_name != "compare_runs":
             modules += [handler.rsplit(".", 1)[-1], "task_data"]  # the task type's own module
-        return as_json(module_hashes(modules))
+        return as_json({**module_hashes(modules), f"workflow_scripts/{rule_name}.py": script_hash(rule_name)})
 
     return code_params
 

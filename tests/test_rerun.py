@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, Workflow, tiny_config, write_sentiment_csv
 
 pytestmark = pytest.mark.workflow
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "pkg", "config/schema", "envs", "report")
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "pkg", "config/schema", "envs", "report", "profiles")
 TRAINING = {"train_run", "prepare_data", "merge_adapter"}
 
 
@@ -34,7 +34,7 @@ class CopiedWorkflow(Workflow):
         env = {**os.environ, "PYTHONPATH": str(self.repo / "pkg"), "WANDB_MODE": "disabled"}
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(self.repo / "Snakefile"), "--directory",
                str(self.root), "--configfile", str(self.root / "config.yaml"), "--cores", "2",
-               "--workflow-profile", "none", *args]
+               "--workflow-profile", str(self.repo / "profiles" / "default"), *args]  # the product's rerun rules
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.root)
         if check and proc.returncode != 0:
             raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -152,10 +152,24 @@ def test_changing_a_data_file_reruns_only_that_task(study: CopiedWorkflow) -> No
     assert "prepare_data" in rules_of(jobs) and "train_run" in rules_of(jobs)
 
 
+def test_editing_a_workflow_script_reruns_its_rule_only(study: CopiedWorkflow) -> None:
+    """Changing workflow_scripts/evaluate_run.py reruns evaluate_run (and its dependants), no training."""
+    script = study.repo / "workflow_scripts" / "evaluate_run.py"
+    script.write_text(script.read_text() + "\n# an edit\n")
+    found = rules_of(planned(study))
+    assert "evaluate_run" in found and "compare_runs" in found
+    assert found.isdisjoint(TRAINING | {"evaluate_baseline", "verify_merge"})
+
+
 def test_touching_files_without_change_reruns_nothing(study: CopiedWorkflow) -> None:
-    """A newer mtime on a raw data file, a prepared split or a library module, same bytes: no job."""
+    """A newer mtime, same bytes, on a raw data file, a prepared split, a library module, a workflow
+    script and a checkpoint directory: no job."""
     later = os.stat(study.root / "results" / "comparison.json").st_mtime + 60
-    for path in (study.root / "data" / "train.csv", study.root / "results" / "data" / "tiny" / "train.parquet",
-                 study.repo / "pkg" / "tunetrace" / "metrics.py"):
+    run = study.root / "results" / "runs" / "full" / "tiny" / "seed0"
+    touched = (study.root / "data" / "train.csv", study.root / "results" / "data" / "tiny" / "train.parquet",
+               study.repo / "pkg" / "tunetrace" / "metrics.py", study.repo / "workflow_scripts" / "train_run.py",
+               study.repo / "workflow_scripts" / "evaluate_run.py", run / "final", run / "checkpoints")
+    for path in touched:
+        assert path.exists(), path
         os.utime(path, (later, later))
     assert planned(study) == []
