@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -21,7 +21,7 @@ FILLER = "This sentence only pads the passage. " * 12
 
 def write_squad(path: Path) -> Path:
     """Two articles' worth of questions: answerable (early and late in a long context) and unanswerable."""
-    qas, paragraphs = [], []
+    paragraphs = []
     for i in range(8):
         context = f"The city of Oslo{i} is the capital of Norway. " + FILLER + f"Bergen{i} has much rain."
         paragraphs.append({"context": context, "qas": [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec, TaskSpec

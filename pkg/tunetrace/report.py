@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -131,7 +130,7 @@ def _fmt(stat: Mapping[str, Any], digits: int = 4) -> str:
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """comparison.md: one table per task, then group error rates."""
-    lines = [f"# tunetrace comparison", "", f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
+    lines = ["# tunetrace comparison", "", f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
     for task, entry in doc["tasks"].items():
         metric = entry["primary_metric"]
         lines += [f"## {task}", "", "Baselines (pretrained model, before fine-tuning):", ""]
