@@ -128,18 +128,12 @@ def get_task_drift_tables(wildcards):
     return [f"results/drift/{m}/{wildcards.task}/seed{s}.parquet" for m in METHODS for s in SEEDS]
 
 
-# Task types whose training path captures representations (the others train without capture).
-REPRESENTATION_TASK_TYPES = ("sequence_classification",)
-
-
 def get_drift_inputs(runs):
-    """Drift tables, weight analyses and per-task drift plots of every run, for the comparison."""
-    drift_tasks = [t for t in TASKS if config["tasks"][t]["type"] in REPRESENTATION_TASK_TYPES]
-    runs = [(m, t, s) for m, t, s in runs if t in drift_tasks]
+    """Drift tables, weight analyses and per-task drift plots of every run (every task type), for the comparison."""
     return {
         "drift": [f"results/drift/{m}/{t}/seed{s}.parquet" for m, t, s in runs],
         "weights": [f"results/weights/{m}/{t}/seed{s}.json" for m, t, s in runs],
-        "drift_plots": [f"results/plots/drift/{t}_final_cka_by_layer.png" for t in drift_tasks],
+        "drift_plots": [f"results/plots/drift/{t}_final_cka_by_layer.png" for t in sorted({t for _, t, _ in runs})],
     }
 
 
@@ -198,7 +192,7 @@ RULE_MODULES = {
     "extract_base_representations": ["config", "data", "models", "representations", "tasks", "tiny_models"],
     "compute_drift": ["drift", "representations", "similarity"],
     "plot_drift": ["drift"],
-    "analyze_weights": ["config", "models", "tiny_models", "weightspace"],
+    "analyze_weights": ["config", "models", "tasks", "tiny_models", "weightspace"],
     "summarize_lineage": ["audit", "lineage"],
     "pilot_run": ["checkpoints", "config", "data", "evaluation", "gates", "metrics", "models", "tasks", "tiny_models",
                   "training"],

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -175,3 +176,56 @@ def test_tiny_decoder_weights_are_deterministic(tmp_path):
 
     first, second = build_tiny_decoder(tmp_path / "a"), build_tiny_decoder(tmp_path / "b")
     assert sha256_file(first / "model.safetensors") == sha256_file(second / "model.safetensors")
+
+
+def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
+    """Decoder tasks train through the shared loop: a LoRA SFT run that dies right after checkpoint 4
+    resumes from it to the uninterrupted result (adapter weights and loss curve within 1e-6), and its
+    per-step representations (staged across the crash) have step 0 equal to the base extraction."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from tunetrace import representations as R
+    from tunetrace.training import train_run
+
+    task = sft_task(write_sft(tmp_path / "sft.jsonl", rows=32))
+    prepare_task_data(task, tmp_path / "data")
+    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 8, "batch_size": 4, "learning_rate": 1e-2,
+                                           "save_every_steps": 4, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}})
+    spec = R.RepresentationSpec(every_steps=4, probe_size=8, pooling="last", batch_size=4)
+
+    class Preempted(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step == 4:
+                raise RuntimeError("preempted after checkpoint 4")
+
+    def run(name: str, callbacks: list = ()) -> Path:
+        root = tmp_path / name
+        train_run(TINY, task, method, 0, tmp_path / "data", root / "run", callbacks=list(callbacks),
+                  resume_dir=root / "state", representations=spec, reps_dir=root / "reps")
+        return root
+
+    straight = run("straight")
+    with pytest.raises(RuntimeError, match="preempted"):
+        run("killed", [Preempted()])
+    assert not (tmp_path / "killed" / "run" / A.RUN_METADATA).exists()
+    killed = run("killed")
+
+    assert json.loads((killed / "run" / A.RUN_METADATA).read_text())["resumed_from_step"] == 4
+    a = load_file(str(straight / "run" / A.FINAL_DIR / "adapter_model.safetensors"))
+    b = load_file(str(killed / "run" / A.FINAL_DIR / "adapter_model.safetensors"))
+    assert sorted(a) == sorted(b) and max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+
+    def losses(root: Path) -> list[tuple[int, float]]:
+        records = [json.loads(line) for line in (root / "run" / A.TRAIN_LOG).read_text().splitlines()]
+        return [(r["step"], r["loss"]) for r in records if "loss" in r]
+
+    assert [s for s, _ in losses(killed)] == list(range(1, 9))
+    assert max(abs(x - y) for (_, x), (_, y) in zip(losses(straight), losses(killed))) <= 1e-6
+    assert [s for s, _ in R.list_steps(killed / "reps")] == [0, 4, 8]
+    base = R.extract_base_representations(TINY, task, spec, tmp_path / "data", tmp_path / "base" / "step_000000")
+    _, base_layers, _ = R.load_step(tmp_path / "base" / "step_000000")
+    _, step0, _ = R.load_step(killed / "reps" / "step_000000")
+    assert len(base["layers"]) == len(step0) >= 3  # embeddings + the tiny decoder's blocks
+    for index, layer in base_layers.items():
+        np.testing.assert_array_equal(step0[index], layer)

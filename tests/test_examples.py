@@ -42,6 +42,18 @@ def run_example(make_workflow, name: str, methods: list[str] | None = None, task
     return json.loads((flow.root / "results" / "comparison.json").read_text())
 
 
+def assert_drift(task: dict, methods: set[str]) -> None:
+    """Every task type has representation drift per layer (embeddings + blocks) and weight-space numbers."""
+    drift = task["drift"]
+    assert set(drift["method_types"]) == methods
+    assert len(drift["final_step"]) >= 3 and drift["final_step"][0]["layer_name"] == "embeddings"
+    for row in drift["final_step"]:
+        for m in methods:
+            cka = row["methods"][m]["cka"]["mean"]
+            assert 0.0 <= cka <= 1.0 + 1e-6, (row["layer_name"], m, cka)
+    assert drift["weights"] and drift["plots"]
+
+
 def test_study_lora_vs_full(make_workflow):
     """Study 1 (pair and SQuAD v2 tasks; the single-sentence task is the demo's path): full vs LoRA, baselines, merge checks."""
     doc = run_example(make_workflow, "study_lora_vs_full", ["full_lr5e5_bs16", "lora_r8_lr1e3_bs16"], ["pairs", "squad"])
@@ -50,6 +62,7 @@ def test_study_lora_vs_full(make_workflow):
     assert squad["methods"]["lora_r8_lr1e3_bs16"]["merge_check"]["passed"]
     assert doc["tasks"]["pairs"]["baseline_reference"] in ("majority", "linear_probe")
     assert doc["tasks"]["pairs"]["methods"]["lora_r8_lr1e3_bs16"]["merge_check"]["passed"]
+    assert_drift(squad, {"full_lr5e5_bs16", "lora_r8_lr1e3_bs16"})
 
 
 def test_study_go_no_go_distribution(make_workflow):
@@ -60,6 +73,7 @@ def test_study_go_no_go_distribution(make_workflow):
     for method in task["methods"].values():
         assert {"wasserstein", "mae", "correlation"} <= set(method["metrics"])
     assert task["methods"]["lora_r8"]["merge_check"]["passed"]
+    assert_drift(task, set(task["methods"]))
 
 
 def test_study_bias_audit(make_workflow):
@@ -70,6 +84,7 @@ def test_study_bias_audit(make_workflow):
     after = task["methods"]["lora_r8"]
     assert "unparseable" in before and "unparseable" in after["metrics"]
     assert before["groups"]["groups"] and after["runs"][0]["groups"]["fpr_gap"]["gap"] >= 0
+    assert_drift(task, set(task["methods"]))
 
 
 def test_study_merge_validate(make_workflow):
@@ -78,4 +93,5 @@ def test_study_merge_validate(make_workflow):
     method = doc["tasks"]["instructions"]["methods"]["lora_r8"]
     assert method["merge_check"]["passed"] and method["merge_check"]["max_loss_abs_diff"] < 1e-4
     assert method["merge_check"]["max_perplexity_abs_diff"] < 0.01
+    assert_drift(doc["tasks"]["instructions"], set(doc["tasks"]["instructions"]["methods"]))
     assert set(method["runs"][0]["strata"]) == {"easy", "hard"} and "perplexity" in method["metrics"]

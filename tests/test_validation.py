@@ -73,6 +73,18 @@ def test_rising_loss_is_critical():
     assert {f["code"] for f in check_loss(records, SPEC, 2, "log")} == {"loss_increasing"}
 
 
+def test_final_loss_limit_is_a_classifier_chance_level_or_the_configured_one():
+    """A falling loss ending at 3.0 nats: high for a 2-label classifier (limit 1.5 ln 2); not checked for a
+    language-model loss (no chance level) unless validation.max_final_train_loss is set."""
+    import dataclasses
+
+    records = [{"step": s, "loss": 4.0 - 0.1 * s} for s in range(1, 11)]
+    assert {f["code"] for f in check_loss(records, SPEC, 2, "log")} == {"final_loss_high"}
+    assert check_loss(records, SPEC, None, "log") == []
+    capped = dataclasses.replace(SPEC, max_final_train_loss=2.5)
+    assert {f["code"] for f in check_loss(records, capped, None, "log")} == {"final_loss_high"}
+
+
 def test_clean_run_has_no_critical_file_flags(study):
     """The clean run's checkpoints and final model pass the file and load checks."""
     document = run_validation(study, study[0] / "clean")

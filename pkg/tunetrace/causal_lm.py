@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from . import artifacts as A
 from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
 from .fileio import write_json, write_text
-from .models import apply_lora, load_causal_adapter_model, load_causal_lm, load_tokenizer, parameter_counts
+from .models import apply_lora, load_causal_adapter_model, load_causal_lm, load_tokenizer
 from .task_data import COL_COMPLETION, COL_MESSAGES, COL_PROMPT
 
 log = logging.getLogger(__name__)
@@ -151,25 +150,18 @@ def build_model(model_spec: ModelSpec, method: MethodSpec) -> torch.nn.Module:
     return model
 
 
-def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
-              run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None) -> dict[str, Any]:
-    """SFT one (method, task, seed) with the shared Trainer setup; rows without completion tokens are left out and counted."""
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> Any:
+    """SFT parts for one run; rows without completion tokens are left out and counted."""
     train_frame, eval_frame = load_prepared(data_dir)
-    return train_frames(model_spec, task, method, seed, train_frame, eval_frame, run_dir, report_to, callbacks)
+    return decoder_parts(model_spec, task, method, train_frame, eval_frame)
 
 
-def train_frames(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, train_frame: pd.DataFrame,
-                 eval_frame: pd.DataFrame, run_dir: str | os.PathLike, report_to: list[str] | None = None,
-                 callbacks: list[Any] | None = None, trainer_class: Any = None, datasets: tuple | None = None,
-                 collator: Any = None) -> dict[str, Any]:
-    """The SFT loop on prompt/completion frames (other decoder task types pass their own datasets and loss)."""
-    from transformers import Trainer, set_seed
+def decoder_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, train_frame: pd.DataFrame,
+                  eval_frame: pd.DataFrame, trainer_class: Any = None, datasets: tuple | None = None,
+                  collator: Any = None) -> Any:
+    """SFT on prompt/completion frames (other decoder task types pass their own datasets and loss)."""
+    from .training import TrainingParts
 
-    from .training import _run_metadata, make_jsonl_callback, training_arguments
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(seed)
     tokenizer = load_decoder_tokenizer(model_spec)
     if datasets is None:
         train_set, info = encode_sft(train_frame, tokenizer, task.max_length)
@@ -177,33 +169,38 @@ def train_frames(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed
         if not len(train_set):
             raise ValueError(f"task {task.name}: no training example has completion tokens (check completion_field and max_length)")
         eval_set, _ = encode_sft(eval_frame, tokenizer, task.max_length)
+        eval_set = SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
     else:
         train_set, eval_set, info = datasets
     model = build_model(model_spec, method)
-    counts = parameter_counts(model)
-    log.info("%s/%s seed %d: %d trainable parameters; %d truncated, %d empty completions, %d left out",
-             method.name, task.name, seed, counts["trainable"], info.get("truncated_examples", 0),
-             info.get("empty_completion_examples", 0), info.get("no_completion_tokens_examples", 0))
-    eval_items = eval_set if datasets else SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
-    trainer = (trainer_class or Trainer)(
-                      model=model, args=training_arguments(method, task, seed, run_dir / A.CHECKPOINTS_DIR, report_to or []),
-                      train_dataset=train_set, eval_dataset=eval_items if method.eval_every_steps else None,
-                      data_collator=collator or collate(tokenizer), processing_class=tokenizer,
-                      callbacks=[make_jsonl_callback(run_dir / A.TRAIN_LOG), *(callbacks or [])])
-    started = time.perf_counter()
-    result = trainer.train()
-    wall = time.perf_counter() - started
-    trainer.save_model(str(run_dir / A.FINAL_DIR))
-    tokenizer.save_pretrained(str(run_dir / A.FINAL_DIR))
-    metadata = _run_metadata(model_spec, task, method, seed, counts, info.get("truncated_examples", 0), result, wall, len(train_set))
-    metadata.update({k: v for k, v in info.items() if k != "flags"})
-    write_json(run_dir / A.RUN_METADATA, metadata)
-    return metadata
+    log.info("%s/%s: %d truncated, %d empty completions, %d left out", method.name, task.name,
+             info.get("truncated_examples", 0), info.get("empty_completion_examples", 0),
+             info.get("no_completion_tokens_examples", 0))
+    return TrainingParts(model=model, tokenizer=tokenizer, train_set=train_set, eval_set=eval_set,
+                         collator=collator or collate(tokenizer), truncated=info.get("truncated_examples", 0),
+                         info={k: v for k, v in info.items() if k != "flags"}, trainer_class=trainer_class)
+
+
+def load_base_model(model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+    """The pretrained decoder every run of a decoder task starts from."""
+    return load_causal_lm(model_spec)
+
+
+def load_tuned_model(model_spec: ModelSpec, task: TaskSpec | None, method: MethodSpec,
+                     final_dir: str | os.PathLike) -> torch.nn.Module:
+    """A run's final model (LoRA: base with the adapter attached, not merged)."""
+    return load_causal_adapter_model(model_spec, str(final_dir)) if method.is_lora else load_causal_lm(model_spec, path=str(final_dir))
+
+
+def probe_inputs(model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Representation probe: the prompt the model sees (chat template applied), by example id."""
+    tokenizer = load_decoder_tokenizer(model_spec)
+    texts = [prompt_text(row, tokenizer) for _, row in frame.iterrows()]
+    return tokenizer, pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), A.COL_TEXT: texts})
 
 
 def load_trained(model_spec: ModelSpec, method: MethodSpec, run_dir: str | os.PathLike) -> torch.nn.Module:
-    final = str(Path(run_dir) / A.FINAL_DIR)
-    return load_causal_adapter_model(model_spec, final) if method.is_lora else load_causal_lm(model_spec, path=final)
+    return load_tuned_model(model_spec, None, method, Path(run_dir) / A.FINAL_DIR)
 
 
 def _evaluate_model(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, batch_size: int) -> tuple[dict, pd.DataFrame]:

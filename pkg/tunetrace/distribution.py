@@ -19,7 +19,9 @@ import pandas as pd
 import torch
 
 from . import artifacts as A
-from .causal_lm import load_decoder_tokenizer, load_trained, train_frames
+from .causal_lm import decoder_parts, load_decoder_tokenizer, load_trained
+from .causal_lm import load_base_model as load_base_model  # noqa: PLC0414 - every decoder task starts from the same model
+from .causal_lm import load_tuned_model as load_tuned_model  # noqa: PLC0414
 from .causal_lm import merge_adapter as merge_adapter  # noqa: PLC0414
 from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
@@ -126,17 +128,22 @@ def _trainer_class(option_ids: list[int]) -> Any:
     return DistributionTrainer
 
 
-def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
-              run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None) -> dict[str, Any]:
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> Any:
     """Fine-tune the decoder so its option distribution matches the target shares."""
     train, evaluation = load_prepared(data_dir)
     tokenizer = load_decoder_tokenizer(model_spec)
     train_set, truncated = _encode(train, task, tokenizer)
     eval_set, _ = _encode(evaluation, task, tokenizer)
     info = {"truncated_examples": truncated}
-    return train_frames(model_spec, task, method, seed, train, evaluation, run_dir, report_to, callbacks,
-                        trainer_class=_trainer_class(first_token_ids(tokenizer, _options(task))),
-                        datasets=(train_set, eval_set, info), collator=_collator(tokenizer))
+    return decoder_parts(model_spec, task, method, train, evaluation,
+                         trainer_class=_trainer_class(first_token_ids(tokenizer, _options(task))),
+                         datasets=(train_set, eval_set, info), collator=_collator(tokenizer))
+
+
+def probe_inputs(model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Representation probe: the task prompt of each example."""
+    return load_decoder_tokenizer(model_spec), pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
+                                                             A.COL_TEXT: prompts(frame, task)})
 
 
 def _write_eval(metrics: dict[str, Any], pred: np.ndarray, frame: pd.DataFrame, task: TaskSpec, out_dir: Path, title: str) -> None:

@@ -24,7 +24,7 @@ from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
 from .fileio import write_json, write_text
 from .merge import MergeCheckError
-from .models import DTYPES, _pretrained_kwargs, load_tokenizer, parameter_counts, resolve_model_path, set_offline_if_local
+from .models import DTYPES, _pretrained_kwargs, load_tokenizer, resolve_model_path, set_offline_if_local
 from .squad import squad_v2_scores
 from .task_data import COL_ANSWER_STARTS, COL_ANSWERS, COL_CONTEXT, COL_QUESTION
 
@@ -161,37 +161,39 @@ def score(frame: pd.DataFrame, answers: dict[str, str], task: TaskSpec) -> dict[
     return result
 
 
-def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
-              run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None) -> dict[str, Any]:
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> Any:
     """Fine-tune the start/end head (and the encoder, or LoRA adapters) on the windows."""
-    import time
+    from transformers import DataCollatorWithPadding
 
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from .training import TrainingParts
 
-    from .training import _run_metadata, make_jsonl_callback, training_arguments
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(seed)
     train, _ = load_prepared(data_dir)
     tokenizer = load_tokenizer(model_spec)
     dataset, info = encode_train(train, tokenizer, task)
     model = load_qa_model(model_spec)
     if method.is_lora:
         model = apply_qa_lora(model, method.lora)
-    counts = parameter_counts(model)
-    trainer = Trainer(model=model, args=training_arguments(method, task, seed, run_dir / A.CHECKPOINTS_DIR, report_to or []),
-                      train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      callbacks=[make_jsonl_callback(run_dir / A.TRAIN_LOG), *(callbacks or [])])
-    started = time.perf_counter()
-    result = trainer.train()
-    wall = time.perf_counter() - started
-    trainer.save_model(str(run_dir / A.FINAL_DIR))
-    tokenizer.save_pretrained(str(run_dir / A.FINAL_DIR))
-    metadata = _run_metadata(model_spec, task, method, seed, counts, info["split_examples"], result, wall, len(dataset))
-    metadata["windows"] = info
-    write_json(run_dir / A.RUN_METADATA, metadata)
-    return metadata
+    return TrainingParts(model=model, tokenizer=tokenizer, train_set=dataset, eval_set=None,
+                         collator=DataCollatorWithPadding(tokenizer), truncated=info["split_examples"],
+                         info={"windows": info})
+
+
+def load_base_model(model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+    """The pretrained encoder with a fresh span head (the model every run starts from)."""
+    return load_qa_model(model_spec)
+
+
+def load_tuned_model(model_spec: ModelSpec, task: TaskSpec | None, method: MethodSpec,
+                     final_dir: str | os.PathLike) -> torch.nn.Module:
+    """A run's final model (LoRA: base with the adapter attached, not merged)."""
+    return load_qa_adapter_model(model_spec, str(final_dir)) if method.is_lora else load_qa_model(model_spec, str(final_dir))
+
+
+def probe_inputs(model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Representation probe: question and context as a pair (truncated at max_length, first window)."""
+    return load_tokenizer(model_spec), pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
+                                                     A.COL_TEXT: frame[COL_QUESTION].to_numpy(),
+                                                     A.COL_TEXT_PAIR: frame[COL_CONTEXT].to_numpy()})
 
 
 def _load_trained(model_spec: ModelSpec, method: MethodSpec, run_dir: str | os.PathLike) -> torch.nn.Module:

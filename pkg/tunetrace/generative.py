@@ -21,7 +21,10 @@ import pandas as pd
 import torch
 
 from . import artifacts as A
-from .causal_lm import load_decoder_tokenizer, load_trained, train_frames
+from .causal_lm import decoder_parts, load_decoder_tokenizer, load_trained
+from .causal_lm import load_base_model as load_base_model  # noqa: PLC0414 - every decoder task starts from the same model
+from .causal_lm import load_tuned_model as load_tuned_model  # noqa: PLC0414
+from .causal_lm import probe_inputs as causal_probe_inputs
 from .causal_lm import merge_adapter as merge_adapter  # noqa: PLC0414 - same merge for every decoder task
 from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
@@ -154,12 +157,15 @@ def predictions_frame(scores: np.ndarray, preds: np.ndarray, texts: list[str] | 
     return out
 
 
-def train_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
-              run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None) -> dict[str, Any]:
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> Any:
     """SFT on prompt -> label word (loss on the label word only)."""
     train, evaluation = load_prepared(data_dir)
-    return train_frames(model_spec, task, method, seed, sft_frame(train, task), sft_frame(evaluation, task), run_dir,
-                        report_to, callbacks)
+    return decoder_parts(model_spec, task, method, sft_frame(train, task), sft_frame(evaluation, task))
+
+
+def probe_inputs(model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Representation probe: the task prompt of each example (the text fine-tuning conditions on)."""
+    return causal_probe_inputs(model_spec, task, sft_frame(frame, task))
 
 
 def _evaluate(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, template: str | None,

@@ -270,19 +270,20 @@ def list_steps(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, data_dir: str | os.PathLike) -> ProbeSet:
     from .data import load_prepared
-    from .models import load_tokenizer
+    from .tasks import probe_inputs
 
     _, eval_frame = load_prepared(data_dir)
-    return build_probe(eval_frame, load_tokenizer(model_spec), task, spec)
+    tokenizer, frame = probe_inputs(model_spec, task, eval_frame)
+    return build_probe(frame, tokenizer, task, spec)
 
 
 def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
                                  data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Step 0 of the pretrained model (the same classifier model every run starts from)."""
-    from .models import load_classifier
+    """Step 0 of the pretrained model (the same model every run of the task starts from)."""
+    from .tasks import load_base_model
 
     probe = _probe_for(model_spec, task, spec, data_dir)
-    model = load_classifier(model_spec, task.label_names)
+    model = load_base_model(model_spec, task)
     info = {"model": model_spec.name_or_path, "run": f"base/{task.name}", "task": task.name, "step": 0}
     meta = capture_step(model, probe, spec, out_dir, info)
     log.info("base representations of %s: %d layers x %d probe examples -> %s",

@@ -66,8 +66,10 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
 
 
 # Task types other than sequence_classification live in their own modules, each providing
-# train_run, evaluate_run, evaluate_baseline, merge_adapter and verify_merge with the signatures
-# of the sequence_classification functions; training/evaluation/baseline/merge dispatch on task.type.
+# training_parts (a training.TrainingParts: model, data, collator, loss), evaluate_run,
+# evaluate_baseline, merge_adapter and verify_merge with the signatures of the
+# sequence_classification functions, plus load_base_model, load_tuned_model and probe_inputs for
+# representation drift and weight analysis; training/evaluation/baseline/merge dispatch on task.type.
 TASK_TYPE_MODULES = {
     "sequence_classification": None,  # the built-in path in training.py, evaluation.py, baseline.py, merge.py
     "causal_lm": "tunetrace.causal_lm",
@@ -85,3 +87,31 @@ def task_handler(task_type: str) -> Any:
         raise ValueError(f"tasks.<name>.type: unknown task type '{task_type}'; known: {sorted(TASK_TYPE_MODULES)}")
     name = TASK_TYPE_MODULES[task_type]
     return importlib.import_module(name) if name else None
+
+
+def load_base_model(model_spec: Any, task: Any) -> torch.nn.Module:
+    """The pretrained model every run of `task` starts from (classification: a fresh head)."""
+    from .models import load_classifier
+
+    handler = task_handler(task.type)
+    return handler.load_base_model(model_spec, task) if handler else load_classifier(model_spec, task.label_names)
+
+
+def load_tuned_model(model_spec: Any, task: Any, method: Any, final_dir: Any) -> torch.nn.Module:
+    """A run's final model from its `final/` directory (LoRA: the base with the adapter attached)."""
+    from .models import load_adapter_model, load_classifier
+
+    if (handler := task_handler(task.type)) is not None:
+        return handler.load_tuned_model(model_spec, task, method, final_dir)
+    if method.is_lora:
+        return load_adapter_model(model_spec, task.label_names, str(final_dir))
+    return load_classifier(model_spec, task.label_names, path=str(final_dir))
+
+
+def probe_inputs(model_spec: Any, task: Any, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """The tokenizer and the text the model reads for each eval row (id, text[, text_pair]), for
+    representation probes: decoder tasks give their prompt, extractive QA its question/context pair."""
+    from .models import load_tokenizer
+
+    handler = task_handler(task.type)
+    return handler.probe_inputs(model_spec, task, frame) if handler else (load_tokenizer(model_spec), frame)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import os
 import platform
@@ -18,7 +18,7 @@ import torch
 from . import artifacts as A
 from . import checkpoints as C
 from .callbacks import write_checksums
-from .config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
+from .config import MethodSpec, ModelSpec, TaskSpec
 from .data import load_prepared
 from .fileio import write_json
 from .launch import cluster_environment
@@ -115,6 +115,46 @@ def build_model(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> to
     return model
 
 
+@dataclasses.dataclass
+class TrainingParts:
+    """What a task type contributes to a run; the loop around it (resume, monitor, representation
+    capture, checkpoints, export) is the same for every task type (`train_run`)."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    train_set: Any
+    eval_set: Any  # None: this task type has no in-training evaluation
+    collator: Any
+    truncated: int = 0  # training examples cut at max_length
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra run.json fields
+    trainer_class: Any = None  # default: transformers.Trainer
+    compute_metrics: Any = None
+
+
+def classification_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
+                         data_dir: str | os.PathLike) -> TrainingParts:
+    """sequence_classification: one text or a sentence pair, a classification head."""
+    train_frame, eval_frame = load_prepared(data_dir)
+    tokenizer = load_tokenizer(model_spec)
+    train_set, truncated = encode_classification(train_frame, tokenizer, task.max_length)
+    eval_set, _ = encode_classification(eval_frame, tokenizer, task.max_length)
+    return TrainingParts(model=build_model(model_spec, task, method), tokenizer=tokenizer, train_set=train_set,
+                         eval_set=eval_set, collator=make_collator(tokenizer), truncated=truncated,
+                         compute_metrics=_compute_metrics_fn(task))
+
+
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> TrainingParts:
+    """The task type's model, data and loss for one run (the global seed is set before this)."""
+    from .tasks import task_handler
+
+    handler = task_handler(task.type)
+    parts = (handler.training_parts if handler else classification_parts)(model_spec, task, method, data_dir)
+    if method.eval_every_steps and parts.eval_set is None:
+        raise ValueError(f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
+                         "evaluation during training; leave eval_every_steps unset (evaluate_run scores the final model)")
+    return parts
+
+
 def train_run(
     model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
     run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
@@ -122,7 +162,8 @@ def train_run(
     reps_dir: str | os.PathLike | None = None,
     monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Train one (method, task, seed); write checkpoints, the final model or adapter, log and metadata.
+    """Train one (method, task, seed) of any task type; write checkpoints, the final model or adapter,
+    log and metadata. The task type contributes its `TrainingParts`; everything else is shared.
 
     Checkpoints and the train log are written to `resume_dir` while training (default
     `run_dir/checkpoints`); a rerun after a kill resumes from its last complete checkpoint. With a
@@ -135,24 +176,16 @@ def train_run(
     """
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
-    from .tasks import task_handler
-
-    if (handler := task_handler(task.type)) is not None:
-        return handler.train_run(model_spec, task, method, seed, data_dir, run_dir, report_to, callbacks)
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_dir = Path(resume_dir) if resume_dir else run_dir / A.CHECKPOINTS_DIR
     log_path = state_dir / A.TRAIN_LOG if resume_dir else run_dir / A.TRAIN_LOG
     set_seed(seed)
-    train_frame, eval_frame = load_prepared(data_dir)
-    tokenizer = load_tokenizer(model_spec)
-    train_set, truncated = encode_classification(train_frame, tokenizer, task.max_length)
-    eval_set, _ = encode_classification(eval_frame, tokenizer, task.max_length)
-    model = build_model(model_spec, task, method)
+    parts = training_parts(model_spec, task, method, data_dir)
+    model, tokenizer = parts.model, parts.tokenizer
     counts = parameter_counts(model)
     log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
-             method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], truncated)
+             method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], parts.truncated)
     args = training_arguments(method, task, seed, state_dir, report_to or [])
     fingerprint = C.run_fingerprint(
         {"model": model_spec, "task": task, "method": method, "seed": seed, "world_size": args.world_size},
@@ -171,14 +204,14 @@ def train_run(
                                                      run=f"{method.name}/{task.name}/seed{seed}"))
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
-    trainer = Trainer(
+    trainer = (parts.trainer_class or Trainer)(
         model=model,
         args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set if method.eval_every_steps else None,
-        data_collator=make_collator(tokenizer),
+        train_dataset=parts.train_set,
+        eval_dataset=parts.eval_set if method.eval_every_steps else None,
+        data_collator=parts.collator,
         processing_class=tokenizer,
-        compute_metrics=_compute_metrics_fn(task),
+        compute_metrics=parts.compute_metrics,
         callbacks=all_callbacks,
     )
     marker.trainer = trainer
@@ -194,7 +227,8 @@ def train_run(
         return {}
     tokenizer.save_pretrained(str(final_dir))
     write_checksums(final_dir)
-    metadata = _run_metadata(model_spec, task, method, seed, counts, truncated, result, wall, len(train_set))
+    metadata = _run_metadata(model_spec, task, method, seed, counts, parts.truncated, result, wall, len(parts.train_set))
+    metadata.update(parts.info)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     cluster=cluster_environment())
     if resume_dir:

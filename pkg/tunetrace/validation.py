@@ -105,8 +105,11 @@ def _series(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray,
     return np.array([s for s, _ in rows], dtype=float), np.array([v for _, v in rows], dtype=float)
 
 
-def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int, log_path: str) -> list[dict]:
-    """NaN/inf loss, rising loss trend, high final loss, oscillation."""
+def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None, log_path: str) -> list[dict]:
+    """NaN/inf loss, rising loss trend, high final loss, oscillation.
+
+    The final-loss limit is `max_final_train_loss`, else 1.5 x ln(num_labels) for a classifier;
+    with neither (language-model losses have no chance level to compare with) it is not checked."""
     steps, loss = _series(records, "loss")
     if loss.size == 0:
         return [flag(CRITICAL, "no_loss_logged", "no train loss was logged", [log_path])]
@@ -115,8 +118,8 @@ def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_l
         return [flag(CRITICAL, "nonfinite_loss", f"train loss is {loss[bad][0]} from step {int(steps[bad][0])} "
                      f"({int(bad.sum())} of {loss.size} log points)", [log_path])]
     flags = []
-    limit = spec.max_final_train_loss or 1.5 * math.log(max(num_labels, 2))
-    if loss[-1] > limit:
+    limit = spec.max_final_train_loss or (1.5 * math.log(max(num_labels, 2)) if num_labels is not None else None)
+    if limit is not None and loss[-1] > limit:
         flags.append(flag(CRITICAL, "final_loss_high", f"last train loss {loss[-1]:.4f} > {limit:.4f} "
                           "(validation.max_final_train_loss)", [log_path]))
     if loss.size >= spec.min_log_points:
@@ -262,33 +265,32 @@ def check_representations(root: Path) -> list[dict]:
 # ---------------------------------------------------------------- models
 
 def _probe_logits(model: Any, batch: Mapping[str, Any]) -> np.ndarray:
+    """The model's output scores for the batch: logits, or start and end logits (extractive QA)."""
     import torch
 
     model.eval()
     with torch.no_grad():
-        return model(**batch).logits.float().cpu().numpy()
+        out = model(**batch)
+    logits = out.logits if getattr(out, "logits", None) is not None else torch.stack([out.start_logits, out.end_logits])
+    return logits.float().cpu().numpy()
 
 
 def _load(model_spec: Any, task: Any, method: Any, path: Path) -> Any:
-    from .models import load_adapter_model, load_classifier
+    from .tasks import load_tuned_model
 
-    if method.is_lora:
-        return load_adapter_model(model_spec, task.label_names, str(path))
-    return load_classifier(model_spec, task.label_names, path=str(path))
+    return load_tuned_model(model_spec, task, method, path)
 
 
 def probe_batch(model_spec: Any, task: Any, data_dir: str | os.PathLike, examples: int) -> dict[str, Any]:
-    """The first `examples` eval rows, tokenised as one batch."""
+    """The first `examples` eval rows as the model reads them (the task type's probe text), one batch."""
     from .data import load_prepared
-    from .models import load_tokenizer
-    from .tasks import encode_classification, make_collator
+    from .tasks import probe_inputs
 
     _, frame = load_prepared(data_dir)
-    tokenizer = load_tokenizer(model_spec)
-    dataset, _ = encode_classification(frame.head(examples), tokenizer, task.max_length)
-    batch = make_collator(tokenizer)([dataset[i] for i in range(len(dataset))])
-    batch.pop("labels", None)
-    return dict(batch)
+    tokenizer, frame = probe_inputs(model_spec, task, frame.head(examples))
+    pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+    return dict(tokenizer(frame[A.COL_TEXT].tolist(), pairs, truncation=True, max_length=task.max_length,
+                          padding=True, return_tensors="pt"))
 
 
 def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequence[Path], final: Path,
@@ -325,7 +327,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
     metrics = read_json(metrics_path)
     checkpoints = sorted((run_dir / A.CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     final = run_dir / A.FINAL_DIR
-    flags = [*check_loss(records, spec, len(task.labels), log_path), *check_grad_norm(records, spec, log_path),
+    num_labels = len(task.labels) if task.type == "sequence_classification" else None  # a head over the labels
+    flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),
              *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
              *check_overfit(metrics, records, spec, str(metrics_path), log_path), *check_gates(gate_paths)]
     file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
@@ -335,12 +338,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
     broken = {Path(p) for f in file_flags if f["severity"] == CRITICAL for p in f["files"]}
     loadable = [d for d in checkpoints if not any(d in b.parents or d == b for b in broken)]
     flags += file_flags
-    # loading checkpoints and comparing logits needs a classification head; other task types get
-    # the file, hash, log and metric checks (recorded under checked.model_load_checks)
-    model_checks = task.type == "sequence_classification"
-    if model_checks:
-        batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
-        flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
+    batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
+    flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
     document = {
         "method": method.name, "task": task.name, "seed": seed,
         "passed": not any(f["severity"] == CRITICAL for f in flags),
@@ -348,8 +347,7 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
         "flags": flags,
         "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
                     "checkpoints": [str(d) for d in checkpoints], "final": str(final),
-                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths),
-                    "model_load_checks": model_checks},
+                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths)},
     }
     write_text(out_txt, format_flags(document))
     write_json(out_json, document)

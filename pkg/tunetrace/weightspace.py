@@ -25,7 +25,7 @@ from .config import MethodSpec, ModelSpec, TaskSpec
 from .fileio import write_json
 
 log = logging.getLogger(__name__)
-HEAD_PREFIXES = ("classifier", "score", "pooler", "lm_head")
+HEAD_PREFIXES = ("classifier", "score", "pooler", "lm_head", "qa_outputs")
 LAYER_PATTERN = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
 
 
@@ -92,10 +92,13 @@ def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSp
 # ---------------------------------------------------------------- run loading
 
 def _backbone_linear_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    """Weights of every nn.Linear outside the task head, by module name."""
+    """Weights of every linear map outside the task head, by module name: nn.Linear, and GPT-2's
+    Conv1D (kept in its (in, out) layout, as PEFT's LoRA delta for it is)."""
+    from transformers.pytorch_utils import Conv1D
+
     found = {}
     for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and not set(name.split(".")) & set(HEAD_PREFIXES):
+        if isinstance(module, (torch.nn.Linear, Conv1D)) and not set(name.split(".")) & set(HEAD_PREFIXES):
             found[name] = module.weight.detach().float().cpu().numpy()
     return found
 
@@ -113,15 +116,15 @@ def _lora_updates(peft_model: torch.nn.Module) -> dict[str, np.ndarray]:
 def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: WeightSpec, final_dir: str | os.PathLike,
                     seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
     """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use)."""
-    from .models import load_adapter_model, load_classifier
+    from .tasks import load_base_model, load_tuned_model
 
-    base = _backbone_linear_weights(load_classifier(model_spec, task.label_names))
+    base = _backbone_linear_weights(load_base_model(model_spec, task))
     if method.is_lora:
-        updates = _lora_updates(load_adapter_model(model_spec, task.label_names, str(final_dir)))
+        updates = _lora_updates(load_tuned_model(model_spec, task, method, final_dir))
         tuned = {name: base[name] + delta for name, delta in updates.items()}
         rank = method.lora.r
     else:
-        tuned = _backbone_linear_weights(load_classifier(model_spec, task.label_names, path=str(final_dir)))
+        tuned = _backbone_linear_weights(load_tuned_model(model_spec, task, method, final_dir))
         rank = None
     matrices = [matrix_report(name, base[name], tuned[name], spec, rank) for name in sorted(tuned) if name in base]
     if not matrices:
