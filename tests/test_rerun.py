@@ -60,9 +60,11 @@ def two_task_config() -> dict:
     return config
 
 
-@pytest.fixture
-def study(tmp_path: Path) -> CopiedWorkflow:
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def finished_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private workflow copy and a tiny two-task study brought to "finished", built once per module."""
+    base = tmp_path_factory.mktemp("rerun_template")
+    repo = base / "repo"
     for part in WORKFLOW_PARTS:
         src, dst = REPO / part, repo / part
         if src.is_dir():
@@ -70,11 +72,21 @@ def study(tmp_path: Path) -> CopiedWorkflow:
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    root = tmp_path / "study"
+    root = base / "study"
     write_sentiment_csv(root / "data" / "train2.csv", 48, seed=3)
     write_sentiment_csv(root / "data" / "eval2.csv", 24, seed=4)
-    flow = CopiedWorkflow(root, two_task_config(), repo)
-    flow.finish_by_touch()
+    CopiedWorkflow(root, two_task_config(), repo).finish_by_touch()
+    return base
+
+
+@pytest.fixture
+def study(finished_template: Path, tmp_path: Path) -> CopiedWorkflow:
+    """Each test gets its own copy of the finished study and workflow (mtimes and Snakemake's
+    metadata copied as they are), so it may edit config, data or library code."""
+    for part in ("repo", "study"):
+        shutil.copytree(finished_template / part, tmp_path / part, symlinks=True)
+    flow = CopiedWorkflow.__new__(CopiedWorkflow)  # the study exists: no data or config to write
+    flow.root, flow.repo, flow.config = tmp_path / "study", tmp_path / "repo", two_task_config()
     return flow
 
 

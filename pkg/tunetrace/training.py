@@ -73,7 +73,7 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         weight_decay=method.weight_decay,
         lr_scheduler_type=method.scheduler,
         max_grad_norm=method.max_grad_norm or 0.0,
-        gradient_checkpointing=method.gradient_checkpointing,
+        activation_checkpointing=method.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
         eval_strategy="steps" if evaluating else "no",
         eval_steps=method.eval_every_steps,
         save_strategy="steps" if save_steps else "no",
