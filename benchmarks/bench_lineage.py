@@ -10,6 +10,8 @@ Two measurements:
 2. In-job accounting (precise): every job logs the seconds spent in `record_lineage` (hashing outputs,
    reading input records, git and package versions, writing sidecars); their sum over the wall time of
    the lineage run is the overhead ratio.
+3. Job wall time per rule (Snakemake's `benchmark:` files), with and without: shows which rule's jobs
+   a wall-time difference comes from.
 """
 
 from __future__ import annotations
@@ -67,6 +69,20 @@ def lineage_seconds(root: Path) -> dict[str, float]:
     return per_rule
 
 
+def job_seconds(root: Path) -> dict[str, float]:
+    """Wall seconds of every job, summed per rule, from Snakemake's `benchmark:` files (rules without
+    one are not counted)."""
+    import csv
+
+    per_rule: dict[str, float] = {}
+    for tsv in (root / "benchmarks").rglob("*.tsv"):
+        rule = tsv.relative_to(root / "benchmarks").parts[0]
+        with open(tsv, encoding="utf-8") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                per_rule[rule] = per_rule.get(rule, 0.0) + float(row["s"])
+    return per_rule
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", choices=["demo", "tiny"], default="tiny")
@@ -77,11 +93,14 @@ def main() -> None:
     order = [m for i in range(args.repeats) for m in (("with", "without") if i % 2 == 0 else ("without", "with"))]
     walls: dict[str, list[float]] = {"with": [], "without": []}
     per_rule: dict[str, float] = {}
+    jobs: dict[str, dict[str, float]] = {"with": {}, "without": {}}
     for i, mode in enumerate(order):
         root = base / f"{i}_{mode}"
         root.mkdir()
         extra = prepare(root, args.study)
         walls[mode].append(run_once(root, extra, lineage=(mode == "with"), cores=args.cores))
+        for rule, seconds in job_seconds(root).items():
+            jobs[mode][rule] = jobs[mode].get(rule, 0.0) + seconds / args.repeats
         if mode == "with":
             for rule, seconds in lineage_seconds(root).items():
                 per_rule[rule] = per_rule.get(rule, 0.0) + seconds
@@ -93,7 +112,12 @@ def main() -> None:
               "wall_without_s": [round(w, 1) for w in walls["without"]], "ab_ratio": round(with_s / without_s, 3),
               "lineage_s_total": round(spent, 2), "lineage_share_of_wall": round(spent / with_s, 4),
               "lineage_s_per_rule": {k: round(v / args.repeats, 2) for k, v in sorted(per_rule.items())},
-              "sidecars_per_run": sidecars}
+              "sidecars_per_run": sidecars,
+              # job wall time summed per rule (mean per run): where a with/without difference sits
+              "job_s_per_rule": {rule: {"with": round(jobs["with"].get(rule, 0.0), 1),
+                                        "without": round(jobs["without"].get(rule, 0.0), 1)}
+                                 for rule in sorted(set(jobs["with"]) | set(jobs["without"]))},
+              "job_s_total": {mode: round(sum(jobs[mode].values()), 1) for mode in jobs}}
     print(json.dumps(result, indent=2))
     shutil.rmtree(base, ignore_errors=True)
 
