@@ -26,7 +26,7 @@ demo: setup
 	@echo "wrote results/comparison.json and results/comparison.md"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not workflow"
