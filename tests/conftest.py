@@ -117,3 +117,13 @@ def finished_workflow(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     flow = Workflow(tmp_path_factory.mktemp("study"), tiny_config())
     flow.run()  # the default target: everything `rule all` asks for
     return flow
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder_cache(tmp_path_factory: pytest.TempPathFactory):
+    """TUNETRACE_CACHE for the module (and the snakemake jobs it starts): tiny decoders (`tiny:llama`,
+    `tiny:gpt2`) are built once per test session into a temporary cache, never into ~/.cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TUNETRACE_CACHE", str(tmp_path_factory.getbasetemp() / "tiny-models"))
+    yield
+    patch.undo()

@@ -9,13 +9,7 @@ import yaml
 
 from conftest import REPO, Workflow
 
-pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(autouse=True)
-def tiny_cache(tmp_path_factory, monkeypatch):
-    """Tiny decoders are built into a temporary cache that snakemake jobs inherit."""
-    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path_factory.getbasetemp() / "tiny-models"))
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("tiny_decoder_cache")]
 
 
 def shrink(config: dict, methods: list[str] | None = None, tasks: list[str] | None = None) -> dict:

@@ -18,13 +18,7 @@ from tunetrace.generative import UNPARSEABLE, parse_label, score
 TINY = ModelSpec(name_or_path="tiny:llama")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_cache(tmp_path_factory):
-    """Tiny decoders are built once per module into a temporary cache."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TUNETRACE_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
 
 
 def test_parse_label_reads_label_line_case_insensitively():
