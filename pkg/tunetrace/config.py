@@ -149,7 +149,8 @@ def load_config(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> di
     return config
 
 
-def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+def spec_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """A settings dataclass from a config slice, ignoring keys it does not have (validated upstream)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -163,7 +164,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
-        return _from_dict(cls, data)
+        return spec_from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +209,7 @@ class TaskSpec:
         for key in ("label_words", "options"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
-        return _from_dict(cls, {**data, "name": name})
+        return spec_from_dict(cls, {**data, "name": name})
 
     @property
     def label_names(self) -> list[str]:
@@ -233,7 +234,7 @@ class LoraSpec:
         data = dict(data)
         if data.get("target_modules") is not None:
             data["target_modules"] = tuple(data["target_modules"])
-        return _from_dict(cls, data)
+        return spec_from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +267,7 @@ class MethodSpec:
         data = dict(data)
         data["lora"] = LoraSpec.from_dict(data.get("lora") or {})
         data["gpus"] = int((data.get("resources") or {}).get("gpus", 0))
-        return _from_dict(cls, {**data, "name": name})
+        return spec_from_dict(cls, {**data, "name": name})
 
     @property
     def is_lora(self) -> bool:
@@ -289,7 +290,7 @@ class EvalSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":
-        return _from_dict(cls, data)
+        return spec_from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,4 +305,4 @@ class TrackingSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "TrackingSpec":
         data = dict(data)
         data["tags"] = tuple(data.get("tags", ()))
-        return _from_dict(cls, data)
+        return spec_from_dict(cls, data)

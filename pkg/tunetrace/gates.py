@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import artifacts as A
-from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from .config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, spec_from_dict
 from .fileio import read_json, write_json
 from .metrics import HIGHER_IS_BETTER, relative_improvement
 
@@ -34,8 +34,7 @@ class GateSpec:
     @classmethod
     def from_method(cls, method: Mapping[str, Any]) -> "GateSpec":
         """The gate block of a method's config slice (defaults when absent)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (method.get("gate") or {}).items() if k in names})
+        return spec_from_dict(cls, method.get("gate") or {})
 
 
 def pilot_method(method: MethodSpec, gate: GateSpec) -> MethodSpec:

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from . import artifacts as A
-from .config import ModelSpec, TaskSpec
+from .config import ModelSpec, TaskSpec, spec_from_dict
 from .fileio import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,10 @@ class RepresentationSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RepresentationSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        data = {k: v for k, v in dict(data).items() if k in names}
+        data = dict(data)
         if data.get("layers") is not None:
             data["layers"] = tuple(int(i) for i in data["layers"])
-        return cls(**data)
+        return spec_from_dict(cls, data)
 
 
 def step_dir_name(step: int) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import artifacts as A
 from .callbacks import CHECKSUMS
+from .config import spec_from_dict
 from .fileio import read_json, sha256_file, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ class ValidationSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ValidationSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return spec_from_dict(cls, data)
 
 
 def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:

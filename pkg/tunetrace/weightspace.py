@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .config import MethodSpec, ModelSpec, TaskSpec
+from .config import MethodSpec, ModelSpec, TaskSpec, spec_from_dict
 from .fileio import write_json
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ class WeightSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WeightSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in dict(data).items() if k in names})
+        return spec_from_dict(cls, data)
 
 
 def relative_update_norm(base: np.ndarray, tuned: np.ndarray) -> float:
