@@ -1,5 +1,5 @@
 # tunetrace: a fine-tuning study as one Snakemake DAG. This file is the table of contents;
-# see ../shared/DESIGN.md (artifact map) and README.md.
+# docs/architecture.md maps rules, library packages and artifacts.
 
 from snakemake.utils import min_version
 
@@ -12,6 +12,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+include: "rules/config.smk"
+include: "rules/params.smk"
+include: "rules/code.smk"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baseline.smk"

@@ -26,9 +26,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
-from tunetrace.drift import compute_drift, drift_table
-from tunetrace.representations import RepresentationSpec, representation_callback
-from tunetrace.training import train_run
+from tunetrace.analysis.drift import compute_drift, drift_table
+from tunetrace.analysis.representations import RepresentationSpec, representation_callback
+from tunetrace.training.loop import train_run
 
 
 def _default_representations() -> RepresentationSpec:
@@ -38,7 +38,7 @@ def _default_representations() -> RepresentationSpec:
 
 def _timed_callback(model, task, spec, data_dir, out_dir, run):  # type: ignore[no-untyped-def]
     """The real callback, with the seconds spent in its captures counted."""
-    import tunetrace.representations as R
+    import tunetrace.analysis.representations as R
 
     spent = [0.0]
     original = R.capture_step

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-import tunetrace.callbacks as callbacks
+import tunetrace.guard.monitor as callbacks
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config
-from tunetrace.data import prepare_task_data
-from tunetrace.training import train_run
+from tunetrace.data.prepare import prepare_task_data
+from tunetrace.training.loop import train_run
 
 HOOK_TIME = {"s": 0.0}
 

@@ -77,7 +77,8 @@ def main() -> None:
             print("\n| model | target_ident | n | hateful | non-hateful | FPR | FNR | accuracy |\n|---|---|---|---|---|---|---|---|")
             print("\n".join(rows))
     if args.squad:
-        from tunetrace.squad import load_squad_json, squad_v2_scores
+        from tunetrace.data.prepare import load_squad_json
+        from tunetrace.evaluation.squad import squad_v2_scores
 
         rows = load_squad_json(args.squad)
         scores = squad_v2_scores({r["id"]: r["answers"] for r in rows}, {r["id"]: "" for r in rows})

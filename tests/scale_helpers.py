@@ -14,7 +14,7 @@ def make_tiny_bert(path: Path) -> Path:
     """A random 2-layer BERT (hidden 32) with MiniLM's tokenizer, saved as a local model directory."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from tunetrace.models import resolve_model_path
+    from tunetrace.models.names import resolve_model_path
 
     if (path / "config.json").is_file():
         return path

@@ -13,8 +13,8 @@ import torch
 from conftest import write_sentiment_csv
 from scale_helpers import make_tiny_bert, tiny_bert_config
 from tunetrace.config import MethodSpec, TaskSpec, validate_config
-from tunetrace.data import prepare_task_data
-from tunetrace.launch import DEEPSPEED_DIR, TrainingJob, launch_command, needs_launcher, run_training
+from tunetrace.data.prepare import prepare_task_data
+from tunetrace.training.launch import DEEPSPEED_DIR, TrainingJob, launch_command, needs_launcher, run_training
 
 
 def test_one_process_trains_in_place() -> None:
@@ -29,7 +29,7 @@ def test_launch_command_has_one_process_per_gpu_and_the_method_precision(tmp_pat
     cmd = launch_command(method, tmp_path / "job.json", threads=8)
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[cmd.index("--mixed_precision") + 1] == "bf16"
-    assert cmd[-3:] == ["-m", "tunetrace.launch", str(tmp_path / "job.json")]
+    assert cmd[-3:] == ["-m", "tunetrace.training.launch", str(tmp_path / "job.json")]
 
 
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])

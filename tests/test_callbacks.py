@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from guard_helpers import MODEL, tiny_method, tiny_task
-from tunetrace.callbacks import CHECKSUMS, layer_grad_norms, layer_of, norm_stats
-from tunetrace.training import train_run
+from tunetrace.guard.monitor import CHECKSUMS, layer_grad_norms, layer_of, norm_stats
+from tunetrace.training.loop import train_run
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from tunetrace import artifacts as A
-from tunetrace.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
+from tunetrace.tasks.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data import DataError, prepare_task_data
+from tunetrace.data.prepare import DataError, prepare_task_data
 
 TINY = ModelSpec(name_or_path="tiny:llama")
 
@@ -78,7 +78,7 @@ def test_stratified_held_out_ids_in_manifest(tmp_path):
 
 
 def _train(tmp_path: Path, method: MethodSpec, task: TaskSpec) -> Path:
-    from tunetrace.training import train_run
+    from tunetrace.training.loop import train_run
 
     prepare_task_data(task, tmp_path / "data")
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
@@ -87,7 +87,7 @@ def _train(tmp_path: Path, method: MethodSpec, task: TaskSpec) -> Path:
 
 def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
     """A full SFT run reports loss, perplexity = exp(loss) and per-stratum figures, counting empty completions."""
-    from tunetrace.evaluation import evaluate_run
+    from tunetrace.evaluation.evaluate import evaluate_run
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", empty=2))
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
@@ -100,7 +100,7 @@ def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
 
 def test_lora_merge_revalidated_within_tolerances(tmp_path):
     """The merged decoder matches the adapter: |loss diff| < 1e-4 and |perplexity diff| < 0.01."""
-    from tunetrace.merge import merge_adapter, verify_merge
+    from tunetrace.evaluation.merge import merge_adapter, verify_merge
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2,
@@ -108,7 +108,8 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
     run = _train(tmp_path, method, task)
     merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
     result = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
-    assert result["passed"] and result["loss_abs_diff"] < 1e-4 and result["perplexity_abs_diff"] < 0.01
+    assert q = result["quantities"]
+    assert result["passed"] and q["loss_abs_diff"]["value"] < 1e-4 and q["perplexity_abs_diff"]["value"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
 
 
@@ -118,8 +119,8 @@ def test_tampered_merge_is_reported_failed(tmp_path):
     from safetensors.torch import load_file, save_file
 
     from tunetrace.config import LoraSpec
-    from tunetrace.merge import merge_adapter, verify_merge
-    from tunetrace.models import apply_lora, load_causal_lm
+    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.models.loading import apply_lora, load_causal_lm
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     prepare_task_data(task, tmp_path / "data")
@@ -132,13 +133,13 @@ def test_tampered_merge_is_reported_failed(tmp_path):
     save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
     result = verify_merge(TINY, task, EvalSpec(merge_failure="warn"), tmp_path / "data", tmp_path / "adapter",
                           tmp_path / "merged", tmp_path / "check.json")
-    assert not result["passed"] and result["loss_abs_diff"] > 1e-4
+    assert not result["passed"] and result["quantities"]["loss_abs_diff"]["value"] > 1e-4
 
 
 def test_gpt2_tiny_decoder_gets_architecture_lora_targets():
     """tiny:gpt2 loads through from_pretrained and LoRA defaults to its c_attn projection."""
     from tunetrace.config import LoraSpec
-    from tunetrace.models import apply_lora, load_causal_lm, lora_targets
+    from tunetrace.models.loading import apply_lora, load_causal_lm, lora_targets
 
     model = load_causal_lm(ModelSpec(name_or_path="tiny:gpt2"))
     assert lora_targets(model, LoraSpec()) == ["c_attn"]
@@ -148,7 +149,7 @@ def test_gpt2_tiny_decoder_gets_architecture_lora_targets():
 
 def test_chat_template_renders_the_prompt():
     """Chat rows are rendered with the tokenizer's chat template, ending in the generation prompt."""
-    from tunetrace.causal_lm import prompt_text
+    from tunetrace.tasks.causal_lm import prompt_text
 
     row = pd.Series({"prompt": "ignored", "completion": "hi there",
                      "messages": json.dumps([{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}])})
@@ -166,7 +167,7 @@ def test_missing_stratify_column_is_named(tmp_path):
 def test_tiny_decoder_weights_are_deterministic(tmp_path):
     """Two builds of tiny:llama give byte-identical weights, so every job sees the same base model."""
     from tunetrace.fileio import sha256_file
-    from tunetrace.tiny_models import build_tiny_decoder
+    from tunetrace.models.tiny import build_tiny_decoder
 
     first, second = build_tiny_decoder(tmp_path / "a"), build_tiny_decoder(tmp_path / "b")
     assert sha256_file(first / "model.safetensors") == sha256_file(second / "model.safetensors")
@@ -179,8 +180,8 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    from tunetrace import representations as R
-    from tunetrace.training import train_run
+    from tunetrace.analysis import representations as R
+    from tunetrace.training.loop import train_run
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", rows=32))
     prepare_task_data(task, tmp_path / "data")

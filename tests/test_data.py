@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_config, write_sentiment_csv
 from tunetrace import artifacts as A
 from tunetrace.config import TaskSpec, validate_config
-from tunetrace.data import DataError, prepare_task_data, read_table, stratified_split
+from tunetrace.data.prepare import DataError, prepare_task_data, read_table, stratified_split
 
 
 def _task(**overrides: object) -> TaskSpec:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from tunetrace import representations as R
-from tunetrace.drift import compute_drift, drift_markdown, drift_sections, drift_table
+from tunetrace.analysis import representations as R
+from tunetrace.analysis.drift import compute_drift, drift_markdown, drift_sections, drift_table
 
 IDENTITY = {"method": "full", "task": "tiny", "seed": 0}
 

@@ -85,7 +85,8 @@ def test_study_merge_validate(make_workflow):
     """Study 4: loss and perplexity overall and per stratum; the merged model re-validated within 1e-4 / 0.01."""
     doc = run_example(make_workflow, "study_merge_validate")
     method = doc["tasks"]["instructions"]["methods"]["lora_r8"]
-    assert method["merge_check"]["passed"] and method["merge_check"]["max_loss_abs_diff"] < 1e-4
-    assert method["merge_check"]["max_perplexity_abs_diff"] < 0.01
+    quantities = method["merge_check"]["quantities"]
+    assert method["merge_check"]["passed"] and quantities["loss_abs_diff"]["value"] < 1e-4
+    assert quantities["perplexity_abs_diff"]["value"] < 0.01
     assert_drift(doc["tasks"]["instructions"], set(doc["tasks"]["instructions"]["methods"]))
     assert set(method["runs"][0]["strata"]) == {"easy", "hard"} and "perplexity" in method["metrics"]

@@ -11,9 +11,9 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data import prepare_task_data
-from tunetrace.extractive_qa import decode, encode_train, _windows
-from tunetrace.models import load_tokenizer
+from tunetrace.data.prepare import prepare_task_data
+from tunetrace.tasks.extractive_qa import decode, encode_train, _windows
+from tunetrace.models.loading import load_tokenizer
 
 MINILM = ModelSpec()
 FILLER = "This sentence only pads the passage. " * 12
@@ -86,10 +86,10 @@ def test_decode_prefers_span_over_null_and_vice_versa(tmp_path):
 
 def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
     """A short LoRA run and its evaluation give official EM/F1 with the HasAns/NoAns breakdown; the merge check passes."""
-    from tunetrace.baseline import evaluate_baseline
-    from tunetrace.evaluation import evaluate_run
-    from tunetrace.merge import merge_adapter, verify_merge
-    from tunetrace.training import train_run
+    from tunetrace.evaluation.baseline import evaluate_baseline
+    from tunetrace.evaluation.evaluate import evaluate_run
+    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.training.loop import train_run
 
     task = qa_task(write_squad(tmp_path / "s.json"))
     prepare_task_data(task, tmp_path / "data")

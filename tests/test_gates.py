@@ -7,24 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from tunetrace.gates import GO, NO_GO, GateClosed, GateSpec, check_gates, decide, evaluate_gate
+from tunetrace.guard.gates import GO, NO_GO, GateClosed, GateSpec, check_gates, decide, evaluate_gate
 
 
 def test_higher_is_better_metric():
     """Accuracy 0.80 vs 0.70 is +14% and says GO at the 5% threshold; 0.72 says NO-GO."""
-    assert decide("accuracy", 0.70, 0.80, 0.05)["decision"] == GO
-    assert decide("accuracy", 0.70, 0.72, 0.05)["decision"] == NO_GO
+    assert decide("accuracy", 0.70, 0.80, 0.05, higher_is_better=True)["decision"] == GO
+    assert decide("accuracy", 0.70, 0.72, 0.05, higher_is_better=True)["decision"] == NO_GO
 
 
 def test_lower_is_better_metric():
     """For a loss, a lower pilot value is the improvement."""
-    assert decide("loss", 1.0, 0.5, 0.05)["relative_improvement"] == pytest.approx(0.5)
-    assert decide("loss", 1.0, 1.5, 0.05)["decision"] == NO_GO
+    assert decide("loss", 1.0, 0.5, 0.05, higher_is_better=False)["relative_improvement"] == pytest.approx(0.5)
+    assert decide("loss", 1.0, 1.5, 0.05, higher_is_better=False)["decision"] == NO_GO
 
 
 def test_nonfinite_pilot_loss_is_no_go():
     """A pilot whose train loss went NaN never says GO."""
-    result = decide("accuracy", 0.5, 0.9, 0.05, pilot_loss=float("nan"))
+    result = decide("accuracy", 0.5, 0.9, 0.05, higher_is_better=True, pilot_loss=float("nan"))
     assert result["decision"] == NO_GO and "nan" in result["reasons"][0]
 
 
@@ -32,7 +32,7 @@ def write_gate_inputs(tmp_path: Path, pilot: float) -> tuple[Path, Path, Path]:
     metrics, run, baseline = tmp_path / "m.json", tmp_path / "r.json", tmp_path / "b.json"
     metrics.write_text(json.dumps({"method": "full", "task": "t", "seed": 0, "primary": pilot}))
     run.write_text(json.dumps({"global_steps": 20, "final_train_loss": 0.5}))
-    baseline.write_text(json.dumps({"primary_metric": "accuracy", "reference": "linear_probe",
+    baseline.write_text(json.dumps({"primary_metric": "accuracy", "reference": "linear_probe", "higher_is_better": True,
                                     "baselines": {"majority": {"primary": 0.5}, "linear_probe": {"primary": 0.7}}}))
     return metrics, run, baseline
 

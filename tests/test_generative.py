@@ -11,9 +11,9 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data import DataError, prepare_task_data
-from tunetrace.distribution import distribution_metrics, wasserstein_1d
-from tunetrace.generative import UNPARSEABLE, parse_label, score
+from tunetrace.data.prepare import DataError, prepare_task_data
+from tunetrace.tasks.distribution import distribution_metrics, wasserstein_1d
+from tunetrace.tasks.generative import UNPARSEABLE, parse_label, score
 
 TINY = ModelSpec(name_or_path="tiny:llama")
 
@@ -78,10 +78,10 @@ def _write_generative(path: Path) -> Path:
 
 def test_generative_lora_before_and_after_with_groups(tmp_path):
     """Baseline (rich prompt) and LoRA run (simple prompt) both give accuracy, F1 and per-group FPR/FNR."""
-    from tunetrace.baseline import evaluate_baseline
-    from tunetrace.evaluation import evaluate_run
-    from tunetrace.merge import merge_adapter, verify_merge
-    from tunetrace.training import train_run
+    from tunetrace.evaluation.baseline import evaluate_baseline
+    from tunetrace.evaluation.evaluate import evaluate_run
+    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.training.loop import train_run
 
     task = TaskSpec.from_dict("bias", {
         "type": "generative_classification", "source": {"train": str(_write_generative(tmp_path / "d.csv")), "eval_fraction": 0.5},
@@ -103,9 +103,9 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
 
 def test_distribution_training_moves_towards_targets(tmp_path):
     """A full fine-tune lowers the Wasserstein distance of the predicted option distribution."""
-    from tunetrace.baseline import evaluate_baseline
-    from tunetrace.evaluation import evaluate_run
-    from tunetrace.training import train_run
+    from tunetrace.evaluation.baseline import evaluate_baseline
+    from tunetrace.evaluation.evaluate import evaluate_run
+    from tunetrace.training.loop import train_run
 
     path = tmp_path / "d.jsonl"
     with open(path, "w") as handle:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from tunetrace.fileio import sha256_file
-from tunetrace.lineage import (HashCache, JobInfo, build_records, describe_input, hash_artifact, read_record,
+from tunetrace.provenance.lineage import (HashCache, JobInfo, build_records, describe_input, hash_artifact, read_record,
                                sidecar_path, write_records)
 
 

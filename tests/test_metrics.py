@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tunetrace.metrics import (bootstrap_intervals, classification_metrics, confusion, cross_entropy,
+from tunetrace.evaluation.metrics import (bootstrap_intervals, classification_metrics, confusion, cross_entropy,
                                group_error_rates, macro_f1, relative_improvement)
 
 # y_true / y_pred with positive = 1: tp=3, fp=1, fn=2, tn=4
@@ -73,6 +73,6 @@ def test_cross_entropy_by_hand() -> None:
 
 def test_relative_improvement_is_direction_aware() -> None:
     """Higher accuracy and lower loss both count as improvement."""
-    assert relative_improvement(0.84, 0.80, "accuracy") == pytest.approx(0.05)
-    assert relative_improvement(0.9, 1.0, "loss") == pytest.approx(0.1)
-    assert relative_improvement(0.0, 0.0, "accuracy") == 0.0
+    assert relative_improvement(0.84, 0.80, True) == pytest.approx(0.05)
+    assert relative_improvement(0.9, 1.0, False) == pytest.approx(0.1)
+    assert relative_improvement(0.0, 0.0, True) == 0.0

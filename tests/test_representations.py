@@ -12,10 +12,10 @@ import torch
 
 from conftest import write_sentiment_csv
 from tunetrace import artifacts as A
-from tunetrace import representations as R
+from tunetrace.analysis import representations as R
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data import prepare_task_data
-from tunetrace.models import resolve_model_path
+from tunetrace.data.prepare import prepare_task_data
+from tunetrace.models.names import resolve_model_path
 
 SPEC = R.RepresentationSpec(every_steps=2, probe_size=12, batch_size=8)
 
@@ -54,7 +54,7 @@ def _method(kind: str) -> MethodSpec:
 
 
 def _train(tiny_model, task_data, root: Path, kind: str, capture: bool) -> list[float]:
-    from tunetrace.training import train_run
+    from tunetrace.training.loop import train_run
 
     task, data_dir = task_data
     callbacks = [R.representation_callback(tiny_model, task, SPEC, data_dir, root / "reps", f"{kind}/tiny/seed0")] if capture else []
@@ -174,7 +174,7 @@ def test_mean_and_last_pooling_skip_padding():
 
 def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
     """pooling none stores (examples, tokens, dim) and the attention mask, checked on load."""
-    from tunetrace.models import load_classifier, load_tokenizer
+    from tunetrace.models.loading import load_classifier, load_tokenizer
 
     task, data_dir = task_data
     spec = R.RepresentationSpec(probe_size=5, pooling="none", layers=(0, 2), dtype="fp32")

@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, Workflow, tiny_config, write_sentiment_csv
 
 pytestmark = pytest.mark.workflow
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "pkg", "config/schema", "envs", "report", "profiles")
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "pkg", "envs", "report", "profiles")
 TRAINING = {"train_run", "prepare_data", "merge_adapter"}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, Workflow
 from scale_helpers import load_weights, loss_curve, make_tiny_bert, max_weight_difference, tiny_bert_config
-from tunetrace import checkpoints as C
+from tunetrace.training import checkpoints as C
 
 RUN = "results/runs/full/tiny/seed0"
 STATE = "results/checkpoints/full/tiny/seed0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunetrace.similarity import cosine_per_example, linear_cka, mean_cosine, minibatch_cka, unbiased_hsic
+from tunetrace.analysis.similarity import cosine_per_example, linear_cka, mean_cosine, minibatch_cka, unbiased_hsic
 
 
 def _rng() -> np.random.Generator:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tunetrace.squad import exact_match, load_squad_json, normalize_answer, score_question, squad_v2_scores, token_f1
+from tunetrace.data.prepare import load_squad_json
+from tunetrace.evaluation.squad import exact_match, normalize_answer, score_question, squad_v2_scores, token_f1
 
 SQUAD_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "squad-v2" / "dev-v2.0.json"
 SQUAD_DEV_ALT = Path("/work/shared/data/squad-v2/dev-v2.0.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunetrace.status import parse_summary, render_table, run_table
+from tunetrace.provenance.status import parse_summary, render_table, run_table
 
 HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
-from tunetrace.training import train_run
-from tunetrace.validation import (ValidationFailed, ValidationSpec, check_loss, check_representations, enforce_strict,
+from tunetrace.training.loop import train_run
+from tunetrace.guard.validation import (ValidationFailed, ValidationSpec, check_loss, check_representations, enforce_strict,
                                   oscillation, relative_trend, theil_sen_slope, validate_run)
 
 SPEC = ValidationSpec(min_log_points=4)

@@ -9,7 +9,7 @@ import pytest
 
 from test_representations import _method, task_data, tiny_model  # noqa: F401 - shared fixtures
 from tunetrace import artifacts as A
-from tunetrace.weightspace import (WeightSpec, analyze_weights, effective_rank, intruder_dimensions, layer_index,
+from tunetrace.analysis.weightspace import (WeightSpec, analyze_weights, effective_rank, intruder_dimensions, layer_index,
                                    relative_update_norm)
 
 
@@ -47,7 +47,7 @@ def test_layer_index_from_parameter_name():
 @pytest.mark.parametrize("kind", ["full", "lora"])
 def test_analyze_weights_on_tiny_runs(tiny_model, task_data, tmp_path, kind):  # noqa: F811
     """Full runs report every block linear layer; LoRA only its targets, with rank use <= 1."""
-    from tunetrace.training import train_run
+    from tunetrace.training.loop import train_run
 
     task, data_dir = task_data
     method = _method(kind)

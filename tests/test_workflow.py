@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import Workflow
-from tunetrace.report import validate_comparison
+from tunetrace.reporting.comparison import validate_comparison
 
 pytestmark = pytest.mark.workflow
 RUNS = [("full", "tiny", 0), ("lora_r4", "tiny", 0)]
@@ -49,7 +49,7 @@ def test_full_model_and_adapter_load_with_from_pretrained(finished_workflow: Wor
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
-    from tunetrace.models import resolve_model_path
+    from tunetrace.models.names import resolve_model_path
 
     root = finished_workflow.root
     full = AutoModelForSequenceClassification.from_pretrained(root / "results/runs/full/tiny/seed0/final")
@@ -68,7 +68,8 @@ def test_merged_model_loads_without_peft_and_matches(finished_workflow: Workflow
     model = AutoModelForSequenceClassification.from_pretrained(merged_dir)
     assert not any("lora" in name for name, _ in model.named_parameters())
     check = json.loads((finished_workflow.root / "results/merge_checks/lora_r4/tiny/seed0.json").read_text())
-    assert check["passed"] and check["max_abs_logit_diff"] <= 1e-4 and check["label_agreement"] == 1.0
+    q = check["quantities"]
+    assert check["passed"] and q["max_abs_logit_diff"]["value"] <= 1e-4 and q["label_agreement"]["value"] == 1.0
 
 
 def test_comparison_validates_and_covers_every_method(finished_workflow: Workflow) -> None:

@@ -6,7 +6,7 @@ import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.weightspace import WeightSpec, analyze_weights
+from tunetrace.analysis.weightspace import WeightSpec, analyze_weights
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -20,5 +20,5 @@ analyze_weights(
     out_path=snakemake.output.weights,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -2,9 +2,9 @@
 
 import json
 
-from tunetrace.drift import compute_drift
+from tunetrace.analysis.drift import compute_drift
 from tunetrace.logutil import setup_logging
-from tunetrace.representations import RepresentationSpec
+from tunetrace.analysis.representations import RepresentationSpec
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 compute_drift(
@@ -17,5 +17,5 @@ compute_drift(
     out_heatmap=snakemake.output.heatmap,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from tunetrace.baseline import evaluate_baseline
+from tunetrace.evaluation.baseline import evaluate_baseline
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
 
@@ -19,5 +19,5 @@ evaluate_baseline(
     out_path=snakemake.output.metrics,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -2,7 +2,7 @@
 
 import json
 
-from tunetrace.gates import GateSpec, evaluate_gate
+from tunetrace.guard.gates import GateSpec, evaluate_gate
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
@@ -14,5 +14,5 @@ evaluate_gate(
     out_path=snakemake.output.gate,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

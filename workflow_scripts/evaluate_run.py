@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.evaluation import evaluate_run
+from tunetrace.evaluation.evaluate import evaluate_run
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
@@ -22,5 +22,5 @@ evaluate_run(
     out_dir=Path(snakemake.output.metrics).parent,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

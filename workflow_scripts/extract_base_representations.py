@@ -7,7 +7,7 @@ import torch
 
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.representations import RepresentationSpec, extract_base_representations
+from tunetrace.analysis.representations import RepresentationSpec, extract_base_representations
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -19,5 +19,5 @@ extract_base_representations(
     out_dir=snakemake.output.reps,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -6,7 +6,7 @@ import torch
 
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.merge import merge_adapter
+from tunetrace.evaluation.merge import merge_adapter
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -17,5 +17,5 @@ merge_adapter(
     out_dir=snakemake.output.merged,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

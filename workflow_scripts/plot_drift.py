@@ -2,12 +2,12 @@
 
 import json
 
-from tunetrace.drift import plot_task_drift
+from tunetrace.analysis.drift import plot_task_drift
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 plot_task_drift(list(snakemake.input.tables), json.loads(snakemake.params.methods), snakemake.wildcards.task,
                 snakemake.output.plot)
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 from tunetrace.config import TaskSpec
-from tunetrace.data import prepare_task_data
+from tunetrace.data.prepare import prepare_task_data
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 task = TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task))
 prepare_task_data(task, Path(snakemake.output.manifest).parent)
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -7,8 +7,8 @@ import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.smoke import run_smoke
-from tunetrace.validation import ValidationSpec
+from tunetrace.guard.smoke import run_smoke
+from tunetrace.guard.validation import ValidationSpec
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -23,5 +23,5 @@ run_smoke(
     out_path=snakemake.output.report,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

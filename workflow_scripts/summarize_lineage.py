@@ -1,8 +1,8 @@
 """Adapter for rule summarize_lineage: audit the comparison's lineage into the report."""
 
-from tunetrace.audit import audit, render_html
+from tunetrace.provenance.audit import audit, render_html
 from tunetrace.fileio import write_json, write_text
-from tunetrace.lineage import read_record
+from tunetrace.provenance.lineage import read_record
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
@@ -10,5 +10,5 @@ result = audit(snakemake.input.comparison)
 write_json(snakemake.output.audit, result)
 write_text(snakemake.output.summary, render_html(result, (read_record(snakemake.input.comparison) or {}).get("code")))
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -6,10 +6,10 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import TrackingSpec
-from tunetrace.gates import check_gates
-from tunetrace.launch import TrainingJob, run_training
+from tunetrace.guard.gates import check_gates
+from tunetrace.training.launch import TrainingJob, run_training
 from tunetrace.logutil import setup_logging
-from tunetrace.tracking import record_tracking, start_tracking
+from tunetrace.guard.tracking import record_tracking, start_tracking
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 check_gates(snakemake.input.get("gate"))  # a NO-GO gate with enforce stops here, before any training
@@ -36,5 +36,5 @@ record_tracking(snakemake.output.metadata, tracker)
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
 Path(snakemake.output.reps).mkdir(parents=True, exist_ok=True)
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.gates import as_paths
+from tunetrace.guard.gates import as_paths
 from tunetrace.logutil import setup_logging
-from tunetrace.validation import ValidationSpec, validate_run
+from tunetrace.guard.validation import ValidationSpec, validate_run
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -28,5 +28,5 @@ validate_run(
     representations_dir=snakemake.input.reps,
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

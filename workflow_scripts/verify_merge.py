@@ -7,7 +7,7 @@ import torch
 
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.merge import verify_merge
+from tunetrace.evaluation.merge import verify_merge
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -23,5 +23,5 @@ verify_merge(
               "seed": int(snakemake.wildcards.seed)},
 )
 
-from tunetrace.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
 record_lineage(snakemake)

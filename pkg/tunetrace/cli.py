@@ -8,8 +8,8 @@ import logging
 import sys
 from typing import Sequence
 
-from .audit import audit, render_tree
-from .status import parse_summary, render_table, run_summary, run_table
+from tunetrace.provenance.audit import audit, render_tree
+from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
-TASK_TYPES = ("sequence_classification", "extractive_qa", "causal_lm", "generative_classification", "distribution")
+from tunetrace.tasks import registry
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
 METHOD_TYPES = ("full", "lora")
 
 
@@ -115,16 +116,21 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             )
 
 
-def _check_task_type(name: str, task: Mapping[str, Any]) -> None:
-    """Keys that a task type needs, checked before any job runs."""
-    if task["type"] == "distribution" and len(task.get("options") or []) < 2:
-        raise ConfigError(f"invalid config at 'tasks.{name}.options': a distribution task needs at least two options")
+def _check_task_type(name: str, task: dict[str, Any]) -> None:
+    """Keys a task needs that depend on its type (facts from the task-type registry), checked before any job;
+    fills the type's default primary metric."""
+    entry = registry.entry(task["type"])
     words = task.get("label_words")
-    if task["type"] == "generative_classification" and words is not None and len(words) != len(task["labels"]):
+    if words is not None and len(words) != len(task["labels"]):
         raise ConfigError(f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels")
-    if len(task.get("text_fields", [])) == 2 and task["type"] not in ("sequence_classification", "generative_classification"):
-        raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': sentence pairs need type sequence_classification "
-                          "or generative_classification")
+    if len(task.get("text_fields", [])) == 2 and not entry.text_pairs:
+        pairs = [n for n in registry.task_type_names() if registry.entry(n).text_pairs]
+        raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': type {task['type']} reads one text field; "
+                          f"sentence pairs need type {' or '.join(pairs)}")
+    if task.get("primary_metric") is not None and task["primary_metric"] not in entry.metrics:
+        raise ConfigError(f"invalid config at 'tasks.{name}.primary_metric': type {task['type']} does not report "
+                          f"'{task['primary_metric']}'; allowed: {', '.join(entry.metrics)}")
+    task["primary_metric"] = registry.primary_metric(task["type"], task.get("primary_metric"))  # null: the type's default
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
@@ -206,6 +212,8 @@ class TaskSpec:
         data = dict(data)
         data["text_fields"] = tuple(data.get("text_fields", ("text",)))
         data["labels"] = tuple(data.get("labels", (0, 1)))
+        data["primary_metric"] = registry.primary_metric(data.get("type", "sequence_classification"),
+                                                         data.get("primary_metric"))
         for key in ("label_words", "options"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])

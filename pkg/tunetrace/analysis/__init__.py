@@ -1,0 +1,1 @@
+"""Representations, similarity (pure maths), drift, weight space."""

@@ -1,0 +1,325 @@
+"""Hidden-state representations of a fixed probe set: select, extract, store, load.
+
+A step directory (`step_{NNNNNN}/`) holds one `layer_{i}.safetensors` per captured layer (tensor
+`hidden`), an `attention_mask.safetensors` for token-level pooling, and `metadata.json` that
+describes every file (shape, dtype, sha256), the probe set (ids and their hash), the model, the
+run and the step. Step directories are written into a temporary sibling and renamed, so a
+half-written step never exists; the loader re-checks every hash and shape.
+
+Layer index 0 is the embeddings output, index i >= 1 the output of transformer block i - 1
+(the `hidden_states` tuple of a Hugging Face model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tunetrace import artifacts as A
+from tunetrace.config import ModelSpec, TaskSpec, spec_from_dict
+from tunetrace.fileio import atomic_dir, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.json"
+MASK_FILE = "attention_mask.safetensors"
+TENSOR_KEY = "hidden"
+STEP_PATTERN = re.compile(r"^step_(\d{6})$")
+POOLINGS = ("mean", "first", "last", "none")
+STORE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+class RepresentationError(ValueError):
+    """A step directory is missing, incomplete or does not match its metadata; names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RepresentationSpec:
+    enabled: bool = True
+    every_steps: int = 100
+    probe_size: int = 1000
+    layers: tuple[int, ...] | None = None
+    pooling: str = "mean"
+    dtype: str = "fp16"
+    batch_size: int = 64
+    cka_batch_size: int = 256
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RepresentationSpec":
+        data = dict(data)
+        if data.get("layers") is not None:
+            data["layers"] = tuple(int(i) for i in data["layers"])
+        return spec_from_dict(cls, data)
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{int(step):06d}"
+
+
+def layer_file_name(index: int) -> str:
+    return f"layer_{int(index)}.safetensors"
+
+
+def layer_name(index: int) -> str:
+    return "embeddings" if index == 0 else f"block_{index - 1}"
+
+
+# ---------------------------------------------------------------- probe set
+
+@dataclasses.dataclass
+class ProbeSet:
+    """The probe examples in their stable order, pre-tokenised into fixed batches."""
+
+    ids: list[str]
+    hash: str
+    batches: list[dict[str, torch.Tensor]]
+
+
+def probe_hash(ids: Sequence[str]) -> str:
+    """sha256 of the probe ids in order, one per line."""
+    return hashlib.sha256("\n".join(map(str, ids)).encode("utf-8")).hexdigest()
+
+
+def select_probe(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The first `size` eval rows by example id (stable whatever the file order); all if fewer."""
+    ordered = frame.sort_values(A.COL_ID, kind="stable").reset_index(drop=True)
+    return ordered.iloc[: max(int(size), 1)]
+
+
+def build_probe(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec, spec: RepresentationSpec) -> ProbeSet:
+    """Select and tokenise the probe set; batches are fixed so every extraction pads alike."""
+    probe = select_probe(frame, spec.probe_size)
+    texts = probe[A.COL_TEXT].tolist()
+    pairs = probe[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in probe else None
+    longest = None
+    if spec.pooling == "none":  # token level: one padded length for the whole probe set
+        full = tokenizer(texts, pairs, truncation=True, max_length=task.max_length)
+        longest = max(len(ids) for ids in full["input_ids"])
+    batches = []
+    for start in range(0, len(texts), spec.batch_size):
+        second = pairs[start:start + spec.batch_size] if pairs else None
+        batches.append(dict(tokenizer(
+            texts[start:start + spec.batch_size], second, truncation=True, max_length=longest or task.max_length,
+            padding="max_length" if longest else True, return_tensors="pt")))
+    ids = probe[A.COL_ID].astype(str).tolist()
+    return ProbeSet(ids=ids, hash=probe_hash(ids), batches=batches)
+
+
+# ---------------------------------------------------------------- extraction
+
+def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(batch, tokens, dim) -> (batch, dim) for mean/first/last; unchanged for none."""
+    if pooling == "none":
+        return hidden
+    if pooling == "first":
+        return hidden[:, 0]
+    if pooling == "last":  # position of the last non-padding token, for left or right padding
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (mask.to(torch.long) * positions).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    if pooling == "mean":
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    raise ValueError(f"representations.pooling: unknown pooling '{pooling}'; allowed: {', '.join(POOLINGS)}")
+
+
+def _resolve_layers(requested: tuple[int, ...] | None, available: int) -> list[int]:
+    if requested is None:
+        return list(range(available))
+    bad = [i for i in requested if not 0 <= i < available]
+    if bad:
+        raise ValueError(f"representations.layers: indices {bad} out of range; this model has layers 0..{available - 1} "
+                         "(0 = embeddings, i = transformer block i-1)")
+    return sorted(set(requested))
+
+
+@contextlib.contextmanager
+def preserved_rng_and_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no_grad inside; train mode and every RNG state restored after.
+
+    Extraction draws no random numbers in eval mode, but restoring the states makes "does not
+    change the training trajectory" hold by construction, whatever a model's forward does.
+    """
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
+
+
+def extract(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
+    """Pooled hidden states of every selected layer for the probe set (CPU, storage dtype)."""
+    device = next(model.parameters()).device
+    store = STORE_DTYPES[spec.dtype]
+    chunks: dict[int, list[torch.Tensor]] = {}
+    masks = []
+    with preserved_rng_and_mode(model):
+        for batch in probe.batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            hidden_states = model(**batch, output_hidden_states=True).hidden_states
+            layers = _resolve_layers(spec.layers, len(hidden_states))
+            mask = batch["attention_mask"]
+            for i in layers:
+                pooled = pool_hidden(hidden_states[i].float(), mask, spec.pooling)
+                chunks.setdefault(i, []).append(pooled.to(store).cpu())
+            masks.append(mask.to(torch.int8).cpu())
+    layers_out = {i: torch.cat(parts).contiguous() for i, parts in chunks.items()}
+    return layers_out, (torch.cat(masks).contiguous() if spec.pooling == "none" else None)
+
+
+# ---------------------------------------------------------------- storage
+
+def write_step(step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], mask: torch.Tensor | None,
+               info: Mapping[str, Any]) -> dict[str, Any]:
+    """Write a step directory atomically: layer files, optional mask, metadata with hashes."""
+    from safetensors.torch import save_file
+
+    with atomic_dir(step_dir) as tmp:
+        entries = []
+        for index in sorted(layers):
+            tensor = layers[index]
+            save_file({TENSOR_KEY: tensor}, str(tmp / layer_file_name(index)))
+            entries.append({"index": index, "name": layer_name(index), "file": layer_file_name(index),
+                            "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", ""),
+                            "sha256": sha256_file(tmp / layer_file_name(index))})
+        mask_entry = None
+        if mask is not None:
+            save_file({TENSOR_KEY: mask}, str(tmp / MASK_FILE))
+            mask_entry = {"file": MASK_FILE, "shape": list(mask.shape), "dtype": "int8", "sha256": sha256_file(tmp / MASK_FILE)}
+        metadata = {**info, "layers": entries, "attention_mask": mask_entry,
+                    "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        write_json(tmp / METADATA, metadata)
+    return metadata
+
+
+def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec, step_dir: str | os.PathLike,
+                 info: Mapping[str, Any]) -> dict[str, Any]:
+    """Extract and write one step directory."""
+    started = time.perf_counter()
+    layers, mask = extract(model, probe, spec)
+    meta = {**info, "pooling": spec.pooling, "dtype": spec.dtype,
+            "probe": {"hash": probe.hash, "size": len(probe.ids), "ids": probe.ids}}
+    meta = write_step(step_dir, layers, mask, {**meta, "extract_seconds": time.perf_counter() - started})
+    log.info("captured %s (%d layers) in %.2f s", step_dir, len(layers), meta["extract_seconds"])
+    return meta
+
+
+def _load_tensor(path: Path, entry: Mapping[str, Any]) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise RepresentationError(f"{path}: missing; the step directory is incomplete - rerun the job that wrote it")
+    if sha256_file(path) != entry["sha256"]:
+        raise RepresentationError(f"{path}: sha256 differs from {METADATA} (truncated or modified file); "
+                                  "delete the run's representations and rerun")
+    try:
+        array = load_file(str(path))[TENSOR_KEY]
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a broken file
+        raise RepresentationError(f"{path}: cannot be read as safetensors ({err})") from err
+    if list(array.shape) != list(entry["shape"]):
+        raise RepresentationError(f"{path}: shape {list(array.shape)} differs from {METADATA} {entry['shape']}")
+    return array
+
+
+def load_step(step_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[int, np.ndarray], np.ndarray | None]:
+    """Metadata, layer arrays (float32) and mask of a step, every file checked against metadata."""
+    step_dir = Path(step_dir)
+    meta_path = step_dir / METADATA
+    if not meta_path.is_file():
+        raise RepresentationError(f"{meta_path}: missing; {step_dir} is not a complete step directory")
+    meta = read_json(meta_path)
+    layers = {e["index"]: _load_tensor(step_dir / e["file"], e).astype(np.float32) for e in meta["layers"]}
+    mask = _load_tensor(step_dir / MASK_FILE, meta["attention_mask"]) if meta.get("attention_mask") else None
+    return meta, layers, mask
+
+
+def list_steps(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(step, directory) of every complete-looking step directory, in step order."""
+    found = []
+    for child in Path(run_dir).iterdir() if Path(run_dir).is_dir() else []:
+        match = STEP_PATTERN.match(child.name)
+        if match and child.is_dir():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+# ---------------------------------------------------------------- entry points
+
+def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, data_dir: str | os.PathLike) -> ProbeSet:
+    from tunetrace.data.prepare import load_prepared
+    from tunetrace.tasks.registry import get_task_type
+
+    _, eval_frame = load_prepared(data_dir)
+    tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, eval_frame)
+    return build_probe(frame, tokenizer, task, spec)
+
+
+def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
+                                 data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Step 0 of the pretrained model (the same model every run of the task starts from)."""
+    from tunetrace.tasks.registry import get_task_type
+
+    probe = _probe_for(model_spec, task, spec, data_dir)
+    model = get_task_type(task.type).load_model(model_spec, task)
+    info = {"model": model_spec.name_or_path, "run": f"base/{task.name}", "task": task.name, "step": 0}
+    meta = capture_step(model, probe, spec, out_dir, info)
+    log.info("base representations of %s: %d layers x %d probe examples -> %s",
+             task.name, len(meta["layers"]), len(probe.ids), out_dir)
+    return meta
+
+
+def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
+                            data_dir: str | os.PathLike, out_dir: str | os.PathLike, run: str) -> Any:
+    """A TrainerCallback capturing step 0, every `every_steps` steps and the final step."""
+    from transformers import TrainerCallback
+
+    probe = _probe_for(model_spec, task, spec, data_dir)
+    out_dir = Path(out_dir)
+    info = {"model": model_spec.name_or_path, "run": run, "task": task.name}
+
+    class RepresentationCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.captured: set[int] = set()
+
+        def capture(self, state: Any, step: int, model: torch.nn.Module) -> None:
+            target = out_dir / step_dir_name(step)
+            # one writer; and a step already on disk (atomic dirs) was captured before a resume
+            if step in self.captured or not state.is_world_process_zero or target.exists():
+                return
+            capture_step(model, probe, spec, target, {**info, "step": step})
+            self.captured.add(step)
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step == 0:  # a resumed run starts later; its step 0 is on disk already
+                self.capture(state, 0, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step % spec.every_steps == 0:
+                self.capture(state, state.global_step, model)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            self.capture(state, state.global_step, model)
+
+    return RepresentationCallback()

@@ -1,0 +1,137 @@
+"""Weight-space analysis of a fine-tuning update: how large, how many directions, how foreign.
+
+Pure matrix functions first, then a thin loader that pairs each adapted matrix of a run with the
+same matrix of the base model.
+
+- Relative update norm: ||W_ft - W_0||_F / ||W_0||_F.
+- Effective rank (Roy & Vetterli 2007): exp of the entropy of the normalised singular values.
+- Intruder dimensions (Shuttleworth et al. 2024, "LoRA vs full fine-tuning: an illusion of
+  equivalence"): top-k left singular vectors of W_ft whose best |cosine| with any left singular
+  vector of W_0 is below a threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, spec_from_dict
+from tunetrace.fileio import write_json
+
+log = logging.getLogger(__name__)
+HEAD_PREFIXES = ("classifier", "score", "pooler", "lm_head", "qa_outputs")
+LAYER_PATTERN = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    intruder_threshold: float = 0.5
+    intruder_top_k: int = 10
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WeightSpec":
+        return spec_from_dict(cls, data)
+
+
+def relative_update_norm(base: np.ndarray, tuned: np.ndarray) -> float:
+    """||tuned - base||_F / ||base||_F (0 for a zero base and no change)."""
+    base, tuned = np.asarray(base, np.float64), np.asarray(tuned, np.float64)
+    if base.shape != tuned.shape:
+        raise ValueError(f"shapes differ: {base.shape} vs {tuned.shape}")
+    denom = np.linalg.norm(base)
+    delta = np.linalg.norm(tuned - base)
+    return float(delta / denom) if denom > 0 else float(delta)
+
+
+def effective_rank(matrix: np.ndarray) -> float:
+    """exp(-sum p_i log p_i) with p = singular values / their sum; 0 for a zero matrix."""
+    singular = np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+    total = singular.sum()
+    if total <= 0:
+        return 0.0
+    p = singular[singular > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int = 10, threshold: float = 0.5) -> int:
+    """Count of the top-k singular vectors of `tuned` with max |cos| to base's singular vectors < threshold."""
+    u_base, _, _ = np.linalg.svd(np.asarray(base, np.float64), full_matrices=False)
+    u_tuned, _, _ = np.linalg.svd(np.asarray(tuned, np.float64), full_matrices=False)
+    k = min(int(top_k), u_tuned.shape[1])
+    best = np.abs(u_tuned[:, :k].T @ u_base).max(axis=1)
+    return int((best < threshold).sum())
+
+
+def layer_index(name: str) -> int | None:
+    """Transformer block index in a parameter name (`...layer.3.attention...` -> 3)."""
+    match = LAYER_PATTERN.search(f".{name}.")
+    return int(match.group(1)) if match else None
+
+
+def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSpec, rank: int | None) -> dict[str, Any]:
+    """Every weight-space number of one matrix; rank utilisation when the update is a LoRA of rank r."""
+    delta = np.asarray(tuned, np.float64) - np.asarray(base, np.float64)
+    erank = effective_rank(delta)
+    return {
+        "name": name, "layer": layer_index(name), "shape": list(base.shape),
+        "relative_update_norm": relative_update_norm(base, tuned),
+        "update_effective_rank": erank,
+        "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold),
+        "lora_rank": rank,
+        "rank_utilisation": (erank / rank) if rank else None,
+    }
+
+
+# ---------------------------------------------------------------- run loading
+
+def _backbone_linear_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """Weights of every linear map outside the task head, by module name: nn.Linear, and GPT-2's
+    Conv1D (kept in its (in, out) layout, as PEFT's LoRA delta for it is)."""
+    from transformers.pytorch_utils import Conv1D
+
+    found = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Linear, Conv1D)) and not set(name.split(".")) & set(HEAD_PREFIXES):
+            found[name] = module.weight.detach().float().cpu().numpy()
+    return found
+
+
+def _lora_updates(peft_model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """Exact LoRA updates (scale * B @ A) by base module name."""
+    updates = {}
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            base_name = name.removeprefix("base_model.model.")
+            updates[base_name] = module.get_delta_weight("default").detach().float().cpu().numpy()
+    return updates
+
+
+def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: WeightSpec, final_dir: str | os.PathLike,
+                    seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
+    """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use)."""
+    from tunetrace.tasks.registry import get_task_type
+
+    task_type = get_task_type(task.type)
+    base = _backbone_linear_weights(task_type.load_model(model_spec, task))
+    if method.is_lora:
+        updates = _lora_updates(task_type.load_tuned_model(model_spec, task, method, final_dir))
+        tuned = {name: base[name] + delta for name, delta in updates.items()}
+        rank = method.lora.r
+    else:
+        tuned = _backbone_linear_weights(task_type.load_tuned_model(model_spec, task, method, final_dir))
+        rank = None
+    matrices = [matrix_report(name, base[name], tuned[name], spec, rank) for name in sorted(tuned) if name in base]
+    if not matrices:
+        raise ValueError(f"{final_dir}: no adapted weight matrix matches the base model's linear layers")
+    result = {"method": method.name, "method_type": method.type, "task": task.name, "seed": seed,
+              "model": model_spec.name_or_path, "intruder_threshold": spec.intruder_threshold,
+              "intruder_top_k": spec.intruder_top_k, "matrices": matrices}
+    write_json(out_path, result)
+    log.info("%s/%s seed %d: %d matrices analysed", method.name, task.name, seed, len(matrices))
+    return result

@@ -1,0 +1,1 @@
+"""Prepared data: readers, row checks with errors naming file/row/column, splits."""

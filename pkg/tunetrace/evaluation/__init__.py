@@ -1,0 +1,1 @@
+"""Evaluate, baseline, merge and verify (dispatching to the task type), and the metrics."""

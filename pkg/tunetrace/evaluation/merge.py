@@ -1,0 +1,68 @@
+"""Merge a LoRA adapter into the base weights, and prove the merged model equals the adapter model,
+for any task type (the type names the quantities compared and their tolerances)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tunetrace import artifacts as A
+from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
+from tunetrace.data.prepare import load_prepared
+from tunetrace.evaluation.evaluate import finite
+from tunetrace.fileio import atomic_dir, write_json
+from tunetrace.models.loading import parameter_counts
+from tunetrace.tasks.registry import get_task_type
+
+log = logging.getLogger(__name__)
+
+
+class MergeCheckError(RuntimeError):
+    """The merged model does not reproduce the adapter model within tolerance."""
+
+
+def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
+    task_type = get_task_type(task.type)
+    merged = task_type.load_adapter_model(model_spec, task, adapter_dir).merge_and_unload()
+    return save_merged(merged, task_type.load_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
+
+
+def save_merged(merged: Any, tokenizer: Any, model_spec: ModelSpec, adapter_dir: str | os.PathLike,
+                out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write a merged model, its tokenizer and merge metadata as one atomic directory."""
+    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
+    with atomic_dir(out_dir) as tmp:
+        merged.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        write_json(Path(tmp) / A.MERGE_METADATA, info)
+    log.info("merged %s into %s", adapter_dir, out_dir)
+    return info
+
+
+def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
+                 adapter_dir: str | os.PathLike, merged_dir: str | os.PathLike, out_path: str | os.PathLike,
+                 identity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run adapter and merged model on the eval split; pass when every checked quantity is within tolerance.
+
+    `identity` (method, task, seed) is stored in the result so the file describes itself.
+    """
+    task_type = get_task_type(task.type)
+    _, frame = load_prepared(data_dir)
+    tokenizer = task_type.load_tokenizer(model_spec, str(merged_dir))
+    adapter = task_type.load_adapter_model(model_spec, task, adapter_dir)
+    merged = task_type.load_model(model_spec, task, path=str(merged_dir))
+    check = task_type.merge_check(adapter, merged, tokenizer, frame, task, spec)
+    result = {**(identity or {}), "task_type": task.type, "passed": check.passed, "examples": check.examples,
+              "quantities": {q.name: q.to_dict() for q in check.quantities}, **check.details,
+              "on_failure": spec.merge_failure, "adapter": str(adapter_dir), "merged": str(merged_dir)}
+    write_json(out_path, finite(result))
+    summary = ", ".join(f"{q.name} {q.value:.3g}" for q in check.quantities if q.checked and q.value is not None)
+    log.info("merge check %s: %s", "passed" if check.passed else "FAILED", summary)
+    if not check.passed and spec.merge_failure == "error":
+        raise MergeCheckError(f"merge check failed: {'; '.join(check.failures())} (details in {out_path}); "
+                              "set evaluation.merge_failure: warn to continue")
+    return result
+

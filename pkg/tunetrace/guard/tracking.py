@@ -1,0 +1,117 @@
+"""Weights & Biases tracking of a training run, as a log sink of the monitor.
+
+`disabled` imports nothing and writes nothing; `offline` writes a local run directory under the
+run's `wandb/` and never touches the network; `online` syncs (needs an API key in the usual W&B
+places, which is never copied into any artifact or log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from tunetrace.config import TrackingSpec
+from tunetrace.fileio import read_json, write_json
+
+log = logging.getLogger(__name__)
+WANDB_SUBDIR = "wandb"
+
+
+class Tracker:
+    """A started W&B run (or a no-op when disabled); `log` has the monitor's sink signature."""
+
+    def __init__(self, run: Any = None, mode: str = "disabled") -> None:
+        self.run = run
+        self.mode = mode
+
+    def log(self, record: Mapping[str, Any], step: int) -> None:
+        if self.run is None:
+            return
+        values = {f"train/{k}": v for k, v in record.items()
+                  if k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.run.log(values, step=int(step))
+
+    def info(self) -> dict[str, Any]:
+        """What run.json records about tracking: mode, project, run id and local directory."""
+        if self.run is None:
+            return {"wandb_mode": self.mode, "wandb_run_id": None}
+        return {"wandb_mode": self.mode, "wandb_run_id": self.run.id, "wandb_project": self.run.project,
+                "wandb_group": self.run.group, "wandb_dir": _relative(self.run.dir)}
+
+
+def _relative(path: str) -> str:
+    with contextlib.suppress(ValueError):
+        return os.path.relpath(path)
+    return path
+
+
+def run_identity(spec: TrackingSpec, method: str, task: str, seed: int) -> dict[str, Any]:
+    """W&B name, group (task and method) and tags (method, task, seed plus the configured ones)."""
+    group = spec.group or f"{task}-{method}"
+    tags = [method, task, f"seed{seed}", *spec.tags]
+    return {"name": f"{method}/{task}/seed{seed}", "group": group, "tags": list(dict.fromkeys(tags))}
+
+
+@contextlib.contextmanager
+def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_dir: str | os.PathLike,
+                   config: Mapping[str, Any] | None = None) -> Iterator[Tracker]:
+    """Start a W&B run for one training run and finish it on exit (also on failure)."""
+    if spec.wandb_mode == "disabled":
+        yield Tracker(None, "disabled")
+        return
+    import wandb
+
+    wandb_dir = Path(run_dir) / WANDB_SUBDIR
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False,
+                              x_save_requirements=False, disable_git=True)
+    run = wandb.init(mode=spec.wandb_mode, project=spec.project, entity=spec.entity, dir=str(wandb_dir),
+                     config=dict(config or {}), settings=settings, reinit="finish_previous",
+                     **run_identity(spec, method, task, seed))
+    log.info("W&B %s run %s in %s", spec.wandb_mode, run.id, run.dir)
+    failed = True
+    try:
+        yield Tracker(run, spec.wandb_mode)
+        failed = False
+    finally:
+        run.finish(exit_code=1 if failed else 0)
+        wandb.teardown()  # waits for the W&B service to flush the run file to disk
+
+
+def record_tracking(run_json: str | os.PathLike, tracker: Tracker) -> None:
+    """Add the tracking info (mode, run id) to the run's run.json."""
+    metadata = read_json(run_json)
+    metadata["tracking"] = tracker.info()
+    write_json(run_json, metadata)
+
+
+def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
+    """The history rows (logged metrics) of an offline W&B run file `run-<id>.wandb`.
+
+    The file is a LevelDB-style log of protobuf records: a 7-byte header, then 32 KiB blocks of
+    chunks (crc32 uint32, length uint16, type uint8: 1 full, 2 first, 3 middle, 4 last).
+    """
+    import json
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, buffer, rows = Path(wandb_file).read_bytes(), 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or (length == 0 and kind == 0):
+            pos += left
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        buffer = chunk if kind in (1, 2) else buffer + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(buffer)
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+    return rows

@@ -1,0 +1,396 @@
+"""Red flags of a finished run: what would make a careful person distrust its numbers.
+
+Critical flags mean the run's results must not be used; warnings mean look before you trust.
+Each flag names the files behind it. Trend and oscillation checks are pure functions on arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from tunetrace import artifacts as A
+from tunetrace.guard.monitor import CHECKSUMS
+from tunetrace.config import spec_from_dict
+from tunetrace.fileio import read_json, sha256_file, write_json, write_text
+
+log = logging.getLogger(__name__)
+CRITICAL, WARNING = "critical", "warning"
+
+
+class ValidationFailed(RuntimeError):
+    """validation.strict is on and at least one run has a critical red flag."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationSpec:
+    strict: bool = False
+    max_final_train_loss: float | None = None
+    max_grad_norm: float = 1000.0
+    loss_increase_tolerance: float = 0.1
+    smoothing_window: int = 5
+    min_log_points: int = 6
+    overfit_ratio: float = 2.0
+    oscillation_ratio: float = 0.25
+    step_time_increase: float = 0.5
+    memory_increase: float = 0.25
+    probe_examples: int = 16
+    reload_tolerance: float = 1e-5
+    smoke_steps: int = 8
+    smoke_save_every_steps: int = 2
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ValidationSpec":
+        return spec_from_dict(cls, data)
+
+
+def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
+    return {"severity": severity, "code": code, "message": message, "files": [str(f) for f in files]}
+
+
+# ---------------------------------------------------------------- pure functions
+
+def running_median(values: Sequence[float], window: int) -> np.ndarray:
+    """Centred running median (the window shrinks at the ends), robust to single spikes."""
+    arr, half = np.asarray(values, dtype=float), max(window, 1) // 2
+    return np.array([np.median(arr[max(0, i - half):i + half + 1]) for i in range(arr.size)])
+
+
+def theil_sen_slope(x: Sequence[float], y: Sequence[float]) -> float:
+    """Median of the pairwise slopes: a trend that a few outliers cannot move."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    i, j = np.triu_indices(x.size, k=1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    return float(np.median((y[j] - y[i])[keep] / dx[keep])) if keep.any() else 0.0
+
+
+def relative_trend(x: Sequence[float], y: Sequence[float]) -> float:
+    """Change of the Theil-Sen trend over the whole x range, as a share of the median |y|."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    scale = float(np.median(np.abs(y)))
+    if x.size < 2 or scale == 0:
+        return 0.0
+    return theil_sen_slope(x, y) * float(x[-1] - x[0]) / scale
+
+
+def oscillation(values: Sequence[float], window: int) -> tuple[float, float]:
+    """(swing, sign-change share): RMS distance from the running mean over the median, and how
+    often the residual flips sign. Minibatch noise is small; a loss bouncing between regimes is not."""
+    arr, half = np.asarray(values, dtype=float), max(window, 1) // 2
+    resid = arr - np.array([np.mean(arr[max(0, i - half):i + half + 1]) for i in range(arr.size)])
+    scale = float(np.median(np.abs(arr))) or 1.0
+    signs = np.sign(resid[resid != 0])
+    flips = float(np.mean(signs[1:] != signs[:-1])) if signs.size > 1 else 0.0
+    return float(np.sqrt(np.mean(resid**2))) / scale, flips
+
+
+# ---------------------------------------------------------------- training log
+
+def read_train_log(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Records of train_log.jsonl (NaN and Infinity are kept as floats)."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _series(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = [(r["step"], float(r[key])) for r in records if r.get(key) is not None and "train_runtime" not in r]
+    return np.array([s for s, _ in rows], dtype=float), np.array([v for _, v in rows], dtype=float)
+
+
+def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None, log_path: str) -> list[dict]:
+    """NaN/inf loss, rising loss trend, high final loss, oscillation.
+
+    The final-loss limit is `max_final_train_loss`, else 1.5 x ln(num_labels) for a classifier;
+    with neither (language-model losses have no chance level to compare with) it is not checked."""
+    steps, loss = _series(records, "loss")
+    if loss.size == 0:
+        return [flag(CRITICAL, "no_loss_logged", "no train loss was logged", [log_path])]
+    bad = ~np.isfinite(loss)
+    if bad.any():
+        return [flag(CRITICAL, "nonfinite_loss", f"train loss is {loss[bad][0]} from step {int(steps[bad][0])} "
+                     f"({int(bad.sum())} of {loss.size} log points)", [log_path])]
+    flags = []
+    limit = spec.max_final_train_loss or (1.5 * math.log(max(num_labels, 2)) if num_labels is not None else None)
+    if limit is not None and loss[-1] > limit:
+        flags.append(flag(CRITICAL, "final_loss_high", f"last train loss {loss[-1]:.4f} > {limit:.4f} "
+                          "(validation.max_final_train_loss)", [log_path]))
+    if loss.size >= spec.min_log_points:
+        trend = relative_trend(steps, running_median(loss, spec.smoothing_window))
+        if trend > spec.loss_increase_tolerance:
+            flags.append(flag(CRITICAL, "loss_increasing", f"smoothed train loss trend rises by {trend:.1%} of its "
+                              f"median over the run (> {spec.loss_increase_tolerance:.1%})", [log_path]))
+        swing, flips = oscillation(loss, spec.smoothing_window)
+        if swing > spec.oscillation_ratio and flips >= 0.5:
+            flags.append(flag(WARNING, "loss_oscillating", f"train loss swings {swing:.1%} of its median around its "
+                              f"smoothed curve, changing direction at {flips:.0%} of log points", [log_path]))
+    return flags
+
+
+def check_grad_norm(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, log_path: str) -> list[dict]:
+    """Non-finite or exploding total gradient norm."""
+    steps, norms = _series(records, "grad_norm")
+    if norms.size == 0:
+        return []
+    bad = ~np.isfinite(norms)
+    if bad.any():
+        return [flag(CRITICAL, "nonfinite_grad_norm", f"gradient norm is {norms[bad][0]} at step {int(steps[bad][0])}", [log_path])]
+    if norms.max() > spec.max_grad_norm:
+        at = int(steps[int(norms.argmax())])
+        return [flag(CRITICAL, "grad_norm_high", f"gradient norm {norms.max():.4g} at step {at} > {spec.max_grad_norm:g} "
+                     "(validation.max_grad_norm)", [log_path])]
+    return []
+
+
+def check_resources(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, log_path: str) -> list[dict]:
+    """Warnings when step time or memory trend upwards over the run (the first log point is warm-up)."""
+    flags = []
+    memory_keys = sorted({k for r in records for k in r if k == "cpu_rss_mb" or k.endswith("_allocated_mb")})
+    for key, limit in [("step_time_s", spec.step_time_increase), *((k, spec.memory_increase) for k in memory_keys)]:
+        steps, values = _series(records, key)
+        steps, values = steps[1:], values[1:]
+        if values.size < spec.min_log_points or not np.isfinite(values).all():
+            continue
+        trend = relative_trend(steps, values)
+        if trend > limit:
+            flags.append(flag(WARNING, f"{key}_trend_up", f"{key} trends up by {trend:.1%} over the run (> {limit:.0%})", [log_path]))
+    return flags
+
+
+# ---------------------------------------------------------------- metrics
+
+def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] | None, metrics_path: str) -> list[dict]:
+    """Primary metric below the expected range (critical) or above it (warning)."""
+    if not expected_range:
+        return []
+    value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
+    low, high = expected_range.get("min"), expected_range.get("max")
+    if low is not None and value < low:
+        return [flag(CRITICAL, "metric_below_range", f"{name} {value:.4f} is below the expected range "
+                     f"[{low}, {high}] (tasks.<task>.expected_range)", [metrics_path])]
+    if high is not None and value > high:
+        return [flag(WARNING, "metric_above_range", f"{name} {value:.4f} is above the expected range "
+                     f"[{low}, {high}]: suspiciously good (leakage? wrong split?)", [metrics_path])]
+    return []
+
+
+def check_overfit(metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
+                  metrics_path: str, log_path: str) -> list[dict]:
+    """Eval loss far above the last train loss."""
+    _, loss = _series(records, "loss")
+    eval_loss = metrics.get("loss")
+    if loss.size == 0 or eval_loss is None or not np.isfinite(loss[-1]) or loss[-1] <= 0:
+        return []
+    if eval_loss > spec.overfit_ratio * loss[-1]:
+        return [flag(WARNING, "overfitting", f"eval loss {eval_loss:.4f} > {spec.overfit_ratio:g} x last train loss "
+                     f"{loss[-1]:.4f}", [metrics_path, log_path])]
+    return []
+
+
+def check_gates(gate_paths: Sequence[str]) -> list[dict]:
+    """A NO-GO gate that was not enforced (the run trained anyway)."""
+    flags = []
+    for path in gate_paths:
+        gate = read_json(path)
+        if gate["decision"] != "GO":
+            flags.append(flag(WARNING, "gate_no_go", "trained despite a NO-GO gate: " + "; ".join(gate["reasons"]), [path]))
+    return flags
+
+
+# ---------------------------------------------------------------- files
+
+def _check_safetensors(path: Path) -> str | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for key in list(handle.keys())[:1]:
+                handle.get_slice(key)
+    except Exception as err:  # noqa: BLE001 - any decoding failure means a broken file
+        return f"cannot be read as safetensors ({err})"
+    return None
+
+
+def check_files(directory: Path, expected: Mapping[str, str] | None, what: str) -> list[dict]:
+    """Missing, empty, hash-mismatched or undecodable files of a checkpoint-like directory.
+
+    `expected` maps relative file names to sha256 (None: the directory's own checksums.json)."""
+    if not directory.is_dir():
+        return [flag(CRITICAL, "missing", f"{what} directory is missing", [directory])]
+    sums_path = directory / CHECKSUMS
+    if expected is None:
+        if not sums_path.is_file():
+            return [flag(WARNING, "no_checksums", f"{what} has no {CHECKSUMS}; file hashes cannot be checked", [directory])]
+        expected = read_json(sums_path)
+    flags = []
+    for name, digest in sorted(expected.items()):
+        path = directory / name
+        if not path.is_file():
+            flags.append(flag(CRITICAL, "file_missing", f"{what}: {name} is missing", [path]))
+        elif path.stat().st_size == 0:
+            flags.append(flag(CRITICAL, "file_empty", f"{what}: {name} is empty", [path]))
+        elif sha256_file(path) != digest:
+            flags.append(flag(CRITICAL, "hash_mismatch", f"{what}: {name} differs from its recorded sha256 "
+                              "(truncated or modified after it was written)", [path]))
+        elif path.suffix == ".safetensors" and (problem := _check_safetensors(path)):
+            flags.append(flag(CRITICAL, "file_unloadable", f"{what}: {name} {problem}", [path]))
+    return flags
+
+
+def representation_steps(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("step_*") if p.is_dir()) if root.is_dir() else []
+
+
+def check_representations(root: Path) -> list[dict]:
+    """Every step directory's files against the sha256 its metadata.json records."""
+    flags = []
+    for step in representation_steps(root):
+        meta_path = step / "metadata.json"
+        if not meta_path.is_file():
+            flags.append(flag(CRITICAL, "file_missing", f"representations {step.name}: metadata.json is missing", [meta_path]))
+            continue
+        meta = read_json(meta_path)
+        entries = [*(meta.get("layers") or []), *([meta["attention_mask"]] if meta.get("attention_mask") else [])]
+        flags += check_files(step, {e["file"]: e["sha256"] for e in entries}, f"representations {step.name}")
+    return flags
+
+
+# ---------------------------------------------------------------- models
+
+def _probe_logits(model: Any, batch: Mapping[str, Any]) -> np.ndarray:
+    """The model's output scores for the batch: logits, or start and end logits (extractive QA)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        out = model(**batch)
+    logits = out.logits if getattr(out, "logits", None) is not None else torch.stack([out.start_logits, out.end_logits])
+    return logits.float().cpu().numpy()
+
+
+def _load(model_spec: Any, task: Any, method: Any, path: Path) -> Any:
+    from tunetrace.tasks.registry import get_task_type
+
+    return get_task_type(task.type).load_tuned_model(model_spec, task, method, path)
+
+
+def probe_batch(model_spec: Any, task: Any, data_dir: str | os.PathLike, examples: int) -> dict[str, Any]:
+    """The first `examples` eval rows as the model reads them (the task type's probe text), one batch."""
+    from tunetrace.data.prepare import load_prepared
+    from tunetrace.tasks.registry import get_task_type
+
+    _, frame = load_prepared(data_dir)
+    tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, frame.head(examples))
+    pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+    return dict(tokenizer(frame[A.COL_TEXT].tolist(), pairs, truncation=True, max_length=task.max_length,
+                          padding=True, return_tensors="pt"))
+
+
+def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequence[Path], final: Path,
+                      batch: Mapping[str, Any], tolerance: float) -> list[dict]:
+    """Each checkpoint and the final model load and give finite logits; two loads of final agree."""
+    flags = []
+    for directory in [*directories, final]:
+        try:
+            logits = _probe_logits(_load(model_spec, task, method, directory), batch)
+        except Exception as err:  # noqa: BLE001 - whatever breaks the load is the finding
+            flags.append(flag(CRITICAL, "checkpoint_unloadable", f"{directory.name} does not load: {err}", [directory]))
+            continue
+        if not np.isfinite(logits).all():
+            flags.append(flag(CRITICAL, "nonfinite_logits", f"{directory.name} gives NaN/inf logits", [directory]))
+        if directory == final and np.isfinite(logits).all():
+            again = _probe_logits(_load(model_spec, task, method, directory), batch)
+            diff = float(np.max(np.abs(again - logits)))
+            if not diff <= tolerance:
+                flags.append(flag(CRITICAL, "final_reload_mismatch", f"two loads of the final model disagree "
+                                  f"(max |logit diff| {diff:.3g} > {tolerance:g})", [directory]))
+    return flags
+
+
+# ---------------------------------------------------------------- the report
+
+def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, expected_range: Mapping[str, Any] | None,
+                 run_dir: str | os.PathLike, metrics_path: str | os.PathLike, data_dir: str | os.PathLike,
+                 out_json: str | os.PathLike, out_txt: str | os.PathLike, seed: int,
+                 gate_paths: Sequence[str] = (), representations_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Every red-flag check of one run; writes the JSON report and a short text."""
+    run_dir = Path(run_dir)
+    log_path = str(run_dir / A.TRAIN_LOG)
+    records = read_train_log(log_path)
+    metrics = read_json(metrics_path)
+    checkpoints = sorted((run_dir / A.CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    final = run_dir / A.FINAL_DIR
+    from tunetrace.tasks.registry import get_task_type
+
+    num_labels = get_task_type(task.type).num_labels(task)  # a head over the labels, or None
+    flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),
+             *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
+             *check_overfit(metrics, records, spec, str(metrics_path), log_path), *check_gates(gate_paths)]
+    file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
+    reps = Path(representations_dir) if representations_dir else None
+    if reps is not None:
+        file_flags += check_representations(reps)
+    broken = {Path(p) for f in file_flags if f["severity"] == CRITICAL for p in f["files"]}
+    loadable = [d for d in checkpoints if not any(d in b.parents or d == b for b in broken)]
+    flags += file_flags
+    batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
+    flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
+    document = {
+        "method": method.name, "task": task.name, "seed": seed,
+        "passed": not any(f["severity"] == CRITICAL for f in flags),
+        "critical": sum(f["severity"] == CRITICAL for f in flags), "warning": sum(f["severity"] == WARNING for f in flags),
+        "flags": flags,
+        "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
+                    "checkpoints": [str(d) for d in checkpoints], "final": str(final),
+                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths)},
+    }
+    write_text(out_txt, format_flags(document))
+    write_json(out_json, document)
+    log.info("validation %s/%s seed %d: %d critical, %d warning", method.name, task.name, seed,
+             document["critical"], document["warning"])
+    return document
+
+
+def format_flags(document: Mapping[str, Any]) -> str:
+    """The short text beside the JSON report."""
+    title = f"{document['method']} / {document['task']} / seed {document['seed']}: " + (
+        "no critical red flags" if document["passed"] else f"{document['critical']} CRITICAL red flag(s)")
+    lines = [title, "=" * len(title)]
+    for item in document["flags"]:
+        lines.append(f"[{item['severity'].upper()}] {item['code']}: {item['message']}")
+        lines += [f"    {path}" for path in item["files"]]
+    if not document["flags"]:
+        lines.append("no red flags")
+    return "\n".join(lines) + "\n"
+
+
+def summarise(validation_paths: Sequence[str]) -> dict[str, Any]:
+    """The comparison's validation section: counts and every flag with its run."""
+    flags, runs = [], []
+    for path in validation_paths:
+        doc = read_json(path)
+        runs.append({"method": doc["method"], "task": doc["task"], "seed": doc["seed"], "passed": doc["passed"],
+                     "critical": doc["critical"], "warning": doc["warning"], "report": str(path)})
+        flags += [{"method": doc["method"], "task": doc["task"], "seed": doc["seed"], **f} for f in doc["flags"]]
+    return {"critical": sum(r["critical"] for r in runs), "warning": sum(r["warning"] for r in runs),
+            "runs": runs, "flags": flags}
+
+
+def enforce_strict(validation_paths: Sequence[str], strict: bool) -> None:
+    """With strict, raise ValidationFailed listing every critical flag and the files behind it."""
+    if not strict:
+        return
+    critical = [f for f in summarise(validation_paths)["flags"] if f["severity"] == CRITICAL]
+    if critical:
+        lines = [f"- {f['method']}/{f['task']}/seed{f['seed']} {f['code']}: {f['message']} [{', '.join(f['files'])}]"
+                 for f in critical]
+        raise ValidationFailed(f"validation.strict is true and {len(critical)} critical red flag(s) were found; "
+                               "results/comparison.json is not written:\n" + "\n".join(lines)
+                               + "\nFix the runs (see results/validation/) or set validation.strict: false.")

@@ -1,0 +1,1 @@
+"""Model names (embedded:, tiny:, local, hub), loading, LoRA."""

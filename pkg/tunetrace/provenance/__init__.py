@@ -1,0 +1,1 @@
+"""Lineage records, audit, status."""

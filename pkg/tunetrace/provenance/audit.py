@@ -1,0 +1,192 @@
+"""`tunetrace audit`: walk lineage records back to raw data and base model, re-hash, report problems.
+
+Statuses of a node: `ok`; `missing` (the file or directory, or a file inside it, is gone);
+`modified` (bytes differ from the sha256 recorded when it was written, or a raw source differs from
+what its consumer recorded); `stale` (an input was re-written after this artifact was made: its
+lineage id is not the one this artifact recorded); `unrecorded` (a workflow artifact without record).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from tunetrace.provenance.lineage import hash_artifact, read_record
+
+PROBLEMS = ("missing", "modified", "stale", "unrecorded")
+_RANK = {"ok": 0, "stale": 1, "unrecorded": 2, "modified": 3, "missing": 4}
+
+
+@dataclasses.dataclass
+class Node:
+    """One artifact, raw source or base model in the lineage graph."""
+
+    path: str
+    kind: str  # artifact | source | model
+    rule: str | None = None
+    lineage_id: str | None = None
+    sha256: str | None = None
+    finished: str | None = None
+    status: str = "ok"
+    problems: list[str] = dataclasses.field(default_factory=list)
+    inputs: list[str] = dataclasses.field(default_factory=list)
+    siblings: list[str] = dataclasses.field(default_factory=list)
+    sources: list[str] = dataclasses.field(default_factory=list)
+
+    def flag(self, status: str, message: str) -> None:
+        self.problems.append(message)
+        if _RANK[status] > _RANK[self.status]:
+            self.status = status
+
+
+def compare_files(node: Node, recorded: list[Mapping[str, Any]], root: str) -> None:
+    """Re-hash an artifact on disk and flag every file that is missing, changed or unexpected."""
+    if not Path(root).exists():
+        node.flag("missing", "not found on disk")
+        return
+    current = {f["path"]: f for f in hash_artifact(root)["files"]}
+    for entry in recorded:
+        name = entry["path"] or Path(root).name
+        now = current.pop(entry["path"], None)
+        if now is None:
+            node.flag("missing", f"file {name} is missing")
+        elif now["sha256"] != entry["sha256"]:
+            node.flag("modified", f"file {name}: sha256 {now['sha256'][:12]} != recorded {entry['sha256'][:12]}")
+    for name in sorted(current):
+        node.flag("modified", f"unexpected file {name} (not in the record)")
+
+
+class Auditor:
+    """Walks the graph once per path, re-hashing each artifact at most once."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._hashes: dict[str, str | None] = {}
+
+    def current_hash(self, path: str) -> str | None:
+        if path not in self._hashes:
+            self._hashes[path] = hash_artifact(path)["sha256"] if Path(path).exists() else None
+        return self._hashes[path]
+
+    def visit(self, path: str) -> Node:
+        if path in self.nodes:
+            return self.nodes[path]
+        record = read_record(path)
+        if record is None:
+            node = self.nodes[path] = Node(path, "source")
+            if not Path(path).exists():
+                node.flag("missing", "not found on disk")
+            return node
+        node = self.nodes[path] = Node(path, "artifact", rule=record["rule"], lineage_id=record["id"],
+                                       sha256=record["artifact"]["sha256"], finished=record.get("finished"))
+        compare_files(node, record["artifact"]["files"], path)
+        for sibling in record.get("siblings", []):
+            node.siblings.append(sibling["path"])
+            self.visit_sibling(sibling["path"])
+        for source in record.get("sources", []):
+            self.visit_model(node, source)
+        for entry in record["inputs"]:
+            node.inputs.append(entry["path"])
+            self.check_input(node, entry, self.visit(entry["path"]))
+        return node
+
+    def visit_sibling(self, path: str) -> None:
+        """Another output of the same job: verify its files (its inputs are this node's inputs)."""
+        if path in self.nodes:
+            return
+        record = read_record(path)
+        node = self.nodes[path] = Node(path, "artifact", rule=record and record["rule"],
+                                       lineage_id=record and record["id"])
+        if record is None:
+            node.flag("missing" if not Path(path).exists() else "unrecorded", "no lineage record")
+        else:
+            compare_files(node, record["artifact"]["files"], path)
+
+    def visit_model(self, consumer: Node, source: Mapping[str, Any]) -> None:
+        path = source.get("path")
+        if not path:  # a hub model: nothing on disk to verify
+            return
+        consumer.sources.append(path)
+        if path not in self.nodes:
+            node = self.nodes[path] = Node(path, "model", rule=None, sha256=source.get("sha256"))
+            compare_files(node, source["files"], path)
+
+    def check_input(self, consumer: Node, entry: Mapping[str, Any], child: Node) -> None:
+        """Edge check: is the input still the one this artifact was made from?"""
+        if child.status == "missing":
+            return  # the child names it
+        if child.kind == "source":
+            now = child.sha256 = self.current_hash(entry["path"])
+            if now != entry["sha256"]:
+                child.flag("modified", f"sha256 {str(now)[:12]} != {entry['sha256'][:12]} recorded by {consumer.path}")
+            elif entry.get("lineage_id"):
+                consumer.flag("unrecorded", f"input {entry['path']} lost its lineage record")
+            return
+        if entry.get("lineage_id") and child.lineage_id != entry["lineage_id"]:
+            consumer.flag("stale", f"input {entry['path']} was re-written after this artifact "
+                                   f"(lineage id {entry['lineage_id']} -> {child.lineage_id})")
+
+
+def audit(artifact: str) -> dict[str, Any]:
+    """Audit the lineage of one artifact; the result is JSON-ready."""
+    auditor = Auditor()
+    artifact = os.path.normpath(artifact)
+    root = auditor.visit(artifact)
+    if root.kind == "source" and root.status == "ok":
+        root.flag("unrecorded", "no lineage record beside it (expected <artifact>.lineage.json)")
+    problems = [{"path": n.path, "status": n.status, "problems": n.problems}
+                for n in auditor.nodes.values() if n.status != "ok"]
+    return {"root": str(artifact), "ok": not problems, "problems": problems,
+            "nodes": {p: dataclasses.asdict(n) for p, n in auditor.nodes.items()}}
+
+
+def _label(node: Mapping[str, Any]) -> str:
+    rule = f" [{node['rule']}]" if node.get("rule") else f" ({node['kind']})"
+    status = node["status"].upper() if node["status"] != "ok" else "ok"
+    detail = f": {'; '.join(node['problems'])}" if node["problems"] else ""
+    return f"{node['path']}{rule}  {status}{detail}"
+
+
+def render_tree(result: Mapping[str, Any]) -> str:
+    """A readable tree: inputs below their consumer, same-job outputs marked `=`, repeats not expanded."""
+    nodes, lines, seen = result["nodes"], [], set()
+
+    def walk(path: str, prefix: str, tee: str, mark: str = "") -> None:
+        node = nodes[path]
+        again = path in seen and (node["inputs"] or node["siblings"])
+        lines.append(f"{prefix}{tee}{mark}{_label(node)}{'  (see above)' if again else ''}")
+        if path in seen:
+            return
+        seen.add(path)
+        children = ([(p, "= ") for p in node["siblings"]] + [(p, "") for p in node["sources"]]
+                    + [(p, "") for p in node["inputs"]])
+        child_prefix = prefix + ("" if not tee else ("    " if tee == "└── " else "│   "))
+        for i, (child, child_mark) in enumerate(children):
+            walk(child, child_prefix, "└── " if i == len(children) - 1 else "├── ", child_mark)
+
+    walk(result["root"], "", "")
+    count = len(result["problems"])
+    lines.append("")
+    lines.append(f"{len(nodes)} nodes, {count} with problems" if count else f"{len(nodes)} nodes, all ok")
+    return "\n".join(lines)
+
+
+def render_html(result: Mapping[str, Any], code: Mapping[str, Any] | None = None) -> str:
+    """A self-contained HTML page: audit verdict, code version and one table row per lineage node."""
+    from html import escape
+
+    rows = []
+    for node in result["nodes"].values():
+        cells = [node["path"], node.get("rule") or node["kind"], node["status"], node.get("lineage_id") or "",
+                 (node.get("sha256") or "")[:16], node.get("finished") or "", "; ".join(node["problems"])]
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    verdict = "all nodes verified" if result["ok"] else f"{len(result['problems'])} node(s) with problems"
+    code_lines = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in sorted((code or {}).items())
+                         if k != "pkg_files")
+    head = "".join(f"<th>{h}</th>" for h in ("artifact", "rule", "status", "lineage id", "sha256", "written", "problems"))
+    return (f"<html><head><meta charset='utf-8'><title>tunetrace lineage</title></head><body>"
+            f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
+            f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"
+            f"<table border='1' cellpadding='3'><tr>{head}</tr>{''.join(rows)}</table></body></html>\n")

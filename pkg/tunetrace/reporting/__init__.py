@@ -1,0 +1,1 @@
+"""comparison.json and comparison.md from one result."""

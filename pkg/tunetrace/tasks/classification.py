@@ -1,0 +1,201 @@
+"""sequence_classification: one text or a sentence pair, a classification head over the task's labels.
+
+Baselines: the majority class of the training split, and a linear probe (logistic regression) on the
+frozen model's mean-pooled features. The merge check compares adapter and merged logits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tunetrace import artifacts as A
+from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from tunetrace.data.prepare import load_prepared
+from tunetrace.evaluation.metrics import classification_metrics
+from tunetrace.models.loading import load_classifier
+from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
+from tunetrace.tasks.labels import (format_report, logit_quantities, predictions_frame, score_predictions,
+                                    standardise_labelled)
+
+log = logging.getLogger(__name__)
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Pre-tokenised examples (lists of ids), padded per batch by the collator."""
+
+    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int] | None) -> None:
+        self.encodings = encodings
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(next(iter(self.encodings.values())))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = {key: values[index] for key, values in self.encodings.items()}
+        if self.labels is not None:
+            item["labels"] = self.labels[index]
+        return item
+
+
+def encode_classification(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[EncodedDataset, int]:
+    """Tokenise a prepared split; return the dataset and how many examples were truncated."""
+    first = frame[A.COL_TEXT].tolist()
+    second = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+    full = tokenizer(first, second, truncation=False)
+    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
+    encodings = tokenizer(first, second, truncation=True, max_length=max_length)
+    return EncodedDataset(dict(encodings), frame[A.COL_LABEL].astype(int).tolist()), truncated
+
+
+def make_collator(tokenizer: Any) -> Any:
+    """Dynamic padding to the longest example in each batch."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
+    """Logits for every example, in order, in eval mode (float32 on CPU)."""
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
+    outputs = []
+    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5):
+        batch.pop("labels", None)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        outputs.append(model(**batch).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs)
+
+
+@torch.no_grad()
+def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
+                         batch_size: int) -> np.ndarray:
+    """Mean of the last hidden layer over non-padding tokens, per example."""
+    from tqdm.auto import tqdm
+    from transformers import AutoModel
+
+    from tunetrace.models.loading import load_tokenizer
+
+    set_offline_if_local(model_spec.name_or_path)
+    tokenizer = load_tokenizer(model_spec)
+    model = AutoModel.from_pretrained(resolve_model_path(model_spec.name_or_path),
+                                      trust_remote_code=model_spec.trust_remote_code).eval()
+    chunks = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5):
+        second = pairs[start:start + batch_size] if pairs else None
+        batch = tokenizer(texts[start:start + batch_size], second, truncation=True, max_length=max_length,
+                          padding=True, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
+    return np.concatenate(chunks)
+
+
+def one_hot_logits(predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Log-probabilities of a hard prediction, smoothed so the loss stays finite."""
+    probs = np.full((len(predictions), num_classes), 1e-6)
+    probs[np.arange(len(predictions)), predictions] = 1.0
+    return np.log(probs / probs.sum(axis=1, keepdims=True))
+
+
+def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFrame, evaluation: pd.DataFrame,
+                        batch_size: int, seed: int) -> np.ndarray:
+    """Log-probabilities of a logistic regression on the frozen model's mean-pooled features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    def features(frame: pd.DataFrame) -> np.ndarray:
+        pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+        return mean_pooled_features(model_spec, frame[A.COL_TEXT].tolist(), pairs, task.max_length, batch_size)
+
+    scaler = StandardScaler()
+    x_train = scaler.fit_transform(features(train))
+    x_eval = scaler.transform(features(evaluation))
+    probe = LogisticRegression(max_iter=2000, C=1.0, random_state=seed).fit(x_train, train[A.COL_LABEL].to_numpy())
+    logits = np.full((len(evaluation), len(task.labels)), np.log(1e-12))
+    # clipped so an over-confident probe gives a large but finite loss
+    logits[:, probe.classes_] = np.log(np.clip(probe.predict_proba(x_eval), 1e-12, 1.0))
+    return logits
+
+
+def compute_metrics_fn(task: TaskSpec) -> Any:
+    """Trainer's compute_metrics for evaluation during training (early stopping)."""
+    def compute(prediction: Any) -> dict[str, float]:
+        preds = np.argmax(prediction.predictions, axis=-1)
+        scores = classification_metrics(prediction.label_ids, preds, len(task.labels), task.positive_index)
+        return {k: v for k, v in scores.items() if k != "n"}
+
+    return compute
+
+
+class SequenceClassification(TaskType):
+    name = "sequence_classification"
+    peft_task_type = "SEQ_CLS"
+
+    def num_labels(self, task: TaskSpec) -> int | None:
+        return len(task.labels)
+
+    def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
+        return standardise_labelled(frame, task, origin, id_prefix)
+
+    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
+                   gradient_checkpointing: bool = False) -> torch.nn.Module:
+        # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
+        return load_classifier(model_spec, task.label_names, path=path)
+
+    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
+                       data_dir: str | os.PathLike) -> TrainingParts:
+        train_frame, eval_frame = load_prepared(data_dir)
+        tokenizer = self.load_tokenizer(model_spec)
+        train_set, truncated = encode_classification(train_frame, tokenizer, task.max_length)
+        eval_set, _ = encode_classification(eval_frame, tokenizer, task.max_length)
+        return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer,
+                             train_set=train_set, eval_set=eval_set, collator=make_collator(tokenizer),
+                             truncated=truncated, compute_metrics=compute_metrics_fn(task))
+
+    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                 spec: EvalSpec, seed: int) -> Evaluation:
+        dataset, truncated = encode_classification(frame, tokenizer, task.max_length)
+        logits = predict_logits(model, dataset, tokenizer, spec.batch_size).numpy()
+        metrics = {**score_predictions(logits, frame, task, spec, seed), "truncated_eval_examples": truncated}
+        return Evaluation(metrics, predictions_frame(logits, frame, task), format_report(metrics))
+
+    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
+                 seed: int) -> Evaluation:
+        train, evaluation = load_prepared(data_dir)
+        k = len(task.labels)
+        majority = int(np.bincount(train[A.COL_LABEL].to_numpy(), minlength=k).argmax())
+        results: dict[str, Any] = {"majority": score_predictions(
+            one_hot_logits(np.full(len(evaluation), majority), k), evaluation, task, spec, seed)}
+        results["majority"]["class"] = task.label_names[majority]
+        probe = linear_probe_logits(model_spec, task, train, evaluation, spec.batch_size, seed)
+        results["linear_probe"] = score_predictions(probe, evaluation, task, spec, seed)
+        better = max if self.higher_is_better(task.primary_metric) else min
+        reference = better(("majority", "linear_probe"), key=lambda name: results[name]["primary"])
+        log.info("baseline %s: majority %.4f, linear probe %.4f", task.name, results["majority"]["primary"],
+                 results["linear_probe"]["primary"])
+        return Evaluation({"primary_metric": task.primary_metric, "reference": reference,
+                           "primary": results[reference]["primary"], "baselines": results})
+
+    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
+                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+        dataset, _ = encode_classification(frame, tokenizer, task.max_length)
+        a = predict_logits(adapter, dataset, tokenizer, spec.batch_size).numpy()
+        b = predict_logits(merged, dataset, tokenizer, spec.batch_size).numpy()
+        quantities, details = logit_quantities(a, b, frame[A.COL_LABEL].to_numpy(), spec.merge_tolerance)
+        return MergeCheck(quantities, examples=len(frame), details=details)
+
+    def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+        return self.load_tokenizer(model_spec), frame

@@ -1,0 +1,121 @@
+"""What the label-predicting task types share (sequence and generative classification): their rows,
+their scores from logits, their predictions table, their report and their merge quantities."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tunetrace import artifacts as A
+from tunetrace.config import EvalSpec, TaskSpec
+from tunetrace.data.checks import DataError, cell_text, check_columns, check_unique_ids, row_number
+from tunetrace.evaluation.metrics import (bootstrap_intervals, classification_metrics, cross_entropy,
+                                          group_error_rates, softmax)
+from tunetrace.tasks.base import MergeQuantity
+
+CI_KEYS = ("accuracy", "f1", "macro_f1", "precision", "recall")
+
+
+def standardise_labelled(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
+    """Text (or a sentence pair), a label from the task's label set, optional group and id; every row checked."""
+    wanted = list(task.text_fields) + [task.label_field]
+    wanted += [c for c in (task.group_field, task.id_field) if c]
+    check_columns(frame, wanted, origin)
+    names = task.label_names
+    raw_labels = frame[task.label_field].map(lambda v: "" if v is None else str(v).strip())
+    bad = ~raw_labels.isin(names)
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{origin}: row {row_number(pos)}, column '{task.label_field}': label "
+            f"{raw_labels.iloc[pos]!r} is not in the label set {names} ({int(bad.sum())} such rows); "
+            "fix the data or the task's `labels`"
+        )
+    out = pd.DataFrame()
+    out[A.COL_ID] = (frame[task.id_field].astype(str) if task.id_field
+                     else [f"{id_prefix}-{i:06d}" for i in range(len(frame))])
+    for column, source in zip((A.COL_TEXT, A.COL_TEXT_PAIR), task.text_fields):
+        values = frame[source].map(cell_text)
+        empty = values.str.strip() == ""
+        if empty.any():
+            pos = int(np.flatnonzero(empty.to_numpy())[0])
+            raise DataError(f"{origin}: row {row_number(pos)}, column '{source}': empty text")
+        out[column] = values.to_numpy()
+    out[A.COL_LABEL] = raw_labels.map(names.index).astype("int64").to_numpy()
+    out[A.COL_LABEL_NAME] = raw_labels.to_numpy()
+    if task.group_field:
+        out[A.COL_GROUP] = frame[task.group_field].map(cell_text).to_numpy()
+    check_unique_ids(out[A.COL_ID].reset_index(drop=True), origin, task.id_field)
+    return out
+
+
+def score_predictions(logits: np.ndarray, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int = 0,
+                      y_pred: np.ndarray | None = None) -> dict[str, Any]:
+    """Every metric of a set of logits (or given predictions) against the split's labels, with bootstrap intervals."""
+    y_true = frame[A.COL_LABEL].to_numpy()
+    y_pred = logits.argmax(axis=1) if y_pred is None else y_pred
+    k, positive = len(task.labels), task.positive_index
+    result: dict[str, Any] = classification_metrics(y_true, y_pred, k, positive)
+    result["loss"] = cross_entropy(logits, y_true)
+    result["primary_metric"] = task.primary_metric
+    result["primary"] = result[task.primary_metric]
+    result["ci"] = bootstrap_intervals(
+        y_true, y_pred, partial(classification_metrics, num_classes=k, positive=positive),
+        CI_KEYS, spec.bootstrap_samples, spec.confidence, seed,
+    )
+    result["confidence"] = spec.confidence
+    if A.COL_GROUP in frame:
+        result["groups"] = group_error_rates(y_true, y_pred, frame[A.COL_GROUP].to_numpy(), positive)
+    return result
+
+
+def predictions_frame(logits: np.ndarray, frame: pd.DataFrame, task: TaskSpec,
+                      y_pred: np.ndarray | None = None, unparseable: int | None = None) -> pd.DataFrame:
+    """One row per example: id, label, prediction, per-class probabilities, group."""
+    probs = softmax(logits)
+    out = pd.DataFrame({A.COL_ID: frame[A.COL_ID], A.COL_LABEL: frame[A.COL_LABEL]})
+    out["prediction"] = logits.argmax(axis=1) if y_pred is None else y_pred
+    out["prediction_name"] = [task.label_names[i] if i != unparseable else "<unparseable>" for i in out["prediction"]]
+    out["correct"] = out["prediction"] == out[A.COL_LABEL]
+    for i, name in enumerate(task.label_names):
+        out[f"prob_{name}"] = probs[:, i]
+    if A.COL_GROUP in frame:
+        out[A.COL_GROUP] = frame[A.COL_GROUP].to_numpy()
+    return out
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """A short plain-text summary of an evaluation (the generic step adds the title)."""
+    lines = [f"examples: {metrics['n']}"]
+    for key in ("accuracy", "precision", "recall", "f1", "macro_f1", "loss"):
+        ci = metrics.get("ci", {}).get(key)
+        interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        lines.append(f"{key:>10}: {metrics[key]:.4f}{interval}")
+    groups = metrics.get("groups")
+    if groups:
+        lines += ["", f"{'group':<16}{'n':>6}{'FPR':>9}{'FNR':>9}{'acc':>9}"]
+        for name, row in groups["groups"].items():
+            lines.append(f"{name:<16}{row['n']:>6}{row['fpr']:>9.3f}{row['fnr']:>9.3f}{row['accuracy']:>9.3f}")
+        for rate in ("fpr", "fnr"):
+            gap = groups[f"{rate}_gap"]
+            lines.append(f"largest {rate.upper()} gap: {gap['gap']:.3f} ({gap['max_group']} vs {gap['min_group']})")
+    return "\n".join(lines) + "\n"
+
+
+def logit_quantities(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, tolerance: float,
+                     diff_name: str = "max_abs_logit_diff") -> tuple[list[MergeQuantity], dict[str, float]]:
+    """Merge quantities of two logit arrays over the labels: the checked max |diff|, and the reported
+    loss difference and label agreement; details hold each model's loss."""
+    loss_a, loss_b = cross_entropy(reference, labels), cross_entropy(candidate, labels)
+    quantities = [
+        MergeQuantity(diff_name, float(np.max(np.abs(reference - candidate))) if reference.size else 0.0, tolerance),
+        MergeQuantity("loss_abs_diff", abs(loss_a - loss_b)),
+        MergeQuantity("label_agreement", float(np.mean(reference.argmax(1) == candidate.argmax(1))) if len(labels) else 1.0,
+                      bound="min"),
+    ]
+    details = {"mean_abs_logit_diff": float(np.mean(np.abs(reference - candidate))) if reference.size else 0.0,
+               "loss_adapter": loss_a, "loss_merged": loss_b}
+    return quantities, details

@@ -1,0 +1,81 @@
+"""The task-type registry: each name, where its `TaskType` lives, and the facts that config checks and
+the DAG build need before any model loads. Imports no torch.
+
+Adding a task type is one module under `tunetrace/tasks/`, one entry here and one schema fragment
+(docs/extending.md); the conformance matrix (tests/test_task_conformance.py) runs every entry here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from tunetrace.tasks.base import TaskType
+
+CLASSIFICATION_METRICS = {"accuracy": True, "f1": True, "macro_f1": True, "precision": True, "recall": True,
+                          "loss": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """Where a task type's class lives ("module:Class") and what can be known without importing it."""
+
+    target: str
+    # metrics a task of this type can name as primary_metric, the first being the default -> higher is better
+    metrics: Mapping[str, bool]
+    text_pairs: bool = False  # accepts two text_fields (a sentence pair)
+
+    @property
+    def module(self) -> str:
+        return self.target.split(":", 1)[0]
+
+
+REGISTRY: dict[str, Entry] = {
+    "sequence_classification": Entry("tunetrace.tasks.classification:SequenceClassification",
+                                     CLASSIFICATION_METRICS, text_pairs=True),
+    "generative_classification": Entry("tunetrace.tasks.generative:GenerativeClassification",
+                                       CLASSIFICATION_METRICS, text_pairs=True),
+    "causal_lm": Entry("tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False}),
+    "distribution": Entry("tunetrace.tasks.distribution:Distribution",
+                          {"wasserstein": False, "mae": False, "correlation": True}),
+    "extractive_qa": Entry("tunetrace.tasks.extractive_qa:ExtractiveQA", {"squad_f1": True, "exact": True}),
+}
+
+
+def task_type_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def entry(name: str) -> Entry:
+    """The registry entry of a task type; an unknown name names the config key and the known types."""
+    if name not in REGISTRY:
+        raise ValueError(f"tasks.<name>.type: unknown task type '{name}'; known: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def primary_metric(name: str, requested: str | None) -> str:
+    """The metric a task of type `name` is judged by: `requested` when the type reports it, else its default."""
+    metrics = entry(name).metrics
+    return requested if requested in metrics else next(iter(metrics))
+
+
+def higher_is_better(name: str, metric: str) -> bool:
+    """Direction of a metric of a task type (metrics it does not list count as higher-is-better)."""
+    return entry(name).metrics.get(metric, True)
+
+
+@functools.lru_cache(maxsize=None)
+def get_task_type(name: str) -> "TaskType":
+    """The task type's instance (imported on first use); refuses a class whose name disagrees with its entry."""
+    from tunetrace.tasks.base import TaskType
+
+    module, cls_name = entry(name).target.split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    if not (isinstance(cls, type) and issubclass(cls, TaskType)):
+        raise TypeError(f"task type '{name}': {entry(name).target} is not a TaskType subclass")
+    if cls.name != name:
+        raise TypeError(f"task type '{name}': {entry(name).target} declares name '{cls.name}'; they must agree")
+    return cls(entry(name))

@@ -1,0 +1,259 @@
+"""One training path for every method: Hugging Face Trainer, LoRA applied by composition."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import resource
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from tunetrace import artifacts as A
+from tunetrace.training import checkpoints as C
+from tunetrace.guard.monitor import write_checksums
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.fileio import write_json
+from tunetrace.provenance.environment import cluster_environment
+from tunetrace.models.loading import parameter_counts
+from tunetrace.analysis.representations import representation_callback
+from tunetrace.tasks.base import TrainingParts
+from tunetrace.tasks.registry import get_task_type, higher_is_better
+
+log = logging.getLogger(__name__)
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak resident memory of this process (CPU) and peak allocated CUDA memory, in MiB."""
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = {"cpu_peak_rss_mb": rss_kib / 1024.0}
+    if torch.cuda.is_available():
+        result["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def make_jsonl_callback(path: Path, monitor: bool = True, sinks: Sequence[Any] = ()) -> Any:
+    """A TrainerCallback writing one JSON line per log event (see tunetrace.guard.monitor: the monitor)."""
+    from tunetrace.guard.monitor import make_monitor_callback
+
+    return make_monitor_callback(path, monitor=monitor, sinks=sinks)
+
+
+def _precision_flags(method: MethodSpec) -> dict[str, bool]:
+    if method.precision == "fp16" and not torch.cuda.is_available():
+        raise ValueError(f"methods.{method.name}.precision: fp16 needs a CUDA GPU; use fp32 or bf16 on CPU")
+    return {"bf16": method.precision == "bf16", "fp16": method.precision == "fp16"}
+
+
+def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: Path, report_to: list[str]) -> Any:
+    """TrainingArguments from the method's hyperparameters."""
+    from transformers import TrainingArguments
+
+    evaluating = method.eval_every_steps is not None
+    early = bool(method.early_stopping_patience)
+    save_steps = method.eval_every_steps if early else method.save_every_steps
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        seed=seed,
+        data_seed=seed,
+        learning_rate=method.learning_rate,
+        per_device_train_batch_size=method.batch_size,
+        per_device_eval_batch_size=max(method.batch_size, 32),
+        gradient_accumulation_steps=method.gradient_accumulation_steps,
+        num_train_epochs=method.epochs,
+        max_steps=method.max_steps or -1,
+        warmup_steps=float(method.warmup_ratio) if method.warmup_ratio else 0,  # float < 1 is a ratio
+        weight_decay=method.weight_decay,
+        lr_scheduler_type=method.scheduler,
+        max_grad_norm=method.max_grad_norm or 0.0,
+        activation_checkpointing=method.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        eval_strategy="steps" if evaluating else "no",
+        eval_steps=method.eval_every_steps,
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or 500,
+        save_total_limit=method.save_total_limit,
+        load_best_model_at_end=early,
+        metric_for_best_model=task.primary_metric if early else None,
+        greater_is_better=higher_is_better(task.type, task.primary_metric) if early else None,
+        logging_steps=method.logging_steps,
+        logging_first_step=True,
+        report_to=report_to,
+        logging_nan_inf_filter=False,  # the monitor and red flags must see NaN/inf losses
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        use_cpu=not torch.cuda.is_available(),
+        # Classification losses are per-example means; with token averaging on, Trainer would scale
+        # them by the number of ranks (loss and gradient x world_size) for models taking **kwargs.
+        average_tokens_across_devices=False,
+        **_precision_flags(method),
+    )
+
+
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> TrainingParts:
+    """The task type's model, data and loss for one run (the global seed is set before this)."""
+    parts = get_task_type(task.type).training_parts(model_spec, task, method, data_dir)
+    if method.eval_every_steps and parts.eval_set is None:
+        raise ValueError(f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
+                         "evaluation during training; leave eval_every_steps unset (evaluate_run scores the final model)")
+    return parts
+
+
+def train_run(
+    model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
+    resume_dir: str | os.PathLike | None = None, representations: Any = None,
+    reps_dir: str | os.PathLike | None = None,
+    monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """Train one (method, task, seed) of any task type; write checkpoints, the final model or adapter,
+    log and metadata. The task type contributes its `TrainingParts`; everything else is shared.
+
+    Checkpoints and the train log are written to `resume_dir` while training (default
+    `run_dir/checkpoints`); a rerun after a kill resumes from its last complete checkpoint. With a
+    separate `resume_dir`, the finished run's checkpoints and log are exported into `run_dir` and
+    the resume state is removed.
+
+    With `representations` (a RepresentationSpec), layer representations of the probe set are
+    captured at step 0, every `every_steps` and at the end, into `reps_dir` (staged in the resume
+    state while training, so a resumed run keeps the steps captured before the kill).
+    """
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = Path(resume_dir) if resume_dir else run_dir / A.CHECKPOINTS_DIR
+    log_path = state_dir / A.TRAIN_LOG if resume_dir else run_dir / A.TRAIN_LOG
+    set_seed(seed)
+    parts = training_parts(model_spec, task, method, data_dir)
+    model, tokenizer = parts.model, parts.tokenizer
+    counts = parameter_counts(model)
+    log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
+             method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], parts.truncated)
+    args = training_arguments(method, task, seed, state_dir, report_to or [])
+    fingerprint = C.run_fingerprint(
+        {"model": model_spec, "task": task, "method": method, "seed": seed, "world_size": args.world_size},
+        [Path(data_dir) / A.TRAIN_SPLIT],
+    )
+    with args.main_process_first(desc="resume state"):
+        resume_from = C.prepare_state_dir(state_dir, fingerprint)
+    resumed_step = C.checkpoint_step(resume_from) if resume_from else 0
+    if args.should_save:
+        C.truncate_log(log_path, resumed_step or 0)
+    marker = make_marker_callback()
+    all_callbacks = [make_jsonl_callback(log_path, monitor, log_sinks), marker, *(callbacks or [])]
+    reps_stage = state_dir / A.REPS_STAGE if resume_dir else reps_dir
+    if representations is not None:
+        all_callbacks.append(representation_callback(model_spec, task, representations, data_dir, reps_stage,
+                                                     run=f"{method.name}/{task.name}/seed{seed}"))
+    if method.early_stopping_patience:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
+    trainer = (parts.trainer_class or Trainer)(
+        model=model,
+        args=args,
+        train_dataset=parts.train_set,
+        eval_dataset=parts.eval_set if method.eval_every_steps else None,
+        data_collator=parts.collator,
+        processing_class=tokenizer,
+        compute_metrics=parts.compute_metrics,
+        callbacks=all_callbacks,
+    )
+    marker.trainer = trainer
+    marker.base_loss = (C.read_marker(resume_from).get("loss_sum") or 0.0) if resume_from else 0.0
+    if resume_from:
+        log.info("resuming from %s (step %d)", resume_from, resumed_step)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
+    wall = time.perf_counter() - started
+    final_dir = run_dir / A.FINAL_DIR
+    trainer.save_model(str(final_dir))
+    if not trainer.is_world_process_zero():
+        return {}
+    tokenizer.save_pretrained(str(final_dir))
+    write_checksums(final_dir)
+    metadata = _run_metadata(model_spec, task, method, seed, counts, parts.truncated, result, wall, len(parts.train_set))
+    metadata.update(parts.info)
+    metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
+                    cluster=cluster_environment())
+    if resume_dir:
+        C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
+        shutil.copyfile(log_path, run_dir / A.TRAIN_LOG)
+        if representations is not None:
+            _export_dir(reps_stage, Path(reps_dir))
+    write_json(run_dir / A.RUN_METADATA, metadata)
+    if resume_dir:
+        shutil.rmtree(state_dir)  # the run is complete; a forced rerun must start from scratch
+    return metadata
+
+
+def _export_dir(source: Path, target: Path) -> None:
+    """Move a finished staging directory onto its declared output path (same filesystem)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+
+
+def _run_metadata(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, counts: dict,
+                  truncated: int, result: Any, wall: float, n_train: int) -> dict[str, Any]:
+    import peft
+    import transformers
+
+    return {
+        "method": method.name, "method_type": method.type, "task": task.name, "seed": seed,
+        "model": model_spec.name_or_path,
+        "parameters": counts,
+        "train_examples": n_train, "truncated_train_examples": truncated,
+        "global_steps": int(result.global_step),
+        "final_train_loss": float(result.training_loss),
+        "train_wall_time_s": wall,
+        "train_samples_per_second": float(result.metrics.get("train_samples_per_second", 0.0)),
+        "memory": peak_memory_mb(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)",
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "peft": peft.__version__},
+    }
+
+
+def make_marker_callback() -> Any:
+    """A TrainerCallback that marks each checkpoint complete once every process has saved it."""
+    from transformers import TrainerCallback
+
+    class CompleteMarkerCallback(TrainerCallback):
+        trainer: Any = None
+        base_loss = 0.0  # loss sum of the steps before the checkpoint this call resumed from
+
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.barrier()  # sharded (ZeRO-3) checkpoints: every rank has written
+            if state.is_world_process_zero:
+                path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                current = _loss_sum(self.trainer)
+                total = None if current is None else self.base_loss + current
+                C.write_marker(path, {"step": state.global_step, "loss_sum": total})
+            return control
+
+    return CompleteMarkerCallback()
+
+
+def _loss_sum(trainer: Any) -> float | None:
+    """Sum of per-step training losses so far in this call (Trainer internals; None if they moved)."""
+    total = getattr(trainer, "_total_loss_scalar", None)
+    pending = getattr(trainer, "_tr_loss", None)
+    if total is None or pending is None:
+        return None
+    return float(total) + float(pending.item() if hasattr(pending, "item") else pending)
+
+
+def _resume_metadata(resumed_step: int, prior: float | None, result: Any) -> dict[str, Any]:
+    """Where the run resumed, and the mean training loss over *all* steps, not just this call's."""
+    if not resumed_step:
+        return {"resumed_from_step": None}
+    steps = int(result.global_step)
+    out: dict[str, Any] = {"resumed_from_step": resumed_step}
+    if prior is not None and steps:
+        out["final_train_loss"] = (prior + float(result.training_loss) * (steps - resumed_step)) / steps
+    return out

@@ -1,0 +1,120 @@
+# Params functions: each rule gets only the config slice it reads, as canonical JSON, so an edit to
+# an unrelated key reruns nothing. Resource functions schedule jobs and stay out of params.
+
+# Read only by the guard rules (gates, validation): editing them must not rerun training.
+GUARD_KEYS = ("expected_range", "gate")
+
+
+def without_guard_keys(entry):
+    return {k: v for k, v in entry.items() if k not in GUARD_KEYS}
+
+
+def as_json(obj):
+    """Canonical JSON: equal config slices give equal params, so unrelated edits rerun nothing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def get_model_params(wildcards):
+    return as_json(config["model"])
+
+
+def get_task_params(wildcards):
+    return as_json(without_guard_keys(config["tasks"][wildcards.task]))
+
+
+def get_method_params(wildcards):
+    method = getattr(wildcards, "method", None) or wildcards.lora_method
+    return as_json(without_guard_keys(without_scheduling(config["methods"][method])))
+
+
+def get_evaluation_params(wildcards):
+    return as_json(config["evaluation"])
+
+
+def get_tracking_params(wildcards):
+    return as_json(config["tracking"])
+
+
+def get_comparison_params(wildcards):
+    """Only what the comparison reads: names, method types, seeds, model name."""
+    return as_json(
+        {
+            "model": {"name_or_path": config["model"]["name_or_path"]},
+            "tasks": {t: {"primary_metric": config["tasks"][t]["primary_metric"]} for t in TASKS},
+            "methods": {m: {"type": config["methods"][m]["type"]} for m in METHODS},
+            "seeds": SEEDS,
+        }
+    )
+
+
+def get_representation_params(wildcards):
+    """Extraction settings only, so changing a drift-only setting never reruns training."""
+    return as_json({k: v for k, v in config["representations"].items() if k != "cka_batch_size"})
+
+
+def get_drift_params(wildcards):
+    return as_json(config["representations"])
+
+
+def get_weight_analysis_params(wildcards):
+    return as_json(config["weight_analysis"])
+
+
+def get_method_types_params(wildcards):
+    return as_json({m: config["methods"][m]["type"] for m in METHODS})
+
+
+# --- cluster resources and resume (issue 7) ---
+# Memory, runtime and cores only schedule a job: they are left out of params, so moving a study to a
+# bigger node reruns nothing. GPUs stay in params: the number of ranks changes the numbers.
+SCHEDULING_KEYS = ("mem_mb", "runtime", "cpus")
+
+
+def without_scheduling(method_config):
+    """The method's config without its scheduling-only resources."""
+    resources = {k: v for k, v in method_config.get("resources", {}).items() if k not in SCHEDULING_KEYS}
+    return {**method_config, "resources": resources} if "resources" in method_config else method_config
+
+
+def get_method_resources(wildcards):
+    """The method's resources block, schema defaults filled."""
+    return config["methods"][wildcards.method]["resources"]
+
+
+def get_train_gpus(wildcards):
+    return get_method_resources(wildcards)["gpus"]
+
+
+def get_train_threads(wildcards):
+    return get_method_resources(wildcards)["cpus"]
+
+
+def get_train_mem_mb(wildcards, attempt):
+    """Memory grows with each retry: a job killed for memory gets twice as much on attempt 2."""
+    return get_method_resources(wildcards)["mem_mb"] * attempt
+
+
+def get_train_runtime(wildcards, attempt):
+    """Runtime (minutes) grows with each retry; the retry resumes from the last checkpoint."""
+    return get_method_resources(wildcards)["runtime"] * attempt
+
+
+def get_gate_params(wildcards):
+    return as_json(config["methods"][wildcards.method]["gate"])
+
+
+def get_validation_params(wildcards):
+    return as_json(config["validation"])
+
+
+def get_strict_params(wildcards):
+    """Only the strict switch, so threshold edits rerun validation but not the comparison."""
+    return as_json({"strict": config["validation"]["strict"]})
+
+
+def get_pilot_params(wildcards):
+    return as_json({"pilot_steps": config["methods"][wildcards.method]["gate"]["pilot_steps"]})
+
+
+def get_expected_range_params(wildcards):
+    return as_json(config["tasks"][wildcards.task]["expected_range"])
