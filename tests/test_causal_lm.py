@@ -108,7 +108,7 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
     run = _train(tmp_path, method, task)
     merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
     result = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
-    assert q = result["quantities"]
+    q = result["quantities"]
     assert result["passed"] and q["loss_abs_diff"]["value"] < 1e-4 and q["perplexity_abs_diff"]["value"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
 

@@ -48,8 +48,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
         return f"allowed: {op[error.validator]} {error.validator_value}"
-    if error.validator == "type":
-        return f"allowed type: {error.validator_value}"
+    if error.validator in ("type", "minItems"):
+        what = f"type {error.validator_value}" if error.validator == "type" else f"at least {error.validator_value} items"
+        return f"allowed: {what}" + (f" ({schema['description']})" if schema.get("description") else "")
     if error.validator == "pattern" or error.validator == "propertyNames":
         return "names must start with a letter and contain only letters, digits and _"
     return str(schema.get("description", "")).strip()
