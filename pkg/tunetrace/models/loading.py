@@ -97,13 +97,6 @@ def apply_lora(model: torch.nn.Module, spec: LoraSpec, task_type: str = "SEQ_CLS
     return get_peft_model(model, config)
 
 
-def load_adapter_model(spec: ModelSpec, labels: list[str], adapter_dir: str) -> torch.nn.Module:
-    """Base model with a trained LoRA adapter attached (not merged)."""
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(load_classifier(spec, labels), adapter_dir)
-
-
 def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     """Trainable and total parameter counts, and the trainable share in percent."""
     total = sum(p.numel() for p in model.parameters())
@@ -124,10 +117,3 @@ def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpoint
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     return model
-
-
-def load_causal_adapter_model(spec: ModelSpec, adapter_dir: str) -> torch.nn.Module:
-    """Base decoder with a trained LoRA adapter attached (not merged)."""
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(load_causal_lm(spec), adapter_dir)
