@@ -39,4 +39,4 @@ deepspeed: setup
 	$(BIN)/python -m pip install --quiet --no-build-isolation -c constraints.txt deepspeed
 
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake
+	rm -rf results logs benchmarks .snakemake

@@ -3,7 +3,7 @@
 Run from the repository root after the demo has prepared its data (and, for the drift timing,
 trained its runs):
 
-    PYTHONPATH=pkg python benchmarks/bench_drift.py --repeats 2 --methods full lora_r8
+    PYTHONPATH=pkg python bench/bench_drift.py --repeats 2 --methods full lora_r8
 
 1. Training wall time of the demo task with and without the representation callback at the
    default `representations` settings (schema defaults, not the demo's every_steps), runs

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wall time and peak memory of the embedded demo, from an empty results/ tree.
-# Usage: bash benchmarks/bench_demo.sh   (after `make setup`; appends nothing, prints a table row)
+# Usage: bash bench/bench_demo.sh   (after `make setup`; appends nothing, prints a table row)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)

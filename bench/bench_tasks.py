@@ -1,4 +1,4 @@
-"""Real-data checks of issue 5: tables for benchmarks/RESULTS_tasks.md from finished studies.
+"""Real-data checks of issue 5: the tables of bench/RESULTS.md ("Task types: real-data checks") from finished studies.
 
 Run each study first (from a directory beside ../shared/data), for example:
 
@@ -6,7 +6,7 @@ Run each study first (from a directory beside ../shared/data), for example:
 
 then print the Markdown tables:
 
-    python benchmarks/bench_tasks.py --study rte=RUN/rte --study sst2=RUN/sst2 --study hatecheck=RUN/hatecheck \
+    python bench/bench_tasks.py --study rte=RUN/rte --study sst2=RUN/sst2 --study hatecheck=RUN/hatecheck \
         [--squad ../shared/data/squad-v2/dev-v2.0.json]
 """
 

@@ -4,11 +4,11 @@ Trains a random-weight Llama-style decoder (about 1.1B parameters by default) on
 the Hugging Face Trainer, the same engine as tunetrace's training path, and prints one JSON line.
 Run one stage per process, under accelerate for the DeepSpeed stages:
 
-    python benchmarks/bench_scale.py --stage bf16
+    python bench/bench_scale.py --stage bf16
     accelerate launch --num_processes 1 --use_deepspeed \
-        --deepspeed_config_file config/deepspeed/zero2.json benchmarks/bench_scale.py --stage zero2
+        --deepspeed_config_file config/deepspeed/zero2.json bench/bench_scale.py --stage zero2
     accelerate launch --num_processes 1 --use_deepspeed \
-        --deepspeed_config_file config/deepspeed/zero3.json benchmarks/bench_scale.py --stage zero3
+        --deepspeed_config_file config/deepspeed/zero3.json bench/bench_scale.py --stage zero3
 
 `--tiny` runs a 2-layer model on CPU in fp32 (a smoke test of the script, not a measurement).
 MFU = 6 * parameters * tokens/s / peak dense bf16 FLOP/s of the GPU (--peak-tflops, default 989

@@ -1,8 +1,8 @@
 """Lineage overhead: the same study run with and without lineage recording, side by side.
 
 Usage (from the repository root):
-    PYTHONPATH=pkg python benchmarks/bench_lineage.py --study demo   # embedded default config
-    PYTHONPATH=pkg python benchmarks/bench_lineage.py --study tiny --repeats 2   # tests' tiny config
+    PYTHONPATH=pkg python bench/bench_lineage.py --study demo   # embedded default config
+    PYTHONPATH=pkg python bench/bench_lineage.py --study tiny --repeats 2   # tests' tiny config
 
 Two measurements:
 1. A/B wall time: `snakemake results/comparison.json` with TUNETRACE_LINEAGE=1 and =0, each in a fresh

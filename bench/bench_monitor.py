@@ -4,7 +4,7 @@ Runs are interleaved (off, on, on, off, ...) so machine load drifts hit both arm
 time spent inside the monitor's own work (per-layer gradient norms, memory probes) is measured
 directly, which does not depend on the load of the machine.
 
-    PYTHONPATH=pkg python benchmarks/bench_monitor.py --steps 20 --repeats 2 --logging-steps 5 1
+    PYTHONPATH=pkg python bench/bench_monitor.py --steps 20 --repeats 2 --logging-steps 5 1
 """
 
 from __future__ import annotations
