@@ -1,0 +1,324 @@
+"""Package layout rules of pkg/tunetrace, checked from the source with `ast` (nothing is imported):
+no import cycles, a torch-free config/registry/code-hash path, task type names only under tasks/,
+and a docstring'd __init__.py in every subpackage."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PKG_ROOT = REPO / "pkg"
+PACKAGE = "tunetrace"
+PACKAGE_DIR = PKG_ROOT / PACKAGE
+TASKS_DIR = PACKAGE_DIR / "tasks"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG_ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module under pkg/tunetrace: dotted name -> source file."""
+    return {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py")) if "__pycache__" not in p.parts}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run: module level, in functions and classes; not those in the
+    body of `if TYPE_CHECKING:` (its else branch runs, so it counts)."""
+    found, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """module -> package modules it imports, and the package imports that name no module file.
+
+    `import tunetrace.a.b` -> tunetrace.a.b; `from tunetrace.a import b` -> tunetrace.a.b when that module
+    exists, else tunetrace.a (b is an attribute). No edge from a module to the packages above it: importing
+    a submodule runs its parents' __init__.py, but those are docstring-only (test_every_subpackage_...).
+    """
+    modules = package_modules()
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    unresolved = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in runtime_imports(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = _absolute(node, module, path.name == "__init__.py")
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            for target in targets:
+                if target.split(".")[0] != PACKAGE:
+                    continue
+                if target in modules:
+                    graph[module].add(target)
+                else:
+                    unresolved.append(f"{path.relative_to(REPO)}:{node.lineno}: imports {target}, which is no module")
+    return graph, unresolved
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components (iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(component))
+    return components
+
+
+def a_cycle(graph: dict[str, set[str]], members: list[str]) -> list[str]:
+    """One concrete cycle through the first member of a strongly connected component (BFS back to it)."""
+    start, inside = members[0], set(members)
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for child in sorted(graph[node] & inside):
+                if child == start:  # node -> start closes the cycle; walk node back to start
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return [*reversed(path), start]
+                if child not in parents:
+                    parents[child] = node
+                    following.append(child)
+        frontier = following
+    return members
+
+
+def cyclic_components(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components that hold a cycle (several modules, or a self-import)."""
+    return [c for c in strongly_connected(graph) if len(c) > 1 or c[0] in graph[c[0]]]
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One concrete cycle per cyclic component."""
+    return [a_cycle(graph, c) for c in cyclic_components(graph)]
+
+
+# ---------------------------------------------------------------- (a) no import cycles
+
+def test_cycle_finder_finds_cycles():
+    """The finder itself: a three-module cycle and a self-import are reported, a DAG is not."""
+    dag = {"a": {"b"}, "b": {"c"}, "c": set(), "e": {"a", "c"}}
+    assert cycles(dag) == []
+    cyclic = {**dag, "c": {"a"}, "d": {"d"}}
+    assert sorted(map(tuple, cycles(cyclic))) == [("a", "b", "c", "a"), ("d", "d")]
+    assert sorted(map(tuple, cyclic_components(cyclic))) == [("a", "b", "c"), ("d",)]
+
+
+def test_import_graph_resolves_every_package_import():
+    """Every `tunetrace...` import names a module file (a typo'd or moved module shows here by line)."""
+    graph, unresolved = import_graph()
+    assert not unresolved, "\n".join(unresolved)
+    # sanity: the graph sees imports inside functions and skips TYPE_CHECKING blocks
+    assert "tunetrace.tasks.base" in graph["tunetrace.tasks.registry"]  # imported inside get_task_type
+    assert "tunetrace.config" not in graph["tunetrace.tasks.base"]  # only under TYPE_CHECKING there
+
+
+# Cycles known when this test was written, each as the exact set of modules of its strongly connected
+# component; anything else (a new cycle, or one of these growing) fails, and so does an entry that no
+# longer matches (remove it once fixed).
+# - config -> tasks.registry (module level) -> tasks.base (in get_task_type, for the TaskType check)
+#   -> models.loading (in TaskType.load_tokenizer/apply_lora) -> config (module level, though loading.py
+#   uses ModelSpec/LoraSpec only in annotations). Harmless at import time (two edges are lazy), but it
+#   puts tasks/base.py and models/loading.py into the code hash of every rule that imports config.
+#   Fix: move that import in models/loading.py under `if TYPE_CHECKING:` (breaks the cycle); moving
+#   get_task_type out of the registry would also keep base/loading out of config's closure.
+KNOWN_CYCLES = [frozenset({"tunetrace.config", "tunetrace.tasks.registry", "tunetrace.tasks.base",
+                           "tunetrace.models.loading"})]
+
+
+def test_package_has_no_import_cycles():
+    """The import graph of pkg/tunetrace (imports in functions included) has no cycle besides KNOWN_CYCLES."""
+    graph, _ = import_graph()
+    components = cyclic_components(graph)
+    new = [a_cycle(graph, c) for c in components if frozenset(c) not in KNOWN_CYCLES]
+    assert not new, "import cycles in pkg/tunetrace:\n" + "\n".join(" -> ".join(c) for c in new)
+    stale = [sorted(k) for k in KNOWN_CYCLES if k not in {frozenset(c) for c in components}]
+    assert not stale, f"KNOWN_CYCLES entries that are no cycle any more (remove them): {stale}"
+
+
+# ---------------------------------------------------------------- (b) torch-free entry points
+
+def test_config_registry_and_codehash_import_no_torch():
+    """Reading and validating a config, the registry's facts and the code hashes (what the DAG build
+    needs) leave torch, transformers and peft unimported, in a fresh interpreter."""
+    script = (
+        "import json, sys\n"
+        "import tunetrace.config, tunetrace.tasks.registry as r, tunetrace.provenance.codehash as c\n"
+        "[(r.entry(n), r.primary_metric(n, None)) for n in r.task_type_names()]\n"
+        "tunetrace.config.load_schema()\n"
+        f"c.closure({str(PKG_ROOT)!r}, ['tunetrace.evaluation.evaluate'])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.splitlines()[-1])
+    assert "tunetrace.tasks.registry" in loaded and "tunetrace.provenance.codehash" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in {"torch", "transformers", "peft"}]
+    assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
+
+
+# ---------------------------------------------------------------- (c) task type names only under tasks/
+
+def _task_type_names() -> set[str]:
+    from tunetrace.tasks.registry import task_type_names
+
+    return set(task_type_names())
+
+
+# Known string constants equal to a task type name outside tasks/, by (module, enclosing class or
+# function). Only defaults belong here, never a comparison:
+# - tunetrace.config TaskSpec: the dataclass default of `type` and the same default in
+#   TaskSpec.from_dict (for slices built without the schema); it mirrors the schema's
+#   `default: sequence_classification`, which test_allowed_task_type_literals_are_the_schema_default checks.
+ALLOWED = {("tunetrace.config", "TaskSpec"): "sequence_classification"}
+
+
+def _scoped_constants(tree: ast.AST) -> list[tuple[str, str, int]]:
+    """(string value, outermost enclosing class/function name or "<module>", line) of each string constant."""
+    found = []
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = scope
+            if scope == "<module>" and isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name
+            if isinstance(child, ast.Constant) and isinstance(child.value, str):
+                found.append((child.value, inner, child.lineno))
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    return found
+
+
+def task_type_literals() -> list[tuple[str, str, str, int]]:
+    """(module, scope, name, line) of every string constant naming a task type outside tunetrace/tasks/,
+    in the package and in the workflow scripts."""
+    names = _task_type_names()
+    files = [p for p in package_modules().values() if TASKS_DIR not in p.parents]
+    files += sorted((REPO / "workflow_scripts").glob("*.py"))
+    hits = []
+    for path in files:
+        module = module_name(path) if PACKAGE_DIR in path.parents else path.relative_to(REPO).as_posix()
+        for value, scope, line in _scoped_constants(ast.parse(path.read_text(encoding="utf-8"))):
+            if value in names:
+                hits.append((module, scope, value, line))
+    return hits
+
+
+def test_task_type_names_appear_only_under_tasks():
+    """No module outside tunetrace/tasks/ (nor a workflow script) spells a task type's name: generic code
+    asks the task type (registry) instead of branching on its name."""
+    hits = task_type_literals()
+    bad = [f"{m} ({scope}) line {line}: {value!r}" for m, scope, value, line in hits if ALLOWED.get((m, scope)) != value]
+    assert not bad, "task type names outside tunetrace/tasks/:\n" + "\n".join(bad)
+    stale = set(ALLOWED) - {(m, scope) for m, scope, _, _ in hits}
+    assert not stale, f"ALLOWED entries that match nothing any more (remove them): {sorted(stale)}"
+
+
+def test_allowed_task_type_literals_are_the_schema_default():
+    """The whitelisted literal is the schema's default task type, so it is a default, not a second
+    source of truth that could drift."""
+    from tunetrace.config import TaskSpec, load_schema
+
+    default = load_schema()["$defs"]["task"]["properties"]["type"]["default"]
+    assert set(ALLOWED.values()) == {default} == {TaskSpec(name="t").type, TaskSpec.from_dict("t", {}).type}
+
+
+def test_literal_scan_sees_a_comparison():
+    """The scan reports a name compared as a string (in a nested function, inside a tuple)."""
+    source = "def f(task):\n    def g():\n        return task.type in ('x', 'causal_lm')\n    return g\n"
+    assert [(v, s) for v, s, _ in _scoped_constants(ast.parse(source)) if v in _task_type_names()] == [("causal_lm", "f")]
+
+
+# ---------------------------------------------------------------- (d) every subpackage is a documented package
+
+def test_every_subpackage_has_a_docstring_init():
+    """Each directory under pkg/tunetrace holding Python has an __init__.py whose docstring says what is
+    in it, and that imports nothing (so importing a submodule runs no more than its own imports, which is
+    why the cycle test needs no edges from a module to the packages above it).
+
+    Directories without Python (schema/: YAML only) are data, not subpackages."""
+    dirs = sorted({p.parent for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts})
+    assert PACKAGE_DIR in dirs and TASKS_DIR in dirs
+    problems = []
+    for directory in dirs:
+        init = directory / "__init__.py"
+        if not init.is_file():
+            problems.append(f"{directory.relative_to(REPO)}: no __init__.py")
+            continue
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        doc = ast.get_docstring(tree)
+        if not doc or not doc.strip():
+            problems.append(f"{init.relative_to(REPO)}: no docstring")
+        imports = runtime_imports(tree)
+        if imports:
+            problems.append(f"{init.relative_to(REPO)}: line {imports[0].lineno}: imports in a package __init__")
+    assert not problems, "\n".join(problems)
