@@ -8,14 +8,14 @@ import functools
 from tunetrace.provenance.codehash import script_closure, code_hashes
 from tunetrace.tasks import registry
 
-REGISTRY_MODULE = "tunetrace.tasks.registry"
+DISPATCH_MODULE = "tunetrace.tasks.dispatch"
 
 
 @functools.lru_cache(maxsize=None)
 def rule_code_hashes(rule_name, task_type):
     """Canonical JSON of the code hashes of `rule_name` (for one task type), once per DAG build."""
     script = Path(workflow.basedir) / "workflow_scripts" / f"{rule_name}.py"
-    dispatches = REGISTRY_MODULE in script_closure(PKG_DIR, script)
+    dispatches = DISPATCH_MODULE in script_closure(PKG_DIR, script)
     extra = [registry.entry(task_type).module] if task_type and dispatches else []
     return as_json(code_hashes(PKG_DIR, script, workflow.basedir, extra))
 

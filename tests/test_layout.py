@@ -176,21 +176,14 @@ def test_import_graph_resolves_every_package_import():
     graph, unresolved = import_graph()
     assert not unresolved, "\n".join(unresolved)
     # sanity: the graph sees imports inside functions and skips TYPE_CHECKING blocks
-    assert "tunetrace.tasks.base" in graph["tunetrace.tasks.registry"]  # imported inside get_task_type
+    assert "tunetrace.tasks.dispatch" in graph["tunetrace.data.prepare"]  # imported at module level
+    assert "tunetrace.data.prepare" in graph["tunetrace.analysis.representations"]  # imported inside _probe_for
     assert "tunetrace.config" not in graph["tunetrace.tasks.base"]  # only under TYPE_CHECKING there
 
 
-# Cycles known when this test was written, each as the exact set of modules of its strongly connected
-# component; anything else (a new cycle, or one of these growing) fails, and so does an entry that no
-# longer matches (remove it once fixed).
-# - config -> tasks.registry (module level) -> tasks.base (in get_task_type, for the TaskType check)
-#   -> models.loading (in TaskType.load_tokenizer/apply_lora) -> config (module level, though loading.py
-#   uses ModelSpec/LoraSpec only in annotations). Harmless at import time (two edges are lazy), but it
-#   puts tasks/base.py and models/loading.py into the code hash of every rule that imports config.
-#   Fix: move that import in models/loading.py under `if TYPE_CHECKING:` (breaks the cycle); moving
-#   get_task_type out of the registry would also keep base/loading out of config's closure.
-KNOWN_CYCLES = [frozenset({"tunetrace.config", "tunetrace.tasks.registry", "tunetrace.tasks.base",
-                           "tunetrace.models.loading"})]
+# Cycles allowed, each as the exact set of modules of its strongly connected component; anything else
+# (a new cycle, or one of these growing) fails, and so does an entry that no longer matches.
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def test_package_has_no_import_cycles():
@@ -234,11 +227,8 @@ def _task_type_names() -> set[str]:
 
 
 # Known string constants equal to a task type name outside tasks/, by (module, enclosing class or
-# function). Only defaults belong here, never a comparison:
-# - tunetrace.config TaskSpec: the dataclass default of `type` and the same default in
-#   TaskSpec.from_dict (for slices built without the schema); it mirrors the schema's
-#   `default: sequence_classification`, which test_allowed_task_type_literals_are_the_schema_default checks.
-ALLOWED = {("tunetrace.config", "TaskSpec"): "sequence_classification"}
+# function). Empty: defaults come from the schema, dispatch from the registry.
+ALLOWED: dict[tuple[str, str], str] = {}  # (module, scope) -> literal; keep it empty
 
 
 def _scoped_constants(tree: ast.AST) -> list[tuple[str, str, int]]:
@@ -281,15 +271,6 @@ def test_task_type_names_appear_only_under_tasks():
     assert not bad, "task type names outside tunetrace/tasks/:\n" + "\n".join(bad)
     stale = set(ALLOWED) - {(m, scope) for m, scope, _, _ in hits}
     assert not stale, f"ALLOWED entries that match nothing any more (remove them): {sorted(stale)}"
-
-
-def test_allowed_task_type_literals_are_the_schema_default():
-    """The whitelisted literal is the schema's default task type, so it is a default, not a second
-    source of truth that could drift."""
-    from tunetrace.config import TaskSpec, load_schema
-
-    default = load_schema()["$defs"]["task"]["properties"]["type"]["default"]
-    assert set(ALLOWED.values()) == {default} == {TaskSpec(name="t").type, TaskSpec.from_dict("t", {}).type}
 
 
 def test_literal_scan_sees_a_comparison():

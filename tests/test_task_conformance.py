@@ -25,7 +25,7 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, validate_config
-from tunetrace.tasks import registry
+from tunetrace.tasks import dispatch, registry
 from tunetrace.tasks.base import TaskType
 
 pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
@@ -305,14 +305,18 @@ def test_registered_class_fulfils_the_task_type_contract(name):
         mine = getattr(cls, method)
         assert list(inspect.signature(mine).parameters) == list(inspect.signature(base).parameters), (
             f"{entry.target}.{method}{inspect.signature(mine)} differs from TaskType.{method}{inspect.signature(base)}")
-    instance = registry.get_task_type(name)
-    assert type(instance) is cls and instance.entry is entry and registry.get_task_type(name) is instance
+    instance = dispatch.get_task_type(name)
+    assert type(instance) is cls and instance.entry is entry and dispatch.get_task_type(name) is instance
     for metric, higher in entry.metrics.items():
         assert instance.higher_is_better(metric) is higher is registry.higher_is_better(name, metric)
 
 
 class NotATaskType:
     name = "sequence_classification"
+
+
+class NamelessTaskType(TaskType):
+    """A TaskType subclass that forgot its `name` (refused before it is instantiated)."""
 
 
 @pytest.mark.parametrize("target, message", [
@@ -322,21 +326,23 @@ class NotATaskType:
     (f"{__name__}:NotATaskType", r"is not a TaskType subclass"),
     ("tunetrace.tasks.base:MergeQuantity", r"is not a TaskType subclass"),
     ("tunetrace.tasks.registry:entry", r"is not a TaskType subclass"),
+    # a TaskType subclass that declares no name
+    (f"{__name__}:NamelessTaskType", r"declares name None; they must agree"),
 ])
 def test_get_task_type_refuses_a_mismatched_registry_entry(monkeypatch, target, message):
     """An entry whose class has another name, or is no TaskType class, is refused naming the entry."""
     good = registry.REGISTRY["sequence_classification"]
     patched = {**registry.REGISTRY, "sequence_classification": registry.Entry(target, good.metrics, good.text_pairs)}
-    registry.get_task_type.cache_clear()
+    dispatch.get_task_type.cache_clear()
     try:
         with monkeypatch.context() as patch:
             patch.setattr(registry, "REGISTRY", patched)
             with pytest.raises(TypeError, match=message) as info:
-                registry.get_task_type("sequence_classification")
+                dispatch.get_task_type("sequence_classification")
             assert target in str(info.value) and "sequence_classification" in str(info.value)
     finally:
-        registry.get_task_type.cache_clear()  # nothing from the patched registry survives this test
-    assert type(registry.get_task_type("sequence_classification")).__name__ == "SequenceClassification"
+        dispatch.get_task_type.cache_clear()  # nothing from the patched registry survives this test
+    assert type(dispatch.get_task_type("sequence_classification")).__name__ == "SequenceClassification"
 
 
 # ---------------------------------------------------------------- the matrix

@@ -22,7 +22,7 @@ import random
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,20 +48,19 @@ class RepresentationError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RepresentationSpec:
-    enabled: bool = True
-    every_steps: int = 100
-    probe_size: int = 1000
-    layers: tuple[int, ...] | None = None
-    pooling: str = "mean"
-    dtype: str = "fp16"
-    batch_size: int = 64
-    cka_batch_size: int = 256
+    SCHEMA_SECTION: ClassVar[str] = "properties/representations"
+
+    enabled: bool
+    every_steps: int
+    probe_size: int
+    layers: tuple[int, ...] | None
+    pooling: str
+    dtype: str
+    batch_size: int
+    cka_batch_size: int
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RepresentationSpec":
-        data = dict(data)
-        if data.get("layers") is not None:
-            data["layers"] = tuple(int(i) for i in data["layers"])
         return spec_from_dict(cls, data)
 
 
@@ -269,7 +268,7 @@ def list_steps(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, data_dir: str | os.PathLike) -> ProbeSet:
     from tunetrace.data.prepare import load_prepared
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     _, eval_frame = load_prepared(data_dir)
     tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, eval_frame)
@@ -279,7 +278,7 @@ def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, 
 def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
                                  data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Step 0 of the pretrained model (the same model every run of the task starts from)."""
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     probe = _probe_for(model_spec, task, spec, data_dir)
     model = get_task_type(task.type).load_model(model_spec, task)

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -31,8 +31,10 @@ LAYER_PATTERN = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
 
 @dataclasses.dataclass(frozen=True)
 class WeightSpec:
-    intruder_threshold: float = 0.5
-    intruder_top_k: int = 10
+    SCHEMA_SECTION: ClassVar[str] = "properties/weight_analysis"
+
+    intruder_threshold: float
+    intruder_top_k: int
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WeightSpec":
@@ -59,7 +61,7 @@ def effective_rank(matrix: np.ndarray) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int = 10, threshold: float = 0.5) -> int:
+def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int, threshold: float) -> int:
     """Count of the top-k singular vectors of `tuned` with max |cos| to base's singular vectors < threshold."""
     u_base, _, _ = np.linalg.svd(np.asarray(base, np.float64), full_matrices=False)
     u_tuned, _, _ = np.linalg.svd(np.asarray(tuned, np.float64), full_matrices=False)
@@ -115,7 +117,7 @@ def _lora_updates(peft_model: torch.nn.Module) -> dict[str, np.ndarray]:
 def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: WeightSpec, final_dir: str | os.PathLike,
                     seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
     """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use)."""
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     task_type = get_task_type(task.type)
     base = _backbone_linear_weights(task_type.load_model(model_spec, task))

@@ -21,7 +21,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import TaskSpec
 from tunetrace.data.checks import DataError, check_columns
 from tunetrace.fileio import sha256_file, write_json
-from tunetrace.tasks.registry import get_task_type
+from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
 
@@ -167,31 +167,31 @@ def _distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
 def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Read and standardise the train and eval splits of a task; return them and the source files."""
     source = task.source
-    if source.get("format") == "hub":
-        train_raw = read_hub_split(source["hub_id"], source.get("train") or "train")
-        eval_raw = read_hub_split(source["hub_id"], source["eval"]) if source.get("eval") else None
+    if source["format"] == "hub":
+        train_raw = read_hub_split(source["hub_id"], source["train"] or "train")
+        eval_raw = read_hub_split(source["hub_id"], source["eval"]) if source["eval"] else None
         files: list[Path] = []
         origin_train, origin_eval = f"hub:{source['hub_id']}", f"hub:{source['hub_id']}"
     else:
         train_path = Path(workdir) / source["train"]
         files = [train_path]
-        train_raw = read_table(train_path, source.get("format", "auto"), source.get("quoting", "auto"))
+        train_raw = read_table(train_path, source["format"], source["quoting"])
         origin_train = str(train_path)
         eval_raw = None
-        if source.get("eval"):
+        if source["eval"]:
             eval_path = Path(workdir) / source["eval"]
             files.append(eval_path)
-            eval_raw = read_table(eval_path, source.get("format", "auto"), source.get("quoting", "auto"))
+            eval_raw = read_table(eval_path, source["format"], source["quoting"])
             origin_eval = str(eval_path)
     task_type = get_task_type(task.type)
     train = task_type.standardise(train_raw, task, origin_train, "train")
     if eval_raw is None:
         by = [c for c in (A.COL_LABEL, A.COL_GROUP) if c in train]
-        by += _stratum_columns(train, train_raw, source.get("stratify_by") or [], origin_train)
+        by += _stratum_columns(train, train_raw, source["stratify_by"], origin_train)
         if not by:  # no label, group or listed column: one stratum
             train[STRATUM_PREFIX] = ""
             by = [STRATUM_PREFIX]
-        train, evaluation = stratified_split(train, source.get("eval_fraction", 0.2), source.get("split_seed", 0), by)
+        train, evaluation = stratified_split(train, source["eval_fraction"], source["split_seed"], by)
         train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)]) for f in (train, evaluation))
     else:
         evaluation = task_type.standardise(eval_raw, task, origin_eval, "eval")
@@ -214,15 +214,15 @@ def _stratum_columns(train: pd.DataFrame, raw: pd.DataFrame, columns: list[str],
 def _held_out(task: TaskSpec, evaluation: pd.DataFrame) -> dict[str, Any] | None:
     """How the eval split was carved from train (None when an eval file was given), with its ids."""
     source = task.source
-    if source.get("eval"):
+    if source["eval"]:
         return None
-    by = [c for c in ("label", "group") if c in evaluation] + list(source.get("stratify_by") or [])
-    return {"fraction": source.get("eval_fraction", 0.2), "seed": source.get("split_seed", 0),
+    by = [c for c in ("label", "group") if c in evaluation] + list(source["stratify_by"])
+    return {"fraction": source["eval_fraction"], "seed": source["split_seed"],
             "stratified_by": by, "ids": evaluation[A.COL_ID].astype(str).tolist()}
 
 
 def _subsample(train: pd.DataFrame, evaluation: pd.DataFrame, task: TaskSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    seed = int(task.source.get("split_seed", 0))
+    seed = int(task.source["split_seed"])
     if task.max_train_examples and len(train) > task.max_train_examples:
         train = train.sample(n=task.max_train_examples, random_state=seed).sort_index().reset_index(drop=True)
     if task.max_eval_examples and len(evaluation) > task.max_eval_examples:

@@ -11,7 +11,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.evaluation.evaluate import finite
 from tunetrace.fileio import write_json
-from tunetrace.tasks.registry import get_task_type
+from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
 

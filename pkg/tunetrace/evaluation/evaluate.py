@@ -13,7 +13,7 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
 from tunetrace.fileio import write_json, write_text
 from tunetrace.tasks.base import Evaluation
-from tunetrace.tasks.registry import get_task_type
+from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.evaluate import finite
 from tunetrace.fileio import atomic_dir, write_json
 from tunetrace.models.loading import parameter_counts
-from tunetrace.tasks.registry import get_task_type
+from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
 

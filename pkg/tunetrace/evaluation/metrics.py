@@ -85,7 +85,7 @@ def group_error_rates(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequ
 
 def bootstrap_intervals(
     y_true: Sequence[int], y_pred: Sequence[int], metric_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
-    keys: Sequence[str], samples: int, confidence: float = 0.95, seed: int = 0,
+    keys: Sequence[str], samples: int, confidence: float, seed: int = 0,
 ) -> dict[str, list[float]]:
     """Percentile bootstrap intervals of each metric in `keys` (resampling examples)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)

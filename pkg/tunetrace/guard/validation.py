@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,20 +31,22 @@ class ValidationFailed(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class ValidationSpec:
-    strict: bool = False
-    max_final_train_loss: float | None = None
-    max_grad_norm: float = 1000.0
-    loss_increase_tolerance: float = 0.1
-    smoothing_window: int = 5
-    min_log_points: int = 6
-    overfit_ratio: float = 2.0
-    oscillation_ratio: float = 0.25
-    step_time_increase: float = 0.5
-    memory_increase: float = 0.25
-    probe_examples: int = 16
-    reload_tolerance: float = 1e-5
-    smoke_steps: int = 8
-    smoke_save_every_steps: int = 2
+    SCHEMA_SECTION: ClassVar[str] = "properties/validation"
+
+    strict: bool
+    max_final_train_loss: float | None
+    max_grad_norm: float
+    loss_increase_tolerance: float
+    smoothing_window: int
+    min_log_points: int
+    overfit_ratio: float
+    oscillation_ratio: float
+    step_time_increase: float
+    memory_increase: float
+    probe_examples: int
+    reload_tolerance: float
+    smoke_steps: int
+    smoke_save_every_steps: int
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ValidationSpec":
@@ -171,7 +173,7 @@ def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] |
     if not expected_range:
         return []
     value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
-    low, high = expected_range.get("min"), expected_range.get("max")
+    low, high = expected_range["min"], expected_range["max"]  # tasks.<task>.expected_range, defaults filled
     if low is not None and value < low:
         return [flag(CRITICAL, "metric_below_range", f"{name} {value:.4f} is below the expected range "
                      f"[{low}, {high}] (tasks.<task>.expected_range)", [metrics_path])]
@@ -276,7 +278,7 @@ def _probe_logits(model: Any, batch: Mapping[str, Any]) -> np.ndarray:
 
 
 def _load(model_spec: Any, task: Any, method: Any, path: Path) -> Any:
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     return get_task_type(task.type).load_tuned_model(model_spec, task, method, path)
 
@@ -284,7 +286,7 @@ def _load(model_spec: Any, task: Any, method: Any, path: Path) -> Any:
 def probe_batch(model_spec: Any, task: Any, data_dir: str | os.PathLike, examples: int) -> dict[str, Any]:
     """The first `examples` eval rows as the model reads them (the task type's probe text), one batch."""
     from tunetrace.data.prepare import load_prepared
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     _, frame = load_prepared(data_dir)
     tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, frame.head(examples))
@@ -327,7 +329,7 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
     metrics = read_json(metrics_path)
     checkpoints = sorted((run_dir / A.CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     final = run_dir / A.FINAL_DIR
-    from tunetrace.tasks.registry import get_task_type
+    from tunetrace.tasks.dispatch import get_task_type
 
     num_labels = get_task_type(task.type).num_labels(task)  # a head over the labels, or None
     flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),

@@ -6,12 +6,14 @@ Full fine-tuning and LoRA share one path: LoRA is `apply_lora(model, spec)` on t
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tunetrace.config import LoraSpec, ModelSpec
 from tunetrace.models.names import is_local, resolve_model_path, set_offline_if_local
+
+if TYPE_CHECKING:
+    from tunetrace.config import LoraSpec, ModelSpec
 
 log = logging.getLogger(__name__)
 

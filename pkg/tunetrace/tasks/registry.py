@@ -1,5 +1,6 @@
 """The task-type registry: each name, where its `TaskType` lives, and the facts that config checks and
-the DAG build need before any model loads. Imports no torch.
+the DAG build need before any model loads. Imports nothing of the package (no torch, no task type):
+`tunetrace.tasks.dispatch.get_task_type` turns an entry into the type's instance.
 
 Adding a task type is one module under `tunetrace/tasks/`, one entry here and one schema fragment
 (docs/extending.md); the conformance matrix (tests/test_task_conformance.py) runs every entry here.
@@ -8,12 +9,7 @@ Adding a task type is one module under `tunetrace/tasks/`, one entry here and on
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib
-from typing import TYPE_CHECKING, Mapping
-
-if TYPE_CHECKING:
-    from tunetrace.tasks.base import TaskType
+from typing import Mapping
 
 CLASSIFICATION_METRICS = {"accuracy": True, "f1": True, "macro_f1": True, "precision": True, "recall": True,
                           "loss": False}
@@ -65,17 +61,3 @@ def primary_metric(name: str, requested: str | None) -> str:
 def higher_is_better(name: str, metric: str) -> bool:
     """Direction of a metric of a task type (metrics it does not list count as higher-is-better)."""
     return entry(name).metrics.get(metric, True)
-
-
-@functools.lru_cache(maxsize=None)
-def get_task_type(name: str) -> "TaskType":
-    """The task type's instance (imported on first use); refuses a class whose name disagrees with its entry."""
-    from tunetrace.tasks.base import TaskType
-
-    module, cls_name = entry(name).target.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
-    if not (isinstance(cls, type) and issubclass(cls, TaskType)):
-        raise TypeError(f"task type '{name}': {entry(name).target} is not a TaskType subclass")
-    if cls.name != name:
-        raise TypeError(f"task type '{name}': {entry(name).target} declares name '{cls.name}'; they must agree")
-    return cls(entry(name))

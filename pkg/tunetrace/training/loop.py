@@ -22,7 +22,8 @@ from tunetrace.provenance.environment import cluster_environment
 from tunetrace.models.loading import parameter_counts
 from tunetrace.analysis.representations import representation_callback
 from tunetrace.tasks.base import TrainingParts
-from tunetrace.tasks.registry import get_task_type, higher_is_better
+from tunetrace.tasks.dispatch import get_task_type
+from tunetrace.tasks.registry import higher_is_better
 
 log = logging.getLogger(__name__)
 
