@@ -23,12 +23,8 @@ HASH_CHARS = 16
 
 
 def _file_hash(path: Path) -> str:
-    stat = path.stat()
-    return _hash_of(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=None)
-def _hash_of(path: Path, mtime_ns: int, size: int) -> str:  # keyed on mtime and size: an edited file is re-read
+    # Always the bytes, never a cache keyed on mtime and size: an edit that keeps the size and lands in
+    # the same mtime tick (or whose mtime is restored) must still change the hash.
     return hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
 
 
@@ -72,15 +68,16 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
 
 def direct_imports(pkg_root: Path, path: Path, module: str) -> frozenset[str]:
     """The package modules `path` (the source of `module`, "" for a script) imports directly."""
-    stat = path.stat()
-    return _direct_imports(pkg_root, path, module, stat.st_mtime_ns, stat.st_size)
+    names = _imported_names(path.read_bytes(), str(path), module, path.name == "__init__.py")
+    # which names are package modules is asked of the file system each time (a new module file counts)
+    return frozenset(n for n in names if module_file(pkg_root, n))
 
 
 @functools.lru_cache(maxsize=None)
-def _direct_imports(pkg_root: Path, path: Path, module: str, mtime_ns: int, size: int) -> frozenset[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def _imported_names(source: bytes, filename: str, module: str, is_package: bool) -> frozenset[str]:
+    """Every `tunetrace...` name the source imports (cached on the bytes: an edited file is re-parsed)."""
+    tree = ast.parse(source, filename=filename)
     found: set[str] = set()
-    is_package = path.name == "__init__.py"
     for node in _import_nodes(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -88,7 +85,7 @@ def _direct_imports(pkg_root: Path, path: Path, module: str, mtime_ns: int, size
             target = _absolute(node, module, is_package)
             # `from pkg import name`: name is a submodule or an attribute of pkg
             names = [target] + [f"{target}.{alias.name}" for alias in node.names]
-        found.update(n for n in names if n.split(".")[0] == PACKAGE and module_file(pkg_root, n))
+        found.update(n for n in names if n.split(".")[0] == PACKAGE)
     return frozenset(found)
 
 

@@ -1,0 +1,205 @@
+"""tunetrace.provenance.codehash: the code of a rule is the import closure of its script, found with ast.
+
+Unit tests on a fake `tunetrace` package written into tmp_path (nothing is imported from it), plus
+checks on the real package that the task type's module decides which files an evaluation depends on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from tunetrace.provenance.codehash import closure, code_hashes, direct_imports, script_closure
+from tunetrace.tasks import registry
+
+FAKE = {
+    "tunetrace/__init__.py": "",
+    # absolute import of a nested module, relative import of a sibling, TYPE_CHECKING-only imports
+    "tunetrace/core.py": (
+        "from __future__ import annotations\n"
+        "import os\n"
+        "import numpy as np\n"
+        "import tunetrace.util.strings\n"
+        "from . import helpers\n"
+        "from typing import TYPE_CHECKING\n"
+        "import typing\n"
+        "if TYPE_CHECKING:\n"
+        "    from tunetrace.typing_only import Thing\n"
+        "if typing.TYPE_CHECKING:\n"
+        "    import tunetrace.typing_only_attr\n"
+        "else:\n"
+        "    from tunetrace import runtime_else\n"
+    ),
+    # an import inside a function runs when the function is called
+    "tunetrace/helpers.py": "def load():\n    from tunetrace.lazy import value\n    return value\n",
+    "tunetrace/lazy.py": "value = 1\n",
+    "tunetrace/runtime_else.py": "",
+    "tunetrace/typing_only.py": "class Thing: ...\n",
+    "tunetrace/typing_only_attr.py": "",
+    "tunetrace/util/__init__.py": "",
+    # two-level relative import naming a submodule, and `from pkg import name` naming an attribute
+    "tunetrace/util/strings.py": "from ..sub import mod\nfrom tunetrace.sub import CONSTANT\n",
+    "tunetrace/sub/__init__.py": "CONSTANT = 3\n",
+    "tunetrace/sub/mod.py": "from .. import leaf\n",
+    "tunetrace/leaf.py": "",
+    "tunetrace/unrelated.py": "import tunetrace.lazy\n",
+    "tunetrace/deep/__init__.py": "",
+    "tunetrace/deep/er/__init__.py": "",
+    "tunetrace/deep/er/leaf.py": "",
+    "tunetrace/task_a.py": "from tunetrace.deep.er import leaf\n",
+}
+CORE_CLOSURE = {"tunetrace", "tunetrace.core", "tunetrace.util", "tunetrace.util.strings", "tunetrace.helpers",
+                "tunetrace.lazy", "tunetrace.runtime_else", "tunetrace.sub", "tunetrace.sub.mod", "tunetrace.leaf"}
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Path:
+    """A repository root holding pkg/tunetrace/... and scripts/rule.py (which imports tunetrace.core)."""
+    for rel, text in FAKE.items():
+        path = tmp_path / "pkg" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    script = tmp_path / "scripts" / "rule.py"
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom tunetrace.core import run\n\nrun(snakemake)\n")
+    return tmp_path
+
+
+def test_direct_imports_resolves_absolute_relative_and_submodule_imports(fake: Path) -> None:
+    pkg = fake / "pkg"
+    core = direct_imports(pkg, pkg / "tunetrace" / "core.py", "tunetrace.core")
+    # `from . import helpers` names the package and its submodule; third-party and stdlib are dropped
+    assert core == {"tunetrace", "tunetrace.util.strings", "tunetrace.helpers", "tunetrace.runtime_else"}
+    strings = direct_imports(pkg, pkg / "tunetrace" / "util" / "strings.py", "tunetrace.util.strings")
+    assert strings == {"tunetrace.sub", "tunetrace.sub.mod"}  # CONSTANT is an attribute, not a module
+    # relative import from inside a package's __init__-less module one level down
+    assert direct_imports(pkg, pkg / "tunetrace" / "sub" / "mod.py", "tunetrace.sub.mod") == {"tunetrace",
+                                                                                            "tunetrace.leaf"}
+    assert direct_imports(pkg, pkg / "tunetrace" / "helpers.py", "tunetrace.helpers") == {"tunetrace.lazy"}
+
+
+def test_relative_import_from_a_package_init_resolves_against_the_package(fake: Path) -> None:
+    pkg = fake / "pkg"
+    init = pkg / "tunetrace" / "util" / "__init__.py"
+    init.write_text("from . import strings\n")
+    assert direct_imports(pkg, init, "tunetrace.util") == {"tunetrace.util", "tunetrace.util.strings"}
+
+
+def test_closure_follows_imports_and_skips_type_checking(fake: Path) -> None:
+    found = closure(fake / "pkg", ["tunetrace.core"])
+    assert found == CORE_CLOSURE
+    assert "tunetrace.typing_only" not in found and "tunetrace.typing_only_attr" not in found
+    assert "tunetrace.unrelated" not in found
+
+
+def test_closure_includes_parent_package_inits(fake: Path) -> None:
+    assert closure(fake / "pkg", ["tunetrace.deep.er.leaf"]) == {
+        "tunetrace", "tunetrace.deep", "tunetrace.deep.er", "tunetrace.deep.er.leaf"}
+    hashes = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake, ["tunetrace.task_a"])
+    assert {"pkg/tunetrace/deep/__init__.py", "pkg/tunetrace/deep/er/__init__.py"} <= set(hashes)
+
+
+def test_script_closure_adds_extra_roots(fake: Path) -> None:
+    script = fake / "scripts" / "rule.py"
+    assert script_closure(fake / "pkg", script) == CORE_CLOSURE
+    with_task = script_closure(fake / "pkg", script, ["tunetrace.task_a"])
+    assert with_task - CORE_CLOSURE == {"tunetrace.task_a", "tunetrace.deep", "tunetrace.deep.er",
+                                        "tunetrace.deep.er.leaf"}
+
+
+def test_code_hashes_keys_are_the_script_and_its_closure(fake: Path) -> None:
+    hashes = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    expected = {"scripts/rule.py"} | {
+        "pkg/" + m.replace(".", "/") + ("/__init__.py" if (fake / "pkg" / m.replace(".", "/")).is_dir() else ".py")
+        for m in CORE_CLOSURE}
+    assert set(hashes) == expected
+    assert all(len(h) == 16 for h in hashes.values())
+
+
+@pytest.mark.parametrize("edited", ["tunetrace/lazy.py", "tunetrace/sub/mod.py", "tunetrace/util/__init__.py",
+                                    "tunetrace/__init__.py", "../scripts/rule.py"])
+def test_editing_a_module_in_the_closure_changes_the_hashes(fake: Path, edited: str) -> None:
+    before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    path = fake / "pkg" / edited
+    path.write_text(path.read_text() + "\n# an edit\n")
+    after = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {path.resolve().relative_to(fake.resolve()).as_posix()}
+
+
+@pytest.mark.parametrize("edited", ["tunetrace/unrelated.py", "tunetrace/typing_only.py", "tunetrace/task_a.py"])
+def test_editing_a_module_outside_the_closure_changes_nothing(fake: Path, edited: str) -> None:
+    before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    path = fake / "pkg" / edited
+    path.write_text(path.read_text() + "\n# an edit\n")
+    assert code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake) == before
+
+
+def test_same_size_edit_changes_the_hash(fake: Path) -> None:
+    """An edit that keeps the size (and may land in the same mtime tick) is still seen."""
+    before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    lazy = fake / "pkg" / "tunetrace" / "lazy.py"
+    stat = lazy.stat()
+    lazy.write_text("value = 2\n")
+    os.utime(lazy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime: only the bytes differ
+    after = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    assert after["pkg/tunetrace/lazy.py"] != before["pkg/tunetrace/lazy.py"]
+
+
+def test_adding_an_import_grows_the_closure(fake: Path) -> None:
+    before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    helpers = fake / "pkg" / "tunetrace" / "helpers.py"
+    helpers.write_text(helpers.read_text() + "\ndef more():\n    import tunetrace.unrelated\n")
+    after = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    assert set(after) - set(before) == {"pkg/tunetrace/unrelated.py"}
+
+
+def test_a_new_module_file_joins_the_closure(fake: Path) -> None:
+    """`from tunetrace.sub import CONSTANT` names an attribute until sub/CONSTANT.py exists (same bytes importing)."""
+    before = closure(fake / "pkg", ["tunetrace.util.strings"])
+    (fake / "pkg" / "tunetrace" / "sub" / "CONSTANT.py").write_text("")
+    assert closure(fake / "pkg", ["tunetrace.util.strings"]) - before == {"tunetrace.sub.CONSTANT"}
+
+
+def test_touching_every_file_leaves_the_hashes_unchanged(fake: Path) -> None:
+    before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
+    later = (fake / "scripts" / "rule.py").stat().st_mtime + 120
+    for path in [*fake.rglob("*.py")]:
+        os.utime(path, (later, later))
+    assert code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake) == before
+
+
+# The real package: the task type's module (the registry's entry) decides what an evaluation runs.
+
+PKG = REPO / "pkg"
+EVALUATE_RUN = REPO / "workflow_scripts" / "evaluate_run.py"
+SQUAD = "tunetrace.evaluation.squad"
+
+
+def evaluate_run_closure(task_type: str) -> set[str]:
+    return script_closure(PKG, EVALUATE_RUN, [registry.entry(task_type).module])
+
+
+def test_squad_scoring_is_code_of_qa_evaluation_only() -> None:
+    """evaluate_run of an extractive_qa task runs squad.py; of a sequence_classification task, it does not.
+    Fails if the closure derivation drops the task type's module (squad.py is reached only through it)."""
+    assert "tunetrace.tasks.registry" in script_closure(PKG, EVALUATE_RUN)  # code.smk adds the type's module
+    assert SQUAD not in script_closure(PKG, EVALUATE_RUN)
+    assert SQUAD in evaluate_run_closure("extractive_qa")
+    assert SQUAD not in evaluate_run_closure("sequence_classification")
+    qa = code_hashes(PKG, EVALUATE_RUN, REPO, [registry.entry("extractive_qa").module])
+    assert "pkg/tunetrace/evaluation/squad.py" in qa and "pkg/tunetrace/tasks/extractive_qa.py" in qa
+
+
+@pytest.mark.parametrize("task_type", registry.task_type_names())
+def test_every_task_type_module_is_in_its_evaluation_closure(task_type: str) -> None:
+    """The type's module and the parents it runs are in; the script alone reaches no task type's module
+    (else an edit to one type would rerun every type's evaluations)."""
+    found = evaluate_run_closure(task_type)
+    assert registry.entry(task_type).module in found
+    assert {"tunetrace", "tunetrace.tasks", "tunetrace.tasks.base"} <= found
+    type_modules = {registry.entry(t).module for t in registry.task_type_names()}
+    assert not type_modules & script_closure(PKG, EVALUATE_RUN)
