@@ -98,7 +98,7 @@ def bench_drift(task_name: str, repeats: int, root: Path) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(repeats):
                 start = time.perf_counter()
-                frame = compute_drift(base, run_dir, RepresentationSpec(), identity, Path(tmp) / "d.parquet", Path(tmp) / "h.png")
+                frame = compute_drift(base, run_dir, RepresentationSpec.from_dict({}), identity, Path(tmp) / "d.parquet", Path(tmp) / "h.png")
                 full.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 with threadpool_limits(limits=1):  # as compute_drift does

@@ -25,4 +25,4 @@ def tiny_method(name: str = "full", **changes: Any) -> MethodSpec:
     return dataclasses.replace(MethodSpec.from_dict(name, tiny_config()["methods"][name]), **changes)
 
 
-MODEL = ModelSpec()
+MODEL = ModelSpec.from_dict({})

@@ -15,7 +15,7 @@ from tunetrace.tasks.causal_lm import IGNORE, encode_example, encode_sft, load_d
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import DataError, prepare_task_data
 
-TINY = ModelSpec(name_or_path="tiny:llama")
+TINY = ModelSpec.from_dict({"name_or_path": "tiny:llama"})
 
 
 pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
@@ -93,7 +93,7 @@ def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
     run = _train(tmp_path, method, task)
     assert json.loads((run / A.RUN_METADATA).read_text())["empty_completion_examples"] >= 1
-    metrics = evaluate_run(TINY, task, method, EvalSpec(bootstrap_samples=0), 0, tmp_path / "data", run, tmp_path / "eval")
+    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data", run, tmp_path / "eval")
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     assert set(metrics["strata"]) == {"easy", "hard"} and metrics["primary"] == metrics["loss"]
 
@@ -107,7 +107,7 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
                                            "lora": {"r": 4, "alpha": 8}})
     run = _train(tmp_path, method, task)
     merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
-    result = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
+    result = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
     q = result["quantities"]
     assert result["passed"] and q["loss_abs_diff"]["value"] < 1e-4 and q["perplexity_abs_diff"]["value"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
@@ -124,14 +124,14 @@ def test_tampered_merge_is_reported_failed(tmp_path):
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     prepare_task_data(task, tmp_path / "data")
-    apply_lora(load_causal_lm(TINY), LoraSpec(r=4), task_type="CAUSAL_LM").save_pretrained(str(tmp_path / "adapter"))
+    apply_lora(load_causal_lm(TINY), LoraSpec.from_dict({"r": 4}), task_type="CAUSAL_LM").save_pretrained(str(tmp_path / "adapter"))
     load_decoder_tokenizer(TINY).save_pretrained(str(tmp_path / "adapter"))
     merge_adapter(TINY, task, tmp_path / "adapter", tmp_path / "merged")
     weights = load_file(str(tmp_path / "merged" / "model.safetensors"))
     name = next(k for k in weights if "q_proj" in k)
     weights[name] = weights[name] + 0.05 * torch.randn_like(weights[name])
     save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
-    result = verify_merge(TINY, task, EvalSpec(merge_failure="warn"), tmp_path / "data", tmp_path / "adapter",
+    result = verify_merge(TINY, task, EvalSpec.from_dict({"merge_failure": "warn"}), tmp_path / "data", tmp_path / "adapter",
                           tmp_path / "merged", tmp_path / "check.json")
     assert not result["passed"] and result["quantities"]["loss_abs_diff"]["value"] > 1e-4
 
@@ -141,10 +141,10 @@ def test_gpt2_tiny_decoder_gets_architecture_lora_targets():
     from tunetrace.config import LoraSpec
     from tunetrace.models.loading import apply_lora, load_causal_lm, lora_targets
 
-    model = load_causal_lm(ModelSpec(name_or_path="tiny:gpt2"))
-    assert lora_targets(model, LoraSpec()) == ["c_attn"]
-    assert lora_targets(model, LoraSpec(target_modules=("c_proj",))) == ["c_proj"]
-    assert apply_lora(model, LoraSpec(r=2), task_type="CAUSAL_LM").get_nb_trainable_parameters()[0] > 0
+    model = load_causal_lm(ModelSpec.from_dict({"name_or_path": "tiny:gpt2"}))
+    assert lora_targets(model, LoraSpec.from_dict({})) == ["c_attn"]
+    assert lora_targets(model, LoraSpec.from_dict({"target_modules": ["c_proj"]})) == ["c_proj"]
+    assert apply_lora(model, LoraSpec.from_dict({"r": 2}), task_type="CAUSAL_LM").get_nb_trainable_parameters()[0] > 0
 
 
 def test_chat_template_renders_the_prompt():
@@ -187,7 +187,7 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     prepare_task_data(task, tmp_path / "data")
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 8, "batch_size": 4, "learning_rate": 1e-2,
                                            "save_every_steps": 4, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}})
-    spec = R.RepresentationSpec(every_steps=4, probe_size=8, pooling="last", batch_size=4)
+    spec = R.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4})
 
     class Preempted(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,104 @@ def test_schema_documents_every_key() -> None:
     for name, sub in schema["$defs"].items():
         walk(sub, f"$defs.{name}", set(sub.get("required", [])))
     assert not missing, f"undocumented keys: {missing}"
+
+
+# ---------------------------------------------------------------- one source of defaults: the schema
+
+# Each settings dataclass (module:class) with the smallest config slice it accepts (required keys only).
+SPECS = {"tunetrace.config:ModelSpec": {}, "tunetrace.config:TaskSpec": {"source": {}},
+         "tunetrace.config:LoraSpec": {}, "tunetrace.config:MethodSpec": {"type": "full"},
+         "tunetrace.config:EvalSpec": {}, "tunetrace.config:TrackingSpec": {}, "tunetrace.guard.gates:GateSpec": {},
+         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.analysis.weightspace:WeightSpec": {},
+         "tunetrace.analysis.representations:RepresentationSpec": {}}
+
+
+def _spec_class(target: str) -> type:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# Fields that are no config key of the class's schema section: `name` (the key the slice sits under),
+# MethodSpec.gpus (from resources.gpus).
+NOT_CONFIG_KEYS = {"name", "gpus"}
+
+
+def _build(cls: type, data: dict):
+    return cls.from_dict("x", data) if cls in (TaskSpec, MethodSpec) else cls.from_dict(data)
+
+
+def _schema_default(prop: dict, top: bool = True):
+    """A property's default as a spec holds it: nested blocks filled, a top-level array as a tuple (read
+    straight from the schema, not through schema_defaults_for)."""
+    value = prop["default"]
+    if isinstance(value, dict) and "properties" in prop:
+        value = {**value, **{k: _schema_default(p, False) for k, p in prop["properties"].items() if "default" in p}}
+    return tuple(value) if top and isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("target", SPECS)
+def test_spec_from_empty_slice_holds_the_schema_defaults(target: str) -> None:
+    """`Spec.from_dict` of a slice with only the required keys equals the schema's defaults, field by
+    field, so a default is changed in the schema and nowhere else."""
+    from tunetrace.config import LoraSpec, schema_section
+    from tunetrace.tasks import registry
+
+    cls, required = _spec_class(target), SPECS[target]
+    section = schema_section(cls.SCHEMA_SECTION)
+    spec = _build(cls, required)
+    fields = {f.name for f in dataclasses.fields(cls)} - NOT_CONFIG_KEYS
+    assert fields <= set(section["properties"]), f"{cls.__name__} fields missing from {cls.SCHEMA_SECTION}"
+    for name in sorted(fields):
+        prop = section["properties"][name]
+        if "default" not in prop:  # a required key, given above; a task's source gets $defs/source's defaults
+            given = required[name]
+            if "$ref" in prop:
+                given = _schema_default({**schema_section(prop["$ref"]), "default": given})
+            assert getattr(spec, name) == given, f"{cls.__name__}.{name}"
+            continue
+        expected = _schema_default(prop)
+        if cls is TaskSpec and name == "primary_metric":  # null: the task type's default
+            expected = registry.primary_metric(spec.type, expected)
+        if cls is MethodSpec and name == "lora":
+            expected = LoraSpec.from_dict(expected)
+        assert getattr(spec, name) == expected, f"{cls.__name__}.{name}"
+    if cls is MethodSpec:
+        assert spec.gpus == section["properties"]["resources"]["properties"]["gpus"]["default"]
+
+
+@pytest.mark.parametrize("target", SPECS)
+def test_spec_dataclasses_restate_no_default(target: str) -> None:
+    """No settings dataclass field has a default of its own (the schema holds them all); a re-added
+    `field: int = 5` or default_factory fails here."""
+    cls = _spec_class(target)
+    with_default = [f.name for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    assert not with_default, f"{cls.__name__} restates defaults for {with_default}; they belong in the schema"
+
+
+def test_schema_defaults_for_fills_a_slice_and_keeps_given_values() -> None:
+    """schema_defaults_for fills nested blocks (lora, resources, gate; a task's source through its $ref),
+    keeps given values, does not touch its argument, and leaves a filled slice unchanged."""
+    from tunetrace.config import schema_defaults_for
+
+    method = {"type": "lora", "lora": {"r": 4}}
+    filled = schema_defaults_for("$defs/method", method)
+    assert method == {"type": "lora", "lora": {"r": 4}}
+    assert filled["lora"] == {"r": 4, "alpha": 16, "dropout": 0.05, "target_modules": None, "bias": "none"}
+    assert filled["resources"]["gpus"] == 0 and filled["gate"]["pilot_steps"] == 20
+    task = schema_defaults_for("$defs/task", {"source": {"train": "t.csv"}})
+    assert task["source"]["eval_fraction"] == 0.2 and task["source"]["format"] == "auto"
+    assert task["expected_range"] == {"min": None, "max": None}
+    assert schema_defaults_for("$defs/task", task) == task
+
+
+def test_workflow_slices_build_the_same_specs() -> None:
+    """A slice validate_config filled (what the workflow passes) and the bare slice give equal specs."""
+    from tunetrace.config import EvalSpec
+
+    config = validate_config(tiny_config())
+    raw = tiny_config()
+    for name in raw["methods"]:
+        assert MethodSpec.from_dict(name, config["methods"][name]) == MethodSpec.from_dict(name, raw["methods"][name])
+    assert TaskSpec.from_dict("tiny", config["tasks"]["tiny"]) == TaskSpec.from_dict("tiny", raw["tasks"]["tiny"])
+    assert EvalSpec.from_dict(config["evaluation"]) == EvalSpec.from_dict(raw["evaluation"])

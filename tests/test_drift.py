@@ -54,7 +54,7 @@ def test_truncated_layer_file_fails_naming_it(study, tmp_path):
     bad = run / "step_000010" / "layer_2.safetensors"
     bad.write_bytes(bad.read_bytes()[:100])
     with pytest.raises(R.RepresentationError, match=str(bad)):
-        compute_drift(base, run, R.RepresentationSpec(), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
+        compute_drift(base, run, R.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
     assert not (tmp_path / "d.parquet").exists()
 
 
@@ -79,7 +79,7 @@ def test_probe_mismatch_is_refused(study, tmp_path):
 def test_compute_drift_writes_table_and_heatmap(study, tmp_path):
     """The Parquet table round-trips and the heatmap is a PNG."""
     base, run = study
-    compute_drift(base, run, R.RepresentationSpec(), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
+    compute_drift(base, run, R.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
     assert len(pd.read_parquet(tmp_path / "d.parquet")) == 9
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ from tunetrace.data.prepare import prepare_task_data
 from tunetrace.tasks.extractive_qa import decode, encode_train, _windows
 from tunetrace.models.loading import load_tokenizer
 
-MINILM = ModelSpec()
+MINILM = ModelSpec.from_dict({})
 FILLER = "This sentence only pads the passage. " * 12
 
 
@@ -93,12 +93,12 @@ def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
 
     task = qa_task(write_squad(tmp_path / "s.json"))
     prepare_task_data(task, tmp_path / "data")
-    base = evaluate_baseline(MINILM, task, EvalSpec(), tmp_path / "data", tmp_path / "b.json")
+    base = evaluate_baseline(MINILM, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "b.json")
     assert base["primary"] == pytest.approx(8 / 24)
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 8, "learning_rate": 1e-3, "lora": {"r": 4}})
     train_run(MINILM, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(MINILM, task, method, EvalSpec(), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
+    metrics = evaluate_run(MINILM, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
     assert metrics["squad"]["HasAns_total"] == 16 and metrics["squad"]["NoAns_total"] == 8
     merge_adapter(MINILM, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
-    assert verify_merge(MINILM, task, EvalSpec(), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR,
+    assert verify_merge(MINILM, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR,
                         tmp_path / "merged", tmp_path / "c.json")["passed"]

@@ -15,7 +15,7 @@ from tunetrace.data.prepare import DataError, prepare_task_data
 from tunetrace.tasks.distribution import distribution_metrics, wasserstein_1d
 from tunetrace.tasks.generative import UNPARSEABLE, parse_label, score
 
-TINY = ModelSpec(name_or_path="tiny:llama")
+TINY = ModelSpec.from_dict({"name_or_path": "tiny:llama"})
 
 
 pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
@@ -89,7 +89,7 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
         "prompt_template": "{text}\nLABEL:", "baseline_prompt_template": "Is this text hateful towards a group? {text}\nLABEL:",
         "max_length": 32, "primary_metric": "f1"})
     prepare_task_data(task, tmp_path / "data")
-    spec = EvalSpec(bootstrap_samples=0)
+    spec = EvalSpec.from_dict({"bootstrap_samples": 0})
     base = evaluate_baseline(TINY, task, spec, tmp_path / "data", tmp_path / "baseline" / "metrics.json")
     assert "groups" in base["baselines"]["base_prompted"]
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2, "lora": {"r": 4}})
@@ -97,7 +97,7 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
     metrics = evaluate_run(TINY, task, method, spec, 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
     assert set(metrics["groups"]["groups"]) == {"women", "immigrants"} and metrics["unparseable"] == 0
     merge_adapter(TINY, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
-    check = verify_merge(TINY, task, EvalSpec(), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged", tmp_path / "c.json")
+    check = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged", tmp_path / "c.json")
     assert check["passed"]
 
 
@@ -115,9 +115,9 @@ def test_distribution_training_moves_towards_targets(tmp_path):
                                        "id_field": "id", "options": ["agree", "neutral", "disagree"], "max_length": 32,
                                        "primary_metric": "wasserstein"})
     prepare_task_data(task, tmp_path / "data")
-    base = evaluate_baseline(TINY, task, EvalSpec(), tmp_path / "data", tmp_path / "b.json")
+    base = evaluate_baseline(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "b.json")
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 8, "batch_size": 8, "learning_rate": 5e-3, "warmup_ratio": 0})
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(TINY, task, method, EvalSpec(), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
+    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
     assert metrics["wasserstein"] < base["baselines"]["base_model"]["wasserstein"]
     assert base["baselines"]["train_mean"]["wasserstein"] == pytest.approx(0.0, abs=1e-9)

@@ -60,10 +60,10 @@ def test_bootstrap_interval_contains_point_estimate() -> None:
     y_true = rng.integers(0, 2, 300)
     y_pred = np.where(rng.random(300) < 0.8, y_true, 1 - y_true)
     fn = lambda t, p: classification_metrics(t, p, 2, 1)  # noqa: E731
-    ci = bootstrap_intervals(y_true, y_pred, fn, ["accuracy"], 300, seed=1)
+    ci = bootstrap_intervals(y_true, y_pred, fn, ["accuracy"], 300, 0.95, seed=1)
     acc = float(np.mean(y_true == y_pred))
     assert ci["accuracy"][0] < acc < ci["accuracy"][1]
-    assert ci == bootstrap_intervals(y_true, y_pred, fn, ["accuracy"], 300, seed=1)
+    assert ci == bootstrap_intervals(y_true, y_pred, fn, ["accuracy"], 300, 0.95, seed=1)
 
 
 def test_cross_entropy_by_hand() -> None:

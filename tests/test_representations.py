@@ -17,7 +17,7 @@ from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import prepare_task_data
 from tunetrace.models.names import resolve_model_path
 
-SPEC = R.RepresentationSpec(every_steps=2, probe_size=12, batch_size=8)
+SPEC = R.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
                         intermediate_size=64, max_position_embeddings=64, num_labels=2)
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
-    return ModelSpec(name_or_path=str(path))
+    return ModelSpec.from_dict({"name_or_path": str(path)})
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
     from tunetrace.models.loading import load_classifier, load_tokenizer
 
     task, data_dir = task_data
-    spec = R.RepresentationSpec(probe_size=5, pooling="none", layers=(0, 2), dtype="fp32")
+    spec = R.RepresentationSpec.from_dict({"probe_size": 5, "pooling": "none", "layers": [0, 2], "dtype": "fp32"})
     probe = R.build_probe(pd.read_parquet(data_dir / A.EVAL_SPLIT), load_tokenizer(tiny_model), task, spec)
     R.capture_step(load_classifier(tiny_model, task.label_names), probe, spec, tmp_path / "step_000000", {"step": 0})
     meta, layers, mask = R.load_step(tmp_path / "step_000000")

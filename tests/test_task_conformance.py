@@ -30,12 +30,12 @@ from tunetrace.tasks.base import TaskType
 
 pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
 
-MINILM = ModelSpec(name_or_path="embedded:all-MiniLM-L6-v2")
-TINY_LLAMA = ModelSpec(name_or_path="tiny:llama")
+MINILM = ModelSpec.from_dict({"name_or_path": "embedded:all-MiniLM-L6-v2"})
+TINY_LLAMA = ModelSpec.from_dict({"name_or_path": "tiny:llama"})
 METHODS = ("full", "lora")
 SEED = 0
 MAX_STEPS = 2
-EVAL = EvalSpec(batch_size=8, bootstrap_samples=20)
+EVAL = EvalSpec.from_dict({"batch_size": 8, "bootstrap_samples": 20})
 # Types whose `evaluate` returns no per-example table (none today). Every other type must write one row
 # per eval example to predictions.parquet.
 NO_PREDICTIONS: frozenset[str] = frozenset()
@@ -145,8 +145,8 @@ class Study:
         self.cache: dict[tuple, Any] = {}
         # every step captured (0, 1, 2); fp32 so the drift is exact at step 0; 8 probe rows so the
         # unbiased CKA (>= 4 rows) is defined
-        self.reps = RepresentationSpec(every_steps=1, probe_size=8, pooling="mean", dtype="fp32", batch_size=4,
-                                       cka_batch_size=8)
+        self.reps = RepresentationSpec.from_dict({"every_steps": 1, "probe_size": 8, "pooling": "mean", "dtype": "fp32",
+                                                  "batch_size": 4, "cka_batch_size": 8})
 
     def _once(self, key: tuple, build: Callable[[], Any]) -> Any:
         if key not in self.cache:

@@ -39,7 +39,7 @@ def test_sentence_pair_columns_keep_raw_quotes(tmp_path):
 def test_sentence_pair_encoding_has_two_segments(tmp_path):
     """A pair is encoded as [CLS] a [SEP] b [SEP] with token types 0 then 1."""
     train, _, _ = load_splits(_pair_task(_write_rte_like(tmp_path / "rte.tsv")))
-    tokenizer = load_tokenizer(ModelSpec())
+    tokenizer = load_tokenizer(ModelSpec.from_dict({}))
     dataset, truncated = encode_classification(train, tokenizer, 64)
     item = dataset[1]
     assert item["input_ids"].count(tokenizer.sep_token_id) == 2
@@ -49,7 +49,7 @@ def test_sentence_pair_encoding_has_two_segments(tmp_path):
 def test_sentence_pair_truncation_counted(tmp_path):
     """Pairs longer than max_length are truncated and counted."""
     train, _, _ = load_splits(_pair_task(_write_rte_like(tmp_path / "rte.tsv")))
-    dataset, truncated = encode_classification(train, load_tokenizer(ModelSpec()), 8)
+    dataset, truncated = encode_classification(train, load_tokenizer(ModelSpec.from_dict({})), 8)
     assert truncated == 3 and all(len(dataset[i]["input_ids"]) == 8 for i in range(3))
 
 

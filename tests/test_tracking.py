@@ -31,7 +31,7 @@ def tracked_run(root: Path, mode: str) -> Path:
     task, data = tiny_task(root)
     method = tiny_method("lora_r4", max_steps=3, save_every_steps=None)
     run_dir = root / "run"
-    with start_tracking(TrackingSpec(wandb_mode=mode), method.name, task.name, 0, run_dir) as tracker:
+    with start_tracking(TrackingSpec.from_dict({"wandb_mode": mode}), method.name, task.name, 0, run_dir) as tracker:
         train_run(MODEL, task, method, 0, data, run_dir, log_sinks=[tracker.log])
     record_tracking(run_dir / "run.json", tracker)
     return run_dir
@@ -39,7 +39,7 @@ def tracked_run(root: Path, mode: str) -> Path:
 
 def test_run_identity_groups_and_tags():
     """Group is task-method; tags are method, task, seed plus configured tags."""
-    ident = run_identity(TrackingSpec(tags=("study1",)), "lora_r8", "sst2", 3)
+    ident = run_identity(TrackingSpec.from_dict({"tags": ["study1"]}), "lora_r8", "sst2", 3)
     assert ident["group"] == "sst2-lora_r8"
     assert ident["tags"] == ["lora_r8", "sst2", "seed3", "study1"]
 

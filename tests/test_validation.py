@@ -14,7 +14,7 @@ from tunetrace.training.loop import train_run
 from tunetrace.guard.validation import (ValidationFailed, ValidationSpec, check_loss, check_representations, enforce_strict,
                                   oscillation, relative_trend, theil_sen_slope, validate_run)
 
-SPEC = ValidationSpec(min_log_points=4)
+SPEC = ValidationSpec.from_dict({"min_log_points": 4})
 
 
 @pytest.fixture(scope="module")

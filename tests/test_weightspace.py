@@ -32,7 +32,7 @@ def test_intruder_dimension_found_for_new_direction_only():
     base = np.diag(np.arange(10, 0, -1.0))
     spread = np.ones(10) / np.sqrt(10)  # |cos| with every basis vector is 0.32 < 0.5
     tuned = base + 100.0 * np.outer(spread, spread)
-    assert intruder_dimensions(base, base, top_k=3) == 0
+    assert intruder_dimensions(base, base, top_k=3, threshold=0.5) == 0
     assert intruder_dimensions(base, tuned, top_k=3, threshold=0.5) == 1
     assert intruder_dimensions(base, tuned, top_k=3, threshold=0.3) == 0
 
@@ -53,7 +53,7 @@ def test_analyze_weights_on_tiny_runs(tiny_model, task_data, tmp_path, kind):  #
     method = _method(kind)
     train_run(tiny_model, task, method, seed=0, data_dir=data_dir, run_dir=tmp_path / "run")
     out = tmp_path / "weights.json"
-    analyze_weights(tiny_model, task, method, WeightSpec(), tmp_path / "run" / A.FINAL_DIR, 0, out)
+    analyze_weights(tiny_model, task, method, WeightSpec.from_dict({}), tmp_path / "run" / A.FINAL_DIR, 0, out)
     result = json.loads(out.read_text())
     names = [m["name"] for m in result["matrices"]]
     assert all(m["relative_update_norm"] > 0 for m in result["matrices"])

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import jsonschema
 import yaml
@@ -70,16 +71,57 @@ def _with_defaults(validator_class: type) -> type:
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
-    """The config JSON Schema."""
+# The one default-filling mechanism: the whole config (validate_config) and each slice (schema_defaults_for).
+DefaultingValidator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_schema(path: str) -> dict:
     return load_yaml(path)
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """The config JSON Schema (read once per process; the caller gets its own copy)."""
+    return copy.deepcopy(_cached_schema(str(Path(path).resolve())))
+
+
+def _at_pointer(schema: Mapping[str, Any], section: str) -> Any:
+    node: Any = schema
+    for part in section.removeprefix("#").strip("/").split("/") if section.strip("#/") else []:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(f"config schema has no section '{section}' (no '{key}')")
+        node = node[key]
+    return node
+
+
+def schema_section(section: str) -> dict:
+    """A copy of the sub-schema at a JSON pointer into the config schema, e.g. "properties/evaluation",
+    "$defs/method" or "$defs/method/properties/lora" (a leading "#/" is allowed; "" is the whole schema)."""
+    return copy.deepcopy(_at_pointer(_cached_schema(str(SCHEMA_PATH)), section))
+
+
+@functools.lru_cache(maxsize=None)
+def _section_validator(section: str) -> Any:
+    """A defaulting validator of one sub-schema; `$ref`s inside it resolve against the schema's $defs."""
+    root = _cached_schema(str(SCHEMA_PATH))
+    return DefaultingValidator({**_at_pointer(root, section), "$defs": root["$defs"]})
+
+
+def schema_defaults_for(section: str, data: Mapping[str, Any] | None) -> dict:
+    """A copy of a config slice with the schema's defaults filled for the sub-schema at `section`
+    (a JSON pointer, see schema_section), nested blocks included. Only fills: checking values is
+    validate_config's job, so a slice it already filled comes back unchanged."""
+    filled = copy.deepcopy(dict(data or {}))
+    for _ in _section_validator(section).iter_errors(filled):  # filling happens while validating
+        pass
+    return filled
 
 
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
     """Return a copy of `config` with defaults filled in; raise ConfigError naming the bad key."""
-    schema = dict(schema or load_schema())
+    validator = _section_validator("") if schema is None else DefaultingValidator(dict(schema))
     filled = copy.deepcopy(dict(config))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
@@ -94,23 +136,22 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     """Rules JSON Schema cannot express."""
     for name, task in config["tasks"].items():
         source = task["source"]
-        if source["format"] != "hub" and not source.get("train"):
+        if source["format"] != "hub" and not source["train"]:
             raise ConfigError(f"invalid config at 'tasks.{name}.source.train': a training file is required")
-        if source["format"] == "hub" and not source.get("hub_id"):
+        if source["format"] == "hub" and not source["hub_id"]:
             raise ConfigError(f"invalid config at 'tasks.{name}.source.hub_id': required when format is hub")
-        positive = task.get("positive_label")
+        positive = task["positive_label"]
         if positive is not None and str(positive) not in {str(x) for x in task["labels"]}:
             raise ConfigError(
                 f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
             )
         _check_task_type(name, task)
     for name, method in config["methods"].items():
-        if method.get("early_stopping_patience") and not method.get("eval_every_steps"):
+        if method["early_stopping_patience"] and not method["eval_every_steps"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
-        gpus = (method.get("resources") or {}).get("gpus", 0)
-        if method.get("deepspeed") and not gpus:
+        if method["deepspeed"] and not method["resources"]["gpus"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
                 f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
@@ -121,17 +162,17 @@ def _check_task_type(name: str, task: dict[str, Any]) -> None:
     """Keys a task needs that depend on its type (facts from the task-type registry), checked before any job;
     fills the type's default primary metric."""
     entry = registry.entry(task["type"])
-    words = task.get("label_words")
+    words = task["label_words"]
     if words is not None and len(words) != len(task["labels"]):
         raise ConfigError(f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels")
-    if len(task.get("text_fields", [])) == 2 and not entry.text_pairs:
+    if len(task["text_fields"]) == 2 and not entry.text_pairs:
         pairs = [n for n in registry.task_type_names() if registry.entry(n).text_pairs]
         raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': type {task['type']} reads one text field; "
                           f"sentence pairs need type {' or '.join(pairs)}")
-    if task.get("primary_metric") is not None and task["primary_metric"] not in entry.metrics:
+    if task["primary_metric"] is not None and task["primary_metric"] not in entry.metrics:
         raise ConfigError(f"invalid config at 'tasks.{name}.primary_metric': type {task['type']} does not report "
                           f"'{task['primary_metric']}'; allowed: {', '.join(entry.metrics)}")
-    task["primary_metric"] = registry.primary_metric(task["type"], task.get("primary_metric"))  # null: the type's default
+    task["primary_metric"] = registry.primary_metric(task["type"], task["primary_metric"])  # null: the type's default
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
@@ -141,7 +182,7 @@ def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = "."
         if source["format"] == "hub":
             continue
         for split in ("train", "eval"):
-            path = source.get(split)
+            path = source[split]
             if path and not (Path(workdir) / path).is_file():
                 raise ConfigError(
                     f"invalid config at 'tasks.{name}.source.{split}': data file '{path}' does not exist "
@@ -156,18 +197,28 @@ def load_config(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> di
     return config
 
 
-def spec_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """A settings dataclass from a config slice, ignoring keys it does not have (validated upstream)."""
+def spec_from_dict(cls: type, data: Mapping[str, Any] | None) -> Any:
+    """A settings dataclass from a config slice: the schema's defaults of `cls.SCHEMA_SECTION` are filled
+    first (the dataclasses declare no defaults of their own), keys the class does not have are ignored
+    (validated upstream). A slice the workflow passes (validated and filled already) is used as is."""
+    return spec_from_filled(cls, schema_defaults_for(cls.SCHEMA_SECTION, data))
+
+
+def spec_from_filled(cls: type, filled: Mapping[str, Any]) -> Any:
+    """A settings dataclass from a slice whose defaults are filled (see spec_from_dict); JSON arrays
+    become tuples, so specs stay hashable and immutable."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in filled.items() if k in names})
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    name_or_path: str = "embedded:all-MiniLM-L6-v2"
-    revision: str | None = None
-    dtype: str = "float32"
-    trust_remote_code: bool = False
+    SCHEMA_SECTION: ClassVar[str] = "properties/model"
+
+    name_or_path: str
+    revision: str | None
+    dtype: str
+    trust_remote_code: bool
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
@@ -176,49 +227,46 @@ class ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
+    """One task; every field but `name` is a key of `$defs/task` (defaults and meaning there)."""
+    SCHEMA_SECTION: ClassVar[str] = "$defs/task"
+
     name: str
-    type: str = "sequence_classification"
-    source: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    text_fields: tuple[str, ...] = ("text",)
-    label_field: str = "label"
-    labels: tuple[Any, ...] = (0, 1)
-    positive_label: Any = None
-    group_field: str | None = None
-    id_field: str | None = None
-    max_length: int = 128
-    primary_metric: str = "accuracy"
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
+    type: str
+    source: Mapping[str, Any]
+    text_fields: tuple[str, ...]
+    label_field: str
+    labels: tuple[Any, ...]
+    positive_label: Any
+    group_field: str | None
+    id_field: str | None
+    max_length: int
+    primary_metric: str  # null in the config: resolved to the task type's default
+    max_train_examples: int | None
+    max_eval_examples: int | None
     # causal_lm, generative_classification, distribution, extractive_qa (see the schema)
-    prompt_field: str = "prompt"
-    completion_field: str = "completion"
-    messages_field: str = "messages"
-    prompt_template: str | None = None
-    baseline_prompt_template: str | None = None
-    label_words: tuple[str, ...] | None = None
-    decoding: str = "score"
-    max_new_tokens: int = 16
-    options: tuple[str, ...] | None = None
-    target_field: str = "target"
-    question_field: str = "question"
-    context_field: str = "context"
-    answers_field: str = "answers"
-    doc_stride: int = 128
-    max_answer_length: int = 30
-    n_best: int = 20
-    expected_range: Mapping[str, Any] | None = None  # {min, max} of the primary metric (validation)
+    prompt_field: str
+    completion_field: str
+    messages_field: str
+    prompt_template: str | None
+    baseline_prompt_template: str | None
+    label_words: tuple[str, ...] | None
+    decoding: str
+    max_new_tokens: int
+    options: tuple[str, ...] | None
+    target_field: str
+    question_field: str
+    context_field: str
+    answers_field: str
+    doc_stride: int
+    max_answer_length: int
+    n_best: int
+    expected_range: Mapping[str, Any]  # {min, max} of the primary metric (validation)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
-        data = dict(data)
-        data["text_fields"] = tuple(data.get("text_fields", ("text",)))
-        data["labels"] = tuple(data.get("labels", (0, 1)))
-        data["primary_metric"] = registry.primary_metric(data.get("type", "sequence_classification"),
-                                                         data.get("primary_metric"))
-        for key in ("label_words", "options"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return spec_from_dict(cls, {**data, "name": name})
+        filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
+        filled["primary_metric"] = registry.primary_metric(filled["type"], filled["primary_metric"])
+        return spec_from_filled(cls, {**filled, "name": name})
 
     @property
     def label_names(self) -> list[str]:
@@ -232,51 +280,53 @@ class TaskSpec:
 
 @dataclasses.dataclass(frozen=True)
 class LoraSpec:
-    r: int = 8
-    alpha: float = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] | None = None
-    bias: str = "none"
+    SCHEMA_SECTION: ClassVar[str] = "$defs/method/properties/lora"
+
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...] | None
+    bias: str
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LoraSpec":
-        data = dict(data)
-        if data.get("target_modules") is not None:
-            data["target_modules"] = tuple(data["target_modules"])
         return spec_from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
+    """One method; every field but `name`, `lora` (a LoraSpec) and `gpus` (from resources.gpus; the other
+    resources only schedule the job) is a key of `$defs/method`."""
+    SCHEMA_SECTION: ClassVar[str] = "$defs/method"
+
     name: str
     type: str
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    epochs: float = 3
-    max_steps: int | None = None
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    scheduler: str = "linear"
-    max_grad_norm: float = 1.0
-    precision: str = "fp32"
-    gradient_checkpointing: bool = False
-    eval_every_steps: int | None = None
-    save_every_steps: int | None = None
-    save_total_limit: int | None = None
-    logging_steps: int = 5
-    early_stopping_patience: int | None = None
-    lora: LoraSpec = dataclasses.field(default_factory=LoraSpec)
-    processes: int | None = None
-    deepspeed: str | None = None
-    gpus: int = 0  # from resources.gpus; the other resources only schedule the job
+    learning_rate: float
+    batch_size: int
+    gradient_accumulation_steps: int
+    epochs: float
+    max_steps: int | None
+    warmup_ratio: float
+    weight_decay: float
+    scheduler: str
+    max_grad_norm: float
+    precision: str
+    gradient_checkpointing: bool
+    eval_every_steps: int | None
+    save_every_steps: int | None
+    save_total_limit: int | None
+    logging_steps: int
+    early_stopping_patience: int | None
+    lora: LoraSpec
+    processes: int | None
+    deepspeed: str | None
+    gpus: int
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "MethodSpec":
-        data = dict(data)
-        data["lora"] = LoraSpec.from_dict(data.get("lora") or {})
-        data["gpus"] = int((data.get("resources") or {}).get("gpus", 0))
-        return spec_from_dict(cls, {**data, "name": name})
+        filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
+        return spec_from_filled(cls, {**filled, "name": name, "lora": spec_from_filled(LoraSpec, filled["lora"]),
+                                      "gpus": int(filled["resources"]["gpus"])})
 
     @property
     def is_lora(self) -> bool:
@@ -290,12 +340,14 @@ class MethodSpec:
 
 @dataclasses.dataclass(frozen=True)
 class EvalSpec:
-    batch_size: int = 64
-    bootstrap_samples: int = 1000
-    confidence: float = 0.95
-    merge_tolerance: float = 1e-4
-    merge_failure: str = "error"
-    merge_perplexity_tolerance: float = 0.01
+    SCHEMA_SECTION: ClassVar[str] = "properties/evaluation"
+
+    batch_size: int
+    bootstrap_samples: int
+    confidence: float
+    merge_tolerance: float
+    merge_failure: str
+    merge_perplexity_tolerance: float
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":
@@ -304,14 +356,14 @@ class EvalSpec:
 
 @dataclasses.dataclass(frozen=True)
 class TrackingSpec:
-    wandb_mode: str = "disabled"
-    project: str = "tunetrace"
-    entity: str | None = None
-    tags: tuple[str, ...] = ()
-    group: str | None = None
+    SCHEMA_SECTION: ClassVar[str] = "properties/tracking"
+
+    wandb_mode: str
+    project: str
+    entity: str | None
+    tags: tuple[str, ...]
+    group: str | None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrackingSpec":
-        data = dict(data)
-        data["tags"] = tuple(data.get("tags", ()))
         return spec_from_dict(cls, data)

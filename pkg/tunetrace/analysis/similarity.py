@@ -59,7 +59,7 @@ def unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:
     return (trace + term2 - term3) / (n * (n - 3))
 
 
-def minibatch_cka(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+def minibatch_cka(x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     """Unbiased minibatch linear CKA (Nguyen et al. 2021) over consecutive row chunks.
 
     HSIC terms are averaged over minibatches before the ratio is taken, so the estimate does not

@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, spec_from_dict
@@ -25,16 +25,22 @@ class GateClosed(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class GateSpec:
-    enabled: bool = False
-    pilot_steps: int = 20
-    threshold: float = 0.05
-    baseline: str = "reference"
-    enforce: bool = True
+    SCHEMA_SECTION: ClassVar[str] = "$defs/method/properties/gate"
+
+    enabled: bool
+    pilot_steps: int
+    threshold: float
+    baseline: str
+    enforce: bool
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "GateSpec":
+        return spec_from_dict(cls, data)
 
     @classmethod
     def from_method(cls, method: Mapping[str, Any]) -> "GateSpec":
-        """The gate block of a method's config slice (defaults when absent)."""
-        return spec_from_dict(cls, method.get("gate") or {})
+        """The gate block of a method's config slice (its absent keys take the schema's defaults)."""
+        return cls.from_dict(method["gate"])
 
 
 def pilot_method(method: MethodSpec, gate: GateSpec) -> MethodSpec:
