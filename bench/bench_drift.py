@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
 from tunetrace.analysis.drift import compute_drift, drift_table
-from tunetrace.analysis.representations import RepresentationSpec, representation_callback
+from tunetrace.analysis.representations import representation_callback
+from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.training.loop import train_run
 
 

@@ -4,6 +4,7 @@ rule evaluate_baseline:
         eval="results/data/{task}/eval.parquet",
     output:
         metrics="results/baseline/{task}/metrics.json",
+        predictions="results/baseline/{task}/predictions.parquet",
     params:
         model=get_model_params,
         task=get_task_params,

@@ -181,13 +181,15 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     from transformers import TrainerCallback
 
     from tunetrace.analysis import representations as R
+
+    from tunetrace.analysis import steps as S
     from tunetrace.training.loop import train_run
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", rows=32))
     prepare_task_data(task, tmp_path / "data")
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 8, "batch_size": 4, "learning_rate": 1e-2,
                                            "save_every_steps": 4, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}})
-    spec = R.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4})
+    spec = S.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4})
 
     class Preempted(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
@@ -217,10 +219,10 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
 
     assert [s for s, _ in losses(killed)] == list(range(1, 9))
     assert max(abs(x - y) for (_, x), (_, y) in zip(losses(straight), losses(killed))) <= 1e-6
-    assert [s for s, _ in R.list_steps(killed / "reps")] == [0, 4, 8]
+    assert [s for s, _ in S.list_steps(killed / "reps")] == [0, 4, 8]
     base = R.extract_base_representations(TINY, task, spec, tmp_path / "data", tmp_path / "base" / "step_000000")
-    _, base_layers, _ = R.load_step(tmp_path / "base" / "step_000000")
-    _, step0, _ = R.load_step(killed / "reps" / "step_000000")
+    _, base_layers, _ = S.load_step(tmp_path / "base" / "step_000000")
+    _, step0, _ = S.load_step(killed / "reps" / "step_000000")
     assert len(base["layers"]) == len(step0) >= 3  # embeddings + the tiny decoder's blocks
     for index, layer in base_layers.items():
         np.testing.assert_array_equal(step0[index], layer)

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from tunetrace.analysis import representations as R
+
+from tunetrace.analysis import steps as S
 from tunetrace.analysis.drift import compute_drift, drift_markdown, drift_sections, drift_table
 
 IDENTITY = {"method": "full", "task": "tiny", "seed": 0}
@@ -19,7 +21,7 @@ IDENTITY = {"method": "full", "task": "tiny", "seed": 0}
 def _write(step_dir: Path, layers: dict[int, np.ndarray], ids: list[str], step: int) -> None:
     tensors = {i: torch.from_numpy(a.astype(np.float32)) for i, a in layers.items()}
     info = {"step": step, "pooling": "mean", "dtype": "fp32", "probe": {"hash": R.probe_hash(ids), "size": len(ids), "ids": ids}}
-    R.write_step(step_dir, tensors, None, info)
+    S.write_step(step_dir, tensors, None, info)
 
 
 @pytest.fixture
@@ -53,8 +55,8 @@ def test_truncated_layer_file_fails_naming_it(study, tmp_path):
     base, run = study
     bad = run / "step_000010" / "layer_2.safetensors"
     bad.write_bytes(bad.read_bytes()[:100])
-    with pytest.raises(R.RepresentationError, match=str(bad)):
-        compute_drift(base, run, R.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
+    with pytest.raises(S.RepresentationError, match=str(bad)):
+        compute_drift(base, run, S.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
     assert not (tmp_path / "d.parquet").exists()
 
 
@@ -63,7 +65,7 @@ def test_missing_layer_file_fails_naming_it(study, tmp_path):
     base, run = study
     missing = run / "step_000020" / "layer_0.safetensors"
     missing.unlink()
-    with pytest.raises(R.RepresentationError, match=str(missing)):
+    with pytest.raises(S.RepresentationError, match=str(missing)):
         drift_table(base, run, IDENTITY)
 
 
@@ -72,14 +74,14 @@ def test_probe_mismatch_is_refused(study, tmp_path):
     base, run = study
     rng = np.random.default_rng(1)
     _write(run / "step_000030", {i: rng.normal(size=(40, 16)) for i in range(3)}, [f"x{i}" for i in range(40)], 30)
-    with pytest.raises(R.RepresentationError, match="step_000030/metadata.json: probe-set hash"):
+    with pytest.raises(S.RepresentationError, match="step_000030/metadata.json: probe-set hash"):
         drift_table(base, run, IDENTITY)
 
 
 def test_compute_drift_writes_table_and_heatmap(study, tmp_path):
     """The Parquet table round-trips and the heatmap is a PNG."""
     base, run = study
-    compute_drift(base, run, R.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
+    compute_drift(base, run, S.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png")
     assert len(pd.read_parquet(tmp_path / "d.parquet")) == 9
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -103,12 +105,12 @@ def test_workflow_writes_representations_drift_and_plots(finished_workflow):
     """Every run has checked step dirs (0 and final), a drift table, heatmap, weights and a drift section."""
     root = finished_workflow.root / "results"
     base = root / "representations" / "base" / "tiny" / "step_000000"
-    R.load_step(base)
+    S.load_step(base)
     for method in ("full", "lora_r4"):
-        steps = R.list_steps(root / "representations" / method / "tiny" / "seed0")
+        steps = S.list_steps(root / "representations" / method / "tiny" / "seed0")
         assert [s for s, _ in steps] == [0, 4]
         for _, step_dir in steps:
-            meta, layers, _ = R.load_step(step_dir)
+            meta, layers, _ = S.load_step(step_dir)
             assert len(layers) == 7 and meta["probe"]["size"] == 24
         table = pd.read_parquet(root / "drift" / method / "tiny" / "seed0.parquet")
         assert len(table) == 14 and np.allclose(table[table["step"] == 0]["cka"], 1.0, atol=1e-4)

@@ -64,3 +64,13 @@ def test_unenforced_no_go_passes(tmp_path: Path):
     """With enforce false a NO-GO is returned, not raised."""
     evaluate_gate(GateSpec.from_dict({"threshold": 1e6, "enforce": False}), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
     assert check_gates([str(tmp_path / "gate.json")])[0]["decision"] == NO_GO
+
+
+def test_gate_on_a_baseline_the_task_type_lacks_names_the_key(tmp_path: Path):
+    """gate.baseline `majority` on a task type without that baseline (causal LM) stops naming the key and what exists."""
+    metrics, run, baseline = write_gate_inputs(tmp_path, 0.8)
+    baseline.write_text(json.dumps({"primary_metric": "loss", "reference": "base_model", "higher_is_better": False,
+                                    "baselines": {"base_model": {"primary": 2.5}}}))
+    with pytest.raises(ValueError, match=r"methods\.full\.gate\.baseline: 'majority'.*\['base_model'\]"):
+        evaluate_gate(GateSpec.from_dict({"enabled": True, "baseline": "majority"}), metrics, run, baseline,
+                      tmp_path / "gate.json")

@@ -13,11 +13,12 @@ import torch
 from conftest import write_sentiment_csv
 from tunetrace import artifacts as A
 from tunetrace.analysis import representations as R
+from tunetrace.analysis import steps as S
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import prepare_task_data
 from tunetrace.models.names import resolve_model_path
 
-SPEC = R.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
+SPEC = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def base_dir(tiny_model, task_data, tmp_path_factory) -> Path:
 
 
 def _layer_file(step_dir: Path, index: int = 1) -> Path:
-    return step_dir / R.layer_file_name(index)
+    return step_dir / S.layer_file_name(index)
 
 
 def test_training_losses_identical_with_and_without_extraction(tiny_model, task_data, full_run, tmp_path):
@@ -92,7 +93,7 @@ def test_training_losses_identical_with_and_without_extraction(tiny_model, task_
 def test_run_has_step_dirs_at_interval_and_final(full_run):
     """every_steps=2 over 5 steps gives steps 0, 2, 4 and the final 5."""
     root, _ = full_run
-    assert [step for step, _ in R.list_steps(root / "reps")] == [0, 2, 4, 5]
+    assert [step for step, _ in S.list_steps(root / "reps")] == [0, 2, 4, 5]
 
 
 @pytest.mark.parametrize("kind", ["full", "lora"])
@@ -100,8 +101,8 @@ def test_step_zero_equals_base(tiny_model, task_data, base_dir, tmp_path, kind):
     """Step 0 of a run (full or LoRA) holds exactly the base representations."""
     root = tmp_path
     _train(tiny_model, task_data, root, kind, capture=True)
-    _, base_layers, _ = R.load_step(base_dir)
-    meta, step0, _ = R.load_step(root / "reps" / "step_000000")
+    _, base_layers, _ = S.load_step(base_dir)
+    meta, step0, _ = S.load_step(root / "reps" / "step_000000")
     assert sorted(step0) == sorted(base_layers) == [0, 1, 2]
     for index in base_layers:
         np.testing.assert_array_equal(step0[index], base_layers[index])
@@ -110,7 +111,7 @@ def test_step_zero_equals_base(tiny_model, task_data, base_dir, tmp_path, kind):
 
 def test_metadata_describes_every_file(base_dir):
     """Metadata lists each layer with name, shape, dtype and the file's sha256, and the probe hash."""
-    meta = json.loads((base_dir / R.METADATA).read_text())
+    meta = json.loads((base_dir / S.METADATA).read_text())
     assert [e["name"] for e in meta["layers"]] == ["embeddings", "block_0", "block_1"]
     for entry in meta["layers"]:
         assert entry["shape"] == [12, 32] and entry["dtype"] == "float16"
@@ -134,7 +135,7 @@ def test_failed_write_leaves_no_step_dir(tmp_path, monkeypatch):
 
     monkeypatch.setattr(R, "write_json", broken)
     with pytest.raises(OSError):
-        R.write_step(tmp_path / "step_000010", {0: torch.zeros(3, 4)}, None, {"step": 10})
+        S.write_step(tmp_path / "step_000010", {0: torch.zeros(3, 4)}, None, {"step": 10})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -146,8 +147,8 @@ def test_truncated_layer_file_is_named(base_dir, tmp_path):
     shutil.copytree(base_dir, copy)
     path = _layer_file(copy)
     path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(R.RepresentationError, match=str(path)):
-        R.load_step(copy)
+    with pytest.raises(S.RepresentationError, match=str(path)):
+        S.load_step(copy)
 
 
 def test_missing_layer_file_is_named(base_dir, tmp_path):
@@ -157,8 +158,8 @@ def test_missing_layer_file_is_named(base_dir, tmp_path):
     copy = tmp_path / "step_000000"
     shutil.copytree(base_dir, copy)
     _layer_file(copy, 2).unlink()
-    with pytest.raises(R.RepresentationError, match="layer_2.safetensors: missing"):
-        R.load_step(copy)
+    with pytest.raises(S.RepresentationError, match="layer_2.safetensors: missing"):
+        S.load_step(copy)
 
 
 def test_mean_and_last_pooling_skip_padding():
@@ -177,10 +178,10 @@ def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
     from tunetrace.models.loading import load_classifier, load_tokenizer
 
     task, data_dir = task_data
-    spec = R.RepresentationSpec.from_dict({"probe_size": 5, "pooling": "none", "layers": [0, 2], "dtype": "fp32"})
+    spec = S.RepresentationSpec.from_dict({"probe_size": 5, "pooling": "none", "layers": [0, 2], "dtype": "fp32"})
     probe = R.build_probe(pd.read_parquet(data_dir / A.EVAL_SPLIT), load_tokenizer(tiny_model), task, spec)
     R.capture_step(load_classifier(tiny_model, task.label_names), probe, spec, tmp_path / "step_000000", {"step": 0})
-    meta, layers, mask = R.load_step(tmp_path / "step_000000")
+    meta, layers, mask = S.load_step(tmp_path / "step_000000")
     assert sorted(layers) == [0, 2]
     assert layers[2].shape[:2] == mask.shape and layers[2].shape[0] == 5 and layers[2].dtype == np.float32
-    assert meta["attention_mask"]["file"] == R.MASK_FILE
+    assert meta["attention_mask"]["file"] == S.MASK_FILE

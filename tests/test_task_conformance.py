@@ -139,7 +139,7 @@ class Study:
     test that needs it instead of running again."""
 
     def __init__(self, root: Path) -> None:
-        from tunetrace.analysis.representations import RepresentationSpec
+        from tunetrace.analysis.steps import RepresentationSpec
 
         self.root = root
         self.cache: dict[tuple, Any] = {}
@@ -184,7 +184,8 @@ class Study:
 
     def base_reps(self, name: str) -> Path:
         def build() -> Path:
-            from tunetrace.analysis.representations import extract_base_representations, step_dir_name
+            from tunetrace.analysis.representations import extract_base_representations
+            from tunetrace.analysis.steps import step_dir_name
 
             task, model, _ = self.task(name)
             out = self.root / name / "base_reps" / step_dir_name(0)
@@ -351,7 +352,7 @@ def test_get_task_type_refuses_a_mismatched_registry_entry(monkeypatch, target, 
 def test_prepare_writes_splits_manifest_and_base_representations(study, name):
     """Prepared train/eval Parquet with unique example ids and a manifest that describes them; base
     representations (step 0) of the probe set, every layer of the model."""
-    from tunetrace.analysis.representations import load_step
+    from tunetrace.analysis.steps import load_step
     from tunetrace.fileio import sha256_file
 
     task, model, _ = study.task(name)
@@ -376,7 +377,7 @@ def test_prepare_writes_splits_manifest_and_base_representations(study, name):
 def test_train_run_writes_final_model_log_and_metadata(study, name, method):
     """run.json describes the run; final/ holds the model (full) or the adapter (lora) with checksums;
     the log has every step's loss; representations were captured at every step."""
-    from tunetrace.analysis.representations import list_steps
+    from tunetrace.analysis.steps import list_steps
 
     task, model, methods = study.task(name)
     out = study.train(name, method)
@@ -454,7 +455,7 @@ def test_lora_merge_is_verified_with_named_quantities(study, name, method):
 def test_drift_has_every_layer_at_every_step(study, name, method):
     """One drift row per (captured step, base layer), up to the run's final step; step 0 is the base model."""
     from tunetrace.analysis.drift import DRIFT_COLUMNS
-    from tunetrace.analysis.representations import load_step
+    from tunetrace.analysis.steps import load_step
 
     frame = pd.read_parquet(study.drift(name, method))
     assert list(frame.columns) == DRIFT_COLUMNS

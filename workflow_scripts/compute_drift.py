@@ -4,7 +4,7 @@ import json
 
 from tunetrace.analysis.drift import compute_drift
 from tunetrace.logutil import setup_logging
-from tunetrace.analysis.representations import RepresentationSpec
+from tunetrace.analysis.steps import RepresentationSpec
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 compute_drift(

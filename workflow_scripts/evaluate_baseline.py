@@ -1,4 +1,4 @@
-"""Adapter for rule evaluate_baseline: majority class and linear probe on frozen base features."""
+"""Adapter for rule evaluate_baseline: the task type's baselines (the pretrained model before fine-tuning)."""
 
 import json
 from pathlib import Path

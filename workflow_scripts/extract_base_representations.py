@@ -7,7 +7,8 @@ import torch
 
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.analysis.representations import RepresentationSpec, extract_base_representations
+from tunetrace.analysis.representations import extract_base_representations
+from tunetrace.analysis.steps import RepresentationSpec
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)

@@ -6,7 +6,8 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.guard.gates import GateSpec, run_pilot
+from tunetrace.guard.gates import GateSpec
+from tunetrace.guard.pilot import run_pilot
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)

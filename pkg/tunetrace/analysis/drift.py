@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tunetrace.analysis.representations import RepresentationError, RepresentationSpec, layer_file_name, list_steps, load_step
+from tunetrace.analysis.steps import RepresentationError, RepresentationSpec, layer_file_name, list_steps, load_step
 from tunetrace.analysis.similarity import linear_cka, mean_cosine, minibatch_cka
 
 log = logging.getLogger(__name__)

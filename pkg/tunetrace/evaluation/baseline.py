@@ -9,8 +9,7 @@ from typing import Any
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-from tunetrace.evaluation.evaluate import finite
-from tunetrace.fileio import write_json
+from tunetrace.fileio import finite, write_json
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -18,15 +17,16 @@ log = logging.getLogger(__name__)
 
 def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                       out_path: str | os.PathLike, seed: int = 0) -> dict[str, Any]:
-    """The task type's baselines; the reference is the best of them. Predictions (if any) go beside the metrics."""
+    """The task type's baselines; the reference is the best of them. Its predictions go beside the metrics."""
     task_type = get_task_type(task.type)
     evaluation = task_type.baseline(model_spec, task, spec, data_dir, seed)
     metric = evaluation.metrics["primary_metric"]
     document = {"task": task.name, "model": model_spec.name_or_path, **evaluation.metrics,
                 "higher_is_better": task_type.higher_is_better(metric)}
-    if evaluation.predictions is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        evaluation.predictions.to_parquet(Path(out_path).with_name(A.PREDICTIONS), index=False)
+    if evaluation.predictions is None:
+        raise TypeError(f"task type {task.type}: baseline() returned no predictions (the contract requires them)")
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    evaluation.predictions.to_parquet(Path(out_path).with_name(A.PREDICTIONS), index=False)
     write_json(out_path, finite(document))
     log.info("baseline %s: %s %s = %.4f", task.name, document["reference"], metric, document["primary"])
     return document

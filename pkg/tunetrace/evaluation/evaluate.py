@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,20 +10,11 @@ from typing import Any
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
-from tunetrace.fileio import write_json, write_text
+from tunetrace.fileio import finite, write_json, write_text
 from tunetrace.tasks.base import Evaluation
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
-
-
-def finite(obj: Any) -> Any:
-    """NaN and infinities become null (JSON has none), recursively."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [finite(v) for v in obj]
-    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
 def write_evaluation(evaluation: Evaluation, title: str, out_dir: str | os.PathLike) -> None:

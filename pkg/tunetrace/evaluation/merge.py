@@ -11,8 +11,7 @@ from typing import Any
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
-from tunetrace.evaluation.evaluate import finite
-from tunetrace.fileio import atomic_dir, write_json
+from tunetrace.fileio import atomic_dir, finite, write_json
 from tunetrace.models.loading import parameter_counts
 from tunetrace.tasks.dispatch import get_task_type
 

@@ -1,4 +1,7 @@
-"""GO/NO-GO gate: a cheap pilot run must beat the baseline before the expensive run trains."""
+"""GO/NO-GO gate: a cheap pilot run must beat the baseline before the expensive run trains.
+
+The decision and its checks (no model, no torch); the pilot run itself is guard/pilot.py.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,9 @@ import dataclasses
 import logging
 import math
 import os
-import shutil
-from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-from tunetrace import artifacts as A
-from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, spec_from_dict
+from tunetrace.config import spec_from_dict
 from tunetrace.fileio import read_json, write_json
 from tunetrace.evaluation.metrics import relative_improvement
 
@@ -43,28 +43,6 @@ class GateSpec:
         return cls.from_dict(method["gate"])
 
 
-def pilot_method(method: MethodSpec, gate: GateSpec) -> MethodSpec:
-    """The method cut to a pilot: `pilot_steps` steps, no checkpoints, no evaluation during training."""
-    return dataclasses.replace(method, max_steps=gate.pilot_steps, save_every_steps=None, save_total_limit=None,
-                               eval_every_steps=None, early_stopping_patience=None,
-                               logging_steps=min(method.logging_steps, gate.pilot_steps))
-
-
-def run_pilot(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, gate: GateSpec, spec: EvalSpec, seed: int,
-              data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Train the pilot and evaluate it; keep its log, run.json and metrics, drop its weights."""
-    from tunetrace.evaluation.evaluate import evaluate_run
-    from tunetrace.training.loop import train_run
-
-    out = Path(out_dir)
-    pilot = pilot_method(method, gate)
-    train_run(model_spec, task, pilot, seed, data_dir, out)
-    metrics = evaluate_run(model_spec, task, pilot, spec, seed, data_dir, out, out)
-    for weights in (A.FINAL_DIR, A.CHECKPOINTS_DIR):
-        shutil.rmtree(out / weights, ignore_errors=True)
-    return metrics
-
-
 def decide(metric: str, baseline_value: float, pilot_value: float, threshold: float, *, higher_is_better: bool,
            pilot_loss: float | None = None) -> dict[str, Any]:
     """GO when the pilot improves on the baseline by at least `threshold` (relative, direction-aware)."""
@@ -87,6 +65,9 @@ def evaluate_gate(gate: GateSpec, pilot_metrics_path: str | os.PathLike, pilot_r
     pilot, run, baseline = read_json(pilot_metrics_path), read_json(pilot_run_path), read_json(baseline_path)
     metric = baseline["primary_metric"]
     name = baseline["reference"] if gate.baseline == "reference" else gate.baseline
+    if name not in baseline["baselines"]:
+        raise ValueError(f"methods.{pilot['method']}.gate.baseline: '{name}' is not a baseline of task {pilot['task']} "
+                         f"({baseline_path} has {sorted(baseline['baselines'])}); use one of those or 'reference'")
     base_value = float(baseline["baselines"][name]["primary"])
     higher = bool(baseline["higher_is_better"])
     result = decide(metric, base_value, float(pilot["primary"]), gate.threshold, higher_is_better=higher,

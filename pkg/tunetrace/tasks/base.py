@@ -170,7 +170,8 @@ class TaskType(abc.ABC):
     @abc.abstractmethod
     def baseline(self, model_spec: "ModelSpec", task: "TaskSpec", spec: "EvalSpec", data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
-        """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}."""
+        """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}
+        and the per-example predictions of the reference baseline (or of the base model)."""
 
     @abc.abstractmethod
     def merge_check(self, adapter: "torch.nn.Module", merged: "torch.nn.Module", tokenizer: Any,

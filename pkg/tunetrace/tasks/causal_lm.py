@@ -246,10 +246,10 @@ class CausalLM(DecoderTaskType):
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
         _, frame = load_prepared(data_dir)
-        metrics, _ = score_frame(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                 self.primary_metric(task), spec.batch_size)
+        metrics, rows = score_frame(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
+                                    self.primary_metric(task), spec.batch_size)
         return Evaluation({"primary_metric": metrics["primary_metric"], "reference": "base_model",
-                           "primary": metrics["primary"], "baselines": {"base_model": metrics}})
+                           "primary": metrics["primary"], "baselines": {"base_model": metrics}}, rows)
 
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
                     task: TaskSpec, spec: EvalSpec) -> MergeCheck:

@@ -186,8 +186,10 @@ class SequenceClassification(TaskType):
         reference = better(("majority", "linear_probe"), key=lambda name: results[name]["primary"])
         log.info("baseline %s: majority %.4f, linear probe %.4f", task.name, results["majority"]["primary"],
                  results["linear_probe"]["primary"])
+        logits = {"majority": one_hot_logits(np.full(len(evaluation), majority), k), "linear_probe": probe}[reference]
         return Evaluation({"primary_metric": task.primary_metric, "reference": reference,
-                           "primary": results[reference]["primary"], "baselines": results})
+                           "primary": results[reference]["primary"], "baselines": results},
+                          predictions_frame(logits, evaluation, task))
 
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
                     task: TaskSpec, spec: EvalSpec) -> MergeCheck:

@@ -189,7 +189,8 @@ class Distribution(DecoderTaskType):
         better = max if self.higher_is_better(primary) else min
         reference = better(baselines, key=lambda name: baselines[name]["primary"])
         return Evaluation({"primary_metric": primary, "reference": reference,
-                           "primary": baselines[reference]["primary"], "baselines": baselines})
+                           "primary": baselines[reference]["primary"], "baselines": baselines},
+                          predictions_table(pred, frame, task))  # the base model's distributions
 
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
                     task: TaskSpec, spec: EvalSpec) -> MergeCheck:

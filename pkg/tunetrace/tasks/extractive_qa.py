@@ -208,8 +208,9 @@ class ExtractiveQA(TaskType):
         """The no-answer baseline: "" for every question (50.07 F1 on SQuAD v2 dev)."""
         _, frame = load_prepared(data_dir)
         no_answer = score(frame, {str(i): "" for i in frame[A.COL_ID]}, task)
+        rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "prediction": "", "answers": frame[COL_ANSWERS]})
         return Evaluation({"primary_metric": no_answer["primary_metric"], "reference": "no_answer",
-                           "primary": no_answer["primary"], "baselines": {"no_answer": no_answer}})
+                           "primary": no_answer["primary"], "baselines": {"no_answer": no_answer}}, rows)
 
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
                     task: TaskSpec, spec: EvalSpec) -> MergeCheck:

@@ -125,7 +125,7 @@ def _main(job_file: str) -> None:
 
 def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     """One rank's training, representation capture included (built here so every rank has it)."""
-    from tunetrace.analysis.representations import RepresentationSpec
+    from tunetrace.analysis.steps import RepresentationSpec
     from tunetrace.training.loop import train_run
 
     model, task, method = job.specs()
