@@ -32,6 +32,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not workflow"
 
 lint: setup
+	$(BIN)/ruff check pkg tests workflow_scripts bench
 	$(BIN)/snakemake --lint
 
 # DeepSpeed builds against the installed torch; without build isolation it cannot pull another one.

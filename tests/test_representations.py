@@ -16,6 +16,7 @@ from tunetrace.analysis import representations as R
 from tunetrace.analysis import steps as S
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import prepare_task_data
+from tunetrace.fileio import sha256_file
 from tunetrace.models.names import resolve_model_path
 
 SPEC = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
@@ -115,7 +116,7 @@ def test_metadata_describes_every_file(base_dir):
     assert [e["name"] for e in meta["layers"]] == ["embeddings", "block_0", "block_1"]
     for entry in meta["layers"]:
         assert entry["shape"] == [12, 32] and entry["dtype"] == "float16"
-        assert entry["sha256"] == R.sha256_file(base_dir / entry["file"])
+        assert entry["sha256"] == sha256_file(base_dir / entry["file"])
     assert meta["probe"]["hash"] == R.probe_hash(meta["probe"]["ids"]) and meta["probe"]["size"] == 12
     assert meta["pooling"] == "mean" and meta["step"] == 0 and meta["model"]
 
@@ -133,7 +134,7 @@ def test_failed_write_leaves_no_step_dir(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(R, "write_json", broken)
+    monkeypatch.setattr(S, "write_json", broken)
     with pytest.raises(OSError):
         S.write_step(tmp_path / "step_000010", {0: torch.zeros(3, 4)}, None, {"step": 10})
     assert list(tmp_path.iterdir()) == []
