@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
 from tunetrace.analysis.drift import compute_drift, drift_table
 from tunetrace.analysis.representations import representation_callback
 from tunetrace.analysis.steps import RepresentationSpec
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
 from tunetrace.training.loop import train_run
 
 
@@ -74,7 +74,8 @@ def bench_training(config: dict, task_name: str, methods: list[str], repeats: in
                     callbacks, restore = [], None
                     start = time.perf_counter()  # includes building the probe set (tokenizer, batches)
                     if mode == "with":
-                        callback, spent, restore = _timed_callback(model, task, spec, data_dir, Path(tmp) / "reps", name)
+                        callback, spent, restore = _timed_callback(model, task, spec, data_dir,
+                                                                   Path(tmp) / "reps", name)
                         callbacks = [callback]
                     meta = train_run(model, task, method, 0, data_dir, Path(tmp) / "run", callbacks=callbacks)
                     times[mode].append(time.perf_counter() - start)
@@ -84,7 +85,8 @@ def bench_training(config: dict, task_name: str, methods: list[str], repeats: in
                         in_callback.append(spent[0])
         without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
         rows.append({"method": name, "steps": steps, "without_s": without, "with_s": with_, "ratio": with_ / without,
-                     "callback_s": statistics.median(in_callback), "callback_share": statistics.median(in_callback) / without,
+                     "callback_s": statistics.median(in_callback),
+                     "callback_share": statistics.median(in_callback) / without,
                      "all_without": times["without"], "all_with": times["with"]})
     return rows
 
@@ -99,13 +101,15 @@ def bench_drift(task_name: str, repeats: int, root: Path) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(repeats):
                 start = time.perf_counter()
-                frame = compute_drift(base, run_dir, RepresentationSpec.from_dict({}), identity, Path(tmp) / "d.parquet", Path(tmp) / "h.png")
+                frame = compute_drift(base, run_dir, RepresentationSpec.from_dict({}), identity,
+                                      Path(tmp) / "d.parquet", Path(tmp) / "h.png")
                 full.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 with threadpool_limits(limits=1):  # as compute_drift does
                     drift_table(base, run_dir, identity)
                 table.append(time.perf_counter() - start)
-        rows.append({"run": f"{method}/seed{seed}", "steps": frame["step"].nunique(), "layers": frame["layer"].nunique(),
+        rows.append({"run": f"{method}/seed{seed}", "steps": frame["step"].nunique(),
+                     "layers": frame["layer"].nunique(),
                      "probe": int(frame["rows"].iloc[0]), "compute_drift_s": min(full), "table_only_s": min(table)})
     return rows
 
@@ -129,16 +133,19 @@ def main() -> None:
     if not args.skip_training:
         print("| method | steps | train without (s) | train with (s) | ratio | time in capture (s) | capture share |")
         print("|---|---|---|---|---|---|---|")
-        for r in bench_training(config, args.task, args.methods, args.repeats, root / "data" / args.task, args.max_steps):
+        for r in bench_training(config, args.task, args.methods, args.repeats,
+                                root / "data" / args.task, args.max_steps):
             print(f"| {r['method']} | {r['steps']} | {r['without_s']:.1f} | {r['with_s']:.1f} | {r['ratio']:.3f} "
-                  f"| {r['callback_s']:.2f} | {100 * r['callback_share']:.1f}% |  <!-- all: {r['all_without']} {r['all_with']} -->")
+                  f"| {r['callback_s']:.2f} | {100 * r['callback_share']:.1f}% |  "
+                  f"<!-- all: {r['all_without']} {r['all_with']} -->")
     if args.skip_drift:
         return
     print()
     print("| run | steps | layers | probe examples | compute_drift incl. heatmap (s) | table only (s) |")
     print("|---|---|---|---|---|---|")
     for r in bench_drift(args.task, args.repeats, root):
-        print(f"| {r['run']} | {r['steps']} | {r['layers']} | {r['probe']} | {r['compute_drift_s']:.2f} | {r['table_only_s']:.2f} |")
+        print(f"| {r['run']} | {r['steps']} | {r['layers']} | {r['probe']} | "
+              f"{r['compute_drift_s']:.2f} | {r['table_only_s']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def prepare(root: Path, study: str) -> list[str]:
         return []
     sys.path.insert(0, str(REPO / "tests"))
     import yaml
+
     from conftest import tiny_config, write_sentiment_csv
 
     write_sentiment_csv(root / "data" / "train.csv", 48, seed=1)

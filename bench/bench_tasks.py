@@ -32,12 +32,15 @@ def study_rows(name: str, root: Path) -> list[str]:
             ev = json.loads((root / "results" / "eval" / method / task / "seed0" / "metrics.json").read_text())
             ci = ev.get("ci", {}).get(entry["primary_metric"], [float("nan")] * 2)
             merge = m["merge_check"]
-            merge_txt = "n/a" if merge is None else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})"
+            merge_txt = ("n/a" if merge is None
+                         else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})")
             rows.append(
                 f"| {task} | {method} | {manifest['splits']['train']['rows']} | {manifest['splits']['eval']['rows']} "
-                f"| {run['global_steps']} | {entry['primary_metric']} {m['primary']['mean']:.4f} [{ci[0]:.3f}, {ci[1]:.3f}] "
+                f"| {run['global_steps']} "
+                f"| {entry['primary_metric']} {m['primary']['mean']:.4f} [{ci[0]:.3f}, {ci[1]:.3f}] "
                 f"| {entry['baseline_reference']} {entry['baseline'][entry['baseline_reference']]['primary']:.4f} "
-                f"| {PUBLISHED.get(name, float('nan')):.3f} | {run['truncated_train_examples']} / {ev.get('truncated_eval_examples', 0)} "
+                f"| {PUBLISHED.get(name, float('nan')):.3f} "
+                f"| {run['truncated_train_examples']} / {ev.get('truncated_eval_examples', 0)} "
                 f"| {m['trainable_parameters']['percent']:.2f}% | {run['train_wall_time_s']:.0f} "
                 f"| {merge_txt} |")
     return rows
@@ -56,7 +59,8 @@ def group_rows(root: Path) -> list[str]:
             for group, g in groups["groups"].items():
                 rows.append(f"| {label} | {group or '(none)'} | {g['n']} | {g['positives']} | {g['negatives']} "
                             f"| {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
-            rows.append(f"| {label} | largest gap | | | | {groups['fpr_gap']['gap']:.3f} | {groups['fnr_gap']['gap']:.3f} | |")
+            rows.append(f"| {label} | largest gap | | | | "
+                        f"{groups['fpr_gap']['gap']:.3f} | {groups['fnr_gap']['gap']:.3f} | |")
     return rows
 
 
@@ -74,7 +78,8 @@ def main() -> None:
     for name, root in studies.items():
         rows = group_rows(Path(root))
         if rows and name == "hatecheck":
-            print("\n| model | target_ident | n | hateful | non-hateful | FPR | FNR | accuracy |\n|---|---|---|---|---|---|---|---|")
+            print("\n| model | target_ident | n | hateful | non-hateful | FPR | FNR | accuracy |\n"
+                  "|---|---|---|---|---|---|---|---|")
             print("\n".join(rows))
     if args.squad:
         from tunetrace.data.prepare import load_squad_json
@@ -82,8 +87,10 @@ def main() -> None:
 
         rows = load_squad_json(args.squad)
         scores = squad_v2_scores({r["id"]: r["answers"] for r in rows}, {r["id"]: "" for r in rows})
-        print(f"\nSQuAD v2 dev, answer \"\" to all {scores['total']} questions: EM {scores['exact']:.2f}, F1 {scores['f1']:.2f} "
-              f"(HasAns F1 {scores['HasAns_f1']:.2f} on {scores['HasAns_total']}, NoAns F1 {scores['NoAns_f1']:.2f} on {scores['NoAns_total']})")
+        print(f"\nSQuAD v2 dev, answer \"\" to all {scores['total']} questions: "
+              f"EM {scores['exact']:.2f}, F1 {scores['f1']:.2f} "
+              f"(HasAns F1 {scores['HasAns_f1']:.2f} on {scores['HasAns_total']}, "
+              f"NoAns F1 {scores['NoAns_f1']:.2f} on {scores['NoAns_total']})")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def test_layer_grad_norms_known_values():
     """Per-layer norm is the L2 norm over all gradients of that layer."""
     a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
     a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])
-    norms = layer_grad_norms([("enc.layer.0.a", a), ("enc.layer.0.b", b), ("head.w", torch.nn.Parameter(torch.ones(1)))])
+    norms = layer_grad_norms([("enc.layer.0.a", a), ("enc.layer.0.b", b),
+                              ("head.w", torch.nn.Parameter(torch.ones(1)))])
     assert norms == {"layer_0": pytest.approx(5.0)}
     assert norm_stats({"x": 1.0, "y": 3.0}, scale=2.0)["grad_norm_layer_mean"] == pytest.approx(4.0)
 

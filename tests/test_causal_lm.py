@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from tunetrace import artifacts as A
-from tunetrace.tasks.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import DataError, prepare_task_data
+from tunetrace.tasks.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
 
 TINY = ModelSpec.from_dict({"name_or_path": "tiny:llama"})
 
@@ -93,7 +93,8 @@ def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
     run = _train(tmp_path, method, task)
     assert json.loads((run / A.RUN_METADATA).read_text())["empty_completion_examples"] >= 1
-    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data", run, tmp_path / "eval")
+    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data",
+                           run, tmp_path / "eval")
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     assert set(metrics["strata"]) == {"easy", "hard"} and metrics["primary"] == metrics["loss"]
 
@@ -107,7 +108,8 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
                                            "lora": {"r": 4, "alpha": 8}})
     run = _train(tmp_path, method, task)
     merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
-    result = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", run / A.FINAL_DIR, tmp_path / "merged", tmp_path / "check.json")
+    result = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", run / A.FINAL_DIR,
+                          tmp_path / "merged", tmp_path / "check.json")
     q = result["quantities"]
     assert result["passed"] and q["loss_abs_diff"]["value"] < 1e-4 and q["perplexity_abs_diff"]["value"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
@@ -124,15 +126,16 @@ def test_tampered_merge_is_reported_failed(tmp_path):
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     prepare_task_data(task, tmp_path / "data")
-    apply_lora(load_causal_lm(TINY), LoraSpec.from_dict({"r": 4}), task_type="CAUSAL_LM").save_pretrained(str(tmp_path / "adapter"))
+    peft_model = apply_lora(load_causal_lm(TINY), LoraSpec.from_dict({"r": 4}), task_type="CAUSAL_LM")
+    peft_model.save_pretrained(str(tmp_path / "adapter"))
     load_decoder_tokenizer(TINY).save_pretrained(str(tmp_path / "adapter"))
     merge_adapter(TINY, task, tmp_path / "adapter", tmp_path / "merged")
     weights = load_file(str(tmp_path / "merged" / "model.safetensors"))
     name = next(k for k in weights if "q_proj" in k)
     weights[name] = weights[name] + 0.05 * torch.randn_like(weights[name])
     save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
-    result = verify_merge(TINY, task, EvalSpec.from_dict({"merge_failure": "warn"}), tmp_path / "data", tmp_path / "adapter",
-                          tmp_path / "merged", tmp_path / "check.json")
+    result = verify_merge(TINY, task, EvalSpec.from_dict({"merge_failure": "warn"}),
+                          tmp_path / "data", tmp_path / "adapter", tmp_path / "merged", tmp_path / "check.json")
     assert not result["passed"] and result["quantities"]["loss_abs_diff"]["value"] > 1e-4
 
 
@@ -152,7 +155,8 @@ def test_chat_template_renders_the_prompt():
     from tunetrace.tasks.causal_lm import prompt_text
 
     row = pd.Series({"prompt": "ignored", "completion": "hi there",
-                     "messages": json.dumps([{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}])})
+                     "messages": json.dumps([{"role": "user", "content": "hello"},
+                                             {"role": "assistant", "content": "hi there"}])})
     assert prompt_text(row, load_decoder_tokenizer(TINY)) == "user: hello\nassistant:"
 
 
@@ -181,7 +185,6 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     from transformers import TrainerCallback
 
     from tunetrace.analysis import representations as R
-
     from tunetrace.analysis import steps as S
     from tunetrace.training.loop import train_run
 
@@ -218,7 +221,7 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
         return [(r["step"], r["loss"]) for r in records if "loss" in r]
 
     assert [s for s, _ in losses(killed)] == list(range(1, 9))
-    assert max(abs(x - y) for (_, x), (_, y) in zip(losses(straight), losses(killed))) <= 1e-6
+    assert max(abs(x - y) for (_, x), (_, y) in zip(losses(straight), losses(killed), strict=True)) <= 1e-6
     assert [s for s, _ in S.list_steps(killed / "reps")] == [0, 4, 8]
     base = R.extract_base_representations(TINY, task, spec, tmp_path / "data", tmp_path / "base" / "step_000000")
     _, base_layers, _ = S.load_step(tmp_path / "base" / "step_000000")

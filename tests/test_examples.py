@@ -49,8 +49,10 @@ def assert_drift(task: dict, methods: set[str]) -> None:
 
 
 def test_study_lora_vs_full(make_workflow):
-    """Study 1 (pair and SQuAD v2 tasks; the single-sentence task is the demo's path): full vs LoRA, baselines, merge checks."""
-    doc = run_example(make_workflow, "study_lora_vs_full", ["full_lr5e5_bs16", "lora_r8_lr1e3_bs16"], ["pairs", "squad"])
+    """Study 1 (pair and SQuAD v2 tasks; the single-sentence task is the demo's path): full vs LoRA, baselines,
+    merge checks."""
+    doc = run_example(make_workflow, "study_lora_vs_full", ["full_lr5e5_bs16", "lora_r8_lr1e3_bs16"],
+                      ["pairs", "squad"])
     squad = doc["tasks"]["squad"]
     assert squad["baseline_reference"] == "no_answer" and "exact" in squad["methods"]["full_lr5e5_bs16"]["metrics"]
     assert squad["methods"]["lora_r8_lr1e3_bs16"]["merge_check"]["passed"]

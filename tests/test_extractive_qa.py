@@ -12,8 +12,8 @@ import pytest
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import prepare_task_data
-from tunetrace.tasks.extractive_qa import decode, encode_train, _windows
 from tunetrace.models.loading import load_tokenizer
+from tunetrace.tasks.extractive_qa import _windows, decode, encode_train
 
 MINILM = ModelSpec.from_dict({})
 FILLER = "This sentence only pads the passage. " * 12
@@ -35,8 +35,10 @@ def write_squad(path: Path) -> Path:
 
 
 def qa_task(path: Path) -> TaskSpec:
-    return TaskSpec.from_dict("squad", {"type": "extractive_qa", "source": {"train": str(path), "eval": str(path), "format": "squad"},
-                                        "id_field": "id", "max_length": 64, "doc_stride": 16, "primary_metric": "squad_f1"})
+    return TaskSpec.from_dict("squad", {"type": "extractive_qa",
+                                        "source": {"train": str(path), "eval": str(path), "format": "squad"},
+                                        "id_field": "id", "max_length": 64, "doc_stride": 16,
+                                        "primary_metric": "squad_f1"})
 
 
 def test_long_context_split_into_windows_with_answer_positions(tmp_path):
@@ -70,7 +72,8 @@ def test_decode_prefers_span_over_null_and_vice_versa(tmp_path):
     tokenizer = load_tokenizer(MINILM)
     enc = _windows(frame, tokenizer, task)
     seq = enc.sequence_ids(0)
-    target = next(i for i, s in enumerate(seq) if s == 1 and frame.loc[0, "context"][enc["offset_mapping"][0][i][0]:].startswith("Oslo"))
+    context, offsets = frame.loc[0, "context"], enc["offset_mapping"][0]
+    target = next(i for i, s in enumerate(seq) if s == 1 and context[offsets[i][0]:].startswith("Oslo"))
     logits = []
     for w in range(len(enc["input_ids"])):
         n = len(enc["input_ids"][w])
@@ -85,7 +88,8 @@ def test_decode_prefers_span_over_null_and_vice_versa(tmp_path):
 
 
 def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
-    """A short LoRA run and its evaluation give official EM/F1 with the HasAns/NoAns breakdown; the merge check passes."""
+    """A short LoRA run and its evaluation give official EM/F1 with the HasAns/NoAns breakdown; the merge check
+    passes."""
     from tunetrace.evaluation.baseline import evaluate_baseline
     from tunetrace.evaluation.evaluate import evaluate_run
     from tunetrace.evaluation.merge import merge_adapter, verify_merge
@@ -95,9 +99,11 @@ def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
     prepare_task_data(task, tmp_path / "data")
     base = evaluate_baseline(MINILM, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "b.json")
     assert base["primary"] == pytest.approx(8 / 24)
-    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 8, "learning_rate": 1e-3, "lora": {"r": 4}})
+    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 8,
+                                           "learning_rate": 1e-3, "lora": {"r": 4}})
     train_run(MINILM, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(MINILM, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
+    metrics = evaluate_run(MINILM, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
+                           tmp_path / "run", tmp_path / "eval")
     assert metrics["squad"]["HasAns_total"] == 16 and metrics["squad"]["NoAns_total"] == 8
     merge_adapter(MINILM, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
     assert verify_merge(MINILM, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR,

@@ -39,7 +39,8 @@ def write_gate_inputs(tmp_path: Path, pilot: float) -> tuple[Path, Path, Path]:
 
 def test_gate_file_fields(tmp_path: Path):
     """The gate file holds baseline, pilot, improvement, threshold, decision and reasons."""
-    doc = evaluate_gate(GateSpec.from_dict({"enabled": True}), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
+    doc = evaluate_gate(GateSpec.from_dict({"enabled": True}), *write_gate_inputs(tmp_path, 0.8),
+                        tmp_path / "gate.json")
     saved = json.loads((tmp_path / "gate.json").read_text())
     assert saved == doc
     assert (saved["baseline"], saved["pilot"]["value"], saved["threshold"], saved["decision"]) == (
@@ -49,25 +50,29 @@ def test_gate_file_fields(tmp_path: Path):
 
 def test_gate_against_majority_baseline(tmp_path: Path):
     """gate.baseline: majority compares with the majority class instead of the reference."""
-    doc = evaluate_gate(GateSpec.from_dict({"baseline": "majority"}), *write_gate_inputs(tmp_path, 0.6), tmp_path / "gate.json")
+    doc = evaluate_gate(GateSpec.from_dict({"baseline": "majority"}), *write_gate_inputs(tmp_path, 0.6),
+                        tmp_path / "gate.json")
     assert doc["baseline"]["value"] == 0.5 and doc["decision"] == GO
 
 
 def test_enforced_no_go_raises_with_numbers(tmp_path: Path):
     """check_gates stops on an enforced NO-GO, naming the gate file and the numbers."""
     evaluate_gate(GateSpec.from_dict({"threshold": 1e6}), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
-    with pytest.raises(GateClosed, match=r"gate\.json says NO-GO: pilot accuracy 0\.8000 vs baseline linear_probe 0\.7000"):
+    with pytest.raises(GateClosed, match=r"gate\.json says NO-GO: pilot accuracy 0\.8000 "
+                       r"vs baseline linear_probe 0\.7000"):
         check_gates(str(tmp_path / "gate.json"))
 
 
 def test_unenforced_no_go_passes(tmp_path: Path):
     """With enforce false a NO-GO is returned, not raised."""
-    evaluate_gate(GateSpec.from_dict({"threshold": 1e6, "enforce": False}), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
+    evaluate_gate(GateSpec.from_dict({"threshold": 1e6, "enforce": False}), *write_gate_inputs(tmp_path, 0.8),
+                  tmp_path / "gate.json")
     assert check_gates([str(tmp_path / "gate.json")])[0]["decision"] == NO_GO
 
 
 def test_gate_on_a_baseline_the_task_type_lacks_names_the_key(tmp_path: Path):
-    """gate.baseline `majority` on a task type without that baseline (causal LM) stops naming the key and what exists."""
+    """gate.baseline `majority` on a task type without that baseline (causal LM) stops naming the key and what
+    exists."""
     metrics, run, baseline = write_gate_inputs(tmp_path, 0.8)
     baseline.write_text(json.dumps({"primary_metric": "loss", "reference": "base_model", "higher_is_better": False,
                                     "baselines": {"base_model": {"primary": 2.5}}}))

@@ -267,7 +267,8 @@ def test_task_type_names_appear_only_under_tasks():
     """No module outside tunetrace/tasks/ (nor a workflow script) spells a task type's name: generic code
     asks the task type (registry) instead of branching on its name."""
     hits = task_type_literals()
-    bad = [f"{m} ({scope}) line {line}: {value!r}" for m, scope, value, line in hits if ALLOWED.get((m, scope)) != value]
+    bad = [f"{m} ({scope}) line {line}: {value!r}"
+           for m, scope, value, line in hits if ALLOWED.get((m, scope)) != value]
     assert not bad, "task type names outside tunetrace/tasks/:\n" + "\n".join(bad)
     stale = set(ALLOWED) - {(m, scope) for m, scope, _, _ in hits}
     assert not stale, f"ALLOWED entries that match nothing any more (remove them): {sorted(stale)}"
@@ -276,7 +277,8 @@ def test_task_type_names_appear_only_under_tasks():
 def test_literal_scan_sees_a_comparison():
     """The scan reports a name compared as a string (in a nested function, inside a tuple)."""
     source = "def f(task):\n    def g():\n        return task.type in ('x', 'causal_lm')\n    return g\n"
-    assert [(v, s) for v, s, _ in _scoped_constants(ast.parse(source)) if v in _task_type_names()] == [("causal_lm", "f")]
+    found = [(v, s) for v, s, _ in _scoped_constants(ast.parse(source)) if v in _task_type_names()]
+    assert found == [("causal_lm", "f")]
 
 
 # ---------------------------------------------------------------- (d) every subpackage is a documented package

@@ -6,8 +6,16 @@ import os
 from pathlib import Path
 
 from tunetrace.fileio import sha256_file
-from tunetrace.provenance.lineage import (HashCache, JobInfo, build_records, describe_input, hash_artifact, read_record,
-                               sidecar_path, write_records)
+from tunetrace.provenance.lineage import (
+    HashCache,
+    JobInfo,
+    build_records,
+    describe_input,
+    hash_artifact,
+    read_record,
+    sidecar_path,
+    write_records,
+)
 
 
 def make_job(tmp_path: Path, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> JobInfo:

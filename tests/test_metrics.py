@@ -7,8 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from tunetrace.evaluation.metrics import (bootstrap_intervals, classification_metrics, confusion, cross_entropy,
-                               group_error_rates, macro_f1, relative_improvement)
+from tunetrace.evaluation.metrics import (
+    bootstrap_intervals,
+    classification_metrics,
+    confusion,
+    cross_entropy,
+    group_error_rates,
+    macro_f1,
+    relative_improvement,
+)
 
 # y_true / y_pred with positive = 1: tp=3, fp=1, fn=2, tn=4
 Y_TRUE = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]

@@ -59,7 +59,8 @@ def _train(tiny_model, task_data, root: Path, kind: str, capture: bool) -> list[
     from tunetrace.training.loop import train_run
 
     task, data_dir = task_data
-    callbacks = [R.representation_callback(tiny_model, task, SPEC, data_dir, root / "reps", f"{kind}/tiny/seed0")] if capture else []
+    callbacks = ([R.representation_callback(tiny_model, task, SPEC, data_dir, root / "reps", f"{kind}/tiny/seed0")]
+                 if capture else [])
     train_run(tiny_model, task, _method(kind), seed=0, data_dir=data_dir, run_dir=root / "run", callbacks=callbacks)
     records = [json.loads(line) for line in (root / "run" / A.TRAIN_LOG).read_text().splitlines()]
     return [r["loss"] for r in records if "loss" in r]

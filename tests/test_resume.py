@@ -103,9 +103,10 @@ def test_training_killed_twice_resumes_to_the_uninterrupted_result(tmp_path: Pat
     difference = max_weight_difference(load_weights(straight.root / RUN / "final"),
                                        load_weights(killed.root / RUN / "final"))
     assert difference <= 1e-6, f"final weights differ by {difference}"
-    straight_curve, killed_curve = loss_curve(straight.root / RUN / "train_log.jsonl"), loss_curve(killed.root / RUN / "train_log.jsonl")
+    straight_curve = loss_curve(straight.root / RUN / "train_log.jsonl")
+    killed_curve = loss_curve(killed.root / RUN / "train_log.jsonl")
     assert [s for s, _ in killed_curve] == list(range(1, 41))
-    assert max(abs(a - b) for (_, a), (_, b) in zip(straight_curve, killed_curve)) <= 1e-6
+    assert max(abs(a - b) for (_, a), (_, b) in zip(straight_curve, killed_curve, strict=True)) <= 1e-6
     reference = json.loads((straight.root / RUN / "run.json").read_text())
     assert abs(metadata["final_train_loss"] - reference["final_train_loss"]) <= 1e-6
     assert not (killed.root / STATE).exists(), "resume state must be removed once the run is complete"

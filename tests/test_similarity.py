@@ -21,15 +21,15 @@ def _reference_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Kernel form of Kornblith et al.: HSIC(K, L) = tr(K H L H) / (n - 1)^2 with K = X X^T."""
     n = x.shape[0]
     h = np.eye(n) - np.ones((n, n)) / n
-    k, l = x @ x.T, y @ y.T
+    gram_x, gram_y = x @ x.T, y @ y.T
     hsic = lambda a, b: np.trace(a @ h @ b @ h) / (n - 1) ** 2  # noqa: E731
-    return hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l))
+    return hsic(gram_x, gram_y) / np.sqrt(hsic(gram_x, gram_x) * hsic(gram_y, gram_y))
 
 
-def _reference_unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:
+def _reference_unbiased_hsic(gram_k: np.ndarray, gram_l: np.ndarray) -> float:
     """Song et al. 2012, eq. 5, written out term by term with loops."""
-    n = k.shape[0]
-    kt, lt = k.copy(), l.copy()
+    n = gram_k.shape[0]
+    kt, lt = gram_k.copy(), gram_l.copy()
     np.fill_diagonal(kt, 0)
     np.fill_diagonal(lt, 0)
     ones = np.ones(n)
@@ -71,15 +71,16 @@ def test_linear_cka_agrees_with_reference_formula():
     y = x @ rng.normal(size=(12, 5)) + 0.5 * rng.normal(size=(40, 5))
     assert linear_cka(x, y) == pytest.approx(_reference_cka(x, y), abs=1e-6)
     wide = rng.normal(size=(20, 50))  # fewer examples than features: the Gram-form branch
-    assert linear_cka(wide, wide[:, :30] * 2 + 0.3) == pytest.approx(_reference_cka(wide, wide[:, :30] * 2 + 0.3), abs=1e-6)
+    shifted = wide[:, :30] * 2 + 0.3
+    assert linear_cka(wide, shifted) == pytest.approx(_reference_cka(wide, shifted), abs=1e-6)
 
 
 def test_unbiased_hsic_agrees_with_reference_formula():
     """Vectorised unbiased HSIC equals the term-by-term formula to 1e-6."""
     rng = _rng()
     x, y = rng.normal(size=(12, 4)), rng.normal(size=(12, 3))
-    k, l = x @ x.T, y @ y.T
-    assert unbiased_hsic(k, l) == pytest.approx(_reference_unbiased_hsic(k, l), abs=1e-6)
+    gram_x, gram_y = x @ x.T, y @ y.T
+    assert unbiased_hsic(gram_x, gram_y) == pytest.approx(_reference_unbiased_hsic(gram_x, gram_y), abs=1e-6)
 
 
 def test_cosine_on_hand_made_vectors():

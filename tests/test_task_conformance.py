@@ -16,8 +16,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,14 +87,17 @@ def generative_classification(root: Path) -> tuple[dict[str, Any], ModelSpec]:
 def causal_lm(root: Path) -> tuple[dict[str, Any], ModelSpec]:
     rows = [{"id": f"q{i}", "prompt": f"add {i} and {i + 1}", "completion": f"the answer is {2 * i + 1}",
              "difficulty": "easy" if i % 2 else "hard"} for i in range(24)]
-    return ({"type": "causal_lm", "source": {"train": str(_write_jsonl(root / "sft.jsonl", rows)), "eval_fraction": 0.25},
-             "id_field": "id", "group_field": "difficulty", "max_length": 32, "primary_metric": "perplexity"}, TINY_LLAMA)
+    return ({"type": "causal_lm",
+             "source": {"train": str(_write_jsonl(root / "sft.jsonl", rows)), "eval_fraction": 0.25},
+             "id_field": "id", "group_field": "difficulty", "max_length": 32,
+             "primary_metric": "perplexity"}, TINY_LLAMA)
 
 
 def distribution(root: Path) -> tuple[dict[str, Any], ModelSpec]:
     rows = [{"id": f"d{i}", "text": f"question {i} about tax", "target": [0.6, 0.3, 0.1] if i % 2 else [0.1, 0.3, 0.6],
              "wave": "a" if i % 2 else "b"} for i in range(24)]
-    return ({"type": "distribution", "source": {"train": str(_write_jsonl(root / "dist.jsonl", rows)), "eval_fraction": 0.25},
+    return ({"type": "distribution",
+             "source": {"train": str(_write_jsonl(root / "dist.jsonl", rows)), "eval_fraction": 0.25},
              "id_field": "id", "group_field": "wave", "options": ["agree", "neutral", "disagree"], "max_length": 32,
              "primary_metric": "mae"}, TINY_LLAMA)
 
@@ -396,7 +400,8 @@ def test_train_run_writes_final_model_log_and_metadata(study, name, method):
 
     final = out / "run" / A.FINAL_DIR
     adapter = (final / "adapter_config.json").is_file()
-    assert adapter == (method == "lora"), f"final/ of a {method} run {'has' if adapter else 'lacks'} adapter_config.json"
+    assert adapter == (method == "lora"), (f"final/ of a {method} run {'has' if adapter else 'lacks'} "
+                                           "adapter_config.json")
     checksums = _json(final / "checksums.json")
     assert checksums and all((final / f).is_file() for f in checksums)
 

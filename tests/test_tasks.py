@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_splits
@@ -23,7 +22,8 @@ def _write_rte_like(path: Path) -> Path:
 
 
 def _pair_task(path: Path) -> TaskSpec:
-    return TaskSpec.from_dict("rte", {"source": {"train": str(path), "eval": str(path), "format": "tsv", "quoting": "none"},
+    return TaskSpec.from_dict("rte", {"source": {"train": str(path), "eval": str(path),
+                                                 "format": "tsv", "quoting": "none"},
                                       "text_fields": ["sentence1", "sentence2"], "label_field": "label",
                                       "labels": ["not_entailment", "entailment"], "id_field": "index"})
 

@@ -80,4 +80,5 @@ def test_disabled_writes_nothing_and_opens_no_socket(tmp_path: Path, wandb_env: 
     run_dir = tracked_run(tmp_path, "disabled")
     assert not (run_dir / WANDB_SUBDIR).exists()
     assert not wandb_env.exists()
-    assert json.loads((run_dir / "run.json").read_text())["tracking"] == {"wandb_mode": "disabled", "wandb_run_id": None}
+    tracking = json.loads((run_dir / "run.json").read_text())["tracking"]
+    assert tracking == {"wandb_mode": "disabled", "wandb_run_id": None}

@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
+from tunetrace.guard.validation import (
+    ValidationFailed,
+    ValidationSpec,
+    check_loss,
+    check_representations,
+    enforce_strict,
+    oscillation,
+    relative_trend,
+    theil_sen_slope,
+    validate_run,
+)
 from tunetrace.training.loop import train_run
-from tunetrace.guard.validation import (ValidationFailed, ValidationSpec, check_loss, check_representations, enforce_strict,
-                                  oscillation, relative_trend, theil_sen_slope, validate_run)
 
 SPEC = ValidationSpec.from_dict({"min_log_points": 4})
 
@@ -99,7 +108,8 @@ def test_absurd_learning_rate_is_critical(study):
     method = tiny_method("full", max_steps=4, save_every_steps=None, learning_rate=10.0, max_grad_norm=0.0)
     train_run(MODEL, task, method, 0, data, root / "absurd")
     document = run_validation(study, root / "absurd")
-    assert codes(document) & {"nonfinite_loss", "final_loss_high", "grad_norm_high", "nonfinite_grad_norm", "nonfinite_logits"}
+    assert codes(document) & {"nonfinite_loss", "final_loss_high", "grad_norm_high",
+                              "nonfinite_grad_norm", "nonfinite_logits"}
     assert not document["passed"]
 
 
@@ -127,8 +137,8 @@ def test_metric_above_range_is_a_warning(study):
 
 def test_corrupted_representation_file_is_named(tmp_path: Path):
     """A representation layer file whose bytes changed is flagged with its path."""
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     from tunetrace.fileio import sha256_file
 
@@ -148,7 +158,8 @@ def test_corrupted_representation_file_is_named(tmp_path: Path):
 def test_strict_lists_flags_and_files(tmp_path: Path):
     """enforce_strict raises with the flag and its file; without strict it passes."""
     doc = {"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 1, "warning": 0,
-           "flags": [{"severity": "critical", "code": "nonfinite_loss", "message": "loss is nan", "files": ["a/train_log.jsonl"]}]}
+           "flags": [{"severity": "critical", "code": "nonfinite_loss",
+                      "message": "loss is nan", "files": ["a/train_log.jsonl"]}]}
     path = tmp_path / "seed0.json"
     path.write_text(json.dumps(doc))
     enforce_strict([str(path)], strict=False)

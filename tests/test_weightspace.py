@@ -9,8 +9,14 @@ import pytest
 
 from test_representations import _method, task_data, tiny_model  # noqa: F401 - shared fixtures
 from tunetrace import artifacts as A
-from tunetrace.analysis.weightspace import (WeightSpec, analyze_weights, effective_rank, intruder_dimensions, layer_index,
-                                   relative_update_norm)
+from tunetrace.analysis.weightspace import (
+    WeightSpec,
+    analyze_weights,
+    effective_rank,
+    intruder_dimensions,
+    layer_index,
+    relative_update_norm,
+)
 
 
 def test_relative_update_norm_known_answer():

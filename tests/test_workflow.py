@@ -35,7 +35,8 @@ def test_every_declared_artifact_exists_and_loads(finished_workflow: Workflow) -
 def test_metrics_lie_in_range(finished_workflow: Workflow) -> None:
     """Every rate-like metric of every run is within [0, 1] and the loss is finite."""
     for method, task, seed in RUNS:
-        metrics = json.loads((finished_workflow.root / f"results/eval/{method}/{task}/seed{seed}/metrics.json").read_text())
+        path = finished_workflow.root / f"results/eval/{method}/{task}/seed{seed}/metrics.json"
+        metrics = json.loads(path.read_text())
         for key in ("accuracy", "precision", "recall", "f1", "macro_f1"):
             assert 0.0 <= metrics[key] <= 1.0
             low, high = metrics["ci"][key]
@@ -54,7 +55,8 @@ def test_full_model_and_adapter_load_with_from_pretrained(finished_workflow: Wor
     root = finished_workflow.root
     full = AutoModelForSequenceClassification.from_pretrained(root / "results/runs/full/tiny/seed0/final")
     assert full.config.id2label == {0: "negative", 1: "positive"}
-    base = AutoModelForSequenceClassification.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"), num_labels=2)
+    base = AutoModelForSequenceClassification.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"),
+                                                              num_labels=2)
     adapted = PeftModel.from_pretrained(base, root / "results/runs/lora_r4/tiny/seed0/final")
     assert adapted.peft_config["default"].r == 4
 
@@ -78,7 +80,8 @@ def test_comparison_validates_and_covers_every_method(finished_workflow: Workflo
     validate_comparison(doc)
     methods = doc["tasks"]["tiny"]["methods"]
     assert set(methods) == {"full", "lora_r4"}
-    assert methods["lora_r4"]["trainable_parameters"]["percent"] < 5 < methods["full"]["trainable_parameters"]["percent"]
+    assert (methods["lora_r4"]["trainable_parameters"]["percent"]
+            < 5 < methods["full"]["trainable_parameters"]["percent"])
     assert methods["lora_r4"]["merge_check"]["passed"] and methods["full"]["merge_check"] is None
     assert all(len(item["sha256"]) == 64 for item in doc["inputs"])
     assert "| full |" in (finished_workflow.root / "results/comparison.md").read_text()

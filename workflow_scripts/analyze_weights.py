@@ -4,9 +4,9 @@ import json
 
 import torch
 
+from tunetrace.analysis.weightspace import WeightSpec, analyze_weights
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.analysis.weightspace import WeightSpec, analyze_weights
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -21,4 +21,5 @@ analyze_weights(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

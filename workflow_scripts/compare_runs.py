@@ -2,15 +2,17 @@
 
 import json
 
+from tunetrace.guard.validation import enforce_strict
 from tunetrace.logutil import setup_logging
 from tunetrace.reporting.comparison import compare_runs
-from tunetrace.guard.validation import enforce_strict
 
 setup_logging(snakemake.log[0], capture_stderr=True)
-inputs = {name: list(snakemake.input[name]) for name in ("baselines", "evals", "runs", "merge_checks", "manifests", "validations")}
+inputs = {name: list(snakemake.input[name])
+          for name in ("baselines", "evals", "runs", "merge_checks", "manifests", "validations")}
 enforce_strict(inputs["validations"], json.loads(snakemake.params.validation)["strict"])  # before anything is written
 inputs.update({name: list(snakemake.input.get(name, [])) for name in ("drift", "weights", "drift_plots")})
 compare_runs(json.loads(snakemake.params.study), inputs, snakemake.output.comparison, snakemake.output.markdown)
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

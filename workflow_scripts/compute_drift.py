@@ -3,8 +3,8 @@
 import json
 
 from tunetrace.analysis.drift import compute_drift
-from tunetrace.logutil import setup_logging
 from tunetrace.analysis.steps import RepresentationSpec
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 compute_drift(
@@ -18,4 +18,5 @@ compute_drift(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from tunetrace.evaluation.baseline import evaluate_baseline
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
+from tunetrace.evaluation.baseline import evaluate_baseline
 from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
@@ -20,4 +20,5 @@ evaluate_baseline(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

@@ -15,4 +15,5 @@ evaluate_gate(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

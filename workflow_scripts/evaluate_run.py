@@ -23,4 +23,5 @@ evaluate_run(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

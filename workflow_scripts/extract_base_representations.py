@@ -5,10 +5,10 @@ from pathlib import Path
 
 import torch
 
-from tunetrace.config import ModelSpec, TaskSpec
-from tunetrace.logutil import setup_logging
 from tunetrace.analysis.representations import extract_base_representations
 from tunetrace.analysis.steps import RepresentationSpec
+from tunetrace.config import ModelSpec, TaskSpec
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -21,4 +21,5 @@ extract_base_representations(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

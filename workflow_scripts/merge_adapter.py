@@ -5,8 +5,8 @@ import json
 import torch
 
 from tunetrace.config import ModelSpec, TaskSpec
-from tunetrace.logutil import setup_logging
 from tunetrace.evaluation.merge import merge_adapter
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -18,4 +18,5 @@ merge_adapter(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

@@ -24,4 +24,5 @@ run_pilot(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

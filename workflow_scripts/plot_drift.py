@@ -10,4 +10,5 @@ plot_task_drift(list(snakemake.input.tables), json.loads(snakemake.params.method
                 snakemake.output.plot)
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

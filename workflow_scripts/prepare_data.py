@@ -12,4 +12,5 @@ task = TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.
 prepare_task_data(task, Path(snakemake.output.manifest).parent)
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

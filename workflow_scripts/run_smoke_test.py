@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.logutil import setup_logging
 from tunetrace.guard.smoke import run_smoke
 from tunetrace.guard.validation import ValidationSpec
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -24,4 +24,5 @@ run_smoke(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

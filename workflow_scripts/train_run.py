@@ -7,9 +7,9 @@ import torch
 
 from tunetrace.config import TrackingSpec
 from tunetrace.guard.gates import check_gates
-from tunetrace.training.launch import TrainingJob, run_training
-from tunetrace.logutil import setup_logging
 from tunetrace.guard.tracking import record_tracking, start_tracking
+from tunetrace.logutil import setup_logging
+from tunetrace.training.launch import TrainingJob, run_training
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 check_gates(snakemake.input.get("gate"))  # a NO-GO gate with enforce stops here, before any training
@@ -37,4 +37,5 @@ Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
 Path(snakemake.output.reps).mkdir(parents=True, exist_ok=True)
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

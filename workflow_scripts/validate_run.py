@@ -7,8 +7,8 @@ import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.guard.gates import as_paths
-from tunetrace.logutil import setup_logging
 from tunetrace.guard.validation import ValidationSpec, validate_run
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -29,4 +29,5 @@ validate_run(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

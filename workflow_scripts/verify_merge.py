@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-from tunetrace.logutil import setup_logging
 from tunetrace.evaluation.merge import verify_merge
+from tunetrace.logutil import setup_logging
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 torch.set_num_threads(snakemake.threads)
@@ -24,4 +24,5 @@ verify_merge(
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
+
 record_lineage(snakemake)

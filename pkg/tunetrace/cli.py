@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from tunetrace.provenance.audit import audit, render_tree
 from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table

@@ -10,8 +10,9 @@ import copy
 import dataclasses
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import jsonschema
 import yaml
@@ -50,7 +51,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
         return f"allowed: {op[error.validator]} {error.validator_value}"
     if error.validator in ("type", "minItems"):
-        what = f"type {error.validator_value}" if error.validator == "type" else f"at least {error.validator_value} items"
+        what = (f"type {error.validator_value}" if error.validator == "type"
+                else f"at least {error.validator_value} items")
         return f"allowed: {what}" + (f" ({schema['description']})" if schema.get("description") else "")
     if error.validator == "pattern" or error.validator == "propertyNames":
         return "names must start with a letter and contain only letters, digits and _"
@@ -75,7 +77,7 @@ def _with_defaults(validator_class: type) -> type:
 DefaultingValidator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_schema(path: str) -> dict:
     return load_yaml(path)
 
@@ -101,7 +103,7 @@ def schema_section(section: str) -> dict:
     return copy.deepcopy(_at_pointer(_cached_schema(str(SCHEMA_PATH)), section))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _section_validator(section: str) -> Any:
     """A defaulting validator of one sub-schema; `$ref`s inside it resolve against the schema's $defs."""
     root = _cached_schema(str(SCHEMA_PATH))
@@ -164,7 +166,8 @@ def _check_task_type(name: str, task: dict[str, Any]) -> None:
     entry = registry.entry(task["type"])
     words = task["label_words"]
     if words is not None and len(words) != len(task["labels"]):
-        raise ConfigError(f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels")
+        raise ConfigError(f"invalid config at 'tasks.{name}.label_words': "
+                          f"{len(words)} words for {len(task['labels'])} labels")
     if len(task["text_fields"]) == 2 and not entry.text_pairs:
         pairs = [n for n in registry.task_type_names() if registry.entry(n).text_pairs]
         raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': type {task['type']} reads one text field; "
@@ -221,7 +224,7 @@ class ModelSpec:
     trust_remote_code: bool
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         return spec_from_dict(cls, data)
 
 
@@ -263,7 +266,7 @@ class TaskSpec:
     expected_range: Mapping[str, Any]  # {min, max} of the primary metric (validation)
 
     @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any]) -> "TaskSpec":
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> TaskSpec:
         filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
         filled["primary_metric"] = registry.primary_metric(filled["type"], filled["primary_metric"])
         return spec_from_filled(cls, {**filled, "name": name})
@@ -289,7 +292,7 @@ class LoraSpec:
     bias: str
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LoraSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> LoraSpec:
         return spec_from_dict(cls, data)
 
 
@@ -323,7 +326,7 @@ class MethodSpec:
     gpus: int
 
     @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any]) -> "MethodSpec":
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> MethodSpec:
         filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
         return spec_from_filled(cls, {**filled, "name": name, "lora": spec_from_filled(LoraSpec, filled["lora"]),
                                       "gpus": int(filled["resources"]["gpus"])})
@@ -350,7 +353,7 @@ class EvalSpec:
     merge_perplexity_tolerance: float
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EvalSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalSpec:
         return spec_from_dict(cls, data)
 
 
@@ -365,5 +368,5 @@ class TrackingSpec:
     group: str | None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrackingSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrackingSpec:
         return spec_from_dict(cls, data)

@@ -14,16 +14,17 @@ import logging
 import os
 import random
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from tunetrace import artifacts as A
-from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.analysis.steps import RepresentationSpec, step_dir_name, write_step
+from tunetrace.config import ModelSpec, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ def _resolve_layers(requested: tuple[int, ...] | None, available: int) -> list[i
         return list(range(available))
     bad = [i for i in requested if not 0 <= i < available]
     if bad:
-        raise ValueError(f"representations.layers: indices {bad} out of range; this model has layers 0..{available - 1} "
+        raise ValueError(f"representations.layers: indices {bad} out of range; "
+                         f"this model has layers 0..{available - 1} "
                          "(0 = embeddings, i = transformer block i-1)")
     return sorted(set(requested))
 
@@ -123,7 +125,8 @@ def preserved_rng_and_mode(model: torch.nn.Module) -> Iterator[None]:
             torch.cuda.set_rng_state_all(states[3])
 
 
-def extract(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
+def extract(model: torch.nn.Module, probe: ProbeSet,
+            spec: RepresentationSpec) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
     """Pooled hidden states of every selected layer for the probe set (CPU, storage dtype)."""
     device = next(model.parameters()).device
     store = STORE_DTYPES[spec.dtype]
@@ -159,7 +162,8 @@ def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSp
 
 # ---------------------------------------------------------------- entry points
 
-def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, data_dir: str | os.PathLike) -> ProbeSet:
+def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
+               data_dir: str | os.PathLike) -> ProbeSet:
     from tunetrace.data.prepare import load_prepared
     from tunetrace.tasks.dispatch import get_task_type
 

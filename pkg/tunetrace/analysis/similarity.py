@@ -35,25 +35,25 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     x = x - x.mean(axis=0, keepdims=True)
     y = y - y.mean(axis=0, keepdims=True)
     if x.shape[0] < max(x.shape[1], y.shape[1]):
-        k, l = x @ x.T, y @ y.T
-        cross, denom = float(np.sum(k * l)), np.linalg.norm(k) * np.linalg.norm(l)
+        gram_x, gram_y = x @ x.T, y @ y.T
+        cross, denom = float(np.sum(gram_x * gram_y)), np.linalg.norm(gram_x) * np.linalg.norm(gram_y)
     else:
         cross = np.linalg.norm(y.T @ x) ** 2
         denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(cross / denom) if denom > _EPS else 0.0
 
 
-def unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:
+def unbiased_hsic(gram_k: np.ndarray, gram_l: np.ndarray) -> float:
     """Unbiased HSIC estimator (Song et al. 2012) of two n x n Gram matrices, n > 3."""
-    n = k.shape[0]
+    n = gram_k.shape[0]
     if n < 4:
         raise ValueError(f"unbiased HSIC needs at least 4 examples, got {n}")
-    k = k.copy()
-    l = l.copy()
-    np.fill_diagonal(k, 0.0)
-    np.fill_diagonal(l, 0.0)
-    k_sum, l_sum = k.sum(axis=0), l.sum(axis=0)
-    trace = float(np.sum(k * l))  # tr(K L) for symmetric matrices
+    gram_k = gram_k.copy()
+    gram_l = gram_l.copy()
+    np.fill_diagonal(gram_k, 0.0)
+    np.fill_diagonal(gram_l, 0.0)
+    k_sum, l_sum = gram_k.sum(axis=0), gram_l.sum(axis=0)
+    trace = float(np.sum(gram_k * gram_l))  # tr(K L) for symmetric matrices
     term2 = k_sum.sum() * l_sum.sum() / ((n - 1) * (n - 2))
     term3 = 2.0 * float(k_sum @ l_sum) / (n - 2)
     return (trace + term2 - term3) / (n * (n - 3))
@@ -76,10 +76,10 @@ def minibatch_cka(x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
         xb, yb = x[start:start + size], y[start:start + size]
         if xb.shape[0] < 4:
             break
-        k, l = xb @ xb.T, yb @ yb.T
-        xy += unbiased_hsic(k, l)
-        xx += unbiased_hsic(k, k)
-        yy += unbiased_hsic(l, l)
+        gram_x, gram_y = xb @ xb.T, yb @ yb.T
+        xy += unbiased_hsic(gram_x, gram_y)
+        xx += unbiased_hsic(gram_x, gram_x)
+        yy += unbiased_hsic(gram_y, gram_y)
     denom = np.sqrt(max(xx, 0.0) * max(yy, 0.0))
     return float(xy / denom) if denom > _EPS else 0.0
 

@@ -19,8 +19,9 @@ import dataclasses
 import datetime as dt
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class RepresentationSpec:
     cka_batch_size: int
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RepresentationSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> RepresentationSpec:
         return spec_from_dict(cls, data)
 
 
@@ -70,7 +71,7 @@ def layer_name(index: int) -> str:
     return "embeddings" if index == 0 else f"block_{index - 1}"
 
 
-def write_step(step_dir: str | os.PathLike, layers: Mapping[int, "torch.Tensor"], mask: "torch.Tensor | None",
+def write_step(step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], mask: torch.Tensor | None,
                info: Mapping[str, Any]) -> dict[str, Any]:
     """Write a step directory atomically: layer files, optional mask, metadata with hashes."""
     from safetensors.torch import save_file
@@ -86,7 +87,8 @@ def write_step(step_dir: str | os.PathLike, layers: Mapping[int, "torch.Tensor"]
         mask_entry = None
         if mask is not None:
             save_file({TENSOR_KEY: mask}, str(tmp / MASK_FILE))
-            mask_entry = {"file": MASK_FILE, "shape": list(mask.shape), "dtype": "int8", "sha256": sha256_file(tmp / MASK_FILE)}
+            mask_entry = {"file": MASK_FILE, "shape": list(mask.shape), "dtype": "int8",
+                          "sha256": sha256_file(tmp / MASK_FILE)}
         metadata = {**info, "layers": entries, "attention_mask": mask_entry,
                     "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         write_json(tmp / METADATA, metadata)

@@ -16,7 +16,8 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ class WeightSpec:
     intruder_top_k: int
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WeightSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> WeightSpec:
         return spec_from_dict(cls, data)
 
 
@@ -114,8 +115,8 @@ def _lora_updates(peft_model: torch.nn.Module) -> dict[str, np.ndarray]:
     return updates
 
 
-def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: WeightSpec, final_dir: str | os.PathLike,
-                    seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
+def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: WeightSpec,
+                    final_dir: str | os.PathLike, seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
     """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use)."""
     from tunetrace.tasks.dispatch import get_task_type
 

@@ -34,7 +34,8 @@ def infer_format(path: str | os.PathLike, declared: str = "auto") -> str:
         return declared
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{path}: cannot tell the format from '{suffix}'; set source.format to one of csv, tsv, jsonl, parquet")
+        raise DataError(f"{path}: cannot tell the format from '{suffix}'; "
+                        "set source.format to one of csv, tsv, jsonl, parquet")
     return FORMATS[suffix]
 
 
@@ -95,7 +96,9 @@ def _read_squad(path: Path) -> pd.DataFrame:
     """A SQuAD v1/v2 JSON file as rows: id, title, context, question, answers ([{text, answer_start}] as JSON)."""
     rows = load_squad_json(path)
     for row in rows:
-        row["answers"] = json.dumps([{"text": t, "answer_start": s} for t, s in zip(row["answers"], row.pop("answer_starts"))])
+        starts = row.pop("answer_starts")
+        row["answers"] = json.dumps([{"text": t, "answer_start": s}
+                                     for t, s in zip(row["answers"], starts, strict=True)])
     return pd.DataFrame(rows)
 
 
@@ -141,7 +144,8 @@ def read_hub_split(hub_id: str, split: str) -> pd.DataFrame:
         raise DataError(f"hub dataset '{hub_id}' split '{split}' could not be loaded ({err})") from err
 
 
-def stratified_split(frame: pd.DataFrame, fraction: float, seed: int, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratified_split(frame: pd.DataFrame, fraction: float, seed: int,
+                     by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out round(fraction * n) rows, spread over strata in proportion (deterministic per seed).
 
     Rows are shuffled within each stratum and ranked by their relative position in it; the rows
@@ -192,7 +196,8 @@ def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.Da
             train[STRATUM_PREFIX] = ""
             by = [STRATUM_PREFIX]
         train, evaluation = stratified_split(train, source["eval_fraction"], source["split_seed"], by)
-        train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)]) for f in (train, evaluation))
+        train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)])
+                             for f in (train, evaluation))
     else:
         evaluation = task_type.standardise(eval_raw, task, origin_eval, "eval")
     return train, evaluation, files

@@ -22,7 +22,8 @@ class MergeCheckError(RuntimeError):
     """The merged model does not reproduce the adapter model within tolerance."""
 
 
-def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike,
+                  out_dir: str | os.PathLike) -> dict[str, Any]:
     """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
     task_type = get_task_type(task.type)
     merged = task_type.load_adapter_model(model_spec, task, adapter_dir).merge_and_unload()

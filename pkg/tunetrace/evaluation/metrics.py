@@ -6,9 +6,10 @@ F1, FPR and FNR. Undefined ratios (0/0) are returned as 0.0 and never raise.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+
 
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else 0.0
@@ -43,7 +44,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     return float(np.mean([binary_scores(confusion(y_true, y_pred, c))["f1"] for c in present]))
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int, positive: int) -> dict[str, float]:
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
+                           num_classes: int, positive: int) -> dict[str, float]:
     """Accuracy, binary precision/recall/F1 for `positive`, macro F1."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:

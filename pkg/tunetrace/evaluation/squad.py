@@ -10,7 +10,8 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
@@ -79,5 +80,6 @@ def squad_v2_scores(gold: Mapping[str, list[str]], predictions: Mapping[str, str
                               "missing_predictions": sum(q not in predictions for q in gold)}
     for prefix, ids in (("HasAns", has_ans), ("NoAns", no_ans)):
         if ids:
-            result.update({f"{prefix}_exact": mean(em, ids), f"{prefix}_f1": mean(f1, ids), f"{prefix}_total": len(ids)})
+            result.update({f"{prefix}_exact": mean(em, ids), f"{prefix}_f1": mean(f1, ids),
+                           f"{prefix}_total": len(ids)})
     return result

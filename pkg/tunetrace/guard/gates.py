@@ -9,11 +9,12 @@ import dataclasses
 import logging
 import math
 import os
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from tunetrace.config import spec_from_dict
-from tunetrace.fileio import read_json, write_json
 from tunetrace.evaluation.metrics import relative_improvement
+from tunetrace.fileio import read_json, write_json
 
 log = logging.getLogger(__name__)
 GO, NO_GO = "GO", "NO-GO"
@@ -34,11 +35,11 @@ class GateSpec:
     enforce: bool
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GateSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> GateSpec:
         return spec_from_dict(cls, data)
 
     @classmethod
-    def from_method(cls, method: Mapping[str, Any]) -> "GateSpec":
+    def from_method(cls, method: Mapping[str, Any]) -> GateSpec:
         """The gate block of a method's config slice (its absent keys take the schema's defaults)."""
         return cls.from_dict(method["gate"])
 
@@ -55,7 +56,8 @@ def decide(metric: str, baseline_value: float, pilot_value: float, threshold: fl
         reasons.append(f"pilot {metric} {pilot_value:.4f} vs baseline {baseline_value:.4f}: relative improvement "
                        f"{improvement:+.4f} < threshold {threshold:+.4f} ({direction} is better)")
     # a zero baseline gives an infinite relative improvement; JSON gets null and the absolute gain
-    return {"decision": NO_GO if reasons else GO, "relative_improvement": improvement if math.isfinite(improvement) else None,
+    return {"decision": NO_GO if reasons else GO,
+            "relative_improvement": improvement if math.isfinite(improvement) else None,
             "absolute_improvement": pilot_value - baseline_value, "reasons": reasons}
 
 

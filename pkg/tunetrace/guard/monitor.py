@@ -13,8 +13,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -47,7 +48,7 @@ def layer_grad_norms(named_parameters: Iterable[tuple[str, torch.nn.Parameter]])
     # one fused kernel per device and dtype, no copies of the gradients (as clip_grad_norm_ does)
     norms = torch.stack([n.float() for n in torch._foreach_norm(grads)]).cpu().double()
     squares: dict[str, float] = {}
-    for key, value in zip(names, (norms**2).tolist()):
+    for key, value in zip(names, (norms**2).tolist(), strict=True):
         squares[key] = squares.get(key, 0.0) + value
     return {key: math.sqrt(value) for key, value in squares.items()}
 

@@ -19,7 +19,14 @@ from tunetrace import artifacts as A
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
 from tunetrace.fileio import write_json
-from tunetrace.guard.validation import CRITICAL, ValidationSpec, check_files, check_model_loads, probe_batch, read_train_log
+from tunetrace.guard.validation import (
+    CRITICAL,
+    ValidationSpec,
+    check_files,
+    check_model_loads,
+    probe_batch,
+    read_train_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +64,12 @@ def run_smoke(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: V
     smoke = smoke_method(method, spec)
     data = one_batch_data(data_dir, smoke.batch_size, work / "data")
     train_run(model_spec, task, smoke, seed, data, work / "run")
-    checkpoints = sorted((work / "run" / A.CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = sorted((work / "run" / A.CHECKPOINTS_DIR).glob("checkpoint-*"),
+                         key=lambda p: int(p.name.split("-")[1]))
     batch = probe_batch(model_spec, task, data, spec.probe_examples)
     flags = [f for d in checkpoints for f in check_files(d, None, d.name)]
-    flags += check_model_loads(model_spec, task, smoke, checkpoints, work / "run" / A.FINAL_DIR, batch, spec.reload_tolerance)
+    flags += check_model_loads(model_spec, task, smoke, checkpoints, work / "run" / A.FINAL_DIR,
+                               batch, spec.reload_tolerance)
     middle = checkpoints[(len(checkpoints) - 1) // 2] if checkpoints else None
     losses = _losses(work / "run")
     resumed: dict[int, float] = {}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from tunetrace.config import TrackingSpec
 from tunetrace.fileio import read_json, write_json

@@ -11,15 +11,16 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tunetrace import artifacts as A
-from tunetrace.guard.monitor import CHECKSUMS
 from tunetrace.config import spec_from_dict
 from tunetrace.fileio import read_json, sha256_file, write_json, write_text
+from tunetrace.guard.monitor import CHECKSUMS
 
 log = logging.getLogger(__name__)
 CRITICAL, WARNING = "critical", "warning"
@@ -49,7 +50,7 @@ class ValidationSpec:
     smoke_save_every_steps: int
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ValidationSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationSpec:
         return spec_from_dict(cls, data)
 
 
@@ -107,7 +108,8 @@ def _series(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray,
     return np.array([s for s, _ in rows], dtype=float), np.array([v for _, v in rows], dtype=float)
 
 
-def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None, log_path: str) -> list[dict]:
+def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
+               num_labels: int | None, log_path: str) -> list[dict]:
     """NaN/inf loss, rising loss trend, high final loss, oscillation.
 
     The final-loss limit is `max_final_train_loss`, else 1.5 x ln(num_labels) for a classifier;
@@ -143,11 +145,12 @@ def check_grad_norm(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
         return []
     bad = ~np.isfinite(norms)
     if bad.any():
-        return [flag(CRITICAL, "nonfinite_grad_norm", f"gradient norm is {norms[bad][0]} at step {int(steps[bad][0])}", [log_path])]
+        return [flag(CRITICAL, "nonfinite_grad_norm",
+                     f"gradient norm is {norms[bad][0]} at step {int(steps[bad][0])}", [log_path])]
     if norms.max() > spec.max_grad_norm:
         at = int(steps[int(norms.argmax())])
-        return [flag(CRITICAL, "grad_norm_high", f"gradient norm {norms.max():.4g} at step {at} > {spec.max_grad_norm:g} "
-                     "(validation.max_grad_norm)", [log_path])]
+        return [flag(CRITICAL, "grad_norm_high", f"gradient norm {norms.max():.4g} at step {at} "
+                     f"> {spec.max_grad_norm:g} (validation.max_grad_norm)", [log_path])]
     return []
 
 
@@ -162,7 +165,8 @@ def check_resources(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
             continue
         trend = relative_trend(steps, values)
         if trend > limit:
-            flags.append(flag(WARNING, f"{key}_trend_up", f"{key} trends up by {trend:.1%} over the run (> {limit:.0%})", [log_path]))
+            flags.append(flag(WARNING, f"{key}_trend_up",
+                              f"{key} trends up by {trend:.1%} over the run (> {limit:.0%})", [log_path]))
     return flags
 
 
@@ -202,7 +206,8 @@ def check_gates(gate_paths: Sequence[str]) -> list[dict]:
     for path in gate_paths:
         gate = read_json(path)
         if gate["decision"] != "GO":
-            flags.append(flag(WARNING, "gate_no_go", "trained despite a NO-GO gate: " + "; ".join(gate["reasons"]), [path]))
+            flags.append(flag(WARNING, "gate_no_go",
+                              "trained despite a NO-GO gate: " + "; ".join(gate["reasons"]), [path]))
     return flags
 
 
@@ -229,7 +234,8 @@ def check_files(directory: Path, expected: Mapping[str, str] | None, what: str) 
     sums_path = directory / CHECKSUMS
     if expected is None:
         if not sums_path.is_file():
-            return [flag(WARNING, "no_checksums", f"{what} has no {CHECKSUMS}; file hashes cannot be checked", [directory])]
+            return [flag(WARNING, "no_checksums",
+                         f"{what} has no {CHECKSUMS}; file hashes cannot be checked", [directory])]
         expected = read_json(sums_path)
     flags = []
     for name, digest in sorted(expected.items()):
@@ -256,7 +262,8 @@ def check_representations(root: Path) -> list[dict]:
     for step in representation_steps(root):
         meta_path = step / "metadata.json"
         if not meta_path.is_file():
-            flags.append(flag(CRITICAL, "file_missing", f"representations {step.name}: metadata.json is missing", [meta_path]))
+            flags.append(flag(CRITICAL, "file_missing",
+                              f"representations {step.name}: metadata.json is missing", [meta_path]))
             continue
         meta = read_json(meta_path)
         entries = [*(meta.get("layers") or []), *([meta["attention_mask"]] if meta.get("attention_mask") else [])]
@@ -318,10 +325,12 @@ def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequ
 
 # ---------------------------------------------------------------- the report
 
-def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, expected_range: Mapping[str, Any] | None,
+def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
+                 expected_range: Mapping[str, Any] | None,
                  run_dir: str | os.PathLike, metrics_path: str | os.PathLike, data_dir: str | os.PathLike,
                  out_json: str | os.PathLike, out_txt: str | os.PathLike, seed: int,
-                 gate_paths: Sequence[str] = (), representations_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                 gate_paths: Sequence[str] = (),
+                 representations_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Every red-flag check of one run; writes the JSON report and a short text."""
     run_dir = Path(run_dir)
     log_path = str(run_dir / A.TRAIN_LOG)
@@ -347,7 +356,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec, 
     document = {
         "method": method.name, "task": task.name, "seed": seed,
         "passed": not any(f["severity"] == CRITICAL for f in flags),
-        "critical": sum(f["severity"] == CRITICAL for f in flags), "warning": sum(f["severity"] == WARNING for f in flags),
+        "critical": sum(f["severity"] == CRITICAL for f in flags),
+        "warning": sum(f["severity"] == WARNING for f in flags),
         "flags": flags,
         "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
                     "checkpoints": [str(d) for d in checkpoints], "final": str(final),

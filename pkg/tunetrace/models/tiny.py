@@ -38,7 +38,8 @@ def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):  # type: 
     s = SIZES
     if arch == "llama":
         return LlamaConfig(vocab_size=vocab_size, hidden_size=s["hidden"], intermediate_size=s["intermediate"],
-                           num_hidden_layers=s["layers"], num_attention_heads=s["heads"], num_key_value_heads=s["heads"],
+                           num_hidden_layers=s["layers"],
+                           num_attention_heads=s["heads"], num_key_value_heads=s["heads"],
                            max_position_embeddings=s["positions"], pad_token_id=pad, bos_token_id=bos,
                            eos_token_id=eos, tie_word_embeddings=True)
     if arch == "gpt2":

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tunetrace.provenance.lineage import hash_artifact, read_record
 
@@ -185,7 +186,8 @@ def render_html(result: Mapping[str, Any], code: Mapping[str, Any] | None = None
     verdict = "all nodes verified" if result["ok"] else f"{len(result['problems'])} node(s) with problems"
     code_lines = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in sorted((code or {}).items())
                          if k != "pkg_files")
-    head = "".join(f"<th>{h}</th>" for h in ("artifact", "rule", "status", "lineage id", "sha256", "written", "problems"))
+    columns = ("artifact", "rule", "status", "lineage id", "sha256", "written", "problems")
+    head = "".join(f"<th>{h}</th>" for h in columns)
     return (f"<html><head><meta charset='utf-8'><title>tunetrace lineage</title></head><body>"
             f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
             f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 PACKAGE = "tunetrace"
 HASH_CHARS = 16
@@ -73,7 +73,7 @@ def direct_imports(pkg_root: Path, path: Path, module: str) -> frozenset[str]:
     return frozenset(n for n in names if module_file(pkg_root, n))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imported_names(source: bytes, filename: str, module: str, is_package: bool) -> frozenset[str]:
     """Every `tunetrace...` name the source imports (cached on the bytes: an edited file is re-parsed)."""
     tree = ast.parse(source, filename=filename)

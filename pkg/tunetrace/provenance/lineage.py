@@ -24,9 +24,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tunetrace.fileio import canonical_json, read_json, sha256_file, write_json
 
@@ -102,14 +103,14 @@ def hash_artifact(artifact: str | os.PathLike, known: Mapping[str, Mapping[str, 
     todo = [i for i, e in enumerate(entries) if e is None]
     # hashlib releases the GIL on large buffers: checkpoint files hash in parallel
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, len(todo)))) as pool:
-        for i, entry in zip(todo, pool.map(lambda i: _file_entry(files[i][1], files[i][0]), todo)):
+        for i, entry in zip(todo, pool.map(lambda i: _file_entry(files[i][1], files[i][0]), todo), strict=True):
             entries[i] = entry
     kind = "dir" if Path(artifact).is_dir() else "file"
     return {"path": str(artifact), "kind": kind, "sha256": tree_digest(entries),
             "size": sum(e["size"] for e in entries), "files": entries, "reused_hashes": reused}
 
 
-def describe_input(path: str, name: str, cache: "HashCache") -> dict[str, Any]:
+def describe_input(path: str, name: str, cache: HashCache) -> dict[str, Any]:
     """An input's path, sha256 and lineage id, reusing its own record's hashes when the files are unchanged."""
     record = read_record(path)
     if record is not None:

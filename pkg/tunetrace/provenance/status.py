@@ -11,12 +11,14 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tunetrace.provenance.lineage import read_record
 
-RUN_PATH = re.compile(r"^results/[a-z_]+/(?P<method>[A-Za-z][A-Za-z0-9_]*)/(?P<task>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)")
+RUN_PATH = re.compile(r"^results/[a-z_]+/(?P<method>[A-Za-z][A-Za-z0-9_]*)/"
+                      r"(?P<task>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)")
 ORDER = ("failed", "stale", "missing", "done")
 
 
@@ -37,7 +39,7 @@ def parse_summary(text: str) -> list[dict[str, str]]:
         if cells[0] == "output_file":
             header = cells
         elif header and len(cells) == len(header):
-            rows.append(dict(zip(header, cells)))
+            rows.append(dict(zip(header, cells, strict=True)))
     return rows
 
 
@@ -90,4 +92,4 @@ def render_table(table: Mapping[tuple, Mapping[str, Any]]) -> str:
     for (method, task, seed), entry in table.items():
         lines.append([method, task, str(seed), entry["state"], *(entry["rules"].get(r, "-") for r in rules)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)

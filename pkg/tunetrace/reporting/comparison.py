@@ -5,21 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 import numpy as np
 
+from tunetrace.analysis.drift import drift_markdown, drift_sections
 from tunetrace.config import load_yaml
 from tunetrace.fileio import read_json, sha256_file, write_json, write_text
-from tunetrace.analysis.drift import drift_markdown, drift_sections
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "comparison.schema.yaml"
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "loss")
 # metrics of the other task types, summarised when their evaluations carry them
-EXTRA_METRICS = ("perplexity", "wasserstein", "mae", "correlation", "exact", "squad_f1", "unparseable", "unparseable_rate")
+EXTRA_METRICS = ("perplexity", "wasserstein", "mae", "correlation", "exact",
+                 "squad_f1", "unparseable", "unparseable_rate")
 
 
 def mean_std(values: Iterable[float]) -> dict[str, float | int]:
@@ -56,8 +58,9 @@ def _method_summary(method: str, spec: Mapping[str, Any], task: str, seeds: list
         "train_samples_per_second": mean_std(r["train_samples_per_second"] for r in rn),
         "peak_memory_mb": mean_std(max(r["memory"].values()) for r in rn),
         "runs": [{"seed": s, "primary": e["primary"], "ci": e.get("ci", {}), "accuracy": e.get("accuracy"),
-                  "f1": e.get("f1"), "groups": e.get("groups"), "strata": e.get("strata"), "final_train_loss": r["final_train_loss"],
-                  "global_steps": r["global_steps"]} for s, e, r in zip(seeds, ev, rn)],
+                  "f1": e.get("f1"), "groups": e.get("groups"), "strata": e.get("strata"),
+                  "final_train_loss": r["final_train_loss"],
+                  "global_steps": r["global_steps"]} for s, e, r in zip(seeds, ev, rn, strict=True)],
         "merge_check": None,
     }
     if spec["type"] == "lora":
@@ -83,7 +86,8 @@ def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: lis
                      merge_checks: list[str], manifests: list[str]) -> dict[str, Any]:
     """The comparison document: per task and method, seed statistics against the baseline."""
     loaded = {name: [(p, read_json(p)) for p in paths] for name, paths in
-              (("baselines", baselines), ("evals", evals), ("runs", runs), ("merges", merge_checks), ("manifests", manifests))}
+              (("baselines", baselines), ("evals", evals), ("runs", runs),
+               ("merges", merge_checks), ("manifests", manifests))}
     base_by_task = {d["task"]: d for _, d in loaded["baselines"]}
     ev = _index((d for _, d in loaded["evals"]), ("method", "task", "seed"))
     rn = _index((d for _, d in loaded["runs"]), ("method", "task", "seed"))
@@ -94,14 +98,17 @@ def build_comparison(config: Mapping[str, Any], baselines: list[str], evals: lis
         baseline = base_by_task[task]
         tasks[task] = {
             "primary_metric": baseline["primary_metric"],
-            "baseline": {name: {"primary": b["primary"], "accuracy": b.get("accuracy"), "f1": b.get("f1"), "ci": b.get("ci", {}),
-                               **{k: b[k] for k in EXTRA_METRICS if k in b}, "groups": b.get("groups"), "strata": b.get("strata")}
+            "baseline": {name: {"primary": b["primary"], "accuracy": b.get("accuracy"),
+                                "f1": b.get("f1"), "ci": b.get("ci", {}),
+                               **{k: b[k] for k in EXTRA_METRICS if k in b},
+                                "groups": b.get("groups"), "strata": b.get("strata")}
                          for name, b in baseline["baselines"].items()},
             "baseline_reference": baseline["reference"],
             "methods": {m: _method_summary(m, spec, task, seeds, ev, rn, mg, baseline)
                         for m, spec in config["methods"].items()},
         }
-    inputs = [{"kind": kind, "path": str(p), "sha256": sha256_file(p)} for kind, items in loaded.items() for p, _ in items]
+    inputs = [{"kind": kind, "path": str(p), "sha256": sha256_file(p)}
+              for kind, items in loaded.items() for p, _ in items]
     return {
         "schema_version": 1,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -133,26 +140,31 @@ def _fmt(stat: Mapping[str, Any], digits: int = 4) -> str:
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """comparison.md: one table per task, then group error rates."""
-    lines = ["# tunetrace comparison", "", f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
+    lines = ["# tunetrace comparison", "",
+             f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
     for task, entry in doc["tasks"].items():
         metric = entry["primary_metric"]
         lines += [f"## {task}", "", "Baselines (pretrained model, before fine-tuning):", ""]
         for name, b in entry["baseline"].items():
             lines.append(f"- {name}: {metric} {b['primary']:.4f}")
-        lines += ["", f"| method | type | {metric} (mean ± sd) | Δ vs baseline | F1 | trainable params | train time (s) | samples/s | peak mem (MB) | merge check |",
+        lines += ["", f"| method | type | {metric} (mean ± sd) | Δ vs baseline | F1 "
+                  "| trainable params | train time (s) | samples/s | peak mem (MB) | merge check |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for name, m in entry["methods"].items():
             merge = m["merge_check"]
             merge_txt = "n/a" if merge is None else merge_text(merge)
             lines.append(
-                f"| {name} | {m['type']} | {_fmt(m['primary'])} | {m['delta_vs_baseline']['absolute']:+.4f} | {_fmt(m['metrics']['f1'])} "
+                f"| {name} | {m['type']} | {_fmt(m['primary'])} "
+                f"| {m['delta_vs_baseline']['absolute']:+.4f} | {_fmt(m['metrics']['f1'])} "
                 f"| {m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%) "
-                f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} | {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
+                f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} "
+                f"| {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
         lines += _extra_lines(entry)
         lines += _group_lines(entry)
         lines += drift_markdown(entry.get("drift"))
     lines += _validation_lines(doc)
-    lines += ["", "Every number above is traceable to the input files listed in `comparison.json` (`inputs`, with sha256).", ""]
+    lines += ["", "Every number above is traceable to the input files listed in "
+              "`comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
 
 
@@ -191,7 +203,8 @@ def _group_lines(entry: Mapping[str, Any]) -> list[str]:
             if not groups:
                 continue
             for group, g in groups["groups"].items():
-                rows.append(f"| {name} | {run['seed']} | {group} | {g['n']} | {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
+                rows.append(f"| {name} | {run['seed']} | {group} | {g['n']} "
+                            f"| {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
     if not rows:
         return []
     return ["", "Per-group error rates (eval split):", "", "| method | seed | group | n | FPR | FNR | accuracy |",

@@ -43,7 +43,7 @@ class Evaluation:
     """A scored model (or baseline): the metrics document, one row per example, a plain-text report."""
 
     metrics: dict[str, Any]
-    predictions: "pd.DataFrame | None" = None
+    predictions: pd.DataFrame | None = None
     report: str = ""
 
 
@@ -100,36 +100,36 @@ class TaskType(abc.ABC):
     name: ClassVar[str]
     peft_task_type: ClassVar[str | None] = None  # PEFT's task_type for LoRA on this type's model
 
-    def __init__(self, entry: "Entry") -> None:
+    def __init__(self, entry: Entry) -> None:
         self.entry = entry  # the registry's facts about this type (one source: the registry)
 
-    def primary_metric(self, task: "TaskSpec") -> str:
+    def primary_metric(self, task: TaskSpec) -> str:
         return task.primary_metric if task.primary_metric in self.entry.metrics else next(iter(self.entry.metrics))
 
     def higher_is_better(self, metric: str) -> bool:
         return self.entry.metrics.get(metric, True)
 
-    def num_labels(self, task: "TaskSpec") -> int | None:
+    def num_labels(self, task: TaskSpec) -> int | None:
         """Classes of a classification head (chance-level loss checks); None where the type has no head."""
         return None
 
     # --- data ---
     @abc.abstractmethod
-    def standardise(self, frame: "pd.DataFrame", task: "TaskSpec", origin: str, id_prefix: str) -> "pd.DataFrame":
+    def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         """Source rows -> the type's standard columns (artifacts.COL_* and its own), errors naming file/row/column."""
 
     # --- models ---
     @abc.abstractmethod
-    def load_model(self, model_spec: "ModelSpec", task: "TaskSpec", path: str | None = None,
-                   gradient_checkpointing: bool = False) -> "torch.nn.Module":
+    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
+                   gradient_checkpointing: bool = False) -> torch.nn.Module:
         """The type's model from the base (`path` None) or from a saved directory (full run, merged model)."""
 
-    def load_tokenizer(self, model_spec: "ModelSpec", path: str | None = None) -> Any:
+    def load_tokenizer(self, model_spec: ModelSpec, path: str | None = None) -> Any:
         from tunetrace.models.loading import load_tokenizer
 
         return load_tokenizer(model_spec, path)
 
-    def apply_lora(self, model: "torch.nn.Module", method: "MethodSpec") -> "torch.nn.Module":
+    def apply_lora(self, model: torch.nn.Module, method: MethodSpec) -> torch.nn.Module:
         from tunetrace.models.loading import apply_lora
 
         model = apply_lora(model, method.lora, self.peft_task_type)
@@ -137,20 +137,20 @@ class TaskType(abc.ABC):
             model.enable_input_require_grads()
         return model
 
-    def build_model(self, model_spec: "ModelSpec", task: "TaskSpec", method: "MethodSpec") -> "torch.nn.Module":
+    def build_model(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> torch.nn.Module:
         """The model a run trains: the base, with LoRA applied for lora methods."""
         model = self.load_model(model_spec, task, gradient_checkpointing=method.gradient_checkpointing)
         return self.apply_lora(model, method) if method.is_lora else model
 
-    def load_adapter_model(self, model_spec: "ModelSpec", task: "TaskSpec",
-                           adapter_dir: str | os.PathLike) -> "torch.nn.Module":
+    def load_adapter_model(self, model_spec: ModelSpec, task: TaskSpec,
+                           adapter_dir: str | os.PathLike) -> torch.nn.Module:
         """The base with a trained LoRA adapter attached (not merged)."""
         from peft import PeftModel
 
         return PeftModel.from_pretrained(self.load_model(model_spec, task), str(adapter_dir))
 
-    def load_tuned_model(self, model_spec: "ModelSpec", task: "TaskSpec", method: "MethodSpec",
-                         final_dir: str | os.PathLike) -> "torch.nn.Module":
+    def load_tuned_model(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
+                         final_dir: str | os.PathLike) -> torch.nn.Module:
         """A run's final model from its `final/` directory (LoRA: the base with the adapter attached)."""
         if method.is_lora:
             return self.load_adapter_model(model_spec, task, final_dir)
@@ -158,27 +158,27 @@ class TaskType(abc.ABC):
 
     # --- training, evaluation, baselines, merge check, probes ---
     @abc.abstractmethod
-    def training_parts(self, model_spec: "ModelSpec", task: "TaskSpec", method: "MethodSpec",
+    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
         """Model, data, collator and loss of one run (the global seed is set before this)."""
 
     @abc.abstractmethod
-    def evaluate(self, model: "torch.nn.Module", tokenizer: Any, frame: "pd.DataFrame", task: "TaskSpec",
-                 spec: "EvalSpec", seed: int) -> Evaluation:
+    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                 spec: EvalSpec, seed: int) -> Evaluation:
         """Predict on `frame` (a prepared eval split) and score: metrics with `primary_metric` and `primary`."""
 
     @abc.abstractmethod
-    def baseline(self, model_spec: "ModelSpec", task: "TaskSpec", spec: "EvalSpec", data_dir: str | os.PathLike,
+    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
         """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}
         and the per-example predictions of the reference baseline (or of the base model)."""
 
     @abc.abstractmethod
-    def merge_check(self, adapter: "torch.nn.Module", merged: "torch.nn.Module", tokenizer: Any,
-                    frame: "pd.DataFrame", task: "TaskSpec", spec: "EvalSpec") -> MergeCheck:
+    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any,
+                    frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec) -> MergeCheck:
         """Compare the adapter model with the merged model on `frame`, with the type's own named quantities."""
 
     @abc.abstractmethod
-    def probe_inputs(self, model_spec: "ModelSpec", task: "TaskSpec",
-                     frame: "pd.DataFrame") -> "tuple[Any, pd.DataFrame]":
+    def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec,
+                     frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
         """Tokenizer and the text the model reads for each row (id, text[, text_pair]), for representation probes."""

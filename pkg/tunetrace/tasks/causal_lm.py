@@ -19,11 +19,11 @@ import torch
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.prepare import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TaskType, TrainingParts
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
-from tunetrace.data.checks import cell_text, check_columns
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -39,7 +39,8 @@ def load_decoder_tokenizer(model_spec: ModelSpec, path: str | None = None) -> An
 def prompt_text(row: pd.Series, tokenizer: Any) -> str:
     """The prompt; chat rows go through the tokenizer's chat template when it has one."""
     if COL_MESSAGES in row and isinstance(row[COL_MESSAGES], str) and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(json.loads(row[COL_MESSAGES])[:-1], add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(json.loads(row[COL_MESSAGES])[:-1],
+                                             add_generation_prompt=True, tokenize=False)
     return row[COL_PROMPT]
 
 
@@ -103,7 +104,8 @@ def _token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def completion_nll(model: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def completion_nll(model: torch.nn.Module, dataset: SFTDataset,
+                   tokenizer: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Summed completion NLL and completion token count per example, in order."""
     model.eval()
     device = next(model.parameters()).device
@@ -157,9 +159,11 @@ def decoder_parts(task_type: TaskType, model_spec: ModelSpec, task: TaskSpec, me
     tokenizer = load_decoder_tokenizer(model_spec)
     if datasets is None:
         train_set, info = encode_sft(train_frame, tokenizer, task.max_length)
-        train_set = SFTDataset([x for x, bad in zip(train_set.items, info["flags"]["no_completion_tokens"]) if not bad])
+        no_tokens = info["flags"]["no_completion_tokens"]
+        train_set = SFTDataset([x for x, bad in zip(train_set.items, no_tokens, strict=True) if not bad])
         if not len(train_set):
-            raise ValueError(f"task {task.name}: no training example has completion tokens (check completion_field and max_length)")
+            raise ValueError(f"task {task.name}: no training example has completion tokens "
+                             "(check completion_field and max_length)")
         eval_set, _ = encode_sft(eval_frame, tokenizer, task.max_length)
         eval_set = SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
     else:
@@ -192,7 +196,8 @@ def score_frame(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, tas
 def format_lm_report(metrics: dict[str, Any]) -> str:
     lines = [f"examples: {metrics['n']} (scored {metrics['scored_examples']}, {metrics['tokens']} completion tokens)",
              f"loss: {metrics['loss']:.4f}", f"perplexity: {metrics['perplexity']:.4f}",
-             f"truncated examples: {metrics['truncated_examples']}", f"empty completions: {metrics['empty_completion_examples']}",
+             f"truncated examples: {metrics['truncated_examples']}",
+             f"empty completions: {metrics['empty_completion_examples']}",
              f"examples with no completion token left (not scored): {metrics['no_completion_tokens_examples']}"]
     for name, s in (metrics.get("strata") or {}).items():
         lines.append(f"stratum {name!r}: n {s['n']}, loss {s['loss']:.4f}, perplexity {s['perplexity']:.4f}")
@@ -200,7 +205,8 @@ def format_lm_report(metrics: dict[str, Any]) -> str:
 
 
 @torch.no_grad()
-def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int) -> float:
+def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
+                   tokenizer: Any, batch_size: int) -> float:
     """Largest |logit difference| of two decoders over every non-padding position of `dataset`."""
     a.eval(), b.eval()
     worst = 0.0

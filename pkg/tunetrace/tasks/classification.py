@@ -21,8 +21,13 @@ from tunetrace.evaluation.metrics import classification_metrics
 from tunetrace.models.loading import load_classifier
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
 from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
-from tunetrace.tasks.labels import (format_report, logit_quantities, predictions_frame, score_predictions,
-                                    standardise_labelled)
+from tunetrace.tasks.labels import (
+    format_report,
+    logit_quantities,
+    predictions_frame,
+    score_predictions,
+    standardise_labelled,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from tunetrace.tasks.base import TaskType
 from tunetrace.tasks.registry import entry
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_task_type(name: str) -> TaskType:
     """The task type's instance (imported on first use); refuses a class whose name disagrees with its entry."""
     module, cls_name = entry(name).target.split(":")

@@ -60,7 +60,8 @@ def targets(frame: pd.DataFrame) -> np.ndarray:
     return np.array([json.loads(t) for t in frame[COL_TARGET]], dtype=float)
 
 
-def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, batch_size: int) -> tuple[np.ndarray, int]:
+def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
+            task: TaskSpec, batch_size: int) -> tuple[np.ndarray, int]:
     """Predicted shares per option, and how many prompts were truncated."""
     logits, truncated = next_token_logits(model, tokenizer, prompts(frame, task), task.max_length, batch_size)
     option_logits = logits[:, first_token_ids(tokenizer, _options(task))]
@@ -73,7 +74,8 @@ def _score(pred: np.ndarray, frame: pd.DataFrame, task: TaskSpec) -> dict[str, A
     result["primary_metric"], result["primary"] = primary, result[primary]
     if A.COL_GROUP in frame:
         groups = frame[A.COL_GROUP].to_numpy()
-        result["strata"] = {str(g): distribution_metrics(pred[groups == g], targets(frame)[groups == g]) for g in sorted(set(groups))}
+        result["strata"] = {str(g): distribution_metrics(pred[groups == g], targets(frame)[groups == g])
+                            for g in sorted(set(groups))}
     return result
 
 
@@ -133,7 +135,8 @@ def fill_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, out: pd.DataFram
         values = json.loads(raw) if isinstance(raw, str) else list(raw)
         arr = np.asarray(values, dtype=float)
         if arr.shape != (k,) or np.any(arr < 0) or arr.sum() <= 0:
-            raise row_error(origin, i, task.target_field, f"expected {k} non-negative shares (one per option), got {values!r}")
+            raise row_error(origin, i, task.target_field,
+                            f"expected {k} non-negative shares (one per option), got {values!r}")
         targets.append(json.dumps((arr / arr.sum()).tolist()))
     out[A.COL_TEXT] = frame[task.text_fields[0]].map(cell_text).to_numpy()
     out[COL_TARGET] = targets
@@ -180,7 +183,8 @@ class Distribution(DecoderTaskType):
                  seed: int) -> Evaluation:
         """The base model's distributions, and the uniform and train-mean distributions, against the targets."""
         train, frame = load_prepared(data_dir)
-        pred, _ = predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task, spec.batch_size)
+        pred, _ = predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec),
+                          frame, task, spec.batch_size)
         k = len(_options(task))
         baselines = {"base_model": _score(pred, frame, task),
                      "uniform": _score(np.full((len(frame), k), 1.0 / k), frame, task),

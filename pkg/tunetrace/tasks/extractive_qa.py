@@ -67,16 +67,19 @@ def encode_train(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec) -> tuple[Q
         answers, starts = json.loads(frame[COL_ANSWERS].iloc[sample]), json.loads(frame[COL_ANSWER_STARTS].iloc[sample])
         start = end = 0
         if answers:
-            start, end = _span_positions(enc["offset_mapping"][w], enc.sequence_ids(w), starts[0], starts[0] + len(answers[0]))
+            start, end = _span_positions(enc["offset_mapping"][w], enc.sequence_ids(w),
+                                         starts[0], starts[0] + len(answers[0]))
         no_answer_windows += start == 0
         item = {k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
         items.append({**item, "start_positions": start, "end_positions": end})
-    return QADataset(items), {"windows": len(items), "examples": len(frame), "no_answer_windows": int(no_answer_windows),
+    return QADataset(items), {"windows": len(items), "examples": len(frame),
+                              "no_answer_windows": int(no_answer_windows),
                               "split_examples": int(len(items) - len(frame))}
 
 
 @torch.no_grad()
-def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def window_logits(model: torch.nn.Module, dataset: QADataset,
+                  tokenizer: Any, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Start and end logits of every window (unpadded)."""
     from transformers import DataCollatorWithPadding
 
@@ -93,7 +96,8 @@ def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, ba
     return out
 
 
-def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndarray]], task: TaskSpec) -> dict[str, str]:
+def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndarray]],
+           task: TaskSpec) -> dict[str, str]:
     """Best answer text per example id: n-best spans of every window against the null ([CLS]) score."""
     best: dict[int, tuple[float, str]] = {}
     null: dict[int, float] = {}
@@ -116,7 +120,8 @@ def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndar
     return answers
 
 
-def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, batch_size: int) -> tuple[dict[str, str], list]:
+def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
+            task: TaskSpec, batch_size: int) -> tuple[dict[str, str], list]:
     enc = _windows(frame, tokenizer, task)
     items = [{k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
              for w in range(len(enc["input_ids"]))]
@@ -126,7 +131,7 @@ def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: T
 
 def score(frame: pd.DataFrame, answers: dict[str, str], task: TaskSpec) -> dict[str, Any]:
     """Official SQuAD v2 scores (percent, under `squad`) and fractions for the comparison."""
-    gold = {str(i): json.loads(a) for i, a in zip(frame[A.COL_ID], frame[COL_ANSWERS])}
+    gold = {str(i): json.loads(a) for i, a in zip(frame[A.COL_ID], frame[COL_ANSWERS], strict=True)}
     official = squad_v2_scores(gold, answers)
     result: dict[str, Any] = {"squad": official, "exact": official["exact"] / 100, "squad_f1": official["f1"] / 100,
                               "f1": official["f1"] / 100, "n": official["total"],
@@ -140,12 +145,15 @@ def fill_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, out: pd.DataFram
     """question, context, answers and answer starts (each answer checked against its context)."""
     check_columns(frame, [task.question_field, task.context_field, task.answers_field], origin)
     texts, starts = [], []
-    for i, (answers, context) in enumerate(zip(frame[task.answers_field], frame[task.context_field])):
+    for i, (answers, context) in enumerate(zip(frame[task.answers_field], frame[task.context_field], strict=True)):
         answers = json.loads(answers) if isinstance(answers, str) else list(answers)
-        items = [a if isinstance(a, dict) else {"text": str(a), "answer_start": cell_text(context).find(str(a))} for a in answers]
+        items = [a if isinstance(a, dict) else {"text": str(a), "answer_start": cell_text(context).find(str(a))}
+                 for a in answers]
         for a in items:
-            if a["answer_start"] < 0 or cell_text(context)[a["answer_start"]:a["answer_start"] + len(a["text"])] != a["text"]:
-                raise row_error(origin, i, task.answers_field, f"answer {a['text']!r} is not in the context at {a['answer_start']}")
+            offset = a["answer_start"]
+            if offset < 0 or cell_text(context)[offset:offset + len(a["text"])] != a["text"]:
+                raise row_error(origin, i, task.answers_field,
+                                f"answer {a['text']!r} is not in the context at {a['answer_start']}")
         texts.append(json.dumps([a["text"] for a in items]))
         starts.append(json.dumps([int(a["answer_start"]) for a in items]))
     out[COL_QUESTION] = frame[task.question_field].map(cell_text).to_numpy()
@@ -217,7 +225,8 @@ class ExtractiveQA(TaskType):
         """Start/end logits of adapter and merged model agree within merge_tolerance; same answers."""
         ans_a, log_a = predict(adapter, tokenizer, frame, task, spec.batch_size)
         ans_b, log_b = predict(merged, tokenizer, frame, task, spec.batch_size)
-        diff = max((float(np.abs(a[k] - b[k]).max()) for a, b in zip(log_a, log_b) for k in (0, 1)), default=0.0)
+        diff = max((float(np.abs(a[k] - b[k]).max())
+                    for a, b in zip(log_a, log_b, strict=True) for k in (0, 1)), default=0.0)
         f1_a, f1_b = score(frame, ans_a, task)["f1"], score(frame, ans_b, task)["f1"]
         quantities = [
             MergeQuantity("max_abs_span_logit_diff", diff, spec.merge_tolerance),

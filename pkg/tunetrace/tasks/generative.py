@@ -44,7 +44,7 @@ def render_prompts(frame: pd.DataFrame, template: str | None) -> list[str]:
     """Fill the template with each row's text (and text_pair)."""
     template = template or DEFAULT_TEMPLATE
     pairs = frame[A.COL_TEXT_PAIR] if A.COL_TEXT_PAIR in frame else [""] * len(frame)
-    return [template.format(text=t, text_pair=p) for t, p in zip(frame[A.COL_TEXT], pairs)]
+    return [template.format(text=t, text_pair=p) for t, p in zip(frame[A.COL_TEXT], pairs, strict=True)]
 
 
 def sft_frame(frame: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
@@ -159,7 +159,8 @@ class GenerativeClassification(DecoderTaskType):
         rows = predictions_frame(scores, frame, task, y_pred=preds, unparseable=UNPARSEABLE)
         if texts is not None:
             rows["generation"] = texts  # the model's own words, rationale included
-        report = format_report(metrics) + f"unparseable outputs: {metrics['unparseable']} ({metrics['unparseable_rate']:.1%})\n"
+        report = (format_report(metrics)
+                  + f"unparseable outputs: {metrics['unparseable']} ({metrics['unparseable_rate']:.1%})\n")
         return Evaluation(metrics, rows, report)
 
     def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,

@@ -12,8 +12,13 @@ import pandas as pd
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, TaskSpec
 from tunetrace.data.checks import DataError, cell_text, check_columns, check_unique_ids, row_number
-from tunetrace.evaluation.metrics import (bootstrap_intervals, classification_metrics, cross_entropy,
-                                          group_error_rates, softmax)
+from tunetrace.evaluation.metrics import (
+    bootstrap_intervals,
+    classification_metrics,
+    cross_entropy,
+    group_error_rates,
+    softmax,
+)
 from tunetrace.tasks.base import MergeQuantity
 
 CI_KEYS = ("accuracy", "f1", "macro_f1", "precision", "recall")
@@ -37,7 +42,7 @@ def standardise_labelled(frame: pd.DataFrame, task: TaskSpec, origin: str, id_pr
     out = pd.DataFrame()
     out[A.COL_ID] = (frame[task.id_field].astype(str) if task.id_field
                      else [f"{id_prefix}-{i:06d}" for i in range(len(frame))])
-    for column, source in zip((A.COL_TEXT, A.COL_TEXT_PAIR), task.text_fields):
+    for column, source in zip((A.COL_TEXT, A.COL_TEXT_PAIR), task.text_fields, strict=False):
         values = frame[source].map(cell_text)
         empty = values.str.strip() == ""
         if empty.any():
@@ -113,7 +118,8 @@ def logit_quantities(reference: np.ndarray, candidate: np.ndarray, labels: np.nd
     quantities = [
         MergeQuantity(diff_name, float(np.max(np.abs(reference - candidate))) if reference.size else 0.0, tolerance),
         MergeQuantity("loss_abs_diff", abs(loss_a - loss_b)),
-        MergeQuantity("label_agreement", float(np.mean(reference.argmax(1) == candidate.argmax(1))) if len(labels) else 1.0,
+        MergeQuantity("label_agreement",
+                      float(np.mean(reference.argmax(1) == candidate.argmax(1))) if len(labels) else 1.0,
                       bound="min"),
     ]
     details = {"mean_abs_logit_diff": float(np.mean(np.abs(reference - candidate))) if reference.size else 0.0,

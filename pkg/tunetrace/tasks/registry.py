@@ -9,7 +9,7 @@ Adding a task type is one module under `tunetrace/tasks/`, one entry here and on
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 CLASSIFICATION_METRICS = {"accuracy": True, "f1": True, "macro_f1": True, "precision": True, "recall": True,
                           "loss": False}

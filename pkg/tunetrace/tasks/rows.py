@@ -10,7 +10,8 @@ Prepared columns: `example_id` always, `group` when the task has a group_field (
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 

@@ -8,22 +8,23 @@ import platform
 import resource
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from tunetrace import artifacts as A
-from tunetrace.training import checkpoints as C
-from tunetrace.guard.monitor import write_checksums
+from tunetrace.analysis.representations import representation_callback
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
-from tunetrace.provenance.environment import cluster_environment
+from tunetrace.guard.monitor import write_checksums
 from tunetrace.models.loading import parameter_counts
-from tunetrace.analysis.representations import representation_callback
+from tunetrace.provenance.environment import cluster_environment
 from tunetrace.tasks.base import TrainingParts
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.registry import higher_is_better
+from tunetrace.training import checkpoints as C
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,14 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
     )
 
 
-def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike) -> TrainingParts:
+def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
+                   data_dir: str | os.PathLike) -> TrainingParts:
     """The task type's model, data and loss for one run (the global seed is set before this)."""
     parts = get_task_type(task.type).training_parts(model_spec, task, method, data_dir)
     if method.eval_every_steps and parts.eval_set is None:
         raise ValueError(f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
-                         "evaluation during training; leave eval_every_steps unset (evaluate_run scores the final model)")
+                         "evaluation during training; "
+                         "leave eval_every_steps unset (evaluate_run scores the final model)")
     return parts
 
 
@@ -175,7 +178,8 @@ def train_run(
         return {}
     tokenizer.save_pretrained(str(final_dir))
     write_checksums(final_dir)
-    metadata = _run_metadata(model_spec, task, method, seed, counts, parts.truncated, result, wall, len(parts.train_set))
+    metadata = _run_metadata(model_spec, task, method, seed, counts,
+                             parts.truncated, result, wall, len(parts.train_set))
     metadata.update(parts.info)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     cluster=cluster_environment())
@@ -213,7 +217,8 @@ def _run_metadata(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, see
         "train_wall_time_s": wall,
         "train_samples_per_second": float(result.metrics.get("train_samples_per_second", 0.0)),
         "memory": peak_memory_mb(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)",
+        "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                   else f"cpu ({torch.get_num_threads()} threads)"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__},
     }
