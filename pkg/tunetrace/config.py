@@ -246,6 +246,7 @@ class TaskSpec:
     primary_metric: str  # null in the config: resolved to the task type's default
     max_train_examples: int | None
     max_eval_examples: int | None
+    pooling: str  # sequence_classification: auto, cls or mean (auto resolved by models.pooling)
     # causal_lm, generative_classification, distribution, extractive_qa (see the schema)
     prompt_field: str
     completion_field: str

@@ -53,13 +53,24 @@ def load_tokenizer(spec: ModelSpec, path: str | None = None) -> Any:
     return tokenizer
 
 
-def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None) -> torch.nn.Module:
-    """A sequence-classification model from the base (or from `path`, e.g. a merged model)."""
-    from transformers import AutoModelForSequenceClassification
+def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
+                    pooling: str = "cls") -> torch.nn.Module:
+    """A sequence-classification model from the base (or from `path`, e.g. a merged model) whose head reads
+    `pooling`: "cls" the architecture's own head, "mean" a models.heads class (models.pooling resolves
+    task.pooling). The pooling goes into the config, so the saved model's config.json records it."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from tunetrace.models.pooling import POOLING_FIELD
 
     set_offline_if_local(spec.name_or_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path or resolve_model_path(spec.name_or_path),
+    source = path or resolve_model_path(spec.name_or_path)
+    model_class: Any = AutoModelForSequenceClassification
+    if pooling == "mean":
+        from tunetrace.models.heads import MEAN_POOLED_HEADS
+
+        model_class = MEAN_POOLED_HEADS[AutoConfig.from_pretrained(source, **_pretrained_kwargs(spec)).model_type]
+    model = model_class.from_pretrained(
+        source,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)},
@@ -68,6 +79,7 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None)
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
+    setattr(model.config, POOLING_FIELD, pooling)
     return model
 
 

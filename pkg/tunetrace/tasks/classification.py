@@ -20,6 +20,7 @@ from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics
 from tunetrace.models.loading import load_classifier
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
 from tunetrace.tasks.labels import (
     format_report,
@@ -158,7 +159,11 @@ class SequenceClassification(TaskType):
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
                    gradient_checkpointing: bool = False) -> torch.nn.Module:
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
-        return load_classifier(model_spec, task.label_names, path=path)
+        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path))
+
+    def pooling(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None) -> str:
+        """task.pooling resolved for the base (path None) or a saved model: "cls" or "mean" (models.pooling)."""
+        return resolve_pooling(task.pooling, path or model_spec.name_or_path, model_spec.revision)
 
     def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
@@ -168,7 +173,8 @@ class SequenceClassification(TaskType):
         eval_set, _ = encode_classification(eval_frame, tokenizer, task.max_length)
         return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer,
                              train_set=train_set, eval_set=eval_set, collator=make_collator(tokenizer),
-                             truncated=truncated, compute_metrics=compute_metrics_fn(task))
+                             truncated=truncated, compute_metrics=compute_metrics_fn(task),
+                             info={"pooling": self.pooling(model_spec, task)})
 
     def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
                  spec: EvalSpec, seed: int) -> Evaluation:
