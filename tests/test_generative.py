@@ -36,7 +36,7 @@ def test_unparseable_generation_is_counted_and_wrong():
     assert preds.tolist() == [1, UNPARSEABLE, UNPARSEABLE]
     frame = pd.DataFrame({A.COL_LABEL: [1, 0, 1]})
     task = TaskSpec.from_dict("g", {"type": "generative_classification", "source": {}, "labels": ["none", "hate"]})
-    metrics = score(np.zeros((3, 2)), preds, frame, task)
+    metrics = score(np.zeros((3, 2)), preds, frame, task, min_group_class_examples=10)
     assert metrics["unparseable"] == 2 and metrics["accuracy"] == pytest.approx(1 / 3)
 
 

@@ -48,11 +48,50 @@ def test_group_rates_and_largest_gap() -> None:
     groups = ["a"] * 5 + ["b"] * 5
     y_true = [1, 1, 0, 0, 0, 1, 1, 0, 0, 0]
     y_pred = [1, 0, 1, 0, 0, 1, 1, 0, 0, 0]
-    result = group_error_rates(y_true, y_pred, groups, positive=1)
+    result = group_error_rates(y_true, y_pred, groups, positive=1, min_class_examples=1)
     assert result["groups"]["a"]["fnr"] == pytest.approx(0.5)
     assert result["groups"]["a"]["fpr"] == pytest.approx(1 / 3)
     assert result["groups"]["b"]["fpr"] == 0.0 and result["groups"]["b"]["fnr"] == 0.0
-    assert result["fpr_gap"] == {"gap": pytest.approx(1 / 3), "max_group": "a", "min_group": "b"}
+    assert result["fpr_gap"] == {"gap": pytest.approx(1 / 3), "max_group": "a", "min_group": "b",
+                                 "groups_compared": 2, "reason": None}
+
+
+def test_group_without_negatives_has_null_fpr_with_reason() -> None:
+    """A group with no negatives gets FPR None and says why, never 0.0; its FNR is still measured."""
+    result = group_error_rates([1, 1, 0, 1], [1, 0, 1, 1], ["a", "a", "b", "b"], positive=1, min_class_examples=1)
+    assert result["groups"]["a"]["fpr"] is None and "no negatives" in result["groups"]["a"]["fpr_reason"]
+    assert result["groups"]["a"]["fnr"] == pytest.approx(0.5) and result["groups"]["a"]["fnr_reason"] is None
+
+
+def test_group_with_too_few_examples_of_a_class_has_null_rate() -> None:
+    """Fewer negatives than min_class_examples: FPR None, the reason naming the count and the config key."""
+    result = group_error_rates([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["a"] * 5, positive=1, min_class_examples=3)
+    row = result["groups"]["a"]
+    assert row["fpr"] is None and row["fpr_reason"] == "only 2 negatives (< evaluation.min_group_class_examples 3)"
+    assert row["fnr"] == pytest.approx(1 / 3)
+
+
+def test_split_without_positive_predictions_has_no_rates_and_no_gap() -> None:
+    """A model that never predicts positive gets null rates everywhere and null gaps, not FPR 0 / FNR 1 and a
+    'perfectly fair' gap of 0.0."""
+    y_true = [0, 1] * 8
+    groups = ["a"] * 8 + ["b"] * 8
+    result = group_error_rates(y_true, [0] * 16, groups, positive=1, min_class_examples=1)
+    assert all(r["fpr"] is None and r["fnr"] is None for r in result["groups"].values())
+    assert "no example of the split is predicted positive" in result["degenerate"]
+    for key in ("fpr_gap", "fnr_gap"):
+        assert result[key]["gap"] is None and "fewer than two groups" in result[key]["reason"]
+
+
+def test_gap_is_taken_over_defined_rates_only() -> None:
+    """A group whose FPR is undefined does not enter the gap; the gap spans the two measured groups."""
+    y_true = [0, 0, 1, 1] + [0, 0, 1, 1] + [1, 1, 1, 1]
+    y_pred = [1, 0, 1, 1] + [0, 0, 1, 0] + [1, 1, 0, 1]
+    groups = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    result = group_error_rates(y_true, y_pred, groups, positive=1, min_class_examples=1)
+    assert result["groups"]["c"]["fpr"] is None
+    assert result["fpr_gap"] == {"gap": pytest.approx(0.5), "max_group": "a", "min_group": "b",
+                                 "groups_compared": 2, "reason": None}
 
 
 def test_zero_denominators_do_not_raise() -> None:

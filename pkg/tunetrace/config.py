@@ -352,6 +352,7 @@ class EvalSpec:
     merge_tolerance: float
     merge_failure: str
     merge_perplexity_tolerance: float
+    min_group_class_examples: int
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSpec:

@@ -1,7 +1,9 @@
 """Classification metrics as pure functions on integer label arrays.
 
 Conventions: `positive` is the class index treated as positive for binary precision, recall,
-F1, FPR and FNR. Undefined ratios (0/0) are returned as 0.0 and never raise.
+F1, FPR and FNR. Undefined ratios (0/0) of the overall scores are returned as 0.0 and never
+raise; per-group rates (`group_error_rates`) are None with a reason instead, because a 0.0 there
+would enter the between-group gap as if it were measured.
 """
 
 from __future__ import annotations
@@ -61,28 +63,62 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
     }
 
 
-def group_error_rates(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], positive: int) -> dict:
-    """Per-group FPR, FNR and counts, and the largest FPR and FNR gap between groups."""
+def _split_degenerate(y_pred: np.ndarray, positive: int) -> str | None:
+    """Why no group rate means anything when the whole split's predictions are constant for `positive`."""
+    predicted = int(np.sum(y_pred == positive))
+    if predicted == 0:
+        return "no example of the split is predicted positive (a constant predictor: FPR 0 and FNR 1 in every group)"
+    if predicted == len(y_pred):
+        return "every example of the split is predicted positive (a constant predictor: FPR 1 and FNR 0 in every group)"
+    return None
+
+
+def _group_rate(errors: int, count: int, kind: str, min_count: int, degenerate: str | None) -> tuple:
+    """(rate, reason): the rate, or None with why it is undefined or too noisy to compare."""
+    if degenerate:
+        return None, degenerate
+    if count == 0:
+        return None, f"undefined: the group has no {kind}"
+    if count < min_count:
+        return None, f"only {count} {kind} (< evaluation.min_group_class_examples {min_count})"
+    return errors / count, None
+
+
+def _largest_gap(per_group: Mapping[str, Mapping], key: str) -> dict:
+    """The largest difference of a rate between groups, over the groups where it is defined."""
+    values = {g: v[key] for g, v in per_group.items() if v[key] is not None}
+    if len(values) < 2:
+        return {"gap": None, "max_group": None, "min_group": None, "groups_compared": len(values),
+                "reason": f"fewer than two groups with a defined {key.upper()} ({len(values)} of {len(per_group)})"}
+    hi, lo = max(values, key=values.get), min(values, key=values.get)
+    return {"gap": values[hi] - values[lo], "max_group": hi, "min_group": lo, "groups_compared": len(values),
+            "reason": None}
+
+
+def group_error_rates(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], positive: int,
+                      min_class_examples: int) -> dict:
+    """Per-group FPR, FNR and counts, and the largest FPR and FNR gap between groups.
+
+    A rate is None, with a reason beside it (`fpr_reason`, `fnr_reason`), when it is undefined (no
+    negatives or positives in the group), rests on fewer than `min_class_examples` of its class, or
+    when the whole split is predicted as one side of `positive` (every group then gets FPR 0 and
+    FNR 1, or the reverse, and a gap of 0.0 would read as "perfectly fair"). Gaps are taken over
+    the defined rates only, and are None with a reason when fewer than two groups have one."""
     y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    degenerate = _split_degenerate(y_pred, positive)
     per_group = {}
     for group in sorted(set(groups.tolist())):
         mask = groups == group
-        counts = confusion(y_true[mask], y_pred[mask], positive)
-        scores = binary_scores(counts)
+        c = confusion(y_true[mask], y_pred[mask], positive)
+        fpr, fpr_reason = _group_rate(c["fp"], c["fp"] + c["tn"], "negatives", min_class_examples, degenerate)
+        fnr, fnr_reason = _group_rate(c["fn"], c["fn"] + c["tp"], "positives", min_class_examples, degenerate)
         per_group[str(group)] = {
-            "n": int(mask.sum()), "positives": counts["tp"] + counts["fn"], "negatives": counts["fp"] + counts["tn"],
-            "fpr": scores["fpr"], "fnr": scores["fnr"],
+            "n": int(mask.sum()), "positives": c["tp"] + c["fn"], "negatives": c["fp"] + c["tn"],
+            "fpr": fpr, "fnr": fnr, "fpr_reason": fpr_reason, "fnr_reason": fnr_reason,
             "accuracy": float(np.mean(y_true[mask] == y_pred[mask])),
         }
-
-    def gap(key: str) -> dict:
-        values = {g: v[key] for g, v in per_group.items()}
-        if len(values) < 2:
-            return {"gap": 0.0, "max_group": None, "min_group": None}
-        hi, lo = max(values, key=values.get), min(values, key=values.get)
-        return {"gap": values[hi] - values[lo], "max_group": hi, "min_group": lo}
-
-    return {"groups": per_group, "fpr_gap": gap("fpr"), "fnr_gap": gap("fnr")}
+    return {"groups": per_group, "fpr_gap": _largest_gap(per_group, "fpr"), "fnr_gap": _largest_gap(per_group, "fnr"),
+            "degenerate": degenerate, "min_class_examples": min_class_examples}
 
 
 def bootstrap_intervals(

@@ -195,20 +195,61 @@ def _extra_lines(entry: Mapping[str, Any]) -> list[str]:
     return ["", "Task metrics:", "", "| what | metrics |", "|---|---|", *rows]
 
 
+def _group_columns(entry: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(column title, group document) of every baseline and every run that has per-group rates."""
+    columns = [(f"baseline {name}", b["groups"]) for name, b in entry["baseline"].items() if b.get("groups")]
+    columns += [(f"{name} seed {run['seed']}", run["groups"]) for name, m in entry["methods"].items()
+                for run in m["runs"] if run.get("groups")]
+    return columns
+
+
+def _rate_pair(row: Mapping[str, Any] | None) -> str:
+    if row is None:
+        return "-"
+    return " / ".join("n/a" if row[k] is None else f"{row[k]:.3f}" for k in ("fpr", "fnr"))
+
+
+def _gap_text(gap: Mapping[str, Any]) -> str:
+    return "n/a" if gap["gap"] is None else f"{gap['gap']:.3f} ({gap['max_group']} vs {gap['min_group']})"
+
+
+def _group_reasons(title: str, groups: Mapping[str, Any]) -> list[str]:
+    """Why each n/a of one column is n/a: per reason, the rates it covers."""
+    reasons: dict[str, list[str]] = {}
+    for group, row in groups["groups"].items():
+        for rate in ("fpr", "fnr"):
+            if row.get(f"{rate}_reason"):
+                reasons.setdefault(row[f"{rate}_reason"], []).append(f"{group} {rate.upper()}")
+    every = 2 * len(groups["groups"])
+    lines = [f"- {title}, {'every rate' if len(where) == every else ', '.join(where)}: {reason}"
+             for reason, where in reasons.items()]
+    lines += [f"- {title}, largest {rate.upper()} gap: {groups[f'{rate}_gap']['reason']}" for rate in ("fpr", "fnr")
+              if groups[f"{rate}_gap"].get("reason") and not groups.get("degenerate")]
+    return lines
+
+
 def _group_lines(entry: Mapping[str, Any]) -> list[str]:
-    rows = []
-    for name, m in entry["methods"].items():
-        for run in m["runs"]:
-            groups = run.get("groups")
-            if not groups:
-                continue
-            for group, g in groups["groups"].items():
-                rows.append(f"| {name} | {run['seed']} | {group} | {g['n']} "
-                            f"| {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
-    if not rows:
+    """Per-group FPR / FNR of the baselines beside every run's, the group sizes, the largest gaps and why
+    a rate is n/a (undefined, too few examples of a class, or a constant predictor)."""
+    columns = _group_columns(entry)
+    if not columns:
         return []
-    return ["", "Per-group error rates (eval split):", "", "| method | seed | group | n | FPR | FNR | accuracy |",
-            "|---|---|---|---|---|---|---|", *rows]
+    sizes: dict[str, Mapping[str, Any]] = {}
+    for _, groups in columns:
+        for group, row in groups["groups"].items():
+            sizes.setdefault(group, row)  # every column scores the same eval split
+    lines = ["", "Per-group error rates (eval split), FPR / FNR; n/a where a rate is undefined or degenerate "
+             "(reasons below), and the largest gaps over the defined rates:", "",
+             "| group | n (pos / neg) | " + " | ".join(title for title, _ in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for group, row in sizes.items():
+        lines.append(f"| {group} | {row['n']} ({row['positives']} / {row['negatives']}) | "
+                     + " | ".join(_rate_pair(groups["groups"].get(group)) for _, groups in columns) + " |")
+    for rate in ("fpr", "fnr"):
+        lines.append(f"| largest {rate.upper()} gap | | "
+                     + " | ".join(_gap_text(groups[f"{rate}_gap"]) for _, groups in columns) + " |")
+    reasons = [line for title, groups in columns for line in _group_reasons(title, groups)]
+    return lines + (["", *reasons] if reasons else [])
 
 
 def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out_json: str | os.PathLike,

@@ -25,7 +25,13 @@ from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics, cross_entropy, group_error_rates
 from tunetrace.tasks.base import Evaluation, MergeCheck, TrainingParts
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer, prompt_text
-from tunetrace.tasks.labels import format_report, logit_quantities, predictions_frame, standardise_labelled
+from tunetrace.tasks.labels import (
+    format_report,
+    label_prediction_flags,
+    logit_quantities,
+    predictions_frame,
+    standardise_labelled,
+)
 from tunetrace.tasks.rows import COL_COMPLETION, COL_PROMPT
 
 log = logging.getLogger(__name__)
@@ -122,8 +128,10 @@ def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: T
     return scores, np.array([parse_label(t, words) for t in texts]), texts, truncated
 
 
-def score(scores: np.ndarray, preds: np.ndarray, frame: pd.DataFrame, task: TaskSpec) -> dict[str, Any]:
-    """Classification metrics with unparseable outputs counted (and wrong), group FPR/FNR."""
+def score(scores: np.ndarray, preds: np.ndarray, frame: pd.DataFrame, task: TaskSpec,
+          min_group_class_examples: int) -> dict[str, Any]:
+    """Classification metrics with unparseable outputs counted (and wrong), group FPR/FNR (None, with the
+    reason, below `min_group_class_examples` of a class; see evaluation.metrics.group_error_rates)."""
     y_true = frame[A.COL_LABEL].to_numpy()
     result: dict[str, Any] = classification_metrics(y_true, preds, len(task.labels), task.positive_index)
     unparseable = int((preds == UNPARSEABLE).sum())
@@ -131,7 +139,8 @@ def score(scores: np.ndarray, preds: np.ndarray, frame: pd.DataFrame, task: Task
                    "loss": cross_entropy(scores, y_true), "decoding": task.decoding})
     result["primary_metric"], result["primary"] = task.primary_metric, result[task.primary_metric]
     if A.COL_GROUP in frame:
-        result["groups"] = group_error_rates(y_true, preds, frame[A.COL_GROUP].to_numpy(), task.positive_index)
+        result["groups"] = group_error_rates(y_true, preds, frame[A.COL_GROUP].to_numpy(), task.positive_index,
+                                             min_group_class_examples)
     return result
 
 
@@ -139,12 +148,19 @@ class GenerativeClassification(DecoderTaskType):
     """A decoder classifies through a prompt; fine-tuning is SFT on the label word."""
 
     name = "generative_classification"
+    trivial_baseline = None  # its one baseline is the prompted base model, not a trivial predictor
 
     def num_labels(self, task: TaskSpec) -> int | None:
         return None  # the loss is over the vocabulary, not over a head of len(labels) classes
 
+    def prediction_flags(self, predictions: pd.DataFrame, task: TaskSpec, spec: Any) -> list[dict[str, str]]:
+        return label_prediction_flags(predictions, task, spec)
+
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_labelled(frame, task, origin, id_prefix)
+
+    def class_labels(self, task: TaskSpec) -> list[str] | None:
+        return task.label_names
 
     def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
@@ -153,9 +169,10 @@ class GenerativeClassification(DecoderTaskType):
         return decoder_parts(self, model_spec, task, method, sft_frame(train, task), sft_frame(evaluation, task))
 
     def _evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                  template: str | None, batch_size: int) -> Evaluation:
-        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, batch_size)
-        metrics = {**score(scores, preds, frame, task), "truncated_eval_examples": truncated}
+                  template: str | None, spec: EvalSpec) -> Evaluation:
+        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, spec.batch_size)
+        metrics = {**score(scores, preds, frame, task, spec.min_group_class_examples),
+                   "truncated_eval_examples": truncated}
         rows = predictions_frame(scores, frame, task, y_pred=preds, unparseable=UNPARSEABLE)
         if texts is not None:
             rows["generation"] = texts  # the model's own words, rationale included
@@ -166,7 +183,7 @@ class GenerativeClassification(DecoderTaskType):
     def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
                  spec: EvalSpec, seed: int) -> Evaluation:
         """The fine-tuned model with the (simple) task prompt."""
-        return self._evaluate(model, tokenizer, frame, task, task.prompt_template, spec.batch_size)
+        return self._evaluate(model, tokenizer, frame, task, task.prompt_template, spec)
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
@@ -174,7 +191,7 @@ class GenerativeClassification(DecoderTaskType):
         _, frame = load_prepared(data_dir)
         template = task.baseline_prompt_template or task.prompt_template
         result = self._evaluate(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                template, spec.batch_size)
+                                template, spec)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
         return Evaluation({"primary_metric": task.primary_metric, "reference": "base_prompted",
                            "primary": metrics["primary"], "baselines": {"base_prompted": metrics}}, result.predictions)

@@ -73,7 +73,8 @@ def score_predictions(logits: np.ndarray, frame: pd.DataFrame, task: TaskSpec, s
     )
     result["confidence"] = spec.confidence
     if A.COL_GROUP in frame:
-        result["groups"] = group_error_rates(y_true, y_pred, frame[A.COL_GROUP].to_numpy(), positive)
+        result["groups"] = group_error_rates(y_true, y_pred, frame[A.COL_GROUP].to_numpy(), positive,
+                                             spec.min_group_class_examples)
     return result
 
 
@@ -101,13 +102,73 @@ def format_report(metrics: dict[str, Any]) -> str:
         lines.append(f"{key:>10}: {metrics[key]:.4f}{interval}")
     groups = metrics.get("groups")
     if groups:
-        lines += ["", f"{'group':<16}{'n':>6}{'FPR':>9}{'FNR':>9}{'acc':>9}"]
-        for name, row in groups["groups"].items():
-            lines.append(f"{name:<16}{row['n']:>6}{row['fpr']:>9.3f}{row['fnr']:>9.3f}{row['accuracy']:>9.3f}")
-        for rate in ("fpr", "fnr"):
-            gap = groups[f"{rate}_gap"]
-            lines.append(f"largest {rate.upper()} gap: {gap['gap']:.3f} ({gap['max_group']} vs {gap['min_group']})")
+        lines += ["", *group_report(groups)]
     return "\n".join(lines) + "\n"
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def group_report(groups: dict[str, Any]) -> list[str]:
+    """Per-group FPR/FNR ("n/a" where undefined or degenerate, with why) and the largest gaps, as text lines."""
+    lines = [f"{'group':<16}{'n':>6}{'pos':>6}{'neg':>6}{'FPR':>9}{'FNR':>9}{'acc':>9}"]
+    reasons: dict[str, list[str]] = {}
+    for name, row in groups["groups"].items():
+        lines.append(f"{name:<16}{row['n']:>6}{row['positives']:>6}{row['negatives']:>6}{_rate(row['fpr']):>9}"
+                     f"{_rate(row['fnr']):>9}{row['accuracy']:>9.3f}")
+        for rate in ("fpr", "fnr"):
+            if row.get(f"{rate}_reason"):
+                reasons.setdefault(row[f"{rate}_reason"], []).append(f"{name} {rate.upper()}")
+    every = 2 * len(groups["groups"])
+    lines += [f"n/a ({'every group' if len(where) == every else ', '.join(where)}): {reason}"
+              for reason, where in reasons.items()]
+    for rate in ("fpr", "fnr"):
+        gap = groups[f"{rate}_gap"]
+        lines.append(f"largest {rate.upper()} gap: " + (f"n/a ({gap['reason']})" if gap["gap"] is None else
+                     f"{gap['gap']:.3f} ({gap['max_group']} vs {gap['min_group']})"))
+    return lines
+
+
+FIX_COLLAPSE = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps), a larger learning rate "
+                "(methods.<m>.learning_rate), or class weights when the labels are imbalanced")
+
+
+def entropy_bits(values: np.ndarray) -> float:
+    """Shannon entropy (bits) of the empirical distribution of `values`."""
+    _, counts = np.unique(values, return_counts=True)
+    shares = counts / counts.sum()
+    return float(-(shares * np.log2(shares)).sum())
+
+
+def _counts_text(values: np.ndarray, names: list[str]) -> str:
+    kinds, counts = np.unique(values, return_counts=True)
+    return ", ".join(f"{c} {names[k] if 0 <= k < len(names) else '<unparseable>'}"
+                     for k, c in zip(kinds.tolist(), counts.tolist(), strict=True))
+
+
+def label_prediction_flags(predictions: pd.DataFrame, task: TaskSpec, spec: Any) -> list[dict[str, str]]:
+    """Collapse signs of a label-predicting model: one class for every example, predictions far less varied
+    than the labels (entropy ratio below `spec.min_prediction_entropy_ratio`), the positive class of a
+    binary task never predicted. An unparseable output (generative) counts as an outcome of its own."""
+    y_true, y_pred = predictions[A.COL_LABEL].to_numpy(), predictions["prediction"].to_numpy()
+    names, flags = task.label_names, []
+    label_h, pred_h = entropy_bits(y_true), entropy_bits(y_pred)
+    seen = f"(labels: {_counts_text(y_true, names)}; predictions: {_counts_text(y_pred, names)})"
+    if label_h > 0 and len(np.unique(y_pred)) == 1:
+        flags.append({"code": "single_class_predictions", "message": f"predicts {_counts_text(y_pred, names)} - one "
+                      f"outcome for all {len(y_pred)} eval examples {seen}: the model collapsed; {FIX_COLLAPSE}"})
+    elif label_h > 0 and pred_h / label_h < spec.min_prediction_entropy_ratio:
+        flags.append({"code": "prediction_entropy_low", "message": f"prediction entropy {pred_h:.3f} bits is "
+                      f"{pred_h / label_h:.2f} of the label entropy {label_h:.3f} bits (< validation."
+                      f"min_prediction_entropy_ratio {spec.min_prediction_entropy_ratio:g}) {seen}: nearly "
+                      f"one class; {FIX_COLLAPSE}"})
+    positive = task.positive_index
+    if len(names) == 2 and (y_true == positive).any() and not (y_pred == positive).any():
+        flags.append({"code": "positive_never_predicted", "message": f"never predicts the positive class "
+                      f"'{names[positive]}' ({int((y_true == positive).sum())} positives in the eval split), so its "
+                      f"recall and F1 are 0 by construction; {FIX_COLLAPSE} (check tasks.<t>.positive_label too)"})
+    return flags
 
 
 def logit_quantities(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, tolerance: float,
