@@ -59,6 +59,8 @@ rule validate_run:
         train_log="results/runs/{method}/{task}/seed{seed}/train_log.jsonl",
         metadata="results/runs/{method}/{task}/seed{seed}/run.json",
         metrics="results/eval/{method}/{task}/seed{seed}/metrics.json",
+        predictions="results/eval/{method}/{task}/seed{seed}/predictions.parquet",
+        baseline="results/baseline/{task}/metrics.json",
         gate=get_gate_input,
         reps="results/representations/{method}/{task}/seed{seed}",
     output:

@@ -107,6 +107,15 @@ def get_validation_params(wildcards):
     return as_json(config["validation"])
 
 
+# validation's rule of thumb for run length, read by train_run to warn before training (guard/sizing.py)
+SIZING_KEYS = ("min_steps", "min_steps_per_label", "min_epochs")
+
+
+def get_sizing_params(wildcards):
+    """Only the sizing thresholds: other validation keys never rerun training."""
+    return as_json({k: config["validation"][k] for k in SIZING_KEYS})
+
+
 def get_strict_params(wildcards):
     """Only the strict switch, so threshold edits rerun validation but not the comparison."""
     return as_json({"strict": config["validation"]["strict"]})

@@ -18,6 +18,7 @@ rule train_run:
         resume_dir="results/checkpoints/{method}/{task}/seed{seed}",
         code=get_code_params("train_run"),
         representations=get_representation_params,
+        sizing=get_sizing_params,
     log:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:

@@ -118,7 +118,8 @@ def test_schema_documents_every_key() -> None:
 SPECS = {"tunetrace.config:ModelSpec": {}, "tunetrace.config:TaskSpec": {"source": {}},
          "tunetrace.config:LoraSpec": {}, "tunetrace.config:MethodSpec": {"type": "full"},
          "tunetrace.config:EvalSpec": {}, "tunetrace.config:TrackingSpec": {}, "tunetrace.guard.gates:GateSpec": {},
-         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.analysis.weightspace:WeightSpec": {},
+         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.guard.sizing:SizingSpec": {},
+         "tunetrace.analysis.weightspace:WeightSpec": {},
          "tunetrace.analysis.representations:RepresentationSpec": {}}
 
 

@@ -83,3 +83,29 @@ def test_smoke_target_passes(study: Workflow):
 
 def _planned(flow: Workflow) -> dict[str, int]:
     return flow.planned_jobs("results/comparison.json")
+
+
+def collapsed_config() -> dict:
+    """One full run that cannot learn (learning rate 1e-9, 4 steps), no drift, validation.strict on."""
+    config = tiny_config()
+    config["methods"] = {"full": {**config["methods"]["full"], "learning_rate": 1e-9}}
+    config["representations"] = {"enabled": False}
+    config["validation"] = {"strict": True}
+    return config
+
+
+def test_collapsed_run_is_critical_and_strict_stops_the_comparison(make_workflow):
+    """A run that did not learn ends with critical flags naming the run and the fix, the train log warns
+    about too few steps before training, and validation.strict stops compare_runs (no comparison.json)."""
+    flow = make_workflow(collapsed_config())
+    proc = flow.run("results/comparison.json", check=False)
+    assert proc.returncode != 0 and not (flow.root / "results/comparison.json").exists()
+    report = json.loads((flow.root / "results/validation/full/tiny/seed0.json").read_text())
+    critical = [f for f in report["flags"] if f["severity"] == "critical"]
+    assert "loss_barely_moved" in {f["code"] for f in critical}
+    assert all(f["message"].startswith("full/tiny/seed0: ") and "usually fixed by" in f["message"] for f in critical)
+    assert "too_few_steps" in {f["code"] for f in report["flags"] if f["severity"] == "warning"}
+    train_log = (flow.root / "logs/train_run/full/tiny/seed0.log").read_text()
+    assert "full/tiny/seed0: 4 planned optimiser steps" in train_log and "too few steps" in train_log
+    compare_log = (flow.root / "logs/compare_runs/compare_runs.log").read_text()
+    assert "loss_barely_moved" in compare_log and "results/runs/full/tiny/seed0/train_log.jsonl" in compare_log

@@ -487,3 +487,24 @@ def test_baseline_names_a_reference_among_its_baselines(study, name):
     assert doc["higher_is_better"] is registry.higher_is_better(name, task.primary_metric)
     assert doc["reference"] in doc["baselines"] and _finite(doc["primary"])
     assert doc["baselines"][doc["reference"]]["primary"] == doc["primary"]
+
+
+@pytest.mark.parametrize("name", TYPES)
+def test_trivial_baseline_is_one_of_the_baselines(study, name):
+    """TaskType.trivial_baseline names a baseline the type's baseline document holds (or is None), so
+    validation's not-better-than-trivial check compares against a real number."""
+    trivial = dispatch.get_task_type(name).trivial_baseline
+    assert trivial is None or trivial in _json(study.baseline(name))["baselines"]
+
+
+@pytest.mark.parametrize("name, method", MATRIX)
+def test_prediction_flags_read_the_types_own_predictions(study, name, method):
+    """TaskType.prediction_flags accepts the predictions.parquet the type's evaluate wrote and returns
+    {code, message} findings (validation adds run, file and severity)."""
+    from tunetrace.guard.validation import ValidationSpec
+
+    task, _, _ = study.task(name)
+    predictions = pd.read_parquet(study.evaluate(name, method) / A.PREDICTIONS)
+    found = dispatch.get_task_type(name).prediction_flags(predictions, task, ValidationSpec.from_dict({}))
+    assert isinstance(found, list)
+    assert all(set(f) == {"code", "message"} and f["code"] and f["message"] for f in found), found

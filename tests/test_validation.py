@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,12 +11,18 @@ import numpy as np
 import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
+from tunetrace.guard.sizing import plan
 from tunetrace.guard.validation import (
     ValidationFailed,
     ValidationSpec,
+    apply_severity,
+    check_baselines,
     check_loss,
+    check_loss_moved,
     check_representations,
+    check_sizing,
     enforce_strict,
+    flag,
     oscillation,
     relative_trend,
     theil_sen_slope,
@@ -165,3 +172,110 @@ def test_strict_lists_flags_and_files(tmp_path: Path):
     enforce_strict([str(path)], strict=False)
     with pytest.raises(ValidationFailed, match=r"nonfinite_loss.*a/train_log.jsonl"):
         enforce_strict([str(path)], strict=True)
+
+
+# ---------------------------------------------------------------- degenerate models
+
+RUN = "full/tiny/seed0"
+
+
+def test_loss_that_barely_moved_is_critical():
+    """A loss ending at 99% of its first value raises loss_barely_moved, naming the run and the fix."""
+    records = [{"step": s, "loss": 0.70 - 0.001 * s} for s in range(1, 9)]
+    flags = check_loss_moved(records, SPEC, None, RUN, "log")
+    assert [f["code"] for f in flags] == ["loss_barely_moved"]
+    assert flags[0]["message"].startswith(RUN) and "more optimiser steps" in flags[0]["message"]
+
+
+def test_falling_loss_is_not_flagged_as_stalled():
+    """A loss falling from 0.69 to 0.35 raises neither loss_barely_moved nor loss_at_chance."""
+    records = [{"step": s, "loss": 0.69 - 0.04 * s} for s in range(1, 10)]
+    assert check_loss_moved(records, SPEC, 2, RUN, "log") == []
+
+
+def test_classifier_loss_above_chance_is_critical():
+    """A 3-label classifier whose loss fell 20% but still ends above ln 3 raises loss_at_chance only."""
+    records = [{"step": s, "loss": 1.4 - 0.035 * s} for s in range(1, 9)]
+    flags = check_loss_moved(records, SPEC, 3, RUN, "log")
+    assert [f["code"] for f in flags] == ["loss_at_chance"] and "ln(3) = 1.0986" in flags[0]["message"]
+    assert check_loss_moved(records, SPEC, None, RUN, "log") == []  # no head: no chance level
+
+
+def test_stall_ratio_comes_from_the_spec():
+    """A loss ending at 91% of its start passes the default 0.95 and is flagged with loss_stall_ratio 0.9."""
+    records = [{"step": s, "loss": 1.0 - 0.0125 * s} for s in range(0, 9)]  # median of the last 3: 0.9125
+    assert check_loss_moved(records, SPEC, None, RUN, "log") == []
+    strict = dataclasses.replace(SPEC, loss_stall_ratio=0.9)
+    assert [f["code"] for f in check_loss_moved(records, strict, None, RUN, "log")] == ["loss_barely_moved"]
+
+
+BASELINE = {"higher_is_better": True, "reference": "linear_probe",
+            "baselines": {"majority": {"primary": 0.5}, "linear_probe": {"primary": 0.68}}}
+
+
+def test_run_at_the_majority_baseline_is_critical_and_below_probe_warns():
+    """Accuracy 0.5 = majority: not_better_than_trivial (critical); 0.18 under the probe: below_baseline (warning)."""
+    flags = check_baselines({"primary": 0.5, "primary_metric": "accuracy"}, BASELINE, "majority", SPEC, RUN, ["m"])
+    assert {(f["code"], f["severity"]) for f in flags} == {("not_better_than_trivial", "critical"),
+                                                          ("below_baseline", "warning")}
+    below = next(f for f in flags if f["code"] == "below_baseline")
+    assert "0.1800 below the 'linear_probe' baseline 0.6800" in below["message"]
+
+
+def test_run_beating_every_baseline_is_not_flagged():
+    """Accuracy 0.75 beats majority and probe: no baseline flag."""
+    assert check_baselines({"primary": 0.75}, BASELINE, "majority", SPEC, RUN, ["m"]) == []
+
+
+def test_trivial_baseline_respects_lower_is_better():
+    """Wasserstein (lower is better) 0.35 against uniform 0.30 is not better; 0.20 is."""
+    doc = {"higher_is_better": False, "baselines": {"uniform": {"primary": 0.30}}}
+    assert [f["code"] for f in check_baselines({"primary": 0.35}, doc, "uniform", SPEC, RUN, [])] == [
+        "not_better_than_trivial"]
+    assert check_baselines({"primary": 0.20}, doc, "uniform", SPEC, RUN, []) == []
+
+
+def test_type_without_trivial_baseline_only_compares_learned_ones():
+    """trivial_baseline None: the majority entry is compared as a learned baseline (a warning at most)."""
+    flags = check_baselines({"primary": 0.5}, BASELINE, None, SPEC, RUN, [])
+    assert [(f["code"], f["severity"]) for f in flags] == [("below_baseline", "warning")]
+
+
+def test_severity_follows_warning_and_critical_codes():
+    """warning_codes demotes a critical code, critical_codes promotes a warning; a code in both stays critical."""
+    flags = [flag("critical", "loss_barely_moved", ""), flag("warning", "below_baseline", ""),
+             flag("critical", "loss_at_chance", "")]
+    spec = dataclasses.replace(SPEC, warning_codes=("loss_barely_moved", "loss_at_chance"),
+                               critical_codes=("below_baseline", "loss_at_chance"))
+    assert [f["severity"] for f in apply_severity(flags, spec)] == ["warning", "critical", "critical"]
+
+
+def test_planned_run_shorter_than_the_rule_of_thumb_warns():
+    """4 planned steps of a 2-label task: too_few_steps warning naming the rule; 90 steps over 3 epochs pass."""
+    short = plan(48, 2, 8, 1, 1, 3, 4)
+    flags = check_sizing({"sizing": short}, SPEC, RUN, "run.json")
+    assert [(f["code"], f["severity"]) for f in flags] == [("too_few_steps", "warning")]
+    assert "4 optimiser steps < 60" in flags[0]["message"] and "0.67 passes" in flags[0]["message"]
+    assert check_sizing({"sizing": plan(480, 2, 16, 1, 1, 3, None)}, SPEC, RUN, "run.json") == []
+
+
+def test_collapsed_predictions_and_baseline_reach_the_report(study, tmp_path: Path):
+    """validate_run with a one-class predictions file and a baseline it does not beat: critical flags naming
+    the run and the files, and the report fails."""
+    import pandas as pd
+
+    root, task, data, method = study
+    preds = tmp_path / "predictions.parquet"
+    pd.DataFrame({"example_id": [f"e{i}" for i in range(8)], "label": [0, 1] * 4, "prediction": [0] * 8}).to_parquet(
+        preds)
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(BASELINE))
+    metrics_path = tmp_path / "metrics.json"
+    metrics_path.write_text(json.dumps({"primary": 0.5, "primary_metric": "accuracy", "loss": 0.69}))
+    document = validate_run(MODEL, task, method, SPEC, None, root / "clean", metrics_path, data,
+                            tmp_path / "v.json", tmp_path / "v.txt", seed=0, predictions_path=preds,
+                            baseline_path=baseline)
+    assert {"single_class_predictions", "positive_never_predicted", "not_better_than_trivial"} <= codes(document)
+    single = next(f for f in document["flags"] if f["code"] == "single_class_predictions")
+    assert single["message"].startswith("full/tiny/seed0: ") and single["files"] == [str(preds)]
+    assert not document["passed"] and document["checked"]["baseline"] == str(baseline)

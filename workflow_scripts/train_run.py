@@ -28,6 +28,7 @@ job = TrainingJob(
     resume_dir=snakemake.params.resume_dir,
     representations=json.loads(snakemake.params.representations),
     reps_dir=snakemake.output.reps,
+    sizing=json.loads(snakemake.params.sizing),
 )
 with start_tracking(TrackingSpec.from_dict(json.loads(snakemake.params.tracking)), job.method_name, job.task_name,
                     seed, run_dir, config={"method": method, "task": job.task_name, "seed": seed}) as tracker:

@@ -20,6 +20,8 @@ validate_run(
     json.loads(snakemake.params.expected_range),
     run_dir=Path(snakemake.input.metadata).parent,
     metrics_path=snakemake.input.metrics,
+    predictions_path=snakemake.input.predictions,
+    baseline_path=snakemake.input.baseline,
     data_dir=Path(snakemake.input.eval).parent,
     out_json=snakemake.output.report,
     out_txt=snakemake.output.text,

@@ -46,6 +46,14 @@ class ValidationSpec:
     memory_increase: float
     probe_examples: int
     reload_tolerance: float
+    loss_stall_ratio: float
+    min_prediction_entropy_ratio: float
+    min_gain_over_trivial: float
+    min_steps: int
+    min_steps_per_label: int
+    min_epochs: float
+    warning_codes: tuple[str, ...]
+    critical_codes: tuple[str, ...]
     smoke_steps: int
     smoke_save_every_steps: int
 
@@ -56,6 +64,17 @@ class ValidationSpec:
 
 def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
     return {"severity": severity, "code": code, "message": message, "files": [str(f) for f in files]}
+
+
+def apply_severity(flags: Sequence[dict[str, Any]], spec: ValidationSpec) -> list[dict[str, Any]]:
+    """Each flag at the severity the config gives its code (validation.warning_codes, critical_codes),
+    else at its default; a code in both lists stays critical."""
+    def severity(item: Mapping[str, Any]) -> str:
+        if item["code"] in spec.critical_codes:
+            return CRITICAL
+        return WARNING if item["code"] in spec.warning_codes else item["severity"]
+
+    return [{**item, "severity": severity(item)} for item in flags]
 
 
 # ---------------------------------------------------------------- pure functions
@@ -170,6 +189,32 @@ def check_resources(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
     return flags
 
 
+FIX_STEPS = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps) or a larger "
+             "learning rate (methods.<m>.learning_rate)")
+
+
+def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None,
+                     run: str, log_path: str) -> list[dict]:
+    """A train loss that barely moved from its first logged value, or that ends no lower than chance
+    (ln(number of labels), a uniform guess) for a classifier. The final loss is the running median of
+    the last log points, so one lucky or unlucky batch does not decide."""
+    steps, loss = _series(records, "loss")
+    if loss.size < 2 or not np.isfinite(loss).all():
+        return []  # nothing to compare, or non-finite (nonfinite_loss says so)
+    final, flags = float(running_median(loss, spec.smoothing_window)[-1]), []
+    seen = f"train loss {loss[0]:.4f} at step {int(steps[0])} -> {final:.4f} at step {int(steps[-1])} (running median)"
+    if loss[0] > 0 and final >= spec.loss_stall_ratio * loss[0]:
+        flags.append(flag(CRITICAL, "loss_barely_moved", f"{run}: {seen}, {final / loss[0]:.0%} of the start "
+                          f"(>= validation.loss_stall_ratio {spec.loss_stall_ratio:.0%}): the run barely trained; "
+                          f"{FIX_STEPS}", [log_path]))
+    chance = math.log(num_labels) if num_labels and num_labels > 1 else None
+    if chance is not None and final >= chance:
+        flags.append(flag(CRITICAL, "loss_at_chance", f"{run}: {seen} is not below chance level ln({num_labels}) = "
+                          f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; "
+                          f"{FIX_STEPS}, or a head and pooling that suit the model", [log_path]))
+    return flags
+
+
 # ---------------------------------------------------------------- metrics
 
 def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] | None, metrics_path: str) -> list[dict]:
@@ -198,6 +243,54 @@ def check_overfit(metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any
         return [flag(WARNING, "overfitting", f"eval loss {eval_loss:.4f} > {spec.overfit_ratio:g} x last train loss "
                      f"{loss[-1]:.4f}", [metrics_path, log_path])]
     return []
+
+
+def _beats(value: float, reference: float, higher_is_better: bool, margin: float = 0.0) -> bool:
+    return (value - reference) * (1 if higher_is_better else -1) > margin
+
+
+def check_baselines(metrics: Mapping[str, Any], baseline: Mapping[str, Any], trivial: str | None,
+                    spec: ValidationSpec, run: str, paths: Sequence[str]) -> list[dict]:
+    """The primary metric against the task's baselines (direction from the baseline document): not beating
+    the trivial one (no model at all) is critical, falling below a learned one (a linear probe, the base
+    model) is a warning with the margin."""
+    value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
+    higher, flags = baseline["higher_is_better"], []
+    for base, scores in baseline["baselines"].items():
+        ref = scores.get("primary")
+        if ref is None or value is None:
+            continue
+        if base == trivial and not _beats(value, ref, higher, spec.min_gain_over_trivial):
+            flags.append(flag(CRITICAL, "not_better_than_trivial", f"{run}: {name} {value:.4f} does not beat the "
+                              f"trivial baseline '{base}' {ref:.4f} by more than validation.min_gain_over_trivial "
+                              f"{spec.min_gain_over_trivial:g}: no better than predicting without a model; "
+                              f"{FIX_STEPS}, or class weights when the labels are imbalanced", paths))
+        elif base != trivial and _beats(ref, value, higher):
+            flags.append(flag(WARNING, "below_baseline", f"{run}: {name} {value:.4f} is {abs(value - ref):.4f} "
+                              f"{'below' if higher else 'above'} the '{base}' baseline {ref:.4f}: fine-tuning did "
+                              f"worse than {base}; {FIX_STEPS}, or a head and pooling that suit the model", paths))
+    return flags
+
+
+def check_predictions(task_type: Any, task: Any, spec: ValidationSpec, run: str, predictions_path: str) -> list[dict]:
+    """The task type's own collapse signs in the eval predictions (critical by default)."""
+    import pandas as pd
+
+    found = task_type.prediction_flags(pd.read_parquet(predictions_path), task, spec)
+    return [flag(CRITICAL, f["code"], f"{run}: {f['message']}", [predictions_path]) for f in found]
+
+
+def check_sizing(run_meta: Mapping[str, Any], spec: ValidationSpec, run: str, meta_path: str) -> list[dict]:
+    """The run's planned size (run.json `sizing`) against the rule of thumb (a warning)."""
+    from tunetrace.guard.sizing import SizingSpec, too_few_steps
+
+    facts = run_meta.get("sizing")
+    if not facts:
+        return []  # a run.json from before sizing was recorded
+    sizing = SizingSpec(min_steps=spec.min_steps, min_steps_per_label=spec.min_steps_per_label,
+                        min_epochs=spec.min_epochs)
+    problem = too_few_steps(facts, sizing)
+    return [flag(WARNING, "too_few_steps", f"{run}: {problem}", [meta_path])] if problem else []
 
 
 def check_gates(gate_paths: Sequence[str]) -> list[dict]:
@@ -330,8 +423,11 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
                  run_dir: str | os.PathLike, metrics_path: str | os.PathLike, data_dir: str | os.PathLike,
                  out_json: str | os.PathLike, out_txt: str | os.PathLike, seed: int,
                  gate_paths: Sequence[str] = (),
-                 representations_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Every red-flag check of one run; writes the JSON report and a short text."""
+                 representations_dir: str | os.PathLike | None = None,
+                 predictions_path: str | os.PathLike | None = None,
+                 baseline_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Every red-flag check of one run; writes the JSON report and a short text. The degenerate-model
+    checks against the predictions and the baselines run when their paths are given (the rule gives them)."""
     run_dir = Path(run_dir)
     log_path = str(run_dir / A.TRAIN_LOG)
     records = read_train_log(log_path)
@@ -340,10 +436,20 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     final = run_dir / A.FINAL_DIR
     from tunetrace.tasks.dispatch import get_task_type
 
-    num_labels = get_task_type(task.type).num_labels(task)  # a head over the labels, or None
+    task_type, run = get_task_type(task.type), f"{method.name}/{task.name}/seed{seed}"
+    num_labels = task_type.num_labels(task)  # a head over the labels, or None
     flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),
+             *check_loss_moved(records, spec, num_labels, run, log_path),
              *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
              *check_overfit(metrics, records, spec, str(metrics_path), log_path), *check_gates(gate_paths)]
+    meta_path = run_dir / A.RUN_METADATA
+    if meta_path.is_file():
+        flags += check_sizing(read_json(meta_path), spec, run, str(meta_path))
+    if predictions_path is not None:
+        flags += check_predictions(task_type, task, spec, run, str(predictions_path))
+    if baseline_path is not None:
+        flags += check_baselines(metrics, read_json(baseline_path), task_type.trivial_baseline, spec, run,
+                                 [str(metrics_path), str(baseline_path)])
     file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
     reps = Path(representations_dir) if representations_dir else None
     if reps is not None:
@@ -353,6 +459,7 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     flags += file_flags
     batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
     flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
+    flags = apply_severity(flags, spec)
     document = {
         "method": method.name, "task": task.name, "seed": seed,
         "passed": not any(f["severity"] == CRITICAL for f in flags),
@@ -361,7 +468,9 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
         "flags": flags,
         "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
                     "checkpoints": [str(d) for d in checkpoints], "final": str(final),
-                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths)},
+                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths),
+                    "predictions": predictions_path and str(predictions_path),
+                    "baseline": baseline_path and str(baseline_path)},
     }
     write_text(out_txt, format_flags(document))
     write_json(out_json, document)

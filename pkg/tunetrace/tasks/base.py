@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+    from tunetrace.guard.validation import ValidationSpec
     from tunetrace.tasks.registry import Entry
 
 
@@ -99,6 +100,10 @@ class TaskType(abc.ABC):
 
     name: ClassVar[str]
     peft_task_type: ClassVar[str | None] = None  # PEFT's task_type for LoRA on this type's model
+    # The name of the baseline in `baseline()`'s document that needs no model at all (the majority class,
+    # the uniform distribution, "no answer"): a run that does not beat it learned nothing. None: the type
+    # has no such baseline (its baselines are all models), and validation skips that check.
+    trivial_baseline: ClassVar[str | None] = None
 
     def __init__(self, entry: Entry) -> None:
         self.entry = entry  # the registry's facts about this type (one source: the registry)
@@ -112,6 +117,12 @@ class TaskType(abc.ABC):
     def num_labels(self, task: TaskSpec) -> int | None:
         """Classes of a classification head (chance-level loss checks); None where the type has no head."""
         return None
+
+    def prediction_flags(self, predictions: pd.DataFrame, task: TaskSpec, spec: ValidationSpec) -> list[dict[str, str]]:
+        """Signs of a degenerate model in a run's eval predictions (predictions.parquet, as `evaluate` wrote
+        it): [{"code", "message"}, ...], each message saying what was seen (numbers) and what usually fixes
+        it. Validation adds the run, the file and the severity. Default: none (types without labels)."""
+        return []
 
     # --- data ---
     @abc.abstractmethod

@@ -235,6 +235,7 @@ class CausalLM(DecoderTaskType):
     """Supervised fine-tuning on prompt/completion or chat rows; scored by completion loss and perplexity."""
 
     name = "causal_lm"
+    trivial_baseline = None  # its one baseline is the base model; a language model has no trivial predictor
 
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)

@@ -24,6 +24,7 @@ from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
 from tunetrace.tasks.labels import (
     format_report,
+    label_prediction_flags,
     logit_quantities,
     predictions_frame,
     score_predictions,
@@ -149,9 +150,13 @@ def compute_metrics_fn(task: TaskSpec) -> Any:
 class SequenceClassification(TaskType):
     name = "sequence_classification"
     peft_task_type = "SEQ_CLS"
+    trivial_baseline = "majority"
 
     def num_labels(self, task: TaskSpec) -> int | None:
         return len(task.labels)
+
+    def prediction_flags(self, predictions: pd.DataFrame, task: TaskSpec, spec: Any) -> list[dict[str, str]]:
+        return label_prediction_flags(predictions, task, spec)
 
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_labelled(frame, task, origin, id_prefix)

@@ -155,6 +155,7 @@ class Distribution(DecoderTaskType):
     """A decoder predicts shares over ordered options (a survey's answer distribution); scored by Wasserstein."""
 
     name = "distribution"
+    trivial_baseline = "uniform"  # equal shares for every option, no model
 
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)

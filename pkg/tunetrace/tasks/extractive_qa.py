@@ -166,6 +166,7 @@ class ExtractiveQA(TaskType):
     """SQuAD v2-style span extraction (unanswerable questions included); scored by official EM/F1."""
 
     name = "extractive_qa"
+    trivial_baseline = "no_answer"  # "" for every question, no model
 
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)

@@ -45,6 +45,7 @@ class TrainingJob:
     resume_dir: str | None = None
     representations: dict[str, Any] | None = None
     reps_dir: str | None = None
+    sizing: dict[str, Any] | None = None  # validation's sizing keys: the too-few-steps warning
 
     def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
         return (ModelSpec.from_dict(self.model), TaskSpec.from_dict(self.task_name, self.task),
@@ -127,13 +128,14 @@ def _main(job_file: str) -> None:
 def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     """One rank's training, representation capture included (built here so every rank has it)."""
     from tunetrace.analysis.steps import RepresentationSpec
+    from tunetrace.guard.sizing import SizingSpec
     from tunetrace.training.loop import train_run
 
     model, task, method = job.specs()
     spec = RepresentationSpec.from_dict(job.representations) if job.representations else None
     train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir,
               representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir,
-              log_sinks=log_sinks)
+              log_sinks=log_sinks, sizing=SizingSpec.from_dict(job.sizing) if job.sizing is not None else None)
 
 
 if __name__ == "__main__":

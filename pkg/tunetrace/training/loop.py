@@ -19,6 +19,7 @@ from tunetrace.analysis.representations import representation_callback
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
 from tunetrace.guard.monitor import write_checksums
+from tunetrace.guard.sizing import SizingSpec, log_plan, plan
 from tunetrace.models.loading import parameter_counts
 from tunetrace.provenance.environment import cluster_environment
 from tunetrace.tasks.base import TrainingParts
@@ -112,6 +113,7 @@ def train_run(
     resume_dir: str | os.PathLike | None = None, representations: Any = None,
     reps_dir: str | os.PathLike | None = None,
     monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
+    sizing: SizingSpec | None = None,
 ) -> dict[str, Any]:
     """Train one (method, task, seed) of any task type; write checkpoints, the final model or adapter,
     log and metadata. The task type contributes its `TrainingParts`; everything else is shared.
@@ -124,6 +126,9 @@ def train_run(
     With `representations` (a RepresentationSpec), layer representations of the probe set are
     captured at step 0, every `every_steps` and at the end, into `reps_dir` (staged in the resume
     state while training, so a resumed run keeps the steps captured before the kill).
+
+    Before training, the planned optimiser steps are logged (and recorded in run.json under `sizing`),
+    with a warning when `sizing` (the rule of thumb's thresholds) finds them too few for the task.
     """
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
@@ -138,6 +143,10 @@ def train_run(
     log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
              method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], parts.truncated)
     args = training_arguments(method, task, seed, state_dir, report_to or [])
+    size = plan(len(parts.train_set), get_task_type(task.type).num_labels(task), method.batch_size,
+                method.gradient_accumulation_steps, args.world_size, method.epochs, method.max_steps)
+    if args.should_log:  # once, on the main process
+        size["too_few_steps"] = log_plan(f"{method.name}/{task.name}/seed{seed}", size, sizing)
     fingerprint = C.run_fingerprint(
         {"model": model_spec, "task": task, "method": method, "seed": seed, "world_size": args.world_size},
         [Path(data_dir) / A.TRAIN_SPLIT],
@@ -181,6 +190,7 @@ def train_run(
     metadata = _run_metadata(model_spec, task, method, seed, counts,
                              parts.truncated, result, wall, len(parts.train_set))
     metadata.update(parts.info)
+    metadata.update(planned_steps=int(trainer.state.max_steps), sizing=size)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     cluster=cluster_environment())
     if resume_dir:
