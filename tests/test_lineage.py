@@ -88,3 +88,16 @@ def test_hash_cache_reuses_unchanged_source(tmp_path: Path) -> None:
     cache.save()
     again = HashCache(tmp_path / "cache.json").hash(source)
     assert again["reused_hashes"] == 1 and again["sha256"] == first["sha256"]
+
+
+def test_job_start_discards_the_records_of_its_outputs(tmp_path: Path) -> None:
+    """discard_records removes the sidecars of the outputs a job rewrites (file and directory alike), so a
+    job that fails cannot leave a record beside a missing output; other records stay."""
+    from tunetrace.provenance.lineage import discard_records
+
+    outputs = [tmp_path / "run.json", tmp_path / "final"]
+    kept = sidecar_path(tmp_path / "metrics.json")
+    for side in [*map(sidecar_path, outputs), kept]:
+        side.write_text("{}")
+    assert discard_records(outputs) == [sidecar_path(o) for o in outputs]
+    assert not any(sidecar_path(o).exists() for o in outputs) and kept.is_file()

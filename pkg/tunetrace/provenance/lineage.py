@@ -51,6 +51,24 @@ def sidecar_path(artifact: str | os.PathLike) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def discard_records(outputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the records of the outputs a job is about to write; a job's first call.
+
+    Snakemake deletes a job's outputs before running it, but not their sidecars: a job that then fails
+    or is killed would leave a record beside a missing or half-written output. Removed at the start,
+    a sidecar exists only once record_lineage wrote it, after every output of its job was complete.
+    """
+    removed = []
+    for output in outputs:
+        side = sidecar_path(output)
+        if side.is_file():
+            side.unlink()
+            removed.append(side)
+    if removed:
+        log.info("lineage: removed %d record(s) of outputs this job rewrites", len(removed))
+    return removed
+
+
 def read_record(artifact: str | os.PathLike) -> dict[str, Any] | None:
     """The artifact's lineage record, or None when it has none (a raw source or an old artifact)."""
     side = sidecar_path(artifact)
