@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from conftest import REPO, Workflow
 from scale_helpers import load_weights, loss_curve, make_tiny_bert, max_weight_difference, tiny_bert_config
@@ -23,7 +25,7 @@ STATE = "results/checkpoints/full/tiny/seed0"
 def _fake_checkpoint(root: Path, step: int, complete: bool) -> Path:
     path = root / f"checkpoint-{step}"
     path.mkdir(parents=True)
-    (path / "model.safetensors").write_bytes(b"x")
+    save_file({"w": torch.zeros(4)}, str(path / "model.safetensors"))  # verified before a resume
     if complete:
         (path / C.TRAINER_STATE).write_text("{}")
         C.write_marker(path, {"step": step})

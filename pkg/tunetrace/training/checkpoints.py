@@ -6,25 +6,41 @@ write a marker file last, atomically, after the Trainer has finished saving; onl
 with the marker count as complete. The resume directory lives outside the rule's declared
 outputs (Snakemake deletes those before rerunning a job) and carries a fingerprint of the run's
 inputs, so a changed config never resumes from a stale state.
+
+A marked checkpoint can still be damaged afterwards (a truncated copy, a full or failing disk), and
+resuming from it fails on every rerun. Before resuming, the candidate's files are checked against
+its `checksums.json` and its safetensors headers are parsed (no tensor is loaded); a checkpoint that
+fails is set aside, never deleted (`set_aside/checkpoint-N.corrupt-<time>/`, out of the Trainer's
+sight: it rotates every `checkpoint-*` it finds), and the newest one that verifies is resumed from.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
 from tunetrace.fileio import canonical_json, read_json, sha256_file, write_json
+from tunetrace.guard.monitor import CHECKSUMS
+from tunetrace.training.runlock import LOCK_FILE  # one trainer per resume directory
 
 log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = "tunetrace_complete.json"
 FINGERPRINT = "fingerprint.json"
 TRAINER_STATE = "trainer_state.json"
+SET_ASIDE_DIR = "set_aside"  # checkpoints that failed verification, kept for inspection
+SET_ASIDE_NOTE = "tunetrace_set_aside.json"
+# kept when a resume directory is wiped or removed: the live holder's lock, and evidence
+KEEP_NAMES = (LOCK_FILE, SET_ASIDE_DIR)
+MAX_SAFETENSORS_HEADER = 100 * 2**20  # the format's own limit on the JSON header
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -94,18 +110,149 @@ def prepare_state_dir(state_dir: str | os.PathLike, fingerprint: str) -> Path | 
     """Make `state_dir` ready to train into; return the checkpoint to resume from, if any.
 
     A state directory written for other inputs (different fingerprint) is wiped, so resuming can
-    never mix two configurations.
+    never mix two configurations. Half-written checkpoints are removed; complete ones that fail
+    verification are set aside, newest first, until one verifies.
     """
     root = Path(state_dir)
     stamp = root / FINGERPRINT
-    if root.exists() and (not stamp.is_file() or read_json(stamp).get("fingerprint") != fingerprint):
+    if _has_state(root) and (not stamp.is_file() or read_json(stamp).get("fingerprint") != fingerprint):
         log.warning("resume state %s belongs to other inputs; starting from scratch", root)
-        shutil.rmtree(root)
+        clear_state(root, finished=False)
     root.mkdir(parents=True, exist_ok=True)
     if not stamp.is_file():
         write_json(stamp, {"fingerprint": fingerprint})
     remove_incomplete(root)
-    return last_complete_checkpoint(root)
+    return newest_verified_checkpoint(root, fingerprint)
+
+
+def _has_state(root: Path) -> bool:
+    return root.is_dir() and any(p.name not in KEEP_NAMES for p in root.iterdir())
+
+
+def clear_state(state_dir: str | os.PathLike, finished: bool) -> None:
+    """Remove a resume directory's training state, keeping its lock (held by the trainer calling this)
+    and its set-aside checkpoints. Once the run is `finished`, the directory goes too, lock included,
+    unless set-aside checkpoints are left in it."""
+    root = Path(state_dir)
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.name in KEEP_NAMES:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    aside = root / SET_ASIDE_DIR
+    if finished and not (aside.is_dir() and any(aside.iterdir())):
+        shutil.rmtree(root)  # the lock file with it: its holder keeps the inode (see runlock)
+
+
+def newest_verified_checkpoint(state_dir: str | os.PathLike, fingerprint: str = "") -> Path | None:
+    """The newest complete checkpoint whose files verify; the ones above it that do not are set aside."""
+    damaged = 0
+    for checkpoint in reversed(complete_checkpoints(state_dir)):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return checkpoint
+        damaged += 1
+        target = set_aside(checkpoint, problem, fingerprint)
+        log.error("checkpoint %s is damaged (%s); set aside as %s, trying the one before", checkpoint.name,
+                  problem, target)
+    if damaged:
+        log.warning("%s: none of its %d complete checkpoint(s) verifies (all set aside); training starts "
+                    "from scratch", state_dir, damaged)
+    return None
+
+
+def checkpoint_problem(checkpoint: str | os.PathLike) -> str | None:
+    """What is wrong with a complete checkpoint's files (None: nothing): sha256 against its
+    checksums.json, safetensors headers against the file sizes, JSON files parse."""
+    root = Path(checkpoint)
+    sums_path = root / CHECKSUMS
+    try:
+        sums = read_json(sums_path) if sums_path.is_file() else {}
+    except ValueError as err:
+        return f"{CHECKSUMS}: {err}"
+    for rel, expected in sorted(sums.items()):
+        path = root / rel
+        if not path.is_file():
+            return f"{rel}: listed in {CHECKSUMS} but missing"
+        if sha256_file(path) != expected:
+            return f"{rel}: sha256 differs from {CHECKSUMS} (the file changed after it was saved)"
+    for path in sorted(root.rglob("*")):
+        problem = _file_problem(path) if path.is_file() else None
+        if problem:
+            return f"{path.relative_to(root).as_posix()}: {problem}"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    if path.suffix == ".safetensors":
+        return safetensors_problem(path)
+    if path.suffix == ".json":
+        try:
+            read_json(path)
+        except ValueError as err:
+            return str(err)
+    return None
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """Check a safetensors file's header without loading a tensor: an 8-byte little-endian header
+    length, that many bytes of JSON, and tensor data that ends exactly at the end of the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"{size} bytes: too short for a safetensors header"
+        length = struct.unpack("<Q", head)[0]
+        if length > MAX_SAFETENSORS_HEADER:
+            return f"header length {length} is beyond the format's limit: not a safetensors file"
+        if length > size - 8:
+            return f"header length {length} exceeds the file ({size} bytes): truncated"
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return f"header is not valid JSON ({err})"
+    if not isinstance(header, dict):
+        return "header is not a JSON object"
+    ends = [int(v["data_offsets"][1]) for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    expected = 8 + length + max(ends, default=0)
+    if expected != size:
+        return f"tensor data should end at byte {expected} but the file has {size} bytes (truncated or padded)"
+    return None
+
+
+def set_aside(checkpoint: str | os.PathLike, problem: str, fingerprint: str = "") -> Path:
+    """Move a damaged checkpoint to `set_aside/<name>.corrupt-<UTC time>/` with a note saying why."""
+    checkpoint = Path(checkpoint)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = checkpoint.parent / SET_ASIDE_DIR / f"{checkpoint.name}.corrupt-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(checkpoint, target)
+    write_json(target / SET_ASIDE_NOTE, {"checkpoint": checkpoint.name, "problem": problem,
+                                         "set_aside_at": stamp, "fingerprint": _digest(fingerprint)})
+    return target
+
+
+def _digest(fingerprint: str) -> str:
+    return hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
+def set_aside_checkpoints(state_dir: str | os.PathLike, fingerprint: str | None = None) -> list[dict[str, Any]]:
+    """The checkpoints set aside in a resume directory (only those of `fingerprint`'s inputs when given),
+    oldest first: checkpoint name, where it is now, the problem found and when."""
+    aside = Path(state_dir) / SET_ASIDE_DIR
+    found = []
+    for path in sorted(aside.iterdir()) if aside.is_dir() else []:
+        note_path = path / SET_ASIDE_NOTE
+        note = read_json(note_path) if note_path.is_file() else {}
+        if fingerprint is None or note.get("fingerprint") == _digest(fingerprint):
+            found.append({"checkpoint": note.get("checkpoint", path.name), "path": str(path),
+                          "problem": note.get("problem"), "set_aside_at": note.get("set_aside_at")})
+    return sorted(found, key=lambda item: str(item["set_aside_at"]))
 
 
 def truncate_log(path: str | os.PathLike, last_step: int) -> int:

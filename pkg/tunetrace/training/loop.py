@@ -193,6 +193,7 @@ def train_run(
     metadata.update(planned_steps=int(trainer.state.max_steps), sizing=size)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     cluster=cluster_environment())
+    metadata["set_aside_checkpoints"] = C.set_aside_checkpoints(state_dir, fingerprint)  # damaged, kept
     if resume_dir:
         C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
         shutil.copyfile(log_path, run_dir / A.TRAIN_LOG)
@@ -200,7 +201,7 @@ def train_run(
             _export_dir(reps_stage, Path(reps_dir))
     write_json(run_dir / A.RUN_METADATA, metadata)
     if resume_dir:
-        shutil.rmtree(state_dir)  # the run is complete; a forced rerun must start from scratch
+        C.clear_state(state_dir, finished=True)  # the run is complete; a forced rerun must start from scratch
     return metadata
 
 
