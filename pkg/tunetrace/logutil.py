@@ -32,3 +32,29 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
         force=True,
     )
     logging.captureWarnings(True)
+    if not stderr_is_terminal():
+        quiet_progress_bars()
+
+
+def stderr_is_terminal() -> bool:
+    """True when stderr (file descriptor 2) is a terminal: progress bars are for people watching."""
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+def quiet_progress_bars() -> None:
+    """No tqdm bars: in a log file each redraw is a carriage-return fragment (weight loading, shard
+    writing, dataset maps). Environment variables reach libraries imported later and launched child
+    processes; libraries already imported are switched off directly."""
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+        os.environ[name] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils.logging import disable_progress_bar
+
+        disable_progress_bar()

@@ -7,10 +7,12 @@ is what each rank runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +23,8 @@ import torch
 
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
+from tunetrace.training import jobcontrol
+from tunetrace.training.runlock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -98,21 +102,50 @@ def _free_port() -> int:
 def run_training(job: TrainingJob, threads: int = 1, log_sinks: Sequence[Any] = ()) -> None:
     """Train in this process, or under `accelerate launch` when the method asks for it.
 
+    With a resume directory, this process holds the run's lock (`training.runlock`) for the whole
+    run, launched ranks included: a second trainer of the same run stops before touching its state.
     `log_sinks` (e.g. the W&B logger) receive every train-log record in the in-process path; launched
     ranks cannot reach this process's objects, so there the train log file is the only record.
     """
     model, task, method = job.specs()
-    if not needs_launcher(method):
-        _train(job, log_sinks)
-        return
-    job_file = Path(job.run_dir) / JOB_FILE
-    write_json(job_file, dataclasses.asdict(job))
-    cmd = launch_command(method, job_file, threads)
-    log.info("launching %d processes: %s", method.world_size, " ".join(cmd))
+    with run_lock(job.resume_dir) if job.resume_dir else contextlib.nullcontext():
+        if not needs_launcher(method):
+            _train(job, log_sinks)
+            return
+        job_file = Path(job.run_dir) / JOB_FILE
+        write_json(job_file, dataclasses.asdict(job))
+        _launch(launch_command(method, job_file, threads), method.world_size)
+        job_file.unlink()
+
+
+def _launch(cmd: list[str], processes: int) -> None:
+    """Run the launcher in its own process group: stop signals reach it through this process
+    (jobcontrol passes them on), it gets SIGTERM if this process is killed, and whatever of it is
+    left when this process stops waiting (an error, a signal) is killed with it."""
+    log.info("launching %d processes: %s", processes, " ".join(cmd))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                                       os.environ.get("PYTHONPATH")]))}
-    subprocess.run(cmd, check=True, env=env)
-    job_file.unlink()
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=jobcontrol.child_preexec())
+    jobcontrol.track_child(proc)
+    try:
+        code = proc.wait()
+    finally:
+        jobcontrol.untrack_child(proc)
+        _kill_group(proc)
+    jobcontrol.raise_if_stopped("in the launched processes")
+    if code != 0:
+        raise subprocess.CalledProcessError(code, cmd)
+
+
+def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL, to what is left of a launched process group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
 
 
 def _main(job_file: str) -> None:
@@ -120,6 +153,7 @@ def _main(job_file: str) -> None:
     from tunetrace.logutil import setup_logging
 
     setup_logging()
+    jobcontrol.run_as_job()  # dies with the launcher; stops at a step end on SIGTERM from it
     with open(job_file, encoding="utf-8") as handle:
         job = TrainingJob(**json.load(handle))
     _train(job)

@@ -26,6 +26,7 @@ from tunetrace.tasks.base import TrainingParts
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.registry import higher_is_better
 from tunetrace.training import checkpoints as C
+from tunetrace.training import jobcontrol
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         report_to=report_to,
         logging_nan_inf_filter=False,  # the monitor and red flags must see NaN/inf losses
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=not jobcontrol.progress_bar_wanted(),  # a log file gets one line per logging step
         use_cpu=not torch.cuda.is_available(),
         # Classification losses are per-example means; with token averaging on, Trainer would scale
         # them by the number of ranks (loss and gradient x world_size) for models taking **kwargs.
@@ -174,6 +175,7 @@ def train_run(
         compute_metrics=parts.compute_metrics,
         callbacks=all_callbacks,
     )
+    _attach_job_callbacks(trainer)
     marker.trainer = trainer
     marker.base_loss = (C.read_marker(resume_from).get("loss_sum") or 0.0) if resume_from else 0.0
     if resume_from:
@@ -181,6 +183,7 @@ def train_run(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
     wall = time.perf_counter() - started
+    jobcontrol.raise_if_stopped("at the end of training, before the final model was saved")
     final_dir = run_dir / A.FINAL_DIR
     trainer.save_model(str(final_dir))
     if not trainer.is_world_process_zero():
@@ -203,6 +206,17 @@ def train_run(
     if resume_dir:
         C.clear_state(state_dir, finished=True)  # the run is complete; a forced rerun must start from scratch
     return metadata
+
+
+def _attach_job_callbacks(trainer: Any) -> None:
+    """Stop on SIGINT/SIGTERM at the next step end; without a progress bar, one log line per logging step
+    (the Trainer's own replacement, PrinterCallback, prints dicts to stdout, not to the job's log)."""
+    from transformers import PrinterCallback
+
+    trainer.add_callback(jobcontrol.stop_callback())
+    if trainer.args.disable_tqdm:
+        trainer.pop_callback(PrinterCallback)
+        trainer.add_callback(jobcontrol.progress_callback())
 
 
 def _export_dir(source: Path, target: Path) -> None:
