@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 from tunetrace.fileio import sha256_file
@@ -88,6 +90,45 @@ def test_hash_cache_reuses_unchanged_source(tmp_path: Path) -> None:
     cache.save()
     again = HashCache(tmp_path / "cache.json").hash(source)
     assert again["reused_hashes"] == 1 and again["sha256"] == first["sha256"]
+
+
+def test_script_is_recorded_relative_to_the_repository() -> None:
+    """The workflow script is named repository-relative (like params.code), not by this checkout's path."""
+    from tunetrace.provenance.lineage import PKG_DIR, code_version
+
+    script = PKG_DIR.parents[1] / "workflow_scripts" / "evaluate_run.py"
+    assert code_version(script)["script"] == "workflow_scripts/evaluate_run.py"
+
+
+def test_symbolic_base_model_is_recorded_by_name(tmp_path: Path, monkeypatch) -> None:
+    """An embedded base model is recorded as `embedded:<name>` with its hashes, not its directory in the venv."""
+    monkeypatch.chdir(tmp_path)
+    Path("out.json").write_text("{}")
+    job = make_job(tmp_path, [], [("out", "out.json")])
+    job.params = {"model": {"name_or_path": "embedded:all-MiniLM-L6-v2"}}
+    [source] = build_records(job, HashCache(None))["out.json"]["sources"]
+    assert source["path"] == source["ref"] == "embedded:all-MiniLM-L6-v2"
+    assert any(f["path"] == "config.json" for f in source["files"])
+    assert sys.prefix not in json.dumps(source)
+
+
+def test_absolute_path_inside_the_study_is_recorded_relative(tmp_path: Path, monkeypatch) -> None:
+    """A path inside the study directory becomes relative to it; one outside stays as given."""
+    from tunetrace.provenance.lineage import portable_path
+
+    monkeypatch.chdir(tmp_path)
+    assert portable_path(tmp_path / "results" / "m.json") == "results/m.json"
+    assert portable_path("/elsewhere/data.csv") == "/elsewhere/data.csv"
+    assert portable_path(tmp_path.parent / (tmp_path.name + "x") / "m.json").startswith("/")
+
+
+def test_wandb_run_id_comes_from_run_json(tmp_path: Path, monkeypatch) -> None:
+    """A training job's record carries the W&B run id its run.json records (the tracker has finished by then)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    Path("run.json").write_text(json.dumps({"tracking": {"wandb_mode": "offline", "wandb_run_id": "abc123"}}))
+    records = build_records(make_job(tmp_path, [], [("metadata", "run.json")]), HashCache(None))
+    assert records["run.json"]["wandb_run_id"] == "abc123"
 
 
 def test_job_start_discards_the_records_of_its_outputs(tmp_path: Path) -> None:

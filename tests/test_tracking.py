@@ -82,3 +82,17 @@ def test_disabled_writes_nothing_and_opens_no_socket(tmp_path: Path, wandb_env: 
     assert not wandb_env.exists()
     tracking = json.loads((run_dir / "run.json").read_text())["tracking"]
     assert tracking == {"wandb_mode": "disabled", "wandb_run_id": None}
+
+
+def test_lineage_record_carries_the_wandb_run_id(tmp_path: Path, wandb_env: Path, monkeypatch: pytest.MonkeyPatch):
+    """The training job's lineage records name the W&B run id of its run.json, though the run has finished
+    (and wandb.run is gone) by the time lineage is recorded."""
+    from tunetrace.provenance.lineage import HashCache, JobInfo, build_records
+
+    run_dir = tracked_run(tmp_path, "offline")
+    monkeypatch.chdir(run_dir)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    job = JobInfo("train_run", {"seed": "0"}, [], [("metadata", "run.json"), ("train_log", "train_log.jsonl")], {})
+    records = build_records(job, HashCache(None))
+    tracked = json.loads(Path("run.json").read_text())["tracking"]["wandb_run_id"]
+    assert tracked and {r["wandb_run_id"] for r in records.values()} == {tracked}

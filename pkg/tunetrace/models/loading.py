@@ -111,6 +111,25 @@ def apply_lora(model: torch.nn.Module, spec: LoraSpec, task_type: str = "SEQ_CLS
     return get_peft_model(model, config)
 
 
+def name_adapter_base(model: torch.nn.Module, spec: ModelSpec) -> torch.nn.Module:
+    """Name the base model by its symbolic name (`embedded:...`, `tiny:llama`, a hub id and revision) in
+    every adapter config of a PEFT model, so adapter_config.json and its model card hold no path of this
+    machine (PEFT would store the directory the base was loaded from). Loading never reads the field:
+    TaskType.load_adapter_model loads the base through tunetrace's own name resolution."""
+    import warnings
+
+    # PEFT looks for the base's config.json under that name when saving, to see whether the vocabulary
+    # was resized; a symbolic name is not a directory, and no task type resizes it
+    warnings.filterwarnings("ignore", message=r"Could not find a config file in (embedded|tiny):")
+    base = model.get_base_model()
+    base.name_or_path = base.config.name_or_path = spec.name_or_path  # the model card's base_model and tags
+    for adapter_config in model.peft_config.values():
+        adapter_config.base_model_name_or_path = spec.name_or_path
+        if spec.revision and not is_local(spec.name_or_path):
+            adapter_config.revision = spec.revision
+    return model
+
+
 def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     """Trainable and total parameter counts, and the trainable share in percent."""
     total = sum(p.numel() for p in model.parameters())

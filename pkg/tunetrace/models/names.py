@@ -18,6 +18,11 @@ def is_local(name_or_path: str) -> bool:
     return name_or_path.startswith((EMBEDDED_PREFIX, TINY_PREFIX)) or Path(name_or_path).is_dir()
 
 
+def is_symbolic(name_or_path: str) -> bool:
+    """True for `embedded:` and `tiny:` names: they resolve on every machine, unlike the path they resolve to."""
+    return name_or_path.startswith((EMBEDDED_PREFIX, TINY_PREFIX))
+
+
 def resolve_model_path(name_or_path: str) -> str:
     """A path or hub id that `from_pretrained` understands; embedded names become package paths."""
     if name_or_path.startswith(TINY_PREFIX):

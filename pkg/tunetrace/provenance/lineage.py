@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tunetrace.artifacts import RUN_METADATA
 from tunetrace.fileio import canonical_json, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,21 @@ MODEL_PARAM = "model"
 # Snakemake drops this marker into directory outputs after the job; it is not content
 IGNORED_NAMES = (".snakemake_timestamp",)
 HASH_THREADS = min(4, os.cpu_count() or 1)
+
+
+def recording_enabled() -> bool:
+    """False when TUNETRACE_LINEAGE=0 (overhead benchmarks): no records are written, none can be checked."""
+    return os.environ.get("TUNETRACE_LINEAGE", "1") != "0"
+
+
+def portable_path(path: str | os.PathLike, root: str | os.PathLike = ".") -> str:
+    """`path` relative to `root` (the study directory) when it lies inside it, else unchanged: records
+    stay valid when a finished study is moved to another directory or machine."""
+    text = str(path)
+    if not os.path.isabs(text):
+        return os.path.normpath(text)
+    rel = os.path.relpath(text, os.path.abspath(root))
+    return text if rel == ".." or rel.startswith(".." + os.sep) else rel
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -189,7 +205,7 @@ def code_version(script: str | os.PathLike | None, repo: str | os.PathLike | Non
         "pkg_files": sources,
     }
     if script and Path(script).is_file():
-        version["script"] = str(script)
+        version["script"] = portable_path(script, repo)  # repository-relative, like params.code
         version["script_sha256"] = sha256_file(script)
     return version
 
@@ -208,8 +224,14 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def wandb_run_id() -> str | None:
-    """The active W&B run's id, if a job started one (never imports wandb itself)."""
+def wandb_run_id(outputs: Iterable[tuple[str, str]] = ()) -> str | None:
+    """The W&B run id of the job: the one its run.json output records (the tracker has finished by the
+    time lineage is recorded), else the active run's, else $WANDB_RUN_ID (never imports wandb itself)."""
+    for _, path in outputs:
+        if Path(path).name == RUN_METADATA and Path(path).is_file():
+            tracked = (read_json(path).get("tracking") or {}).get("wandb_run_id")
+            if tracked:
+                return str(tracked)
     wandb = sys.modules.get("wandb")
     run = getattr(wandb, "run", None) if wandb else None
     return getattr(run, "id", None) or os.environ.get("WANDB_RUN_ID")
@@ -265,22 +287,25 @@ def job_info(smk: Any, started: str | None = None) -> JobInfo:
     scriptdir = getattr(smk, "scriptdir", None)
     script = os.path.normpath(Path(scriptdir) / f"{smk.rule}.py") if scriptdir else None
     return JobInfo(rule=str(smk.rule), wildcards={k: str(smk.wildcards[k]) for k in smk.wildcards.keys()},
-                   inputs=_named(smk.input, "input"), outputs=_named(smk.output, "output"), params=params,
-                   logs=[str(p) for p in smk.log], script=script, started=started or _process_start())
+                   inputs=[(n, portable_path(p)) for n, p in _named(smk.input, "input")],
+                   outputs=[(n, portable_path(p)) for n, p in _named(smk.output, "output")], params=params,
+                   logs=[portable_path(p) for p in smk.log], script=script, started=started or _process_start())
 
 
 def _base_models(params: Mapping[str, Any], cache: HashCache) -> list[dict[str, Any]]:
     model = params.get(MODEL_PARAM)
     if not isinstance(model, Mapping) or "name_or_path" not in model:
         return []
-    from tunetrace.models.names import resolve_model_path
+    from tunetrace.models.names import is_symbolic, resolve_model_path
 
     ref = model["name_or_path"]
     path = resolve_model_path(ref)
     if not Path(path).exists():  # a hub id: the revision is all we can record
         return [{"name": "base_model", "ref": ref, "path": None, "revision": model.get("revision")}]
     art = cache.hash(path)
-    return [{"name": "base_model", "ref": ref, "path": path, "kind": art["kind"], "sha256": art["sha256"],
+    # where it lives on this machine is not recorded for a symbolic name: the audit resolves `ref` again
+    where = ref if is_symbolic(ref) else portable_path(path)
+    return [{"name": "base_model", "ref": ref, "path": where, "kind": art["kind"], "sha256": art["sha256"],
              "files": art["files"]}]
 
 
@@ -293,7 +318,8 @@ def build_records(job: JobInfo, cache: HashCache) -> dict[str, dict[str, Any]]:
         "params": job.params, "code": code_version(job.script), "packages": package_versions(),
         "seed": int(job.wildcards["seed"]) if "seed" in job.wildcards else None,
         "host": socket.gethostname(), "started": job.started, "finished": _now(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "wandb_run_id": wandb_run_id(), "logs": job.logs,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "wandb_run_id": wandb_run_id(job.outputs),
+        "logs": job.logs,
     }
     artifacts = {path: hash_artifact(path) for _, path in job.outputs}
     for art in artifacts.values():
@@ -323,7 +349,7 @@ def record_lineage(smk: Any, started: str | None = None) -> dict[str, dict[str, 
 
     TUNETRACE_LINEAGE=0 in the environment skips recording (for overhead benchmarks only).
     """
-    if os.environ.get("TUNETRACE_LINEAGE", "1") == "0":
+    if not recording_enabled():
         log.warning("lineage: recording disabled by TUNETRACE_LINEAGE=0")
         return {}
     clock = time.perf_counter()

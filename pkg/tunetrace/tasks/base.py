@@ -150,8 +150,10 @@ class TaskType(abc.ABC):
 
     def build_model(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec) -> torch.nn.Module:
         """The model a run trains: the base, with LoRA applied for lora methods."""
+        from tunetrace.models.loading import name_adapter_base
+
         model = self.load_model(model_spec, task, gradient_checkpointing=method.gradient_checkpointing)
-        return self.apply_lora(model, method) if method.is_lora else model
+        return name_adapter_base(self.apply_lora(model, method), model_spec) if method.is_lora else model
 
     def load_adapter_model(self, model_spec: ModelSpec, task: TaskSpec,
                            adapter_dir: str | os.PathLike) -> torch.nn.Module:
