@@ -51,10 +51,14 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
 
 
+def json_text(obj: Any) -> str:
+    """Pretty JSON as written to disk (sorted keys; NaN refused: JSON has none)."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write pretty JSON atomically: a temporary sibling, then a rename."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
-    write_text(path, text)
+    write_text(path, json_text(obj))
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -69,6 +73,28 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+def write_texts(files: dict[str | os.PathLike, str]) -> None:
+    """Write several files that belong together (one result, two renderings): every temporary sibling is
+    written first, then all are renamed, so a failure while writing leaves every old file in place and no
+    mix of old and new (the renames themselves cannot fail half-way on one filesystem, short of a crash)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in files.items():
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            staged.append((tmp, target))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from tunetrace.analysis.drift import drift_markdown, drift_sections
 from tunetrace.config import load_yaml
-from tunetrace.fileio import read_json, sha256_file, write_json, write_text
+from tunetrace.fileio import json_text, read_json, sha256_file, write_texts
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "comparison.schema.yaml"
@@ -262,8 +262,8 @@ def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out
     if inputs.get("validations"):
         add_validation(document, inputs["validations"])
     validate_comparison(document)
-    write_text(out_md, render_markdown(document))
-    write_json(out_json, document)
+    # both renderings of the one document, serialised before either file is replaced
+    write_texts({out_json: json_text(document), out_md: render_markdown(document)})
     return document
 
 
