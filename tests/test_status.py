@@ -32,3 +32,19 @@ def test_states_of_runs(tmp_path: Path) -> None:
     assert states == {("full", "a", 0): "done", ("lora", "a", 0): "stale",
                       ("full", "a", 1): "failed", ("lora", "a", 1): "missing"}
     assert "stale" in render_table(table)
+
+
+def test_edited_output_is_modified(tmp_path: Path, monkeypatch) -> None:
+    """An output whose bytes differ from its lineage record makes its run `modified`, even with no update planned."""
+    from tunetrace.provenance.lineage import HashCache, JobInfo, build_records, write_records
+
+    path = "results/eval/full/a/seed0/metrics.json"
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_text('{"accuracy": 0.583}\n')
+    with monkeypatch.context() as patch:  # records are written from the study directory, as by a job
+        patch.chdir(tmp_path)
+        write_records(build_records(JobInfo("evaluate_run", {}, [], [("metrics", path)], {}), HashCache(None)))
+    (tmp_path / path).write_text('{"accuracy": 0.99}\n')
+    text = "\n".join([HEADER, row("results/runs/full/a/seed0/run.json", "train_run"), row(path, "evaluate_run")])
+    table = run_table(parse_summary(text), tmp_path)
+    assert table[("full", "a", 0)] == {"state": "modified", "rules": {"train_run": "done", "evaluate_run": "modified"}}

@@ -5,8 +5,10 @@ import json
 from tunetrace.analysis.drift import compute_drift
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.integrity import check_inputs
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 compute_drift(
     base_dir=snakemake.input.base,
     run_dir=snakemake.input.reps,

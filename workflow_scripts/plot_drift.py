@@ -4,8 +4,10 @@ import json
 
 from tunetrace.analysis.drift import plot_task_drift
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.integrity import check_inputs
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 plot_task_drift(list(snakemake.input.tables), json.loads(snakemake.params.methods), snakemake.wildcards.task,
                 snakemake.output.plot)
 

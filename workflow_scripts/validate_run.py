@@ -9,8 +9,10 @@ from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.guard.gates import as_paths
 from tunetrace.guard.validation import ValidationSpec, validate_run
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.integrity import check_inputs
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 torch.set_num_threads(snakemake.threads)
 validate_run(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),

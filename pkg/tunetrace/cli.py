@@ -5,29 +5,61 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 
-from tunetrace.provenance.audit import audit, render_tree
-from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table
+from tunetrace.provenance.audit import audit, render_repairs, render_tree, repair_plan, repair_targets
+from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table, tampered_outputs
+
+
+def _extra(args: argparse.Namespace) -> list[str]:
+    """Options meant for snakemake: everything after `--`."""
+    return list(args.snakemake_args)
 
 
 def _audit(args: argparse.Namespace) -> int:
     result = audit(args.artifact)
-    print(json.dumps(result, indent=2, sort_keys=True) if args.json else render_tree(result))
-    return 0 if result["ok"] else 1
+    plan = repair_plan(result) if args.fix or args.run else None
+    if args.json:
+        print(json.dumps({**result, "repair": plan} if plan is not None else result, indent=2, sort_keys=True))
+    else:
+        print(render_tree(result))
+        if plan is not None:
+            print("\n" + render_repairs(plan, _extra(args)))
+    if not args.run or result["ok"]:
+        return 0 if result["ok"] else 1
+    return _run_repair(args, plan)
+
+
+def _run_repair(args: argparse.Namespace, plan: list) -> int:
+    """Run the one snakemake command that regenerates every tampered output, then audit again."""
+    targets = repair_targets(plan)
+    if not targets or any(entry["action"] == "restore" for entry in plan):
+        print("not run: restore the files named above first (no rule can regenerate them)", file=sys.stderr)
+        return 1
+    command = [sys.executable, "-m", "snakemake", *_extra(args), "--forcerun", *targets]
+    print("running:", shlex.join(command), file=sys.stderr)
+    if subprocess.run(command).returncode != 0:
+        return 1
+    after = audit(args.artifact)
+    print(render_tree(after))
+    return 0 if after["ok"] else 1
 
 
 def _status(args: argparse.Namespace) -> int:
-    extra = list(args.snakemake_args)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
-    table = run_table(parse_summary(run_summary(extra)))
+    extra = _extra(args)
+    rows = parse_summary(run_summary(extra))
+    tampered = tampered_outputs(rows)
+    table = run_table(rows, tampered=tampered)
     if args.json:
         print(json.dumps([{"method": m, "task": t, "seed": s, **v} for (m, t, s), v in table.items()], indent=2))
     else:
         print(render_table(table) if table else "no runs in the workflow's plan")
-    return 0 if all(v["state"] == "done" for v in table.values()) else 1
+        for problem in tampered.values():
+            print(problem.message())
+    return 0 if all(v["state"] == "done" for v in table.values()) and not tampered else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,11 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_audit = sub.add_parser("audit", help="verify the lineage of an artifact back to raw data and base model")
     p_audit.add_argument("artifact", help="a workflow output, e.g. results/comparison.json")
     p_audit.add_argument("--json", action="store_true", help="machine-readable output")
+    p_audit.add_argument("--fix", action="store_true",
+                         help="list the `snakemake --forcerun <output>` commands that repair the tree")
+    p_audit.add_argument("--run", action="store_true", help="run that repair (one snakemake command), then audit again")
+    p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --configfile my.yaml --cores 2"
     p_audit.set_defaults(func=_audit)
-    p_status = sub.add_parser("status", help="done/missing/stale/failed per (method, task, seed)")
+    p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed)",
+                              epilog="options for snakemake follow `--`, e.g. -- --configfile my.yaml")
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
-    p_status.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                          help="passed to snakemake after `--`, e.g. -- --configfile my.yaml")
     p_status.set_defaults(func=_status)
     return parser
 
@@ -48,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tunetrace` console script; exit 0 when everything is in order."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after the first `--` goes to snakemake (audit --run, status), never to this parser
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    args.snakemake_args = argv[split + 1:]
     return args.func(args)
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tunetrace.models.names import resolve_model_path
+from tunetrace.provenance.integrity import OPTIONS_HINT, file_differences, repair_command
 from tunetrace.provenance.lineage import hash_artifact, read_record
 
 PROBLEMS = ("missing", "modified", "stale", "unrecorded")
@@ -44,19 +46,8 @@ class Node:
 
 def compare_files(node: Node, recorded: list[Mapping[str, Any]], root: str) -> None:
     """Re-hash an artifact on disk and flag every file that is missing, changed or unexpected."""
-    if not Path(root).exists():
-        node.flag("missing", "not found on disk")
-        return
-    current = {f["path"]: f for f in hash_artifact(root)["files"]}
-    for entry in recorded:
-        name = entry["path"] or Path(root).name
-        now = current.pop(entry["path"], None)
-        if now is None:
-            node.flag("missing", f"file {name} is missing")
-        elif now["sha256"] != entry["sha256"]:
-            node.flag("modified", f"file {name}: sha256 {now['sha256'][:12]} != recorded {entry['sha256'][:12]}")
-    for name in sorted(current):
-        node.flag("modified", f"unexpected file {name} (not in the record)")
+    for status, message in file_differences(recorded, root):
+        node.flag(status, message)
 
 
 class Auditor:
@@ -112,18 +103,25 @@ class Auditor:
         consumer.sources.append(path)
         if path not in self.nodes:
             node = self.nodes[path] = Node(path, "model", rule=None, sha256=source.get("sha256"))
-            compare_files(node, source["files"], path)
+            try:  # resolved on this machine: the record names the model, not where it was installed
+                where = resolve_model_path(source["ref"]) if source.get("ref") else path
+            except ValueError as err:
+                node.flag("missing", str(err))
+                return
+            compare_files(node, source["files"], where)
 
     def check_input(self, consumer: Node, entry: Mapping[str, Any], child: Node) -> None:
         """Edge check: is the input still the one this artifact was made from?"""
-        if child.status == "missing":
+        if child.kind == "source" and entry.get("lineage_id"):  # a workflow output whose record is gone
+            child.kind = "artifact"
+            if child.status == "ok":
+                child.flag("unrecorded", f"its lineage record is gone ({consumer.path} was made from it)")
+        if child.status in ("missing", "unrecorded"):
             return  # the child names it
         if child.kind == "source":
             now = child.sha256 = self.current_hash(entry["path"])
             if now != entry["sha256"]:
                 child.flag("modified", f"sha256 {str(now)[:12]} != {entry['sha256'][:12]} recorded by {consumer.path}")
-            elif entry.get("lineage_id"):
-                consumer.flag("unrecorded", f"input {entry['path']} lost its lineage record")
             return
         if entry.get("lineage_id") and child.lineage_id != entry["lineage_id"]:
             consumer.flag("stale", f"input {entry['path']} was re-written after this artifact "
@@ -192,3 +190,94 @@ def render_html(result: Mapping[str, Any], code: Mapping[str, Any] | None = None
             f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
             f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"
             f"<table border='1' cellpadding='3'><tr>{head}</tr>{''.join(rows)}</table></body></html>\n")
+
+
+def _job_inputs(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """path -> inputs of the job that wrote it (an output seen only as another's sibling shares its inputs)."""
+    inputs = {path: list(node["inputs"]) for path, node in nodes.items()}
+    for node in nodes.values():
+        for sibling in node["siblings"]:
+            inputs[sibling] = inputs.get(sibling) or list(node["inputs"])
+    return inputs
+
+
+def _upstream(path: str, inputs: Mapping[str, list[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(inputs.get(path, []))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += inputs.get(current, [])
+    return seen
+
+
+def _regenerated_anyway(path: str, forced: set[str], inputs: Mapping[str, list[str]],
+                        siblings: Mapping[str, set[str]]) -> bool:
+    """True when rerunning another forced output reruns this one too (downstream of it, or the same job's
+    output that sorts first)."""
+    others = forced - {path}
+    return any(other < path for other in siblings.get(path, set()) & others) or bool(_upstream(path, inputs) & others)
+
+
+def repair_plan(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What repairs an audited tree, one entry per problem: `forcerun` (regenerate the output, and with it
+    everything downstream; `redundant` when another forced output already reruns it), or `restore` for a
+    raw source or the base model, which no rule can rewrite."""
+    nodes = result["nodes"]
+    inputs = _job_inputs(nodes)
+    consumers: dict[str, list[str]] = {}
+    for path, ins in inputs.items():
+        for item in ins:
+            consumers.setdefault(item, []).append(path)
+    plan = []
+    for problem in result["problems"]:
+        node = nodes[problem["path"]]
+        entry = {"path": node["path"], "rule": node.get("rule"), "status": node["status"],
+                 "problems": node["problems"]}
+        if node["kind"] == "artifact" or node["status"] == "unrecorded":
+            entry["action"] = "forcerun"
+        elif node["kind"] == "model":
+            entry.update(action="restore", note="the base model's files differ from the ones the study used: "
+                                                "reinstall or re-download it")
+        else:
+            readers = sorted(consumers.get(node["path"], []))
+            entry.update(action="restore", note="restore it; if the change is meant, rerun what reads it: "
+                                                + repair_command(readers))
+        plan.append(entry)
+    siblings: dict[str, set[str]] = {}
+    for path, node in nodes.items():
+        for other in node["siblings"]:
+            siblings.setdefault(path, set()).add(other)
+            siblings.setdefault(other, set()).add(path)
+    forced = {e["path"] for e in plan if e["action"] == "forcerun"}
+    for entry in plan:
+        entry["redundant"] = entry["action"] == "forcerun" and _regenerated_anyway(entry["path"], forced, inputs,
+                                                                                   siblings)
+    return plan
+
+
+def repair_targets(plan: list[Mapping[str, Any]]) -> list[str]:
+    """The outputs to pass to `snakemake --forcerun`, fewest first-in-the-pipeline ones that cover the plan."""
+    return sorted(e["path"] for e in plan if e["action"] == "forcerun" and not e["redundant"])
+
+
+def render_repairs(plan: list[Mapping[str, Any]], snakemake_args: list[str] | None = None) -> str:
+    """The plan as text: one `snakemake --forcerun` line per output to regenerate, then what to restore."""
+    if not plan:
+        return "Nothing to repair."
+    lines = [f"Outputs are never edited by hand (docs/lineage.md). To repair ({OPTIONS_HINT}):"]
+    for entry in plan:
+        if entry["action"] == "forcerun" and not entry["redundant"]:
+            lines.append(f"  {repair_command([entry['path']], snakemake_args or [])}"
+                         f"    # {entry['rule'] or 'workflow output'}: {entry['status']}")
+    targets = repair_targets(plan)
+    if len(targets) > 1:
+        lines += ["or all at once:", f"  {repair_command(targets, snakemake_args or [])}"]
+    covered = [e["path"] for e in plan if e["redundant"]]
+    if covered:
+        lines.append(f"(these rerun with them: {', '.join(covered)})")
+    for entry in plan:
+        if entry["action"] == "restore":
+            lines.append(f"  {entry['path']} ({entry['status']}): {entry['note']}")
+    return "\n".join(lines)

@@ -1,7 +1,10 @@
-"""`tunetrace status`: done / missing / stale / failed per (method, task, seed), from the workflow's view.
+"""`tunetrace status`: done / missing / stale / failed / modified per (method, task, seed), from the
+workflow's view.
 
 The workflow's own view is `snakemake --summary` (a dry run: one row per output with its status and
-plan); lineage adds what Snakemake cannot see, an input re-written behind its back (ids disagree).
+plan); lineage adds what Snakemake cannot see: an input re-written behind its back (ids disagree), and
+an output whose bytes are no longer the ones its rule wrote (`modified`: edited by hand or damaged;
+files whose size and mtime match their record are trusted here, the audit re-hashes everything).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tunetrace.provenance.lineage import read_record
+from tunetrace.provenance.integrity import Problem, verify_inputs
+from tunetrace.provenance.lineage import read_record, recording_enabled
 
 RUN_PATH = re.compile(r"^results/[a-z_]+/(?P<method>[A-Za-z][A-Za-z0-9_]*)/"
                       r"(?P<task>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)")
-ORDER = ("failed", "stale", "missing", "done")
+ORDER = ("failed", "modified", "stale", "missing", "done")
 
 
 def run_summary(snakemake_args: Iterable[str], workdir: str | os.PathLike = ".") -> str:
@@ -56,28 +60,42 @@ def lineage_consistent(path: str) -> bool:
     return True
 
 
-def row_state(row: Mapping[str, str], workdir: Path) -> str:
-    """One output's state: done, missing, failed (its job ran and left no output), stale."""
+def tampered_outputs(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".") -> dict[str, Problem]:
+    """Output path -> problem, for every output on disk whose bytes differ from its lineage record."""
+    if not recording_enabled():
+        return {}
+    present = [row["output_file"] for row in rows if row["status"] != "missing"]
+    return {p.path: p for p in verify_inputs(present, workdir, trust_unchanged=True, require_record=False)}
+
+
+def row_state(row: Mapping[str, str], workdir: Path, tampered: Mapping[str, Problem] | None = None) -> str:
+    """One output's state: done, missing, failed (its job ran and left no output), modified, stale."""
     status, plan = row["status"], row["plan"]
     if status == "missing":
         logs = [p for p in row.get("log-file(s)", "").split(",") if p and p != "-"]
         return "failed" if any((workdir / p).exists() for p in logs) else "missing"
     if status == "incomplete":
         return "failed"
+    if row["output_file"] in (tampered or {}):
+        return "modified"
     if plan != "no update" or not lineage_consistent(str(workdir / row["output_file"])):
         return "stale"
     return "done"
 
 
-def run_table(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".") -> dict[tuple, dict[str, Any]]:
-    """(method, task, seed) -> overall state and the state of each rule's outputs."""
+def run_table(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".",
+              tampered: Mapping[str, Problem] | None = None) -> dict[tuple, dict[str, Any]]:
+    """(method, task, seed) -> overall state and the state of each rule's outputs (`tampered`: from
+    tampered_outputs, computed here when not given)."""
+    rows = list(rows)
+    tampered = tampered_outputs(rows, workdir) if tampered is None else tampered
     states: dict[tuple, dict[str, str]] = defaultdict(dict)
     for row in rows:
         match = RUN_PATH.match(row["output_file"])
         if not match:
             continue
         key = (match["method"], match["task"], int(match["seed"]))
-        state = row_state(row, Path(workdir))
+        state = row_state(row, Path(workdir), tampered)
         old = states[key].get(row["rule"], "done")
         states[key][row["rule"]] = min(old, state, key=ORDER.index)
     return {key: {"state": min(rules.values(), key=ORDER.index), "rules": rules}
