@@ -14,13 +14,15 @@ sys.path.insert(0, PKG_DIR)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p))
 
 from tunetrace.config import ConfigError, check_data_files, validate_config
+from tunetrace.models.names import ModelError, check_model_name
 
 ENV_FILE = "../envs/tunetrace.yaml"
 
 try:
     config.update(validate_config(config))  # defaults filled from the schema, semantic checks included
     check_data_files(config)
-except ConfigError as err:
+    check_model_name(config["model"]["name_or_path"])  # a local model directory must exist (torch-free)
+except (ConfigError, ModelError) as err:
     raise WorkflowError(f"tunetrace: {err}") from None
 
 TASKS = sorted(config["tasks"])

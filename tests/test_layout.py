@@ -199,11 +199,13 @@ def test_package_has_no_import_cycles():
 # ---------------------------------------------------------------- (b) torch-free entry points
 
 def test_config_registry_and_codehash_import_no_torch():
-    """Reading and validating a config, the registry's facts and the code hashes (what the DAG build
-    needs) leave torch, transformers and peft unimported, in a fresh interpreter."""
+    """Reading and validating a config, checking the model name, the registry's facts and the code hashes
+    (what the DAG build needs) leave torch, transformers and peft unimported, in a fresh interpreter."""
     script = (
         "import json, sys\n"
         "import tunetrace.config, tunetrace.tasks.registry as r, tunetrace.provenance.codehash as c\n"
+        "import tunetrace.models.names as n\n"
+        "n.check_model_name('embedded:all-MiniLM-L6-v2')\n"
         "[(r.entry(n), r.primary_metric(n, None)) for n in r.task_type_names()]\n"
         "tunetrace.config.load_schema()\n"
         f"c.closure({str(PKG_ROOT)!r}, ['tunetrace.evaluation.evaluate'])\n"

@@ -136,6 +136,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
 
 def _check_semantics(config: Mapping[str, Any]) -> None:
     """Rules JSON Schema cannot express."""
+    for section in ("tasks", "methods"):
+        _check_names_differ_in_more_than_case(section, config[section])
     for name, task in config["tasks"].items():
         source = task["source"]
         if source["format"] != "hub" and not source["train"]:
@@ -158,6 +160,18 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
                 f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
             )
+
+
+def _check_names_differ_in_more_than_case(section: str, entries: Mapping[str, Any]) -> None:
+    """Task and method names become directories (results/runs/<method>/<task>/): two names that differ only in
+    case would be one directory on a case-insensitive filesystem (macOS, Windows), each run overwriting the other."""
+    seen: dict[str, str] = {}
+    for name in entries:
+        first = seen.setdefault(name.casefold(), name)
+        if first != name:
+            raise ConfigError(f"invalid config at '{section}.{name}': the name differs from '{section}.{first}' only "
+                              "in case, and both name the same directory on a case-insensitive filesystem; "
+                              "rename one of them")
 
 
 def _check_task_type(name: str, task: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}assistant:{% endif %}"
 )
+TINY_ARCHS = ("llama", "gpt2")  # the architectures _config builds (checked at config validation)
 SIZES = {"hidden": 64, "layers": 2, "heads": 4, "intermediate": 128, "positions": 512}
 
 
@@ -45,7 +46,8 @@ def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):  # type: 
     if arch == "gpt2":
         return GPT2Config(vocab_size=vocab_size, n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
                           n_positions=s["positions"], pad_token_id=pad, bos_token_id=bos, eos_token_id=eos)
-    raise ValueError(f"model.name_or_path: unknown tiny architecture '{arch}'; use tiny:llama or tiny:gpt2")
+    raise ValueError(f"model.name_or_path: unknown tiny architecture '{arch}'; use one of "
+                     f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
 
 
 def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED) -> Path:
