@@ -2,6 +2,7 @@ rule evaluate_baseline:
     input:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
+        model_check=ancient(MODEL_CHECK),
     output:
         metrics="results/baseline/{task}/metrics.json",
         predictions="results/baseline/{task}/predictions.parquet",

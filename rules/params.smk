@@ -18,8 +18,24 @@ def get_model_params(wildcards):
     return as_json(config["model"])
 
 
+# Read only by prepare_data's degenerate-data check: no other rule's params hold them (the task's other jobs
+# rerun after an edit only because prepare_data does).
+DATA_CHECK_KEYS = ("min_train_rows_per_label", "allow_degenerate_data")
+
+
 def get_task_params(wildcards):
+    task = without_guard_keys(config["tasks"][wildcards.task])
+    return as_json({k: v for k, v in task.items() if k not in DATA_CHECK_KEYS})
+
+
+def get_data_task_params(wildcards):
+    """The task slice of prepare_data: get_task_params' keys and the degenerate-data check's."""
     return as_json(without_guard_keys(config["tasks"][wildcards.task]))
+
+
+def get_lora_target_params(wildcards):
+    """Each LoRA method's target_modules, the one LoRA key check_model reads (r, alpha, ... rerun nothing)."""
+    return as_json({m: {"target_modules": config["methods"][m]["lora"]["target_modules"]} for m in LORA_METHODS})
 
 
 def get_method_params(wildcards):

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tunetrace.models.names import is_local, resolve_model_path, set_offline_if_local
+from tunetrace.models.names import (
+    MODEL_KEY,
+    ModelError,
+    check_hub_cache,
+    check_model_name,
+    is_local,
+    resolve_model_path,
+    set_offline_if_local,
+)
 
 if TYPE_CHECKING:
     from tunetrace.config import LoraSpec, ModelSpec
@@ -32,6 +40,10 @@ LORA_TARGETS = {
     "gpt_neox": ["query_key_value"],
     "opt": ["q_proj", "v_proj"],
 }
+LORA_KEY = "methods.<name>.lora.target_modules"
+# Layer types PEFT's LoRA wraps (plus transformers' Conv1D, matched by name: importing it here is not needed)
+LORA_LAYER_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+                    torch.nn.MultiheadAttention)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -40,6 +52,37 @@ def _pretrained_kwargs(spec: ModelSpec) -> dict[str, Any]:
     if spec.revision and not is_local(spec.name_or_path):
         kwargs["revision"] = spec.revision
     return kwargs
+
+
+def load_model_config(spec: ModelSpec) -> Any:
+    """The base model's config (config.json only, never weights). Local names are checked on disk and a hub id,
+    offline, in the local cache first, so a model that cannot load fails in one line naming model.name_or_path."""
+    from transformers import AutoConfig
+
+    check_model_name(spec.name_or_path)
+    check_hub_cache(spec.name_or_path, spec.revision)
+    set_offline_if_local(spec.name_or_path)
+    try:
+        return AutoConfig.from_pretrained(resolve_model_path(spec.name_or_path), **_pretrained_kwargs(spec))
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"{MODEL_KEY}: cannot load the config of '{spec.name_or_path}' ({reason}); check the "
+                         "hub id and model.revision, network access, or model.trust_remote_code") from err
+
+
+def meta_skeleton(spec: ModelSpec, model_class: str | type, **config_overrides: Any) -> torch.nn.Module:
+    """The model `model_class` builds from the base's config on the meta device: every module and shape, no
+    weights read and no memory taken, so checks see the module names of even a large model in about a second.
+    `model_class`: the name of a transformers Auto class ("AutoModelForCausalLM") or a model class."""
+    import transformers
+
+    config = load_model_config(spec)
+    for name, value in config_overrides.items():
+        setattr(config, name, value)
+    with torch.device("meta"):
+        if isinstance(model_class, str):
+            return getattr(transformers, model_class).from_config(config, trust_remote_code=spec.trust_remote_code)
+        return model_class._from_config(config)
 
 
 def load_tokenizer(spec: ModelSpec, path: str | None = None) -> Any:
@@ -83,17 +126,55 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
     return model
 
 
-def lora_targets(model: torch.nn.Module, spec: LoraSpec) -> list[str]:
-    """Configured target modules, or the default for the model's architecture."""
-    if spec.target_modules:
-        return list(spec.target_modules)
+def lora_targets(model: torch.nn.Module, spec: LoraSpec, key: str = LORA_KEY) -> list[str]:
+    """Configured target modules, or the default for the model's architecture; each must name layers LoRA can
+    adapt (checked here, so a typo is one line naming `key`, not PEFT's error in the middle of a job)."""
     model_type = getattr(model.config, "model_type", "")
-    if model_type not in LORA_TARGETS:
-        raise ValueError(
-            f"methods.<name>.lora.target_modules: no default for architecture '{model_type}'; "
-            f"set target_modules explicitly (defaults exist for {sorted(LORA_TARGETS)})"
-        )
-    return LORA_TARGETS[model_type]
+    if spec.target_modules:
+        targets = list(spec.target_modules)
+    elif model_type in LORA_TARGETS:
+        targets = LORA_TARGETS[model_type]
+    else:
+        raise ModelError(f"invalid config at '{key}': null, and architecture '{model_type}' has no default; list "
+                         f"some of its linear layers: {', '.join(linear_layer_names(model))} "
+                         f"(defaults exist for {', '.join(sorted(LORA_TARGETS))})")
+    problems = [p for p in (_target_problem(model, t) for t in targets) if p]
+    if problems:
+        default = (f", or null for the default ({', '.join(LORA_TARGETS[model_type])})"
+                   if model_type in LORA_TARGETS else "")
+        raise ModelError(f"invalid config at '{key}': {'; '.join(problems)}. LoRA can adapt these linear layers of "
+                         f"{model_type} ({type(model).__name__}): {', '.join(linear_layer_names(model))}; "
+                         f"set {key} to some of them{default}")
+    return targets
+
+
+def _matches(module_name: str, target: str) -> bool:
+    """PEFT's rule for a list of target names: the module's full name is the target or ends with `.target`."""
+    return module_name == target or module_name.endswith("." + target)
+
+
+def _adaptable(module: torch.nn.Module) -> bool:
+    return isinstance(module, LORA_LAYER_TYPES) or type(module).__name__ == "Conv1D"  # transformers' GPT-2 layer
+
+
+def _target_problem(model: torch.nn.Module, target: str) -> str | None:
+    """Why PEFT would refuse `target` (no module matches, or one it matches is no layer LoRA can wrap)."""
+    matched = [(name, module) for name, module in model.named_modules() if _matches(name, target)]
+    if not matched:
+        return f"'{target}' matches no module"
+    refused = sorted({type(m).__name__ for _, m in matched if not _adaptable(m)})
+    return f"'{target}' matches {', '.join(refused)} modules, which LoRA cannot adapt" if refused else None
+
+
+def matching_modules(model: torch.nn.Module, targets: list[str]) -> list[str]:
+    """Full names of the modules PEFT adapts for these target names."""
+    return [name for name, _ in model.named_modules() if any(_matches(name, t) for t in targets)]
+
+
+def linear_layer_names(model: torch.nn.Module) -> list[str]:
+    """The distinct last name parts of the model's linear layers (what `target_modules` usually lists)."""
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if name and (isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D")})
 
 
 def apply_lora(model: torch.nn.Module, spec: LoraSpec, task_type: str = "SEQ_CLS") -> torch.nn.Module:

@@ -129,11 +129,24 @@ class TaskType(abc.ABC):
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         """Source rows -> the type's standard columns (artifacts.COL_* and its own), errors naming file/row/column."""
 
+    def class_labels(self, task: TaskSpec) -> list[str] | None:
+        """The classes a prepared row's `artifacts.COL_LABEL` indexes, in index order, for prepare_data's
+        degenerate-data check (rows per class); None where rows carry no class label."""
+        return None
+
     # --- models ---
     @abc.abstractmethod
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
                    gradient_checkpointing: bool = False) -> torch.nn.Module:
         """The type's model from the base (`path` None) or from a saved directory (full run, merged model)."""
+
+    def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+        """The model `load_model` would return, built from the base's config on the meta device (no weights
+        read): check_model matches LoRA targets against its module names before any job loads weights.
+        Default: the bare backbone (AutoModel); a type with a head builds its head's class."""
+        from tunetrace.models.loading import meta_skeleton
+
+        return meta_skeleton(model_spec, "AutoModel")
 
     def load_tokenizer(self, model_spec: ModelSpec, path: str | None = None) -> Any:
         from tunetrace.models.loading import load_tokenizer

@@ -21,7 +21,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.prepare import load_prepared
-from tunetrace.models.loading import load_causal_lm, load_tokenizer
+from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TaskType, TrainingParts
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
 
@@ -226,6 +226,9 @@ class DecoderTaskType(TaskType):
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
                    gradient_checkpointing: bool = False) -> torch.nn.Module:
         return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing)
+
+    def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+        return meta_skeleton(model_spec, "AutoModelForCausalLM")
 
     def load_tokenizer(self, model_spec: ModelSpec, path: str | None = None) -> Any:
         return load_decoder_tokenizer(model_spec, path)

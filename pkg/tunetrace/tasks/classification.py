@@ -18,7 +18,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics
-from tunetrace.models.loading import load_classifier
+from tunetrace.models.loading import load_classifier, load_model_config, meta_skeleton
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
 from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
@@ -161,10 +161,23 @@ class SequenceClassification(TaskType):
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_labelled(frame, task, origin, id_prefix)
 
+    def class_labels(self, task: TaskSpec) -> list[str] | None:
+        return task.label_names
+
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
                    gradient_checkpointing: bool = False) -> torch.nn.Module:
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
         return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path))
+
+    def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+        """The head load_model builds: the architecture's own, or models.heads' mean-pooled class (no pooler)."""
+        config = load_model_config(model_spec)  # first: a model that cannot load is named before the pooling
+        model_class: str | type = "AutoModelForSequenceClassification"
+        if self.pooling(model_spec, task) == "mean":
+            from tunetrace.models.heads import MEAN_POOLED_HEADS
+
+            model_class = MEAN_POOLED_HEADS[config.model_type]
+        return meta_skeleton(model_spec, model_class, num_labels=len(task.labels))
 
     def pooling(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None) -> str:
         """task.pooling resolved for the base (path None) or a saved model: "cls" or "mean" (models.pooling)."""

@@ -23,7 +23,7 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.squad import squad_v2_scores
-from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets
+from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TaskType, TrainingParts
 from tunetrace.tasks.registry import primary_metric
@@ -180,6 +180,9 @@ class ExtractiveQA(TaskType):
         return AutoModelForQuestionAnswering.from_pretrained(path or resolve_model_path(model_spec.name_or_path),
                                                              dtype=DTYPES[model_spec.dtype],
                                                              **_pretrained_kwargs(model_spec))
+
+    def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
+        return meta_skeleton(model_spec, "AutoModelForQuestionAnswering")
 
     def apply_lora(self, model: torch.nn.Module, method: MethodSpec) -> torch.nn.Module:
         """LoRA with the span head trained in full. Not PEFT's QUESTION_ANS task type: its forward drops
