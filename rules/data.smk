@@ -6,7 +6,7 @@ rule prepare_data:
         eval="results/data/{task}/eval.parquet",
         manifest="results/data/{task}/manifest.json",
     params:
-        task=get_task_params,
+        task=get_data_task_params,
         code=get_code_params("prepare_data"),
     log:
         "logs/prepare_data/{task}.log",

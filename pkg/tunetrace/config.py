@@ -279,6 +279,8 @@ class TaskSpec:
     max_answer_length: int
     n_best: int
     expected_range: Mapping[str, Any]  # {min, max} of the primary metric (validation)
+    min_train_rows_per_label: int  # degenerate-data check of prepare_data (task types with class labels)
+    allow_degenerate_data: bool
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> TaskSpec:

@@ -235,16 +235,50 @@ def _subsample(train: pd.DataFrame, evaluation: pd.DataFrame, task: TaskSpec) ->
     return train, evaluation
 
 
+def check_split_sizes(task: TaskSpec, train: pd.DataFrame, evaluation: pd.DataFrame, origin: str) -> None:
+    """Both prepared splits need rows: a small source with no eval file can leave the held-out split empty
+    (round(eval_fraction * rows) == 0), or the training split (when the hold-out takes every row)."""
+    for split, frame, fix in (("training", train, "lower source.eval_fraction"),
+                              ("eval", evaluation, "raise source.eval_fraction or set source.eval to an eval file")):
+        if frame.empty:
+            held = f" after holding out {task.source['eval_fraction']} of it" if not task.source["eval"] else ""
+            raise DataError(f"{origin}: the {split} split of task '{task.name}' has no rows ({len(train)} training, "
+                            f"{len(evaluation)} eval{held}); add rows, or {fix} (tasks.{task.name}.source)")
+
+
+def check_training_labels(task: TaskSpec, train: pd.DataFrame, origin: str) -> None:
+    """Stop on a training split no model can learn the task's classes from: fewer than
+    task.min_train_rows_per_label rows of some label, or a single class (task types whose rows carry a class
+    label; counted after the held-out split and max_train_examples). allow_degenerate_data makes it a warning."""
+    labels = get_task_type(task.type).class_labels(task)
+    if labels is None:
+        return
+    counts = {name: int((train[A.COL_LABEL] == index).sum()) for index, name in enumerate(labels)}
+    present = [name for name, count in counts.items() if count]
+    short = [name for name, count in counts.items() if count < task.min_train_rows_per_label]
+    if len(present) > 1 and not short:
+        return
+    problems = [f"a single class ({present[0]!r})"] if len(present) == 1 else []
+    problems.append(f"fewer than {task.min_train_rows_per_label} rows of {', '.join(map(repr, short))}")
+    key = f"tasks.{task.name}"
+    rows = f"{len(train)} row" + ("" if len(train) == 1 else "s")
+    message = (f"{origin}: the training split of task '{task.name}' has {rows}, per label {counts}: "
+               f"{' and '.join(problems)}. Add training rows of every label (at least "
+               f"{task.min_train_rows_per_label} each) or lower {key}.min_train_rows_per_label; for a smoke test "
+               f"on a handful of rows set {key}.allow_degenerate_data: true")
+    if not task.allow_degenerate_data:
+        raise DataError(message)
+    log.warning("%s (allowed by %s.allow_degenerate_data)", message, key)
+
+
 def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> dict[str, Any]:
     """Write train/eval Parquet and a manifest (row counts, label distribution, source hashes)."""
     train, evaluation, files = load_splits(task, workdir)
     train, evaluation = _subsample(train, evaluation, task)
-    for name, frame in (("train", train), ("eval", evaluation)):
-        if A.COL_LABEL not in frame:
-            continue
-        missing = sorted(set(range(len(task.labels))) - set(frame[A.COL_LABEL].unique()))
-        if name == "train" and missing:
-            log.warning("train split has no example of label(s) %s", [task.label_names[i] for i in missing])
+    # checked before anything is written: a refused task leaves no output directory behind
+    origin = str(files[0]) if files else f"hub:{task.source['hub_id']}"
+    check_split_sizes(task, train, evaluation, origin)
+    check_training_labels(task, train, origin)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train.to_parquet(out / A.TRAIN_SPLIT, index=False)
