@@ -416,6 +416,22 @@ def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequ
     return flags
 
 
+def degenerate_flags(task_type: Any, task: Any, spec: ValidationSpec, run: str, run_dir: Path,
+                     metrics: Mapping[str, Any], metrics_path: str, predictions_path: str | os.PathLike | None,
+                     baseline_path: str | os.PathLike | None) -> list[dict]:
+    """The checks that catch a model that learned nothing: its planned size (run.json), its predictions
+    (the task type's own signs) and its primary metric against the task's baselines."""
+    flags, meta_path = [], run_dir / A.RUN_METADATA
+    if meta_path.is_file():
+        flags += check_sizing(read_json(meta_path), spec, run, str(meta_path))
+    if predictions_path is not None:
+        flags += check_predictions(task_type, task, spec, run, str(predictions_path))
+    if baseline_path is not None:
+        flags += check_baselines(metrics, read_json(baseline_path), task_type.trivial_baseline, spec, run,
+                                 [metrics_path, str(baseline_path)])
+    return flags
+
+
 # ---------------------------------------------------------------- the report
 
 def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
@@ -442,14 +458,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
              *check_loss_moved(records, spec, num_labels, run, log_path),
              *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
              *check_overfit(metrics, records, spec, str(metrics_path), log_path), *check_gates(gate_paths)]
-    meta_path = run_dir / A.RUN_METADATA
-    if meta_path.is_file():
-        flags += check_sizing(read_json(meta_path), spec, run, str(meta_path))
-    if predictions_path is not None:
-        flags += check_predictions(task_type, task, spec, run, str(predictions_path))
-    if baseline_path is not None:
-        flags += check_baselines(metrics, read_json(baseline_path), task_type.trivial_baseline, spec, run,
-                                 [str(metrics_path), str(baseline_path)])
+    flags += degenerate_flags(task_type, task, spec, run, run_dir, metrics, str(metrics_path), predictions_path,
+                              baseline_path)
     file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
     reps = Path(representations_dir) if representations_dir else None
     if reps is not None:
