@@ -83,6 +83,12 @@ def test_split_without_positive_predictions_has_no_rates_and_no_gap() -> None:
         assert result[key]["gap"] is None and "fewer than two groups" in result[key]["reason"]
 
 
+def test_equal_rates_give_a_zero_gap_between_two_groups() -> None:
+    """Every group at FPR 0.5: the gap is 0.0 and names two different groups, not one group against itself."""
+    result = group_error_rates([0, 0, 1] * 2, [1, 0, 1] * 2, ["a"] * 3 + ["b"] * 3, positive=1, min_class_examples=1)
+    assert result["fpr_gap"]["gap"] == 0.0 and result["fpr_gap"]["max_group"] != result["fpr_gap"]["min_group"]
+
+
 def test_gap_is_taken_over_defined_rates_only() -> None:
     """A group whose FPR is undefined does not enter the gap; the gap spans the two measured groups."""
     y_true = [0, 0, 1, 1] + [0, 0, 1, 1] + [1, 1, 1, 1]

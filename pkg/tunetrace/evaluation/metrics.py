@@ -90,7 +90,8 @@ def _largest_gap(per_group: Mapping[str, Mapping], key: str) -> dict:
     if len(values) < 2:
         return {"gap": None, "max_group": None, "min_group": None, "groups_compared": len(values),
                 "reason": f"fewer than two groups with a defined {key.upper()} ({len(values)} of {len(per_group)})"}
-    hi, lo = max(values, key=values.get), min(values, key=values.get)
+    hi = max(values, key=values.get)
+    lo = min((g for g in values if g != hi), key=values.get)  # two different groups, also when all rates tie
     return {"gap": values[hi] - values[lo], "max_group": hi, "min_group": lo, "groups_compared": len(values),
             "reason": None}
 
