@@ -73,6 +73,26 @@ def row(task: str, method: str, rows: tuple[int, int], r: dict[str, Any]) -> str
             f"| {r['eval_wall_s']:.0f} | {r['load_start']} → {r['load_end']} | {merge_txt} |")
 
 
+def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
+    """mean minus cls on the same dev examples: accuracy difference with a paired 95% bootstrap interval, the
+    discordant pairs and McNemar's exact p-value (one seed: this is run-to-run noise plus the pooling)."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    files = [task_dir / pooling / method / "eval" / "predictions.parquet" for pooling in POOLINGS]
+    if not all(f.exists() for f in files):
+        return None
+    cls, mean = (pd.read_parquet(f).set_index(A.COL_ID)["correct"].astype(float) for f in files)
+    diff = (mean.loc[cls.index] - cls).to_numpy()  # the same examples, matched by id
+    rng = np.random.default_rng(0)
+    boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(samples)]
+    only_mean, only_cls = int((diff > 0).sum()), int((diff < 0).sum())
+    p = binomtest(only_mean, only_mean + only_cls).pvalue if only_mean + only_cls else 1.0
+    return (f"| {task_dir.name} | {method} | {diff.mean():+.4f} [{np.percentile(boot, 2.5):+.3f}, "
+            f"{np.percentile(boot, 97.5):+.3f}] | {only_mean} / {only_cls} | {p:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a study config (tasks, methods, model, evaluation)")
@@ -104,6 +124,10 @@ def main() -> None:
     print("\n| task | method | pooling | train / dev rows | steps | dev metric [95% CI] | train s | eval s "
           "| load avg start → end (1/5/15 min) | merge check |\n|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
+    pairs = [paired(Path(args.out) / name, method) for name in config["tasks"] for method in config["methods"]]
+    print("\n| task | method | mean - cls accuracy [paired 95% CI] | right only with mean / only with cls "
+          "| McNemar p |\n|---|---|---|---|---|")
+    print("\n".join(p for p in pairs if p))
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ def test_kill_9_of_snakemake_ends_the_trainer_and_the_rerun_resumes_bitwise(tmp_
     proc.wait()
     _gone_within(job, 15)  # a step, the exception and interpreter exit: ~0.5 s idle, 4-5 s at load 10 on 2 cores
     log = (flow.root / "logs/train_run/full/tiny/seed0.log").read_text()
-    assert "TrainingStopped: SIGTERM received (the parent process" in log
+    assert "TrainingStopped: SIGTERM received" in log  # "(the parent process N is gone)" too, unless the
+    # killed parent's last threads outlive the 1 s look (the trainer stops on the signal either way)
     orphans = [p for p in (flow.root / "results").rglob(f"*{SIDECAR_SUFFIX}")
                if not Path(str(p)[: -len(SIDECAR_SUFFIX)]).exists()]
     assert orphans == []

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,10 +155,23 @@ def stop_requested() -> int | None:
     return _STATE.signum
 
 
+def _parent_gone(wait_s: float) -> bool:
+    """Whether this process was re-parented. The parent-death signal comes when the parent's first thread
+    exits; its other threads (and so the re-parenting) can take a moment longer on a loaded machine, so a
+    SIGTERM looks for it up to `wait_s`. Only for the message: stopping does not depend on it."""
+    deadline = time.monotonic() + (wait_s if _STATE.signum == signal.SIGTERM else 0.0)
+    while True:
+        if os.getppid() != _STATE.parent:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def raise_if_stopped(where: str) -> None:
     """Raise TrainingStopped when a stop signal arrived (`where`: what was running)."""
     if _STATE.signum is not None:
-        orphaned = os.getppid() != _STATE.parent  # checked now: the parent's threads take a moment to exit
+        orphaned = _parent_gone(wait_s=1.0)
         raise TrainingStopped(f"{signal.Signals(_STATE.signum).name} received"
                               f"{f' (the parent process {_STATE.parent} is gone)' if orphaned else ''}: "
                               f"training stopped {where}; rerun the job to resume from the last complete checkpoint")
