@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup demo test test-fast lint clean deepspeed
+.PHONY: setup demo test test-fast lint clean deepspeed deepspeed-install
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel setuptools
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(MAKE) --no-print-directory deepspeed-install
 	@$(BIN)/python -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
 	touch $@
 
@@ -35,9 +36,15 @@ lint: setup
 	$(BIN)/ruff check pkg tests workflow_scripts bench
 	$(BIN)/snakemake --lint
 
-# DeepSpeed builds against the installed torch; without build isolation it cannot pull another one.
+# DeepSpeed (part of setup) builds against the installed torch: without build isolation, and under
+# constraints.txt (torch==2.13.0), it cannot pull another, CUDA, torch. Its ops compile on first use
+# (JIT, needs a C++ compiler); on a machine without CUDA it runs on its CPU accelerator over gloo.
 deepspeed: setup
+
+deepspeed-install:
 	$(BIN)/python -m pip install --quiet --no-build-isolation -c constraints.txt deepspeed
+	@$(BIN)/python -c "import importlib.metadata as m, torch; assert torch.__version__.startswith('2.13.0'), \
+	  torch.__version__; print('deepspeed', m.version('deepspeed'), 'with torch', torch.__version__)"
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -97,8 +97,36 @@ def get_method_resources(wildcards):
     return config["methods"][wildcards.method]["resources"]
 
 
+# Multi-node training (snakemake-executor-plugin-slurm's resources): `gpu` becomes sbatch --gpus, a count for
+# the whole job that Slurm may spread unevenly over nodes, so a multi-node job asks per node through
+# `gres` (--gres=gpu:N) instead; the two exclude each other. `tasks` is --ntasks for a CPU job (one
+# launcher per node) but --ntasks-per-gpu for a GPU job, so a GPU job leaves it 0 and gets Slurm's default
+# of one task per node. `cpus_per_gpu` (--cpus-per-gpu) is rounded up, so each node has the method's cpus.
+def get_train_nodes(wildcards):
+    return get_method_resources(wildcards)["nodes"]
+
+
 def get_train_gpus(wildcards):
-    return get_method_resources(wildcards)["gpus"]
+    """GPUs of a one-node training job (sbatch --gpus); 0 for a multi-node one (see get_train_gres)."""
+    resources = get_method_resources(wildcards)
+    return resources["gpus"] if resources["nodes"] == 1 else 0
+
+
+def get_train_gres(wildcards):
+    """GPUs per node of a multi-node training job (sbatch --gres=gpu:N); empty otherwise."""
+    resources = get_method_resources(wildcards)
+    return f"gpu:{resources['gpus']}" if resources["nodes"] > 1 and resources["gpus"] else ""
+
+
+def get_train_tasks(wildcards):
+    """One task per node for a CPU job; 0 (unset) for a GPU job, whose default is one per node."""
+    resources = get_method_resources(wildcards)
+    return 0 if resources["gpus"] else resources["nodes"]
+
+
+def get_train_cpus_per_gpu(wildcards):
+    resources = get_method_resources(wildcards)
+    return -(-resources["cpus"] // resources["gpus"]) if resources["gpus"] else 0
 
 
 def get_train_threads(wildcards):

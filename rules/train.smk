@@ -31,5 +31,9 @@ rule train_run:
         mem_mb=get_train_mem_mb,
         runtime=get_train_runtime,
         gpu=get_train_gpus,
+        nodes=get_train_nodes,
+        gres=get_train_gres,
+        tasks=get_train_tasks,
+        cpus_per_gpu=get_train_cpus_per_gpu,
     script:
         "../workflow_scripts/train_run.py"

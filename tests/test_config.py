@@ -129,8 +129,8 @@ def _spec_class(target: str) -> type:
 
 
 # Fields that are no config key of the class's schema section: `name` (the key the slice sits under),
-# MethodSpec.gpus (from resources.gpus).
-NOT_CONFIG_KEYS = {"name", "gpus"}
+# MethodSpec.gpus and .nodes (from resources.gpus and resources.nodes).
+NOT_CONFIG_KEYS = {"name", "gpus", "nodes"}
 
 
 def _build(cls: type, data: dict):
@@ -174,6 +174,7 @@ def test_spec_from_empty_slice_holds_the_schema_defaults(target: str) -> None:
         assert getattr(spec, name) == expected, f"{cls.__name__}.{name}"
     if cls is MethodSpec:
         assert spec.gpus == section["properties"]["resources"]["properties"]["gpus"]["default"]
+        assert spec.nodes == section["properties"]["resources"]["properties"]["nodes"]["default"]
 
 
 @pytest.mark.parametrize("target", SPECS)

@@ -315,8 +315,9 @@ class LoraSpec:
 
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
-    """One method; every field but `name`, `lora` (a LoraSpec) and `gpus` (from resources.gpus; the other
-    resources only schedule the job) is a key of `$defs/method`."""
+    """One method; every field but `name`, `lora` (a LoraSpec), `gpus` and `nodes` (from resources.gpus and
+    resources.nodes, per node and node count; the other resources only schedule the job) is a key of
+    `$defs/method`."""
     SCHEMA_SECTION: ClassVar[str] = "$defs/method"
 
     name: str
@@ -340,22 +341,29 @@ class MethodSpec:
     lora: LoraSpec
     processes: int | None
     deepspeed: str | None
-    gpus: int
+    gpus: int  # per node
+    nodes: int
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> MethodSpec:
         filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
+        resources = filled["resources"]
         return spec_from_filled(cls, {**filled, "name": name, "lora": spec_from_filled(LoraSpec, filled["lora"]),
-                                      "gpus": int(filled["resources"]["gpus"])})
+                                      "gpus": int(resources["gpus"]), "nodes": int(resources["nodes"])})
 
     @property
     def is_lora(self) -> bool:
         return self.type == "lora"
 
     @property
-    def world_size(self) -> int:
-        """Training processes: `processes`, else one per GPU, at least one."""
+    def processes_per_node(self) -> int:
+        """Training processes on each node: `processes`, else one per GPU, at least one."""
         return self.processes or max(self.gpus, 1)
+
+    @property
+    def world_size(self) -> int:
+        """Training processes of the whole run, all nodes together."""
+        return self.processes_per_node * self.nodes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -213,8 +213,9 @@ def name_adapter_base(model: torch.nn.Module, spec: ModelSpec) -> torch.nn.Modul
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     """Trainable and total parameter counts, and the trainable share in percent."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # ds_numel: a parameter partitioned by DeepSpeed ZeRO-3 is an empty placeholder on each rank
+    total = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
+    trainable = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad)
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
 
 

@@ -1,8 +1,10 @@
-"""Run a training job in this process or, for several processes or DeepSpeed, under `accelerate launch`.
+"""Run a training job in this process or, for several processes or DeepSpeed, under `accelerate launch`;
+across several nodes, one `accelerate launch` per node started by `srun`.
 
 The job's arguments travel as a JSON file (the same config slices the rule passes), so the launched
 ranks rebuild exactly the typed objects the adapter would have; `python -m tunetrace.training.launch FILE`
-is what each rank runs.
+is what each rank runs, and `python -m tunetrace.training.launch --node FILE --port P --threads T` is
+what `srun` runs once per node (machine rank from SLURM_NODEID, main address the allocation's first node).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,22 +77,117 @@ def deepspeed_config(stage: str) -> Path:
     return DEEPSPEED_DIR / DEEPSPEED_CONFIGS[stage]
 
 
-def launch_command(method: MethodSpec, job_file: Path, threads: int) -> list[str]:
-    """`accelerate launch` for the method: processes = world size, precision from the method."""
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """This node's place in a multi-node run: its rank, the node count and the main process's address."""
+
+    rank: int
+    count: int
+    main_ip: str
+    port: int
+
+
+def launch_command(method: MethodSpec, job_file: Path, threads: int, machine: Machine | None = None) -> list[str]:
+    """`accelerate launch` for the method on one node: processes = world size (all nodes), precision from
+    the method; with `machine`, this node's rank and the main node's address and port."""
+    machine = machine or Machine(0, 1, "127.0.0.1", _free_port())
     cmd = [sys.executable, "-m", "accelerate.commands.launch",
-           "--num_processes", str(method.world_size), "--num_machines", "1",
+           "--num_processes", str(method.world_size), "--num_machines", str(machine.count),
            "--mixed_precision", MIXED_PRECISION[method.precision],
-           "--num_cpu_threads_per_process", str(max(threads // method.world_size, 1)),
-           "--main_process_port", str(_free_port())]
+           "--num_cpu_threads_per_process", str(max(threads // method.processes_per_node, 1)),
+           "--main_process_port", str(machine.port)]
+    if machine.count > 1:
+        cmd += ["--machine_rank", str(machine.rank), "--main_process_ip", machine.main_ip]
     if method.deepspeed:
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"methods.{method.name}.deepspeed needs a CUDA GPU; none is visible in this job")
+        # Without CUDA, DeepSpeed's CPU accelerator (DS_ACCELERATOR=cpu, set by _launch) joins the ranks with gloo.
         cmd += ["--use_deepspeed", "--deepspeed_config_file", str(deepspeed_config(method.deepspeed))]
+        if method.deepspeed == "zero3":
+            cmd += ["--zero3_init_flag", "true"]
+        if machine.count > 1:  # accelerate's default multi-node DeepSpeed launcher is pdsh; srun starts each node
+            cmd += ["--deepspeed_multinode_launcher", "standard"]
     elif method.world_size > 1:
         # accelerate's torchrun launcher; without CUDA, Trainer (use_cpu) joins the ranks with gloo.
         # (`--cpu` would route to accelerate's single-process/MPI launcher instead.)
         cmd.append("--multi_gpu")
     return [*cmd, "-m", "tunetrace.training.launch", str(job_file)]
+
+
+def srun_command(method: MethodSpec, job_file: Path, threads: int, port: int) -> list[str]:
+    """`srun` starting one node launcher (`--node`) on each of the method's nodes of this Slurm job.
+
+    `--overlap`: the job itself runs in a step that holds this node's CPUs, and the launchers' step
+    must share them or it would wait for them forever."""
+    check_allocation(method)
+    return ["srun", "--overlap", f"--nodes={method.nodes}", f"--ntasks={method.nodes}", "--ntasks-per-node=1",
+            f"--cpus-per-task={threads}", "--kill-on-bad-exit=1",
+            sys.executable, "-m", "tunetrace.training.launch",
+            "--node", str(job_file), "--port", str(port), "--threads", str(threads)]
+
+
+def check_allocation(method: MethodSpec, env: Mapping[str, str] | None = None) -> None:
+    """A multi-node method must run in a Slurm job of at least that many nodes; stop before any launch."""
+    env = os.environ if env is None else env
+    key = f"methods.{method.name}.resources.nodes"
+    if not env.get("SLURM_JOB_ID"):
+        raise RuntimeError(f"{key} is {method.nodes}: a multi-node run needs a Slurm job of {method.nodes} nodes "
+                           "and this job runs outside Slurm; run the study with `--profile slurm`, or set "
+                           f"{key}: 1 to train on this machine")
+    nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 0)
+    if nodes < method.nodes:
+        raise RuntimeError(f"{key} is {method.nodes} but Slurm job {env['SLURM_JOB_ID']} has {nodes} node(s); "
+                           "a profile's set-resources.train_run.nodes may override it; request the same count there")
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a Slurm node list (`gpu[07-08,11],cpu1` -> `gpu07`), as `scontrol show hostnames`
+    lists it (used when scontrol is at hand, else parsed here)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                             check=True, timeout=30).stdout.split()
+        if out:
+            return out[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not match:
+        raise ValueError(f"cannot read a host from the Slurm node list {nodelist!r}")
+    prefix, ranges = match.groups()
+    return prefix + (ranges.split(",")[0].split("-")[0] if ranges else "")
+
+
+def slurm_machine(method: MethodSpec, port: int, env: Mapping[str, str] | None = None) -> Machine:
+    """This node's rank (SLURM_NODEID, else SLURM_PROCID: one task per node) and the main node (the first of
+    the step's node list, else the job's) of a multi-node run."""
+    env = os.environ if env is None else env
+    rank = env.get("SLURM_NODEID") or env.get("SLURM_PROCID")
+    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if rank is None or not nodelist:
+        raise RuntimeError(f"methods.{method.name}.resources.nodes is {method.nodes}: the node launcher reads its "
+                           "rank from SLURM_NODEID and the main node from SLURM_JOB_NODELIST, and they are not "
+                           "set; it is started by `srun` inside the training job (see docs/scale.md)")
+    if not 0 <= int(rank) < method.nodes:
+        raise RuntimeError(f"node rank {rank} is outside the {method.nodes} nodes of methods.{method.name}"
+                           ".resources.nodes; srun must start exactly one launcher per node (--ntasks-per-node=1)")
+    return Machine(int(rank), method.nodes, first_host(nodelist), port)
+
+
+def check_visible_gpus(method: MethodSpec) -> None:
+    """Each rank must see exactly the GPUs per node the method asked for: fewer would train on a plan that
+    differs from the request (or crash later), more means the allocation and the request disagree."""
+    if not method.gpus:
+        return
+    key = f"methods.{method.name}.resources.gpus"
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        # A CPU-only torch sees no GPU whatever is attached (the test cluster's GPUs are placeholders).
+        log.warning("%s asks for %d GPU(s) per node but torch %s is a CPU-only build: training runs on CPU; "
+                    "install a CUDA torch (make setup TORCH_SPEC=...) to use them", key, method.gpus, torch.__version__)
+        return
+    visible = torch.cuda.device_count()
+    if visible != method.gpus:
+        raise RuntimeError(
+            f"{key} asks for {method.gpus} GPU(s) per node, but this rank on {socket.gethostname()} sees {visible} "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); request what the node "
+            f"gives the job ({key}, or set-resources.train_run in the profile), or fix the allocation")
 
 
 def _free_port() -> int:
@@ -109,22 +208,28 @@ def run_training(job: TrainingJob, threads: int = 1, log_sinks: Sequence[Any] = 
     """
     model, task, method = job.specs()
     with run_lock(job.resume_dir) if job.resume_dir else contextlib.nullcontext():
-        if not needs_launcher(method):
+        if not needs_launcher(method):  # one process on one node
+            check_visible_gpus(method)
             _train(job, log_sinks)
             return
         job_file = Path(job.run_dir) / JOB_FILE
         write_json(job_file, dataclasses.asdict(job))
-        _launch(launch_command(method, job_file, threads), method.world_size)
+        if method.nodes > 1:
+            _launch(srun_command(method, job_file, threads, _free_port()), method.world_size, method)
+        else:
+            _launch(launch_command(method, job_file, threads), method.world_size, method)
         job_file.unlink()
 
 
-def _launch(cmd: list[str], processes: int) -> None:
+def _launch(cmd: list[str], processes: int, method: MethodSpec) -> None:
     """Run the launcher in its own process group: stop signals reach it through this process
     (jobcontrol passes them on), it gets SIGTERM if this process is killed, and whatever of it is
     left when this process stops waiting (an error, a signal) is killed with it."""
     log.info("launching %d processes: %s", processes, " ".join(cmd))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                                       os.environ.get("PYTHONPATH")]))}
+    if method.deepspeed and not torch.cuda.is_available():
+        env.setdefault("DS_ACCELERATOR", "cpu")  # explicit: DeepSpeed's auto-detection only warns
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=jobcontrol.child_preexec())
     jobcontrol.track_child(proc)
     try:
@@ -148,15 +253,33 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
             proc.wait(timeout=grace_s)
 
 
+def _read_job(job_file: str) -> TrainingJob:
+    with open(job_file, encoding="utf-8") as handle:
+        return TrainingJob(**json.load(handle))
+
+
 def _main(job_file: str) -> None:
     """Entry point of each launched rank."""
     from tunetrace.logutil import setup_logging
 
     setup_logging()
     jobcontrol.run_as_job()  # dies with the launcher; stops at a step end on SIGTERM from it
-    with open(job_file, encoding="utf-8") as handle:
-        job = TrainingJob(**json.load(handle))
+    job = _read_job(job_file)
+    check_visible_gpus(job.specs()[2])
     _train(job)
+
+
+def _node_main(job_file: str, port: int, threads: int) -> None:
+    """Entry point of each node's launcher (one srun task per node): `accelerate launch` of this node's ranks."""
+    from tunetrace.logutil import setup_logging
+
+    setup_logging()
+    jobcontrol.run_as_job()  # dies with its srun task; passes stop signals on to the node's ranks
+    method = _read_job(job_file).specs()[2]
+    machine = slurm_machine(method, port)
+    log.info("node %d of %d (%s), main process %s:%d", machine.rank, machine.count, socket.gethostname(),
+             machine.main_ip, machine.port)
+    _launch(launch_command(method, Path(job_file), threads, machine), method.processes_per_node, method)
 
 
 def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
@@ -173,4 +296,7 @@ def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1])
+    if sys.argv[1] == "--node":  # --node FILE --port P --threads T
+        _node_main(sys.argv[2], int(sys.argv[4]), int(sys.argv[6]))
+    else:
+        _main(sys.argv[1])

@@ -138,12 +138,15 @@ def train_run(
     state_dir = Path(resume_dir) if resume_dir else run_dir / A.CHECKPOINTS_DIR
     log_path = state_dir / A.TRAIN_LOG if resume_dir else run_dir / A.TRAIN_LOG
     set_seed(seed)
+    # The arguments first: under `accelerate launch --use_deepspeed` they make the DeepSpeed config current,
+    # so a ZeRO-3 model is created sharded across the ranks (deepspeed.zero.Init in from_pretrained).
+    args = training_arguments(method, task, seed, state_dir, report_to or [])
     parts = training_parts(model_spec, task, method, data_dir)
     model, tokenizer = parts.model, parts.tokenizer
     counts = parameter_counts(model)
     log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
              method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], parts.truncated)
-    args = training_arguments(method, task, seed, state_dir, report_to or [])
+    sharding = zero_sharding(model, method)
     size = plan(len(parts.train_set), get_task_type(task.type).num_labels(task), method.batch_size,
                 method.gradient_accumulation_steps, args.world_size, method.epochs, method.max_steps)
     if args.should_log:  # once, on the main process
@@ -195,7 +198,9 @@ def train_run(
     metadata.update(parts.info)
     metadata.update(planned_steps=int(trainer.state.max_steps), sizing=size)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
-                    cluster=cluster_environment())
+                    nodes=method.nodes, cluster=cluster_environment())
+    if sharding is not None:
+        metadata["deepspeed"] = sharding
     metadata["set_aside_checkpoints"] = C.set_aside_checkpoints(state_dir, fingerprint)  # damaged, kept
     if resume_dir:
         C.export_checkpoints(state_dir, run_dir / A.CHECKPOINTS_DIR)
@@ -206,6 +211,18 @@ def train_run(
     if resume_dir:
         C.clear_state(state_dir, finished=True)  # the run is complete; a forced rerun must start from scratch
     return metadata
+
+
+def zero_sharding(model: torch.nn.Module, method: MethodSpec) -> dict[str, Any] | None:
+    """How the model was held when it was created (None without DeepSpeed): under ZeRO-3 each rank holds
+    only its partition (`ds_tensor`) of every parameter, so this rank's share is about 1 / world size."""
+    if not method.deepspeed:
+        return None
+    params = list(model.parameters())
+    local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params)
+    total = sum(getattr(p, "ds_numel", p.numel()) for p in params)
+    return {"stage": method.deepspeed, "sharded_at_load": any(hasattr(p, "ds_tensor") for p in params),
+            "rank0_parameters_at_load": local, "parameters": total}
 
 
 def _attach_job_callbacks(trainer: Any) -> None:
