@@ -1,25 +1,30 @@
-"""The `tunetrace` command: `audit` (lineage of an artifact) and `status` (state of every run)."""
+"""The `tunetrace` command: `audit` (lineage of an artifact), `status` (state of every run) and `doctor` (the
+cluster against the study's requests). Each takes the study as snakemake does: --directory, --configfile."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
 
+from tunetrace.config import ConfigError
 from tunetrace.provenance.audit import audit, render_repairs, render_tree, repair_plan, repair_targets
 from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table, tampered_outputs
+from tunetrace.study import add_study_options, study_from_args
 
 
-def _extra(args: argparse.Namespace) -> list[str]:
-    """Options meant for snakemake: everything after `--`."""
-    return list(args.snakemake_args)
+def _extra(args: argparse.Namespace, snakefile: bool | None = None) -> list[str]:
+    """Options meant for snakemake: the study's (--snakefile, --configfile), then everything after `--`."""
+    return [*args.study.snakemake_args(snakefile), *args.snakemake_args]
 
 
 def _audit(args: argparse.Namespace) -> int:
+    os.chdir(args.study.directory)  # lineage records name paths relative to the study directory
     result = audit(args.artifact)
     plan = repair_plan(result) if args.fix or args.run else None
     if args.json:
@@ -49,8 +54,9 @@ def _run_repair(args: argparse.Namespace, plan: list) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    extra = _extra(args)
-    rows = parse_summary(run_summary(extra))
+    print(args.study.describe(), file=sys.stderr)
+    os.chdir(args.study.directory)
+    rows = parse_summary(run_summary(_extra(args, snakefile=True)))
     tampered = tampered_outputs(rows)
     table = run_table(rows, tampered=tampered)
     if args.json:
@@ -71,13 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_audit.add_argument("--fix", action="store_true",
                          help="list the `snakemake --forcerun <output>` commands that repair the tree")
     p_audit.add_argument("--run", action="store_true", help="run that repair (one snakemake command), then audit again")
-    p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --configfile my.yaml --cores 2"
+    p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --cores 2"
     p_audit.set_defaults(func=_audit)
     p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed)",
-                              epilog="options for snakemake follow `--`, e.g. -- --configfile my.yaml")
+                              epilog="options for snakemake follow `--`, e.g. -- --cores 1")
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.set_defaults(func=_status)
+    p_doctor = sub.add_parser("doctor", help="what the Slurm cluster offers vs what the study will request",
+                              description="Exit 1 when a job's request cannot be met, naming the rule and the fix.")
+    p_doctor.add_argument("--profile", default="slurm", help="the snakemake profile (name or directory)")
+    p_doctor.set_defaults(func=_doctor)
+    for command in (p_audit, p_status, p_doctor):
+        add_study_options(command)
     return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from tunetrace.cluster.doctor import run_doctor
+
+    return run_doctor(args.study, args.profile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
     args.snakemake_args = argv[split + 1:]
-    return args.func(args)
+    try:
+        args.study = study_from_args(args)
+        return args.func(args)
+    except ConfigError as err:
+        print(f"tunetrace {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

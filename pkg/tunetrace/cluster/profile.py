@@ -1,0 +1,36 @@
+"""Find and read a snakemake profile as snakemake would: a directory path, else a name under the user's
+(${XDG_CONFIG_HOME:-~/.config}/snakemake) or the system's (/etc/xdg/snakemake) profiles, else this checkout's
+profiles/<name>."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunetrace.config import ConfigError
+from tunetrace.study import CHECKOUT
+
+
+def profile_dir(name: str) -> Path:
+    """The directory of profile `name` (a path or a name)."""
+    user = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "snakemake"
+    for candidate in (Path(name), user / name, Path("/etc/xdg/snakemake") / name, CHECKOUT / "profiles" / name):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(f"--profile {name}: no profile of that name or path (looked in {user}, /etc/xdg/snakemake, "
+                      f"{CHECKOUT / 'profiles'}); install it with `bash profiles/install.sh {name}`")
+
+
+def load_profile(name: str) -> dict[str, Any]:
+    """The profile's config.yaml as a mapping (keys as snakemake's long options)."""
+    path = profile_dir(name) / "config.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a profile is a mapping of snakemake options")
+    return data

@@ -1,0 +1,161 @@
+"""tunetrace.cluster: the model jobs' requests, Slurm's outputs parsed, and the doctor's verdicts (recorded
+sinfo / scontrol outputs in tests/data/slurm, no cluster needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunetrace.cluster.doctor import diagnose, render, status_findings
+from tunetrace.cluster.requests import DEFAULT_PARAMETERS, job_request, study_requests
+from tunetrace.cluster.slurm import cluster_facts, gres_gpus, parse_sinfo, parse_time_limit
+from tunetrace.config import validate_config
+
+DATA = Path(__file__).parent / "data" / "slurm"
+ONE_NODE = cluster_facts((DATA / "sinfo_one_node.txt").read_text(),
+                         (DATA / "scontrol_config_no_accounting.txt").read_text())
+SITE = cluster_facts((DATA / "sinfo_gpu_site.txt").read_text(), (DATA / "scontrol_config_accounting.txt").read_text())
+SQUEUE = {"slurm-status-command": "squeue"}
+
+
+def study(model_parameters: int | None = None, dtype: str = "float32", **methods: dict[str, Any]) -> dict:
+    methods = methods or {"full": {"type": "full", "resources": {"gpus": 1}}, "lora_cpu": {"type": "lora"}}
+    return validate_config({"model": {"dtype": dtype}, "resources": {"model_parameters": model_parameters},
+                            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}},
+                            "methods": methods, "seeds": [0]})
+
+
+def test_time_limits_parse_to_minutes() -> None:
+    """Slurm's time formats become minutes; infinite is no limit."""
+    assert [parse_time_limit(t) for t in ("infinite", "30", "30:00", "2:00:00", "1-12:00:00", "0:00:30")] == \
+        [None, 30, 30, 120, 2160, 1]
+
+
+def test_gres_strings_count_gpus() -> None:
+    """Typed and untyped GPU GRES count; other GRES and (null) count zero."""
+    assert [gres_gpus(g) for g in ("gpu:4", "gpu:a100:4(S:0-1)", "(null)", "gpu:a100:2,gpu:v100:1", "mps:100")] == \
+        [4, 4, 0, 3, 0]
+
+
+def test_recorded_one_node_cluster() -> None:
+    """The test cluster's recorded outputs: one default partition, real memory, one GPU, accounting off."""
+    (debug,) = ONE_NODE.partitions.values()
+    assert (debug.name, debug.default, debug.cpus, debug.mem_mb, debug.gpus, debug.time_limit_min) == \
+        ("debug", True, 2, 24105, 1, None)
+    assert (ONE_NODE.accounting, ONE_NODE.min_job_age_s, ONE_NODE.version) == (False, 86400, "22.05.8")
+
+
+def test_node_groups_of_a_partition_merge_to_its_largest_node() -> None:
+    """Two node groups in one partition: node counts add up, memory and GPUs are the largest node's."""
+    gpu = parse_sinfo((DATA / "sinfo_gpu_site.txt").read_text())["gpu"]
+    assert (gpu.nodes, gpu.mem_mb, gpu.gpus, gpu.cpus, gpu.time_limit_min, gpu.default) == \
+        (8, 1024000, 8, 64, 1440, False)
+    assert SITE.accounting and SITE.min_job_age_s == 300
+
+
+def test_memory_grows_with_model_size_and_dtype() -> None:
+    """Ten times the parameters ask more memory; bfloat16 weights ask less than float32."""
+    small = job_request("evaluate_run", study(100_000_000), None, "full").mem_mb
+    large = job_request("evaluate_run", study(1_000_000_000), None, "full").mem_mb
+    half = job_request("evaluate_run", study(1_000_000_000, "bfloat16"), None, "full").mem_mb
+    assert small < half < large
+    assert large == 10000  # 2000 MB overhead + 2 copies of 4 GB (float32), in steps of 500 MB
+
+
+def test_full_training_on_cpu_holds_optimizer_state() -> None:
+    """A CPU-only full fine-tuning of 1B parameters asks 16 B/param; its LoRA sibling far less."""
+    config = study(1_000_000_000, full={"type": "full"}, lora={"type": "lora"})
+    full, lora = (job_request("train_run", config, None, m).mem_mb for m in ("full", "lora"))
+    assert full == 17500 and lora == 10000
+
+
+def test_gpus_only_where_the_method_has_them() -> None:
+    """The CPU-only method's evaluate and verify ask no GPU; the GPU method's evaluate asks one, merging none."""
+    config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
+    gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
+    assert gpus == {("evaluate_baseline", None): 1, ("train_run", "full"): 4, ("evaluate_run", "full"): 1,
+                    ("train_run", "lora_cpu"): 0, ("evaluate_run", "lora_cpu"): 0,
+                    ("merge_adapter", "lora_cpu"): 0, ("verify_merge", "lora_cpu"): 0}
+    cpu_only = study(lora={"type": "lora"})
+    assert job_request("evaluate_baseline", cpu_only, 22_000_000).gpus == 0
+
+
+def test_config_overrides_win_and_retry_doubles() -> None:
+    """resources.<rule> and methods.<name>.resources replace the estimate; attempt 2 doubles memory and runtime."""
+    config = study(full={"type": "full", "resources": {"mem_mb": 3000, "runtime": 45}})
+    config["resources"]["verify_merge"] = {"mem_mb": 1234, "runtime": 7}
+    train = job_request("train_run", config, None, "full")
+    assert (train.mem_mb, train.runtime) == (3000, 45)
+    assert (train.retry(2).mem_mb, train.retry(2).runtime) == (6000, 90)
+    config["methods"]["lora"] = validate_config({**config, "methods": {"lora": {"type": "lora"}}})["methods"]["lora"]
+    verify = job_request("verify_merge", config, None, "lora")
+    assert (verify.mem_mb, verify.runtime) == (1234, 7)
+
+
+def test_unknown_size_assumes_a_billion_parameters() -> None:
+    """A model not on disk (None) is sized as DEFAULT_PARAMETERS."""
+    config = study()
+    assert job_request("evaluate_run", config, None, "full") == job_request("evaluate_run", config,
+                                                                             DEFAULT_PARAMETERS, "full")
+
+
+def test_tiny_study_fits_the_one_node_cluster() -> None:
+    """The demo-sized study passes on the recorded test cluster with squeue status."""
+    placed, findings = diagnose(study_requests(study(), 22_713_728), ONE_NODE, SQUEUE)
+    assert findings == [] and {p for _, p in placed} == {"debug"}
+    assert "every request fits the cluster" in render(ONE_NODE, placed, findings, 22_713_728, "squeue")
+
+
+def test_impossible_memory_names_rule_and_key() -> None:
+    """An 8B float32 model's evaluation cannot fit 24 GB: the error names the rule, both numbers and the key."""
+    _, findings = diagnose(study_requests(study(8_000_000_000), None), ONE_NODE, SQUEUE)
+    errors = [f.message for f in findings if f.severity == "error"]
+    assert any(m.startswith("evaluate_run (method full) requests 63500 MB of memory") and
+               "has 24105" in m and "resources.evaluate_run.mem_mb" in m for m in errors)
+
+
+def test_too_many_gpus_and_missing_partition() -> None:
+    """Four GPUs on a one-GPU node and an unknown partition are errors naming the fix."""
+    config = study(full={"type": "full", "resources": {"gpus": 4}})
+    profile = {**SQUEUE, "set-resources": {"evaluate_run": {"slurm_partition": "gpu"}}}
+    _, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, profile)
+    messages = [f.message for f in findings]
+    assert any("train_run (method full) requests 4 GPUs" in m and "methods.full.resources.gpus" in m for m in messages)
+    assert any("partition 'gpu' does not exist" in m for m in messages)
+
+
+def test_profile_partition_and_time_limit() -> None:
+    """Jobs placed in the site's gpu partition by the profile are checked against its 1-day limit."""
+    config = study(full={"type": "full", "resources": {"gpus": 4, "runtime": 3000}})
+    profile = {"set-resources": {"train_run": {"slurm_partition": "gpu"}}}
+    placed, findings = diagnose(study_requests(config, 22_000_000), SITE, profile)
+    assert dict(((r.rule, r.method), p) for r, p in placed)[("train_run", "full")] == "gpu"
+    assert [f.message for f in findings if f.rule == "train_run"] == [
+        "train_run (method full) requests 3000 min; partition 'gpu' allows 1440: set "
+        "methods.full.resources.runtime to at most 1440"]
+    assert any("requests 1 GPUs" in f.message and "'cpu'" in f.message for f in findings)  # baseline in cpu
+
+
+def test_retry_beyond_the_node_is_a_warning() -> None:
+    """A first attempt that fits but whose doubled retry does not is a warning, not an error."""
+    config = study(full={"type": "full", "resources": {"mem_mb": 20000}})
+    _, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, SQUEUE)
+    assert [(f.severity, f.rule) for f in findings] == [("warning", "train_run")]
+
+
+@pytest.mark.parametrize(("profile", "age", "accounting", "expected"), [
+    ({}, 86400, False, "slurm-status-command: squeue"),  # the silent hang of the issue
+    (SQUEUE, 60, False, "MinJobAge >= 120"),  # the executor would fall back to sacct
+    (SQUEUE, 86400, False, None),
+    ({}, 300, True, None),
+])
+def test_status_command_against_accounting(profile: dict, age: int, accounting: bool, expected: str | None) -> None:
+    """sacct without accounting, or squeue with a short MinJobAge, is an error naming the fix."""
+    facts = ONE_NODE.__class__(ONE_NODE.partitions, accounting, "x", age, "22.05.8")
+    messages = [f.message for f in status_findings(facts, profile)]
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and expected in messages[0]
