@@ -15,6 +15,7 @@ if not workflow.overwrite_configfiles:
 include: "rules/config.smk"
 include: "rules/params.smk"
 include: "rules/code.smk"
+include: "rules/resources.smk"
 include: "rules/common.smk"
 include: "rules/checks.smk"
 include: "rules/data.smk"

@@ -19,7 +19,8 @@ rule evaluate_baseline:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("evaluate_baseline"),
+        runtime=get_runtime("evaluate_baseline"),
+        gpu=get_gpus("evaluate_baseline"),
     script:
         "../workflow_scripts/evaluate_baseline.py"

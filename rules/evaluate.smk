@@ -18,7 +18,8 @@ rule evaluate_run:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("evaluate_run"),
+        runtime=get_runtime("evaluate_run"),
+        gpu=get_gpus("evaluate_run"),
     script:
         "../workflow_scripts/evaluate_run.py"

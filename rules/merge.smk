@@ -13,8 +13,8 @@ rule merge_adapter:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("merge_adapter"),
+        runtime=get_runtime("merge_adapter"),
     script:
         "../workflow_scripts/merge_adapter.py"
 
@@ -37,7 +37,8 @@ rule verify_merge:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("verify_merge"),
+        runtime=get_runtime("verify_merge"),
+        gpu=get_gpus("verify_merge"),
     script:
         "../workflow_scripts/verify_merge.py"

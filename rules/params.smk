@@ -133,16 +133,6 @@ def get_train_threads(wildcards):
     return get_method_resources(wildcards)["cpus"]
 
 
-def get_train_mem_mb(wildcards, attempt):
-    """Memory grows with each retry: a job killed for memory gets twice as much on attempt 2."""
-    return get_method_resources(wildcards)["mem_mb"] * attempt
-
-
-def get_train_runtime(wildcards, attempt):
-    """Runtime (minutes) grows with each retry; the retry resumes from the last checkpoint."""
-    return get_method_resources(wildcards)["runtime"] * attempt
-
-
 def get_gate_params(wildcards):
     return as_json(config["methods"][wildcards.method]["gate"])
 

@@ -28,8 +28,8 @@ rule train_run:
     conda:
         ENV_FILE
     resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_train_runtime,
+        mem_mb=get_mem_mb("train_run"),
+        runtime=get_runtime("train_run"),
         gpu=get_train_gpus,
         nodes=get_train_nodes,
         gres=get_train_gres,

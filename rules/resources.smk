@@ -1,0 +1,40 @@
+# Resources of the model jobs, derived from the base model's size and the method (tunetrace.cluster.requests):
+# memory and runtime grow with the attempt, GPUs only where the method has them. Scheduling only: none of it
+# reaches a job's params, so moving a study to a bigger node reruns nothing.
+from tunetrace.cluster.requests import job_request
+from tunetrace.models.size import parameter_count
+
+# Counted once per DAG build, from the safetensors headers (no weights loaded, no network).
+MODEL_PARAMETERS = parameter_count(config["model"]["name_or_path"], config["model"]["revision"])
+
+
+def _request(rule, wildcards):
+    method = getattr(wildcards, "method", None) or getattr(wildcards, "lora_method", None)
+    return job_request(rule, config, MODEL_PARAMETERS, method)
+
+
+def get_mem_mb(rule):
+    """Host memory of the rule's job in MB; attempt 2 gets twice the first attempt's."""
+
+    def mem_mb(wildcards, attempt):
+        return _request(rule, wildcards).mem_mb * attempt
+
+    return mem_mb
+
+
+def get_runtime(rule):
+    """Wall-clock limit of the rule's job in minutes; a retry (resuming from its checkpoint) gets more."""
+
+    def runtime(wildcards, attempt):
+        return _request(rule, wildcards).runtime * attempt
+
+    return runtime
+
+
+def get_gpus(rule):
+    """GPUs of the rule's job: 0 for a CPU-only method (Slurm is then asked for none)."""
+
+    def gpus(wildcards):
+        return _request(rule, wildcards).gpus
+
+    return gpus
