@@ -1,0 +1,58 @@
+"""The profiles as snakemake reads them: the local keys of the workflow profile (profiles/default) apply to
+local runs only, so `--profile slurm` keeps its own keep-going, latency-wait and cores (issue 14, item 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+# snakemake's own argument parsing, profiles included, run as the `snakemake` command would be (the workflow
+# profile reads sys.argv); prints the settings that decide the run
+PARSE = """
+import json, sys
+from snakemake.cli import parse_args
+sys.argv = ["snakemake", *sys.argv[1:]]
+_, args = parse_args(sys.argv[1:])
+print(json.dumps({"cores": args.cores, "keep_going": args.keep_going, "latency_wait": args.latency_wait,
+                  "executor": args.executor, "rerun_triggers": sorted(t.name.lower() for t in args.rerun_triggers)}))
+"""
+
+
+def effective(*argv: str, env: dict | None = None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", PARSE, *argv, "-n"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, check=True)
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_local_run_gets_the_local_defaults() -> None:
+    """Plain `snakemake`: two cores, stop at the first failure, 5 s latency wait, content-based rerun triggers."""
+    assert effective() == {"cores": 2, "keep_going": False, "latency_wait": 5, "executor": None,
+                           "rerun_triggers": ["input", "mtime", "params", "software_env"]}
+
+
+@pytest.mark.parametrize("argv", [("--profile", "profiles/slurm"), ("--profile=profiles/slurm",)])
+def test_slurm_profile_wins_over_the_local_keys(argv: tuple[str, ...]) -> None:
+    """`--profile slurm`: the slurm profile's keep-going and latency-wait, no local core cap on cluster jobs,
+    the shared rerun triggers still from the workflow profile."""
+    assert effective(*argv) == {"cores": None, "keep_going": True, "latency_wait": 60, "executor": "slurm",
+                                "rerun_triggers": ["input", "mtime", "params", "software_env"]}
+
+
+def test_profile_from_the_environment_counts_too() -> None:
+    """SNAKEMAKE_PROFILE=slurm-path is a cluster run as well."""
+    assert effective(env={"SNAKEMAKE_PROFILE": str(REPO / "profiles" / "slurm")})["latency_wait"] == 60
+
+
+def test_slurm_profile_sets_squeue_and_says_why_first() -> None:
+    """The shipped profile polls with squeue, and its first line names the failure that prevents."""
+    text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+    assert yaml.safe_load(text)["slurm-status-command"] == "squeue"
+    first = text.splitlines()[0]
+    assert first.startswith("# slurm-status-command is squeue") and "sacct" in first and "forever" in first
