@@ -12,4 +12,4 @@ if [ -e "$dest_dir/$name" ] && [ ! -L "$dest_dir/$name" ]; then
   echo "install.sh: $dest_dir/$name exists and is not a link; move it away first" >&2; exit 1
 fi
 ln -sfn "$src" "$dest_dir/$name"
-echo "installed: $dest_dir/$name -> $src (use: snakemake --profile $name results/comparison.json)"
+echo "installed: $dest_dir/$name -> $src (check: tunetrace doctor --profile $name; run: snakemake --profile $name results/comparison.json)"

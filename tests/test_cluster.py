@@ -159,3 +159,26 @@ def test_status_command_against_accounting(profile: dict, age: int, accounting: 
         assert messages == []
     else:
         assert len(messages) == 1 and expected in messages[0]
+
+
+def test_doctor_without_slurm_says_where_to_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """No sinfo on PATH: exit 2 with one line saying to run it on a login node (the study is still read first)."""
+    from tunetrace.cli import main
+
+    (tmp_path / "config.yaml").write_text("model: {}\nseeds: [0]\nmethods: {m: {type: lora}}\n"
+                                          "tasks: {t: {source: {train: x.csv}, labels: [a, b]}}\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code = main(["doctor", "--profile", str(Path(__file__).parents[1] / "profiles" / "slurm"),
+                 "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")])
+    assert code == 2 and "`sinfo` is not installed here" in capsys.readouterr().err
+
+
+def test_doctor_names_a_missing_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    """An unknown profile name is an error naming install.sh."""
+    from tunetrace.cli import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert main(["doctor", "--profile", "no_such_profile"]) == 2
+    assert "bash profiles/install.sh no_such_profile" in capsys.readouterr().err
