@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from tunetrace.fileio import atomic_dir
@@ -33,10 +34,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("TUNETRACE_CACHE") or Path.home() / ".cache" / "tunetrace")
 
 
-def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):  # type: ignore[no-untyped-def]
+def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int,  # type: ignore[no-untyped-def]
+            sizes: Mapping[str, int] = SIZES):
     from transformers import GPT2Config, LlamaConfig
 
-    s = SIZES
+    s = sizes
     if arch == "llama":
         return LlamaConfig(vocab_size=vocab_size, hidden_size=s["hidden"], intermediate_size=s["intermediate"],
                            num_hidden_layers=s["layers"],
@@ -50,8 +52,10 @@ def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):  # type: 
                      f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
 
 
-def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED) -> Path:
-    """Write a random-weight decoder and its tokenizer to `out_dir` (atomically)."""
+def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED,
+                       sizes: Mapping[str, int] = SIZES, dtype: str = "float32", device: str = "cpu") -> Path:
+    """Write a random-weight decoder and its tokenizer to `out_dir` (atomically). `sizes` (keys of SIZES)
+    scale it up, e.g. to a ~1B Llama for the GPU proof (bench/gpu_proof.py), created on `device`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -60,9 +64,11 @@ def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: in
     tokenizer.eos_token, tokenizer.bos_token = tokenizer.sep_token, tokenizer.cls_token
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.padding_side = "right"
-    config = _config(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    config = _config(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                     sizes)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))

@@ -210,7 +210,9 @@ def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
     """Largest |logit difference| of two decoders over every non-padding position of `dataset`."""
     a.eval(), b.eval()
     worst = 0.0
+    device = next(a.parameters()).device  # both on one device (a GPU for the GPU proof)
     for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate(tokenizer)):
+        batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"].bool()
         la = a(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
         lb = b(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
