@@ -17,6 +17,8 @@ rule check_model:
         code=get_code_params("check_model"),
     log:
         "logs/check_model/{task}.log",
+    benchmark:
+        "benchmarks/check_model/{task}.tsv"
     conda:
         ENV_FILE
     resources:

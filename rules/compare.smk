@@ -14,6 +14,8 @@ rule compare_runs:
         code=get_code_params("compare_runs"),
     log:
         "logs/compare_runs/compare_runs.log",
+    benchmark:
+        "benchmarks/compare_runs/compare_runs.tsv"
     conda:
         ENV_FILE
     resources:

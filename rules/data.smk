@@ -10,6 +10,8 @@ rule prepare_data:
         code=get_code_params("prepare_data"),
     log:
         "logs/prepare_data/{task}.log",
+    benchmark:
+        "benchmarks/prepare_data/{task}.tsv"
     conda:
         ENV_FILE
     resources:

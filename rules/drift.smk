@@ -31,6 +31,8 @@ rule plot_drift:
         code=get_code_params("plot_drift"),
     log:
         "logs/plot_drift/{task}.log",
+    benchmark:
+        "benchmarks/plot_drift/{task}.tsv"
     conda:
         ENV_FILE
     resources:

@@ -14,6 +14,8 @@ rule evaluate_run:
         code=get_code_params("evaluate_run"),
     log:
         "logs/evaluate_run/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_run/{method}/{task}/seed{seed}.tsv"
     threads: 2
     conda:
         ENV_FILE

@@ -43,6 +43,8 @@ rule evaluate_gate:
         code=get_code_params("evaluate_gate"),
     log:
         "logs/evaluate_gate/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_gate/{method}/{task}/seed{seed}.tsv"
     conda:
         ENV_FILE
     resources:
@@ -76,6 +78,8 @@ rule validate_run:
         code=get_code_params("validate_run"),
     log:
         "logs/validate_run/{method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/validate_run/{method}/{task}/seed{seed}.tsv"
     threads: 2
     conda:
         ENV_FILE
@@ -102,6 +106,8 @@ rule run_smoke_test:
         code=get_code_params("run_smoke_test"),
     log:
         "logs/run_smoke_test/{method}/{task}.log",
+    benchmark:
+        "benchmarks/run_smoke_test/{method}/{task}.tsv"
     threads: 2
     conda:
         ENV_FILE

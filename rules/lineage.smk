@@ -12,6 +12,8 @@ rule summarize_lineage:
         code=get_code_params("summarize_lineage"),
     log:
         "logs/summarize_lineage/summarize_lineage.log",
+    benchmark:
+        "benchmarks/summarize_lineage/summarize_lineage.tsv"
     conda:
         ENV_FILE
     resources:

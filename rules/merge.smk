@@ -9,6 +9,8 @@ rule merge_adapter:
         code=get_code_params("merge_adapter"),
     log:
         "logs/merge_adapter/{lora_method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/merge_adapter/{lora_method}/{task}/seed{seed}.tsv"
     threads: 2
     conda:
         ENV_FILE
@@ -33,6 +35,8 @@ rule verify_merge:
         code=get_code_params("verify_merge"),
     log:
         "logs/verify_merge/{lora_method}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/verify_merge/{lora_method}/{task}/seed{seed}.tsv"
     threads: 2
     conda:
         ENV_FILE
