@@ -52,10 +52,21 @@ def _squeue_state(job_id: str) -> str:
     return out.stdout.strip()
 
 
-def _requested_gpus(job_id: str) -> str:
+def _job_fields(job_id: str) -> dict[str, str]:
+    """Key=value fields of `scontrol show job` (finished jobs stay listed: MinJobAge is a day)."""
     out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
-    match = re.search(r"TresPerJob=\S*gres:gpu:(\d+)", out)
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def _requested_gpus(job_id: str) -> str:
+    match = re.search(r"gres:gpu:(\d+)", _job_fields(job_id).get("TresPerJob", ""))
     return match.group(1) if match else ""
+
+
+def _tunetrace(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
+    return subprocess.run([sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
 
 
 def test_installed_profile_name_resolves(tmp_path: Path) -> None:
@@ -67,30 +78,63 @@ def test_installed_profile_name_resolves(tmp_path: Path) -> None:
     assert (link / "config.yaml").is_file()
 
 
-def test_pipeline_runs_through_slurm_with_a_gpu_job(slurm_cluster: None, tmp_path: Path) -> None:
-    """Every job of the tiny study is a completed Slurm job; the training job requested a GPU."""
+def _gpu_and_cpu_study(tmp_path: Path) -> Workflow:
+    """The tiny BERT study with a GPU method (LoRA, one GPU) and a CPU-only one (full fine-tuning)."""
     config = tiny_bert_config(make_tiny_bert(tmp_path / "tiny_bert"), steps=4, save_every=2)
     config["methods"] = {"lora": {**config["methods"]["full"], "type": "lora", "lora": {"r": 4, "alpha": 8},
-                                  "resources": {"gpus": 1, "mem_mb": 1000, "runtime": 10, "cpus": 1}}}
-    flow = Workflow(tmp_path / "study", config)
+                                  "resources": {"gpus": 1, "cpus": 1}},
+                         "full": {**config["methods"]["full"], "resources": {"cpus": 1}}}
+    return Workflow(tmp_path / "study", config)
+
+
+def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: None, tmp_path: Path) -> None:
+    """`snakemake --profile slurm results/comparison.json` with the shipped profile (no status-command or account
+    flag) completes every job as a Slurm job; GPUs go to the GPU method's train/evaluate/verify jobs (and the
+    baseline) only, never to the CPU-only method's."""
+    flow = _gpu_and_cpu_study(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled",
            "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     env.pop("SLURM_CONF", None)
     subprocess.run(["bash", str(REPO / "profiles" / "install.sh"), "slurm"], check=True, env=env, capture_output=True)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml",
-         "--profile", "slurm", "--slurm-status-command", "squeue", "--slurm-no-account",
-         "--slurm-init-seconds-before-status-checks", "2", "results/comparison.json"],
-        cwd=flow.root, env=env, capture_output=True, text=True, timeout=900,
+    proc = subprocess.run(  # the first status check after 2 s instead of 40 s: only to keep the test short
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile", "slurm",
+         "--slurm-init-seconds-before-status-checks", "2", "results/comparison.json", "--configfile", "config.yaml"],
+        cwd=flow.root, env=env, capture_output=True, text=True, timeout=1500,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
+    assert "workflow specific profile" in output  # profiles/default is loaded, its local keys are not
     job_ids = SUBMITTED.findall(output)
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", output)
-    assert done and len(job_ids) == int(done[-1][1]) >= 7, output[-3000:]  # every job was submitted
+    assert done and len(job_ids) == int(done[-1][1]) >= 12, output[-3000:]  # every job was submitted
     assert {j: _squeue_state(j) for j in job_ids} == {j: "COMPLETED" for j in job_ids}
+    gpus = {}
+    for job in job_ids:
+        comment = _job_fields(job)["Comment"]  # rule_<rule>_wildcards_<method>_<task>_<seed>
+        rule = re.sub(r"_wildcards_.*", "", comment.removeprefix("rule_"))
+        method = "lora" if "_wildcards_lora" in comment else "full" if "_wildcards_full" in comment else "-"
+        gpus.setdefault((rule, method), set()).add(_requested_gpus(job))
+    for key in [("train_run", "lora"), ("evaluate_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-")]:
+        assert gpus[key] == {"1"}, (key, gpus)
+    assert all(v in ({""}, {"1"}) for v in gpus.values()), gpus
+    for key in [("train_run", "full"), ("evaluate_run", "full"), ("merge_adapter", "lora"), ("compare_runs", "-")]:
+        assert gpus[key] == {""}, (key, gpus)
     run = json.loads((flow.root / "results/runs/lora/tiny/seed0/run.json").read_text())
-    train_job = run["cluster"]["slurm_job_id"]
-    assert train_job in job_ids
-    assert _requested_gpus(train_job) == "1"
-    assert run["cluster"]["slurm_gpus_on_node"] == "1"
+    assert run["cluster"]["slurm_job_id"] in job_ids and run["cluster"]["slurm_gpus_on_node"] == "1"
+
+
+def test_doctor_against_the_running_cluster(slurm_cluster: None, tmp_path: Path) -> None:
+    """`tunetrace doctor --profile slurm` reads the live cluster: the tiny study fits (exit 0); an 8B-parameter
+    model's requests exceed the node's real memory (exit 1, naming the rule and the key to set)."""
+    flow = _gpu_and_cpu_study(tmp_path)
+    node_mb = int(open("/proc/meminfo").read().split()[1]) // 1024  # start_cluster.sh declares MemTotal
+    ok = _tunetrace(flow.root, "doctor", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config.yaml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "accounting off" in ok.stdout and "every request fits the cluster" in ok.stdout
+    assert re.search(rf"debug\*\s+up\s+1\s+\d+\s+{node_mb}\s", ok.stdout), ok.stdout
+    flow.config["resources"] = {"model_parameters": 8_000_000_000}
+    flow.write_config()
+    bad = _tunetrace(flow.root, "doctor", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config.yaml")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert re.search(rf"ERROR: evaluate_run \(method lora\) requests \d+ MB of memory; the largest node of "
+                     rf"partition 'debug' has {node_mb}: set resources.evaluate_run.mem_mb", bad.stdout), bad.stdout

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Stop the daemons started by tests/slurm/start_cluster.sh (by their pid files only).
+# Stop what tests/slurm/start_cluster.sh started, by the pid files it left in $TUNETRACE_SLURM_DIR:
+# slurmd, slurmctld and, when that script started it, munged. A daemon it found running is left alone.
 set -uo pipefail
 DIR="${TUNETRACE_SLURM_DIR:-/tmp/tunetrace-slurm}"
-for daemon in slurmd slurmctld; do
+for daemon in slurmd slurmctld munged; do
   pidfile="$DIR/$daemon.pid"
   [ -f "$pidfile" ] || continue
   pid="$(cat "$pidfile")"
