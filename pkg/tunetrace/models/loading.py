@@ -6,6 +6,9 @@ Full fine-tuning and LoRA share one path: LoRA is `apply_lora(model, spec)` on t
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -85,6 +88,15 @@ def meta_skeleton(spec: ModelSpec, model_class: str | type, **config_overrides: 
         return model_class._from_config(config)
 
 
+@contextmanager
+def timed_load(source: Any) -> Iterator[None]:
+    """Log one INFO line per model load (`loaded model <source> in <s> s`): bench_overhead and bench_demo
+    count and time the loads of each job from these lines."""
+    start = time.perf_counter()
+    yield
+    log.info("loaded model %s in %.2f s", source, time.perf_counter() - start)
+
+
 def load_tokenizer(spec: ModelSpec, path: str | None = None) -> Any:
     """The tokenizer, with a pad token and right padding side set for decoders that lack one."""
     from transformers import AutoTokenizer
@@ -112,14 +124,15 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
         from tunetrace.models.heads import MEAN_POOLED_HEADS
 
         model_class = MEAN_POOLED_HEADS[AutoConfig.from_pretrained(source, **_pretrained_kwargs(spec)).model_type]
-    model = model_class.from_pretrained(
-        source,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)},
-        dtype=DTYPES[spec.dtype],
-        **_pretrained_kwargs(spec),
-    )
+    with timed_load(source):
+        model = model_class.from_pretrained(
+            source,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+            dtype=DTYPES[spec.dtype],
+            **_pretrained_kwargs(spec),
+        )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     setattr(model.config, POOLING_FIELD, pooling)
@@ -224,8 +237,9 @@ def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpoint
     from transformers import AutoModelForCausalLM
 
     set_offline_if_local(spec.name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(path or resolve_model_path(spec.name_or_path),
-                                                 dtype=DTYPES[spec.dtype], **_pretrained_kwargs(spec))
+    source = path or resolve_model_path(spec.name_or_path)
+    with timed_load(source):
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[spec.dtype], **_pretrained_kwargs(spec))
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     if gradient_checkpointing:

@@ -93,12 +93,13 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     from tqdm.auto import tqdm
     from transformers import AutoModel
 
-    from tunetrace.models.loading import load_tokenizer
+    from tunetrace.models.loading import load_tokenizer, timed_load
 
     set_offline_if_local(model_spec.name_or_path)
     tokenizer = load_tokenizer(model_spec)
-    model = AutoModel.from_pretrained(resolve_model_path(model_spec.name_or_path),
-                                      trust_remote_code=model_spec.trust_remote_code).eval()
+    source = resolve_model_path(model_spec.name_or_path)
+    with timed_load(source):
+        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5):
         second = pairs[start:start + batch_size] if pairs else None
