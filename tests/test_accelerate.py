@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -68,7 +69,7 @@ def test_deepspeed_stage_trains_on_one_gpu(tmp_path: Path, stage: str) -> None:
     assert json.loads((run_dir / "run.json").read_text())["world_size"] == 1
 
 
-def _job(root: Path, config: dict) -> TrainingJob:
+def _job(root: Path, config: dict, **extra: Any) -> TrainingJob:
     write_sentiment_csv(root / "data" / "train.csv", 48, seed=1)
     write_sentiment_csv(root / "data" / "eval.csv", 24, seed=2)
     task = config["tasks"]["tiny"]
@@ -76,7 +77,7 @@ def _job(root: Path, config: dict) -> TrainingJob:
     prepare_task_data(TaskSpec.from_dict("tiny", task), root / "prepared")
     return TrainingJob(model=config["model"], task_name="tiny", task=task, method_name="full",
                        method=config["methods"]["full"], seed=0, data_dir=str(root / "prepared"),
-                       run_dir=str(root / "runs" / "full"), resume_dir=str(root / "state"))
+                       run_dir=str(root / "runs" / "full"), resume_dir=str(root / "state"), **extra)
 
 
 def _train(root: Path, config: dict) -> Path:
@@ -123,7 +124,11 @@ def zero_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]
 
     def run(stage: str) -> Path:
         if stage not in runs:
-            runs[stage] = _train(root / stage, _zero_config(model_dir, None if stage == "ddp" else stage))
+            config = _zero_config(model_dir, None if stage == "ddp" else stage)
+            reps = {**config["representations"], "every_steps": 3, "probe_size": 8}
+            job = _job(root / stage, config, representations=reps, reps_dir=str(root / stage / "reps"))
+            run_training(job, threads=2)
+            runs[stage] = Path(job.run_dir)
         return runs[stage]
 
     return run
@@ -151,6 +156,24 @@ def test_zero_stage_on_cpu_trains_like_ddp(zero_runs: Callable[[str], Path], sta
         assert sharding["sharded_at_load"] and sharding["rank0_parameters_at_load"] <= sharding["parameters"] // 2 + 64
     else:
         assert not sharding["sharded_at_load"] and sharding["rank0_parameters_at_load"] == sharding["parameters"]
+
+
+@needs_deepspeed
+@pytest.mark.workflow
+def test_zero3_ranks_capture_representations_together(zero_runs: Callable[[str], Path]) -> None:
+    """Under ZeRO-3 every rank joins the probe forward (each holds a shard of every layer) and rank 0
+    writes steps 0, 3 and 6, equal to DDP's captures within 1e-5 (no rank waits forever for the others)."""
+    from safetensors.torch import load_file
+
+    from tunetrace.analysis.steps import TENSOR_KEY
+
+    ddp, zero3 = (zero_runs(stage).parents[1] / "reps" for stage in ("ddp", "zero3"))
+    steps = sorted(p.name for p in zero3.iterdir())
+    assert steps == ["step_000000", "step_000003", "step_000006"] == sorted(p.name for p in ddp.iterdir())
+    for step in steps:
+        for layer in sorted((ddp / step).glob("layer_*.safetensors")):
+            a, b = load_file(str(layer))[TENSOR_KEY], load_file(str(zero3 / step / layer.name))[TENSOR_KEY]
+            assert float((a - b).abs().max()) < 1e-5, (step, layer.name)
 
 
 @needs_deepspeed

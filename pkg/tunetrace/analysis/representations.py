@@ -186,6 +186,11 @@ def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: Re
     return meta
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether DeepSpeed ZeRO-3 partitioned the model's parameters across the ranks."""
+    return any(hasattr(p, "ds_id") for p in model.parameters())
+
+
 def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
                             data_dir: str | os.PathLike, out_dir: str | os.PathLike, run: str) -> Any:
     """A TrainerCallback capturing step 0, every `every_steps` steps and the final step."""
@@ -201,10 +206,16 @@ def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: Represe
 
         def capture(self, state: Any, step: int, model: torch.nn.Module) -> None:
             target = out_dir / step_dir_name(step)
+            # A ZeRO-3 model's forward gathers each layer's shards from every rank: all ranks run it (they
+            # decide alike: rank 0 writes a step only after the others joined its forward), rank 0 writes.
+            every_rank = is_sharded(model)
             # one writer; and a step already on disk (atomic dirs) was captured before a resume
-            if step in self.captured or not state.is_world_process_zero or target.exists():
+            if step in self.captured or target.exists() or not (state.is_world_process_zero or every_rank):
                 return
-            capture_step(model, probe, spec, target, {**info, "step": step})
+            if state.is_world_process_zero:
+                capture_step(model, probe, spec, target, {**info, "step": step})
+            else:
+                extract(model, probe, spec)
             self.captured.add(step)
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
