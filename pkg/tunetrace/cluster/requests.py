@@ -110,7 +110,10 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     override = dict(spec["resources"]) if rule == "train_run" else dict(settings[rule])
     mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec,
                                               settings["overhead_mb"])
-    runtime = override.get("runtime") or runtime_minutes(rule, parameters, gpus > 0)
+    # Only training places the model on its GPUs; evaluation, merge and the merge check run on the CPU
+    # (the model is never moved), so their runtime is estimated at CPU speed even where a GPU is allocated.
+    on_gpu = rule == "train_run" and gpus > 0
+    runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
     cpus = spec["resources"]["cpus"] if rule == "train_run" else 2
     return Request(rule, method, int(mem), int(runtime), gpus, int(cpus))
 
