@@ -48,12 +48,26 @@ def test_node_launcher_outside_srun_names_the_key() -> None:
         L.slurm_machine(MethodSpec.from_dict("big", TWO_NODES), 29400, {})
 
 
-@pytest.mark.parametrize(("env", "message"), [({}, "outside Slurm"),
-                                              ({"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "1"}, "has 1 node")])
-def test_multi_node_method_needs_a_slurm_job_of_that_many_nodes(env: dict, message: str) -> None:
+def test_slurm_node_lists_expand_like_scontrol(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges keep their zero padding; names without brackets stand for themselves."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert L.slurm_hosts("gpu[07-08,11],cpu1") == ["gpu07", "gpu08", "gpu11", "cpu1"]
+
+
+# Inside the job step that runs the rule (srun -n1) Slurm sets SLURM_NNODES=1 (the step's) and no
+# SLURM_JOB_NUM_NODES (seen on the one-node test cluster): the job's nodes are its node list's.
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "outside Slurm"),
+    ({"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "vm", "SLURM_NNODES": "2"}, "has 1 node"),
+])
+def test_multi_node_method_needs_a_slurm_job_of_that_many_nodes(env: dict, message: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A 2-node method stops before launching outside Slurm or in a 1-node job, naming the key."""
+    monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match=rf"methods\.big\.resources\.nodes.*{message}"):
         L.check_allocation(MethodSpec.from_dict("big", TWO_NODES), env)
+    L.check_allocation(MethodSpec.from_dict("big", TWO_NODES), {**env, "SLURM_JOB_ID": "7",
+                                                                "SLURM_JOB_NODELIST": "gpu[07-08]"})
 
 
 def test_node_launch_command_has_the_machine_rank_and_main_address(tmp_path: Path) -> None:
@@ -70,7 +84,7 @@ def test_node_launch_command_has_the_machine_rank_and_main_address(tmp_path: Pat
 
 def test_srun_starts_one_launcher_per_node(tmp_path: Path) -> None:
     """srun runs one task per node, sharing the job step's CPUs, and kills all when one fails."""
-    env = {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2"}
+    env = {"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "gpu[07-08]"}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -144,8 +158,8 @@ def test_two_cpu_nodes_equal_one_process(tmp_path: Path) -> None:
     job_file.parent.mkdir(parents=True)
     write_json(job_file, dataclasses.asdict(nodes))
     port = L._free_port()
-    base = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "2",
-            "SLURM_JOB_NODELIST": "localhost", "SLURM_NTASKS": "2"}
+    base = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "SLURM_JOB_ID": "4242", "SLURM_NNODES": "2",
+            "SLURM_JOB_NODELIST": "localhost", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2"}
     launchers = [subprocess.Popen([sys.executable, "-m", "tunetrace.training.launch", "--node", str(job_file),
                                    "--port", str(port), "--threads", "1"],
                                   env={**base, "SLURM_NODEID": str(rank), "SLURM_PROCID": str(rank)},

@@ -125,34 +125,51 @@ def srun_command(method: MethodSpec, job_file: Path, threads: int, port: int) ->
 
 
 def check_allocation(method: MethodSpec, env: Mapping[str, str] | None = None) -> None:
-    """A multi-node method must run in a Slurm job of at least that many nodes; stop before any launch."""
+    """A multi-node method must run in a Slurm job of at least that many nodes; stop before any launch.
+
+    The job's nodes are counted from SLURM_JOB_NODELIST: inside the job step that runs the rule (`srun -n1`),
+    SLURM_NNODES is the step's one node and SLURM_JOB_NUM_NODES is not set."""
     env = os.environ if env is None else env
     key = f"methods.{method.name}.resources.nodes"
     if not env.get("SLURM_JOB_ID"):
         raise RuntimeError(f"{key} is {method.nodes}: a multi-node run needs a Slurm job of {method.nodes} nodes "
                            "and this job runs outside Slurm; run the study with `--profile slurm`, or set "
                            f"{key}: 1 to train on this machine")
-    nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 0)
+    nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+    nodes = int(env["SLURM_JOB_NUM_NODES"]) if env.get("SLURM_JOB_NUM_NODES") else \
+        len(slurm_hosts(nodelist)) if nodelist else 0
     if nodes < method.nodes:
-        raise RuntimeError(f"{key} is {method.nodes} but Slurm job {env['SLURM_JOB_ID']} has {nodes} node(s); "
-                           "a profile's set-resources.train_run.nodes may override it; request the same count there")
+        raise RuntimeError(f"{key} is {method.nodes} but Slurm job {env['SLURM_JOB_ID']} has {nodes} node(s) "
+                           f"({nodelist or 'no SLURM_JOB_NODELIST'}); a profile's set-resources.train_run.nodes may "
+                           "override the method's: request the same count there")
 
 
-def first_host(nodelist: str) -> str:
-    """The first host of a Slurm node list (`gpu[07-08,11],cpu1` -> `gpu07`), as `scontrol show hostnames`
-    lists it (used when scontrol is at hand, else parsed here)."""
+def slurm_hosts(nodelist: str) -> list[str]:
+    """The hosts of a Slurm node list (`gpu[07-08,11],cpu1` -> gpu07 gpu08 gpu11 cpu1), from `scontrol show
+    hostnames` when it is at hand, else expanded here (one bracket group per name)."""
     try:
         out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
                              check=True, timeout=30).stdout.split()
         if out:
-            return out[0]
+            return out
     except (OSError, subprocess.SubprocessError):
         pass
-    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
-    if not match:
+    hosts: list[str] = []
+    for prefix, ranges in re.findall(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip()):
+        if not ranges:
+            hosts.append(prefix)
+            continue
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            hosts += [f"{prefix}{i:0{len(low)}d}" for i in range(int(low), int(high or low) + 1)]
+    if not hosts:
         raise ValueError(f"cannot read a host from the Slurm node list {nodelist!r}")
-    prefix, ranges = match.groups()
-    return prefix + (ranges.split(",")[0].split("-")[0] if ranges else "")
+    return hosts
+
+
+def first_host(nodelist: str) -> str:
+    """The main node: `scontrol show hostnames $SLURM_JOB_NODELIST | head -1`."""
+    return slurm_hosts(nodelist)[0]
 
 
 def slurm_machine(method: MethodSpec, port: int, env: Mapping[str, str] | None = None) -> Machine:
