@@ -1,0 +1,156 @@
+"""`make bench`: run the quick benchmarks and rewrite BENCHMARKS.md at the repository root, by topic.
+
+Each benchmark script writes one markdown section (`--section PATH`: a `### ` title, `Command: ...`, tables);
+this script runs them one after the other, records the load average before and after each and its wall time,
+and places each section under its topic beside the earlier measurements of bench/RESULTS.md on that topic.
+A script that is missing is skipped with a note.
+
+    python bench/make_bench.py [--only overhead demo] [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchkit import REPO, loadavg, machine
+
+
+@dataclass(frozen=True)
+class Topic:
+    key: str
+    title: str
+    intro: str
+
+
+TOPICS = [
+    Topic("overhead", "What the pipeline costs against a plain script",
+          "One fine-tuning run through tunetrace against the Trainer script a user would write instead, and the "
+          "cost of the pipeline's parts (monitor, capture, lineage)."),
+    Topic("demo", "The demo end to end", "The embedded demo from an empty results tree: wall time, memory, "
+          "and where the time goes."),
+    Topic("planning", "How the cost grows with the study", "Planning time and no-op reruns as tasks x methods "
+          "x seeds grow."),
+    Topic("storage", "Representations: storage and drift", "Bytes per capture and the drift computation."),
+    Topic("scale", "Scale on a GPU", "bf16 and DeepSpeed on one GPU."),
+    Topic("tasks", "Task types on real data", "Real-data checks of each task type."),
+    Topic("other", "Other earlier measurements", ""),
+]
+
+# (script, options, topic); every script takes --section PATH.
+BENCHES = [
+    ("bench/bench_overhead.py", ["--quick"], "overhead"),
+    ("bench/bench_demo.py", ["--quick"], "demo"),
+    ("bench/bench_planning.py", ["--quick"], "planning"),
+    ("bench/bench_storage.py", ["--quick"], "storage"),
+]
+
+# Earlier measurements (bench/RESULTS.md): heading prefix -> topic; a `###` without its own entry goes where its
+# `##` goes.
+EARLIER = {
+    "Demo wall time": "demo",
+    "Representation drift": "overhead",
+    "compute_drift on the demo probe set": "storage",
+    "Training monitor overhead": "overhead",
+    "Lineage overhead": "overhead",
+    "Scale:": "scale",
+    "Task types": "tasks",
+}
+
+
+def _topic_of(heading: str, default: str) -> str:
+    return next((topic for prefix, topic in EARLIER.items() if heading.startswith(prefix)), default)
+
+
+def split_earlier(text: str) -> dict[str, list[str]]:
+    """bench/RESULTS.md cut at its `##`/`###` headings, each piece under its topic, headings one level down
+    and without the issue numbers (the file is organised by topic, not by issue)."""
+    pieces: dict[str, list[str]] = {}
+    h2_topic, current, chunk = "other", None, []
+
+    def flush() -> None:
+        if current is not None and "".join(chunk).strip():
+            pieces.setdefault(current, []).append("".join(chunk).rstrip() + "\n")
+
+    for line in text.splitlines(keepends=True):
+        match = re.match(r"^(#{2,3}) (.*)$", line.rstrip("\n"))
+        if match:
+            flush()
+            title = re.sub(r"\s*\(issue \d+\)", "", match.group(2))
+            if len(match.group(1)) == 2:
+                h2_topic = _topic_of(title, "other")
+                current = h2_topic
+                line = f"### Earlier: {title}\n"
+            else:
+                current = _topic_of(title, h2_topic)
+                line = f"#### {title}\n" if current == h2_topic else f"### Earlier: {title}\n"
+            chunk = [line]
+        elif current is not None:
+            chunk.append(line)
+    flush()
+    return pieces
+
+
+def run_bench(script: str, options: list[str], workdir: Path) -> str:
+    """One benchmark's section with its load average before/after and wall time, or a note why not."""
+    if not (REPO / script).exists():
+        return f"_`{script}` is not in this checkout yet: skipped._\n"
+    section = workdir / (Path(script).stem + ".md")
+    before, start = loadavg(), time.perf_counter()
+    done = subprocess.run([sys.executable, script, *options, "--section", str(section)], cwd=REPO)
+    wall, after = time.perf_counter() - start, loadavg()
+    stamp = f"_Ran in {wall:.0f} s; load average (1/5/15 min) before {before}, after {after}._\n"
+    if done.returncode or not section.exists():
+        return f"_`{script} {' '.join(options)}` failed (exit {done.returncode}) after {wall:.0f} s._\n\n{stamp}"
+    print(f"{script}: {wall:.0f} s", file=sys.stderr, flush=True)
+    return section.read_text().rstrip() + "\n\n" + stamp
+
+
+def header(total_s: float, commit: str) -> str:
+    facts = machine()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "# Benchmarks\n\n"
+        "Written by `make bench` (`bench/make_bench.py`); do not edit by hand. Each section gives the command "
+        "that reproduces it; sections titled *Earlier* are measurements kept from bench/RESULTS.md, each with "
+        "its own date and machine state.\n\n"
+        f"- Machine: {facts['cpu']}, {facts['cores']} cores, {facts['ram']} RAM; torch {facts['torch']}, "
+        f"Python {facts['python']}\n"
+        f"- Date: {now}; commit {commit}; `make bench` took {total_s / 60:.1f} min\n"
+        "- The machine is shared: each section states the load average (1/5/15 min) before and after it; "
+        "on 2 cores a load above 2 means other work took turns with the benchmark.\n\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", help="topics to run (others: skipped, earlier measurements kept)")
+    parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
+    fresh: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for script, options, topic in BENCHES:
+            if args.only and topic not in args.only:
+                continue
+            fresh.setdefault(topic, []).append(run_bench(script, options, Path(workdir)))
+    body = []
+    for number, topic in enumerate((t for t in TOPICS if t.key in fresh or t.key in earlier), start=1):
+        body.append(f"## {number}. {topic.title}\n\n" + (f"{topic.intro}\n\n" if topic.intro else ""))
+        body += [text + "\n" for text in fresh.get(topic.key, []) + earlier.get(topic.key, [])]
+    args.out.write_text(header(time.perf_counter() - start, commit) + "\n".join(body).rstrip() + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

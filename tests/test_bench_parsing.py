@@ -1,0 +1,62 @@
+"""The benchmarks' pure parsing helpers (bench/benchkit.py, bench/make_bench.py)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from benchkit import md_table, parse_job_log, read_benchmark_tsv, union_seconds  # noqa: E402
+from make_bench import split_earlier  # noqa: E402
+
+LOG = """\
+2026-11-30 23:30:01,000 INFO tunetrace.models.loading: loaded model /m/model in 0.41 s
+Loading weights: 100%|##########| 103/103
+2026-11-30 23:30:02,500 INFO tunetrace.analysis.representations: captured results/x/step_000000 (7 layers) in 0.95 s
+2026-11-30 23:30:09,000 INFO tunetrace.models.loading: loaded model results/runs/final in 0.30 s
+2026-11-30 23:30:11,250 INFO tunetrace.provenance.lineage: lineage: recorded 5 output(s) of train_run in 0.317 s
+"""
+
+
+def test_job_log_span_and_events():
+    """The span runs from the first to the last timestamped line; loads, captures and lineage are read."""
+    log = parse_job_log(LOG)
+    assert log.span_s == pytest.approx(10.25)
+    assert log.model_loads == [0.41, 0.30]
+    assert log.captures == [0.95]
+    assert log.lineage == [0.317]
+
+
+def test_job_log_without_logging_lines():
+    """A log with no timestamped line has a zero span and no events."""
+    log = parse_job_log("Traceback (most recent call last):\n")
+    assert (log.span_s, log.model_loads) == (0.0, [])
+
+
+def test_benchmark_tsv_first_row():
+    """Snakemake's benchmark file gives the wall seconds and max RSS of its first row."""
+    text = "s\th:m:s\tmax_rss\tmax_vms\n12.5\t0:00:12\t812.3\t900\n"
+    assert read_benchmark_tsv(text) == {"s": 12.5, "max_rss": 812.3}
+
+
+def test_union_counts_overlaps_once():
+    """Two overlapping jobs and a separate one: the overlap is counted once, the gap not at all."""
+    assert union_seconds([(0, 10), (5, 12), (20, 21)]) == pytest.approx(13)
+
+
+def test_md_table_formats_floats():
+    """Floats get two decimals, other cells are printed as they are."""
+    assert md_table(["a", "b"], [["x", 1.234]]).splitlines()[-1] == "| x | 1.23 |"
+
+
+def test_earlier_results_by_topic():
+    """RESULTS.md sections go under their topics, headings demoted, issue numbers dropped."""
+    text = ("# Benchmark results\n\n## Demo wall time (issue 2)\n\nrow\n\n## Representation drift (issue 3)\n\n"
+            "### Training with representation capture vs without\n\nA\n\n"
+            "### compute_drift on the demo probe set\n\nB\n")
+    pieces = split_earlier(text)
+    assert pieces["demo"] == ["### Earlier: Demo wall time\n\nrow\n"]
+    assert [p.splitlines()[0] for p in pieces["overhead"]] == [
+        "### Earlier: Representation drift", "#### Training with representation capture vs without"]
+    assert pieces["storage"] == ["### Earlier: compute_drift on the demo probe set\n\nB\n"]
