@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup demo test test-fast lint clean deepspeed deepspeed-install
+.PHONY: setup demo test test-fast lint bench clean deepspeed deepspeed-install
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check pkg tests workflow_scripts bench
 	$(BIN)/snakemake --lint
+
+# The quick benchmarks (each in a snapshot of HEAD; ~20 min on the idle 2-core CPU) rewrite BENCHMARKS.md.
+bench: setup
+	$(BIN)/python bench/make_bench.py
 
 # DeepSpeed (part of setup) builds against the installed torch: without build isolation, and under
 # constraints.txt (torch==2.13.0), it cannot pull another, CUDA, torch. Its ops compile on first use
