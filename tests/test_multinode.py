@@ -36,7 +36,8 @@ def test_first_host_of_a_slurm_node_list(nodelist: str, first: str, monkeypatch:
 
 
 def test_node_rank_and_main_address_come_from_the_slurm_environment() -> None:
-    """SLURM_NODEID gives the machine rank; the first node of the step's node list is the main address."""
+    """SLURM_PROCID (one task per node) gives the machine rank; the first node of the step's node list is the
+    main address."""
     env = {"SLURM_NODEID": "1", "SLURM_PROCID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_ID": "42"}
     machine = L.slurm_machine(MethodSpec.from_dict("big", TWO_NODES), 29400, env)
     assert machine == L.Machine(rank=1, count=2, main_ip="gpu07", port=29400)

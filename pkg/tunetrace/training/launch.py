@@ -4,7 +4,7 @@ across several nodes, one `accelerate launch` per node started by `srun`.
 The job's arguments travel as a JSON file (the same config slices the rule passes), so the launched
 ranks rebuild exactly the typed objects the adapter would have; `python -m tunetrace.training.launch FILE`
 is what each rank runs, and `python -m tunetrace.training.launch --node FILE --port P --threads T` is
-what `srun` runs once per node (machine rank from SLURM_NODEID, main address the allocation's first node).
+what `srun` runs once per node (machine rank from SLURM_PROCID, main address the allocation's first node).
 """
 
 from __future__ import annotations
@@ -173,15 +173,15 @@ def first_host(nodelist: str) -> str:
 
 
 def slurm_machine(method: MethodSpec, port: int, env: Mapping[str, str] | None = None) -> Machine:
-    """This node's rank (SLURM_NODEID, else SLURM_PROCID: one task per node) and the main node (the first of
-    the step's node list, else the job's) of a multi-node run."""
+    """This node's rank (SLURM_PROCID, the task's rank: with one task per node it is the node's index; else
+    SLURM_NODEID) and the main node (the first of the step's node list, else the job's) of a multi-node run."""
     env = os.environ if env is None else env
-    rank = env.get("SLURM_NODEID") or env.get("SLURM_PROCID")
+    rank = env.get("SLURM_PROCID") or env.get("SLURM_NODEID")
     nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
     if rank is None or not nodelist:
         raise RuntimeError(f"methods.{method.name}.resources.nodes is {method.nodes}: the node launcher reads its "
-                           "rank from SLURM_NODEID and the main node from SLURM_JOB_NODELIST, and they are not "
-                           "set; it is started by `srun` inside the training job (see docs/scale.md)")
+                           "rank from SLURM_PROCID (or SLURM_NODEID) and the main node from SLURM_JOB_NODELIST, "
+                           "and they are not set; `srun` starts it inside the training job (see docs/scale.md)")
     if not 0 <= int(rank) < method.nodes:
         raise RuntimeError(f"node rank {rank} is outside the {method.nodes} nodes of methods.{method.name}"
                            ".resources.nodes; srun must start exactly one launcher per node (--ntasks-per-node=1)")
