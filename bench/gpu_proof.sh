@@ -11,6 +11,8 @@ shift
 mkdir -p "$out"
 export PYTHONPATH="$repo/pkg${PYTHONPATH:+:$PYTHONPATH}" WANDB_MODE=disabled HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export TUNETRACE_CACHE="${TUNETRACE_CACHE:-$out/cache}"
+# One GPU: every run asks for resources.gpus 1, and each rank checks it sees exactly that many.
+export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}"
 python="${PYTHON:-$repo/.venv/bin/python}"
 # The whole proof stays under 8 minutes or fails (GPU_PROOF_TIMEOUT seconds).
 exec timeout --signal=TERM --kill-after=20 "${GPU_PROOF_TIMEOUT:-480}" "$python" "$repo/bench/gpu_proof.py" --out "$out" "$@"
