@@ -65,7 +65,8 @@ def run_plain(study: Path, env: dict, model: str, method: dict, tag: str) -> dic
     cmd = [sys.executable, "bench/plain_trainer.py", "--model", model, "--train", TRAIN, "--eval", EVAL,
            "--out", str(out), *plain_args(method)]
     wall = timed(cmd, study, env, log)
-    result = json.loads(next(line for line in reversed(log.read_text().splitlines()) if line.startswith("{")))
+    result = next(json.loads(line) for line in reversed(log.read_text().splitlines())
+                  if line.startswith('{"accuracy"'))
     subprocess.run(["rm", "-rf", str(out)], check=True)
     return {"wall": wall, "sps": result["train_samples_per_second"], "accuracy": result["accuracy"]}
 

@@ -138,18 +138,24 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
+    chosen = [bench for bench in BENCHES if not args.only or bench[2] in args.only]
     fresh: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for script, options, topic in BENCHES:
-            if args.only and topic not in args.only:
-                continue
+        for done, (script, options, topic) in enumerate(chosen, start=1):
             fresh.setdefault(topic, []).append(run_bench(script, options, Path(workdir)))
+            # rewritten after each benchmark, so a run stopped part way leaves the sections it finished
+            pending = [f"_`{s}` not run yet._\n" for s, _, _ in chosen[done:]]
+            write(args.out, header(time.perf_counter() - start, commit), fresh, earlier, pending)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def write(out: Path, head: str, fresh: dict[str, list[str]], earlier: dict[str, list[str]],
+          pending: list[str]) -> None:
     body = []
     for number, topic in enumerate((t for t in TOPICS if t.key in fresh or t.key in earlier), start=1):
         body.append(f"## {number}. {topic.title}\n\n" + (f"{topic.intro}\n\n" if topic.intro else ""))
         body += [text + "\n" for text in fresh.get(topic.key, []) + earlier.get(topic.key, [])]
-    args.out.write_text(header(time.perf_counter() - start, commit) + "\n".join(body).rstrip() + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    out.write_text(head + "".join(text + "\n" for text in pending) + "\n".join(body).rstrip() + "\n")
 
 
 if __name__ == "__main__":
