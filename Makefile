@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 # under constraints.txt, stops any other package from pulling a second (CUDA) torch.
 TORCH_SPEC ?= torch==2.13.0
 SNAKEMAKE_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup demo test test-fast lint bench clean deepspeed deepspeed-install
 
@@ -38,7 +39,7 @@ lint: setup
 
 # The quick benchmarks (each in a snapshot of HEAD; ~20 min on the idle 2-core CPU) rewrite BENCHMARKS.md.
 bench: setup
-	$(BIN)/python bench/make_bench.py
+	$(BIN)/python bench/make_bench.py $(BENCH_ARGS)
 
 # DeepSpeed (part of setup) builds against the installed torch: without build isolation, and under
 # constraints.txt (torch==2.13.0), it cannot pull another, CUDA, torch. Its ops compile on first use

@@ -133,12 +133,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", help="topics to run (others: skipped, earlier measurements kept)")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--overhead-pairs", type=int, help="bench_overhead pairs per method instead of --quick's 3 "
+                        "(on a loaded machine; the section names the count)")
     args = parser.parse_args()
     start = time.perf_counter()
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
     chosen = [bench for bench in BENCHES if not args.only or bench[2] in args.only]
+    if args.overhead_pairs:
+        chosen = [(s, ["--pairs", str(args.overhead_pairs)] if t == "overhead" else o, t) for s, o, t in chosen]
     fresh: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for done, (script, options, topic) in enumerate(chosen, start=1):
