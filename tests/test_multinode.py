@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, write_sentiment_csv
+from conftest import REPO, Workflow, tiny_config, write_sentiment_csv
 from scale_helpers import load_weights, loss_curve, max_weight_difference
 from tunetrace.config import MethodSpec, TaskSpec, validate_config
 from tunetrace.data.prepare import prepare_task_data
@@ -175,3 +175,43 @@ def test_two_cpu_nodes_equal_one_process(tmp_path: Path) -> None:
     assert [s for s, _ in curve_two] == [1, 2, 3, 4, 5, 6] == [s for s, _ in curve_one]
     assert max(abs(a - b) for (_, a), (_, b) in zip(curve_one, curve_two, strict=True)) < 1e-5
     assert max_weight_difference(load_weights(one / "final"), load_weights(two / "final")) < 1e-5
+
+
+def _train_resources(flow: Workflow, method: str) -> dict[str, str]:
+    """train_run's resources for `method`, as a dry run of the real workflow resolves them."""
+    proc = flow.run("--dry-run", f"results/runs/{method}/tiny/seed0/run.json")
+    lines = (proc.stdout + proc.stderr).splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "rule train_run:":
+            block = next(x for x in lines[i:] if x.strip().startswith("resources:"))
+            return dict(item.split("=", 1) for item in block.split(":", 1)[1].strip().split(", "))
+    raise AssertionError("no train_run job in the dry run:\n" + "\n".join(lines[-40:]))
+
+
+@pytest.mark.workflow
+def test_multi_node_methods_become_per_node_slurm_requests(make_workflow) -> None:  # type: ignore[no-untyped-def]
+    """The Slurm executor's own submit code turns a 2-node x 4-GPU method into --nodes=2 --gres=gpu:4 and
+    --cpus-per-gpu (no job-wide --gpus, no --ntasks-per-gpu), and a 2-node CPU method into one task per node."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    config = tiny_config()
+    config["methods"]["full"]["resources"] = {"nodes": 2, "gpus": 4, "cpus": 8}
+    config["methods"]["lora_r4"]["resources"] = {"nodes": 2, "cpus": 3}
+    flow = make_workflow(config)
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "account": "", "partition": "", "workdir": ""}
+    flags = {}
+    for method, threads in (("full", 8), ("lora_r4", 3)):
+        resolved = {k: int(v) if v.isdigit() else v for k, v in _train_resources(flow, method).items()}
+        job = SimpleNamespace(resources=Resources(resolved), threads=threads)
+        flags[method] = (get_submit_command(job, params) + set_gres_string(job)).split()
+    assert {"--nodes=2", "--cpus-per-gpu=2", "--gres=gpu:4"} <= set(flags["full"])
+    assert not any(f.startswith(("--gpus", "--ntasks")) for f in flags["full"])
+    assert {"--nodes=2", "--ntasks=2", "--cpus-per-task=3"} <= set(flags["lora_r4"])
+    assert not any("gpu" in f for f in flags["lora_r4"])
