@@ -60,3 +60,23 @@ def test_earlier_results_by_topic():
     assert [p.splitlines()[0] for p in pieces["overhead"]] == [
         "### Earlier: Representation drift", "#### Training with representation capture vs without"]
     assert pieces["storage"] == ["### Earlier: compute_drift on the demo probe set\n\nB\n"]
+
+
+def test_job_log_first_line_is_logging_setup(tmp_path):
+    """setup_logging writes a first timestamped line, so a job log's span starts right after the imports."""
+    import logging
+
+    from tunetrace.logutil import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    log_file = tmp_path / "job.log"
+    try:
+        setup_logging(log_file)
+        logging.getLogger("x").info("work")
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved
+    lines = log_file.read_text().splitlines()
+    assert "logging to" in lines[0] and parse_job_log("\n".join(lines)).span_s >= 0

@@ -34,6 +34,8 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
     logging.captureWarnings(True)
     if not stderr_is_terminal():
         quiet_progress_bars()
+    if log_file:  # the job's first timestamp: the benchmarks take start-up + imports up to this line
+        logging.getLogger(__name__).info("logging to %s (pid %d)", log_file, os.getpid())
 
 
 def stderr_is_terminal() -> bool:
