@@ -80,12 +80,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="accepted for make_bench (the demo is one run)")
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
-    parser.add_argument("--keep", action="store_true", help="keep the snapshot")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="run in DIR (a new snapshot) and keep it: a finished demo for bench_planning --finished")
     args = parser.parse_args()
     load_before = loadavg()
-    root = Path(tempfile.mkdtemp(prefix="bench-demo-"))
-    commit = snapshot(root / "repo")
-    study = root / "repo"
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    study = root if args.keep else root / "repo"
+    commit = snapshot(study)
     wall, peak_mb = run_demo(study)
     doc = json.loads((study / "results/comparison.json").read_text())
     task = next(iter(doc["tasks"].values()))

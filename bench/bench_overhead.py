@@ -123,7 +123,7 @@ def breakdown(pipe: dict) -> dict[str, float]:
         "snakemake own (total - time any job ran)": pipe["wall"] - busy,
         "jobs (union of job wall times)": busy,
         "jobs: start-up, imports, exit (job wall - log span)": sum(max(j.wall_s - j.log.span_s, 0) for j in jobs),
-        "model loads (count)": float(sum(len(j.log.model_loads) for j in jobs)),
+        "model loads (count)": sum(len(j.log.model_loads) for j in jobs),
         "model loads (s)": sum(sum(j.log.model_loads) for j in jobs),
         "representation captures (s)": sum(sum(j.log.captures) for j in jobs),
         "lineage records (s)": sum(sum(j.log.lineage) for j in jobs),
@@ -143,7 +143,7 @@ def per_rule(pipes: list[dict]) -> list[list[object]]:
         jobs = [job for pipe in pipes for job in pipe["jobs"] if job.rule == rule]
         rows.append([rule, median([j.wall_s for j in jobs]), median([j.log.span_s for j in jobs]),
                      median([max(j.wall_s - j.log.span_s, 0) for j in jobs]),
-                     median([float(len(j.log.model_loads)) for j in jobs]),
+                     median([len(j.log.model_loads) for j in jobs]),
                      median([sum(j.log.model_loads) for j in jobs]), median([j.max_rss_mb for j in jobs])])
     return rows
 

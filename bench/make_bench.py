@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchkit import REPO, loadavg, machine
+from benchkit import REPO, loadavg, machine, snapshot_env
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,13 @@ def split_earlier(text: str) -> dict[str, list[str]]:
     return pieces
 
 
-def run_bench(script: str, options: list[str], workdir: Path) -> str:
+def run_bench(script: str, options: list[str], workdir: Path, env: dict[str, str] | None = None) -> str:
     """One benchmark's section with its load average before/after and wall time, or a note why not."""
     if not (REPO / script).exists():
         return f"_`{script}` is not in this checkout yet: skipped._\n"
     section = workdir / (Path(script).stem + ".md")
     before, start = loadavg(), time.perf_counter()
-    done = subprocess.run([sys.executable, script, *options, "--section", str(section)], cwd=REPO)
+    done = subprocess.run([sys.executable, script, *options, "--section", str(section)], cwd=REPO, env=env)
     wall, after = time.perf_counter() - start, loadavg()
     stamp = f"_Ran in {wall:.0f} s; load average (1/5/15 min) before {before}, after {after}._\n"
     if done.returncode or not section.exists():
@@ -145,8 +145,15 @@ def main() -> None:
         chosen = [(s, ["--pairs", str(args.overhead_pairs)] if t == "overhead" else o, t) for s, o, t in chosen]
     fresh: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as workdir:
+        demo = Path(workdir) / "demo"  # bench_demo leaves its finished demo here for bench_planning's no-op reruns
         for done, (script, options, topic) in enumerate(chosen, start=1):
-            fresh.setdefault(topic, []).append(run_bench(script, options, Path(workdir)))
+            env = None
+            if topic == "demo":
+                options = [*options, "--keep", str(demo)]
+            elif topic == "planning" and (demo / "results/comparison.json").exists():
+                # the demo's own code (its snapshot's pkg/), else the code hashes differ and nothing is a no-op
+                options, env = [*options, "--finished", str(demo)], snapshot_env(demo)
+            fresh.setdefault(topic, []).append(run_bench(script, options, Path(workdir), env))
             # rewritten after each benchmark, so a run stopped part way leaves the sections it finished
             pending = [f"_`{s}` not run yet._\n" for s, _, _ in chosen[done:]]
             write(args.out, header(time.perf_counter() - start, commit), fresh, earlier, pending)
