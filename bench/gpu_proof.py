@@ -43,9 +43,9 @@ log = logging.getLogger("gpu_proof")
 GPU_SIZES = {"hidden": 2048, "layers": 18, "heads": 16, "intermediate": 5632, "positions": 2048}
 PROFILES: dict[str, dict[str, Any]] = {
     "gpu": {"sizes": GPU_SIZES, "dtype": "bfloat16", "precision": "bf16", "seq_len": 1024, "batch_size": 8,
-            "steps": 20, "warmup": 5, "resume_steps": 12, "lora_r": 16, "words": 1100},
+            "steps": 20, "warmup": 5, "resume_steps": 12, "resume_save_every": 4, "lora_r": 16, "words": 1100},
     "tiny": {"sizes": None, "dtype": "float32", "precision": "fp32", "seq_len": 64, "batch_size": 4,
-             "steps": 4, "warmup": 1, "resume_steps": 4, "lora_r": 4, "words": 80},
+             "steps": 4, "warmup": 1, "resume_steps": 6, "resume_save_every": 2, "lora_r": 4, "words": 80},
 }
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 WORDS = ("the model reads every token of a long document and learns which word comes next while the "
@@ -187,25 +187,26 @@ def merge_check(out: Path, adapter_dir: Path, model_dir: Path, data_dir: Path, p
 
 
 def resume_check(out: Path, model_dir: Path, data_dir: Path, profile: dict, gpu: bool) -> dict:
-    """A LoRA run SIGKILLed once its mid-run checkpoint is complete, then run again, against the same run
-    uninterrupted: adapter weights and per-step losses. fp32 on CPU must be bitwise; bf16 on a GPU within
-    1e-3 (a kernel may choose another reduction order after the restart)."""
+    """A LoRA run SIGKILLed once its first checkpoint is complete (a later one may be complete by then too),
+    then run again, against the same run uninterrupted: adapter weights and per-step losses. fp32 on CPU
+    must be bitwise; bf16 on a GPU within 1e-3 (a kernel may choose another reduction order after the restart)."""
     from tunetrace.training.checkpoints import COMPLETE_MARKER
 
-    steps = profile["resume_steps"]
-    jobs = {name: job_for(out, name, method_config("lora", profile, gpu, steps, steps // 2), model_dir, data_dir,
+    steps, every = profile["resume_steps"], profile["resume_save_every"]
+    jobs = {name: job_for(out, name, method_config("lora", profile, gpu, steps, every), model_dir, data_dir,
                           profile) for name in ("resume_reference", "resume_killed")}
     reference = train(out, jobs["resume_reference"])
     killed = jobs["resume_killed"]
     proc = start(out, killed)
-    marker = Path(killed.resume_dir) / f"checkpoint-{steps // 2}" / COMPLETE_MARKER
+    marker = Path(killed.resume_dir) / f"checkpoint-{every}" / COMPLETE_MARKER
     deadline = time.monotonic() + 300
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    if not marker.exists():
-        raise RuntimeError(f"the run to kill ended before its checkpoint; see {out / 'logs'}/resume_killed.log")
+    if not marker.exists() or (Path(killed.run_dir) / "run.json").exists():
+        raise RuntimeError(f"the run to kill ended before its checkpoint or finished before the kill; see "
+                           f"{out / 'logs'}/resume_killed.log")
     resumed = train(out, killed)
     return compare_runs(reference, resumed, tolerance=0.0 if not gpu else 1e-3)
 

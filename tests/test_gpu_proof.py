@@ -37,9 +37,11 @@ def test_tiny_mode_runs_every_check_of_the_gpu_proof(tmp_path: Path) -> None:
     """`gpu_proof.sh OUT --tiny` trains full, LoRA, ZeRO-2 and ZeRO-3 through the library, passes the merge check
     and a bitwise kill-and-resume, and writes the JSON and the markdown table."""
     out = tmp_path / "proof"
-    env = {**os.environ, "PYTHON": sys.executable, "TUNETRACE_CACHE": str(tmp_path / "cache")}
+    # about 90 s on a quiet 2-core machine; the limits only guard against a hang on a loaded one
+    env = {**os.environ, "PYTHON": sys.executable, "TUNETRACE_CACHE": str(tmp_path / "cache"),
+           "GPU_PROOF_TIMEOUT": "900"}
     proc = subprocess.run(["bash", str(REPO / "bench" / "gpu_proof.sh"), str(out), "--tiny"], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=960)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     result = json.loads((out / "gpu_proof.json").read_text())
@@ -55,6 +57,6 @@ def test_tiny_mode_runs_every_check_of_the_gpu_proof(tmp_path: Path) -> None:
     merge = result["merge_check"]
     assert merge["passed"] and merge["loss_abs_diff"] <= 1e-4 and merge["dtype"] == "float32"
     resume = result["resume"]
-    assert resume["resumed_from_step"] == 2 and resume["steps"] == 4 and resume["bitwise"]
+    assert resume["resumed_from_step"] in (2, 4) and resume["steps"] == 6 and resume["bitwise"]
     table = (out / "gpu_proof.md").read_text()
     assert "| run | tokens/s | MFU |" in table and "| zero3 |" in table and "**passed**" in table
