@@ -2,12 +2,12 @@ rule evaluate_run:
     input:
         eval="results/data/{task}/eval.parquet",
         final="results/runs/{method}/{task}/seed{seed}/final",
+        outputs="results/runs/{method}/{task}/seed{seed}/eval_outputs.parquet",
     output:
         metrics="results/eval/{method}/{task}/seed{seed}/metrics.json",
         predictions="results/eval/{method}/{task}/seed{seed}/predictions.parquet",
         report="results/eval/{method}/{task}/seed{seed}/report.txt",
     params:
-        model=get_model_params,
         task=get_task_params,
         method=get_method_params,
         evaluation=get_evaluation_params,

@@ -9,6 +9,8 @@ rule train_run:
         checkpoints=directory("results/runs/{method}/{task}/seed{seed}/checkpoints"),
         train_log="results/runs/{method}/{task}/seed{seed}/train_log.jsonl",
         metadata="results/runs/{method}/{task}/seed{seed}/run.json",
+        # the saved final model's raw outputs on the eval split, scored by evaluate_run
+        outputs="results/runs/{method}/{task}/seed{seed}/eval_outputs.parquet",
         reps=directory("results/representations/{method}/{task}/seed{seed}"),
     params:
         model=get_model_params,

@@ -57,9 +57,9 @@ def test_node_groups_of_a_partition_merge_to_its_largest_node() -> None:
 
 def test_memory_grows_with_model_size_and_dtype() -> None:
     """Ten times the parameters ask more memory; bfloat16 weights ask less than float32."""
-    small = job_request("evaluate_run", study(100_000_000), None, "full").mem_mb
-    large = job_request("evaluate_run", study(1_000_000_000), None, "full").mem_mb
-    half = job_request("evaluate_run", study(1_000_000_000, "bfloat16"), None, "full").mem_mb
+    small = job_request("evaluate_baseline", study(100_000_000), None).mem_mb
+    large = job_request("evaluate_baseline", study(1_000_000_000), None).mem_mb
+    half = job_request("evaluate_baseline", study(1_000_000_000, "bfloat16"), None).mem_mb
     assert small < half < large
     assert large == 10000  # 2000 MB overhead + 2 copies of 4 GB (float32), in steps of 500 MB
 
@@ -72,14 +72,16 @@ def test_full_training_on_cpu_holds_optimizer_state() -> None:
 
 
 def test_gpus_only_where_the_method_has_them() -> None:
-    """The CPU-only method's evaluate and verify ask no GPU; the GPU method's evaluate asks one, merging none."""
+    """The CPU-only method's jobs ask no GPU; the GPU method's training its GPUs, the merge check one; merging and
+    scoring a run (evaluate_run loads no model) none; the scoring asks only the fixed overhead, whatever the model."""
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
-    assert gpus == {("evaluate_baseline", None): 1, ("train_run", "full"): 4, ("evaluate_run", "full"): 1,
+    assert gpus == {("evaluate_baseline", None): 1, ("train_run", "full"): 4, ("evaluate_run", "full"): 0,
                     ("train_run", "lora_cpu"): 0, ("evaluate_run", "lora_cpu"): 0,
                     ("merge_adapter", "lora_cpu"): 0, ("verify_merge", "lora_cpu"): 0}
     cpu_only = study(lora={"type": "lora"})
     assert job_request("evaluate_baseline", cpu_only, 22_000_000).gpus == 0
+    assert job_request("evaluate_run", study(8_000_000_000), None, "full").mem_mb == 2000
 
 
 def test_config_overrides_win_and_retry_doubles() -> None:
@@ -97,8 +99,8 @@ def test_config_overrides_win_and_retry_doubles() -> None:
 def test_unknown_size_assumes_a_billion_parameters() -> None:
     """A model not on disk (None) is sized as DEFAULT_PARAMETERS."""
     config = study()
-    assert job_request("evaluate_run", config, None, "full") == job_request("evaluate_run", config,
-                                                                             DEFAULT_PARAMETERS, "full")
+    assert job_request("evaluate_baseline", config, None) == job_request("evaluate_baseline", config,
+                                                                          DEFAULT_PARAMETERS)
 
 
 def test_tiny_study_fits_the_one_node_cluster() -> None:
@@ -112,8 +114,8 @@ def test_impossible_memory_names_rule_and_key() -> None:
     """An 8B float32 model's evaluation cannot fit 24 GB: the error names the rule, both numbers and the key."""
     _, findings = diagnose(study_requests(study(8_000_000_000), None), ONE_NODE, SQUEUE)
     errors = [f.message for f in findings if f.severity == "error"]
-    assert any(m.startswith("evaluate_run (method full) requests 63500 MB of memory") and
-               "has 24105" in m and "resources.evaluate_run.mem_mb" in m for m in errors)
+    assert any(m.startswith("evaluate_baseline requests 63500 MB of memory") and
+               "has 24105" in m and "resources.evaluate_baseline.mem_mb" in m for m in errors)
 
 
 def test_too_many_gpus_and_missing_partition() -> None:

@@ -114,10 +114,12 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
         rule = re.sub(r"_wildcards_.*", "", comment.removeprefix("rule_"))
         method = "lora" if "_wildcards_lora" in comment else "full" if "_wildcards_full" in comment else "-"
         gpus.setdefault((rule, method), set()).add(_requested_gpus(job))
-    for key in [("train_run", "lora"), ("evaluate_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-")]:
+    for key in [("train_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-")]:
         assert gpus[key] == {"1"}, (key, gpus)
     assert all(v in ({""}, {"1"}) for v in gpus.values()), gpus
-    for key in [("train_run", "full"), ("evaluate_run", "full"), ("merge_adapter", "lora"), ("compare_runs", "-")]:
+    # evaluate_run scores the outputs its training job wrote (no model, no GPU), for either method
+    for key in [("train_run", "full"), ("evaluate_run", "full"), ("evaluate_run", "lora"), ("merge_adapter", "lora"),
+                ("compare_runs", "-")]:
         assert gpus[key] == {""}, (key, gpus)
     run = json.loads((flow.root / "results/runs/lora/tiny/seed0/run.json").read_text())
     assert run["cluster"]["slurm_job_id"] in job_ids and run["cluster"]["slurm_gpus_on_node"] == "1"
@@ -136,5 +138,5 @@ def test_doctor_against_the_running_cluster(slurm_cluster: None, tmp_path: Path)
     flow.write_config()
     bad = _tunetrace(flow.root, "doctor", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config.yaml")
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert re.search(rf"ERROR: evaluate_run \(method lora\) requests \d+ MB of memory; the largest node of "
-                     rf"partition 'debug' has {node_mb}: set resources.evaluate_run.mem_mb", bad.stdout), bad.stdout
+    assert re.search(rf"ERROR: verify_merge \(method lora\) requests \d+ MB of memory; the largest node of "
+                     rf"partition 'debug' has {node_mb}: set resources.verify_merge.mem_mb", bad.stdout), bad.stdout

@@ -300,7 +300,7 @@ def test_registered_class_fulfils_the_task_type_contract(name):
     cls = getattr(importlib.import_module(module), cls_name)
     assert isinstance(cls, type) and issubclass(cls, TaskType), f"{entry.target} is not a TaskType subclass"
     abstract = {n for n, f in vars(TaskType).items() if getattr(f, "__isabstractmethod__", False)}
-    assert abstract >= {"standardise", "load_model", "training_parts", "evaluate", "baseline", "merge_check",
+    assert abstract >= {"standardise", "load_model", "training_parts", "predict", "score", "baseline", "merge_check",
                         "probe_inputs"}
     assert not inspect.isabstract(cls), f"{entry.target} leaves abstract: {sorted(cls.__abstractmethods__)}"
     for method in abstract:
@@ -427,12 +427,29 @@ def test_evaluate_writes_metrics_with_primary_and_predictions(study, name, metho
     assert (out / A.EVAL_REPORT).read_text().strip()
 
     eval_ids = pd.read_parquet(study.data(name) / A.EVAL_SPLIT)[A.COL_ID].astype(str).tolist()
+    outputs = pd.read_parquet(out.parent / "run" / A.EVAL_OUTPUTS)
+    assert outputs[A.COL_ID].astype(str).tolist() == eval_ids, "raw outputs: one row per eval example, in order"
     if name in NO_PREDICTIONS:
         assert not (out / A.PREDICTIONS).exists()
         return
     predictions = pd.read_parquet(out / A.PREDICTIONS)
     assert len(predictions) == len(eval_ids), f"{len(predictions)} prediction rows for {len(eval_ids)} eval examples"
     assert predictions[A.COL_ID].astype(str).tolist() == eval_ids
+
+
+@pytest.mark.parametrize("name, method", MATRIX)
+def test_rescoring_reads_the_outputs_not_the_model(study, name, method, tmp_path, monkeypatch):
+    """evaluate_run's half scores the raw outputs the training job wrote: the same primary metric with other
+    evaluation settings, and no model or tokenizer is loaded to get it."""
+    from tunetrace.evaluation.evaluate import score_run
+
+    task, _, methods = study.task(name)
+    first = _json(study.evaluate(name, method) / A.METRICS)
+    for loader in ("load_model", "load_tokenizer", "load_tuned_model", "load_adapter_model"):
+        monkeypatch.setattr(TaskType, loader, lambda *a, **k: pytest.fail("scoring loaded a model"))
+    again = score_run(task, methods[method], EvalSpec.from_dict({"bootstrap_samples": 0}), SEED, study.data(name),
+                      study.train(name, method) / "run" / A.EVAL_OUTPUTS, tmp_path)
+    assert again["primary"] == pytest.approx(first["primary"], rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize("name, method", LORA)

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import TrackingSpec
+from tunetrace.evaluation.outputs import predict_final
 from tunetrace.guard.gates import check_gates
 from tunetrace.guard.tracking import record_tracking, start_tracking
 from tunetrace.logutil import setup_logging
@@ -38,6 +39,8 @@ with start_tracking(TrackingSpec.from_dict(json.loads(snakemake.params.tracking)
                     seed, run_dir, config={"method": method, "task": job.task_name, "seed": seed}) as tracker:
     run_training(job, threads=snakemake.threads, log_sinks=[tracker.log])
 record_tracking(snakemake.output.metadata, tracker)
+# The saved final model, loaded back in this process (imports and device warm), predicts the eval split.
+predict_final(*job.specs(), data_dir=job.data_dir, run_dir=run_dir, out_path=snakemake.output.outputs)
 Path(snakemake.output.checkpoints).mkdir(parents=True, exist_ok=True)
 Path(snakemake.output.reps).mkdir(parents=True, exist_ok=True)
 

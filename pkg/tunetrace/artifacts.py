@@ -10,6 +10,7 @@ FINAL_DIR = "final"
 CHECKPOINTS_DIR = "checkpoints"
 TRAIN_LOG = "train_log.jsonl"
 RUN_METADATA = "run.json"
+EVAL_OUTPUTS = "eval_outputs.parquet"  # the saved final model's raw outputs on the eval split (scored by evaluate_run)
 REPS_STAGE = "representations"  # inside the resume state: steps captured so far
 
 # evaluation (results/eval/{method}/{task}/seed{seed}/)

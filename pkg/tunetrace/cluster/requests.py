@@ -25,14 +25,15 @@ MODEL_RULES = ("evaluate_baseline", "evaluate_run", "merge_adapter", "verify_mer
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
 # the merged model at once.
-WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_run": 2, "merge_adapter": 3, "verify_merge": 4}
+# evaluate_run holds none: it scores the outputs its training job wrote (evaluation.outputs), no model is loaded.
+WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_run": 0, "merge_adapter": 3, "verify_merge": 4}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
 CPU_FULL_TRAIN_BYTES = 16
 CHECKPOINT_STAGING_BYTES = 12
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
-RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (20, 20), "merge_adapter": (15, 10),
+RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (10, 0), "merge_adapter": (15, 10),
            "verify_merge": (20, 30), "train_run": (60, 240)}
 CPU_SLOWDOWN = 6
 
@@ -89,11 +90,12 @@ def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
 
 def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
     """GPUs only where the method has them: a CPU-only method's jobs request none, the baseline one when any
-    method trains on GPUs, merging (a CPU job) none; evaluation uses one GPU however many training used."""
+    method trains on GPUs, merging (a CPU job) and scoring a run (evaluate_run: no model) none; the merge check
+    one GPU however many training used."""
     methods = config["methods"]
     if rule == "train_run":
         return method_gpus(methods[method])
-    if rule == "merge_adapter":
+    if rule in ("merge_adapter", "evaluate_run"):
         return 0
     if rule == "evaluate_baseline":
         return int(any(method_gpus(m) for m in methods.values()))

@@ -1,4 +1,9 @@
-"""Evaluate a run's final model on the prepared eval split, for any task type: metrics, predictions, report."""
+"""Score a run's final model on the prepared eval split, for any task type: metrics, predictions, report.
+
+The second of two halves (the first, `evaluation.outputs.predict_final`, runs in the training job):
+`score_run` scores the raw outputs the training job wrote with the task type's `score`, so evaluate_run
+loads no model, and changing an evaluation setting (or this module) rescores without retraining.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,16 @@ from typing import Any
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
+from tunetrace.evaluation.outputs import predict_final, read_outputs
 from tunetrace.fileio import finite, write_json, write_text
 from tunetrace.tasks.base import Evaluation
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
+
+
+class OutputsMismatch(ValueError):
+    """Model outputs that do not belong to the eval split they are scored against."""
 
 
 def write_evaluation(evaluation: Evaluation, title: str, out_dir: str | os.PathLike) -> None:
@@ -27,18 +37,29 @@ def write_evaluation(evaluation: Evaluation, title: str, out_dir: str | os.PathL
     write_json(out / A.METRICS, finite(evaluation.metrics))
 
 
-def evaluate_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
-                 data_dir: str | os.PathLike, run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Score a run's final model on the eval split; write metrics, predictions and a report."""
+def score_run(task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, data_dir: str | os.PathLike,
+              outputs_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Score a run's final-model outputs on the eval split; write metrics, predictions and a report."""
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
-    final = Path(run_dir) / A.FINAL_DIR
-    tokenizer = task_type.load_tokenizer(model_spec, str(final))
-    model = task_type.load_tuned_model(model_spec, task, method, final)
-    evaluation = task_type.evaluate(model, tokenizer, frame, task, spec, seed)
+    outputs = read_outputs(outputs_path)
+    ids = outputs.table[A.COL_ID].astype(str).tolist() if A.COL_ID in outputs.table else None
+    if ids != frame[A.COL_ID].astype(str).tolist():
+        raise OutputsMismatch(f"{outputs_path}: its examples are not the eval split's ({len(outputs.table)} rows "
+                              f"against {len(frame)} in {Path(data_dir) / A.EVAL_SPLIT}); rerun the run: "
+                              f"snakemake --forcerun train_run {outputs_path}")
+    evaluation = task_type.score(outputs, frame, task, spec, seed)
     metric = evaluation.metrics["primary_metric"]
     evaluation.metrics.update({"method": method.name, "task": task.name, "seed": seed,
                                "higher_is_better": task_type.higher_is_better(metric)})
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed}", out_dir)
     log.info("%s/%s seed %d: %s = %.4f", method.name, task.name, seed, metric, evaluation.metrics["primary"])
     return evaluation.metrics
+
+
+def evaluate_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
+                 data_dir: str | os.PathLike, run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Both halves in one call (pilot runs, tests): outputs of `run_dir`'s saved final model, then scores."""
+    outputs_path = Path(run_dir) / A.EVAL_OUTPUTS
+    predict_final(model_spec, task, method, data_dir, run_dir, outputs_path)
+    return score_run(task, method, spec, seed, data_dir, outputs_path, out_dir)

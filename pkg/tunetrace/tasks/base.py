@@ -48,6 +48,25 @@ class Evaluation:
     report: str = ""
 
 
+@dataclasses.dataclass
+class ModelOutputs:
+    """A model's raw outputs on an eval split: one row per example (column `id`, in the split's order) with
+    what `score` needs (logits, per-example losses, answers) and nothing `score` computes. The training job
+    writes them from its saved final model; evaluate_run scores them, so a change of evaluation settings
+    rescores without loading the model. Array columns hold one list per row; `info` is JSON (counts)."""
+
+    table: pd.DataFrame
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def array_column(outputs: ModelOutputs, name: str) -> Any:
+    """An array column of `outputs.table` as one 2-D float array (rows x values)."""
+    import numpy as np
+
+    return np.stack([np.asarray(v, dtype=np.float32) for v in outputs.table[name]]) if len(outputs.table) else (
+        np.zeros((0, 0), dtype=np.float32))
+
+
 @dataclasses.dataclass(frozen=True)
 class MergeQuantity:
     """One number comparing the adapter model with the merged model.
@@ -189,9 +208,20 @@ class TaskType(abc.ABC):
         """Model, data, collator and loss of one run (the global seed is set before this)."""
 
     @abc.abstractmethod
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
+        """The model's raw outputs on `frame` (a prepared eval split), in its row order."""
+
+    @abc.abstractmethod
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        """Metrics (with `primary_metric` and `primary`), one row per example and a report, from `predict`'s
+        outputs on the same `frame`."""
+
     def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
                  spec: EvalSpec, seed: int) -> Evaluation:
-        """Predict on `frame` (a prepared eval split) and score: metrics with `primary_metric` and `primary`."""
+        """Predict on `frame` and score, in one go."""
+        return self.score(self.predict(model, tokenizer, frame, task, spec.batch_size), frame, task, spec, seed)
 
     @abc.abstractmethod
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,

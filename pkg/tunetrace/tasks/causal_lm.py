@@ -22,7 +22,7 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.prepare import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
-from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TaskType, TrainingParts
+from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
 
 log = logging.getLogger(__name__)
@@ -177,20 +177,34 @@ def decoder_parts(task_type: TaskType, model_spec: ModelSpec, task: TaskSpec, me
                          info={k: v for k, v in info.items() if k != "flags"}, trainer_class=trainer_class)
 
 
-def score_frame(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, primary: str,
-                batch_size: int) -> tuple[dict, pd.DataFrame]:
-    """Completion loss and perplexity of `model` on prompt/completion rows, and one row per example."""
+def lm_outputs(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+               batch_size: int) -> ModelOutputs:
+    """Completion negative log-likelihood and token count per prompt/completion row, with the encoding flags."""
     dataset, info = encode_sft(frame, tokenizer, task.max_length)
     nll_sum, n_tokens = completion_nll(model, dataset, tokenizer, batch_size)
+    table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "nll_sum": nll_sum, "completion_tokens": n_tokens,
+                          **{k: v for k, v in info["flags"].items()}})
+    return ModelOutputs(table, {k: v for k, v in info.items() if k != "flags"})
+
+
+def score_lm_outputs(outputs: ModelOutputs, frame: pd.DataFrame, primary: str) -> tuple[dict, pd.DataFrame]:
+    """Completion loss and perplexity, and one row per example, from `lm_outputs`."""
+    nll_sum = outputs.table["nll_sum"].to_numpy(dtype=np.float64)
+    n_tokens = outputs.table["completion_tokens"].to_numpy()
     metrics = score_lm(nll_sum, n_tokens, frame, primary)
-    metrics.update({k: v for k, v in info.items() if k != "flags"})
-    metrics["truncated_eval_examples"] = info["truncated_examples"]
-    rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "nll_sum": nll_sum, "completion_tokens": n_tokens,
-                         "loss": np.where(n_tokens > 0, nll_sum / np.maximum(n_tokens, 1), np.nan),
-                         **{k: v for k, v in info["flags"].items()}})
+    metrics.update(outputs.info)
+    metrics["truncated_eval_examples"] = outputs.info["truncated_examples"]
+    rows = outputs.table.copy()
+    rows.insert(3, "loss", np.where(n_tokens > 0, nll_sum / np.maximum(n_tokens, 1), np.nan))
     if A.COL_GROUP in frame:
         rows[A.COL_GROUP] = frame[A.COL_GROUP].to_numpy()
     return metrics, rows
+
+
+def score_frame(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, primary: str,
+                batch_size: int) -> tuple[dict, pd.DataFrame]:
+    """Completion loss and perplexity of `model` on prompt/completion rows, and one row per example."""
+    return score_lm_outputs(lm_outputs(model, tokenizer, frame, task, batch_size), frame, primary)
 
 
 def format_lm_report(metrics: dict[str, Any]) -> str:
@@ -250,9 +264,13 @@ class CausalLM(DecoderTaskType):
         train_frame, eval_frame = load_prepared(data_dir)
         return decoder_parts(self, model_spec, task, method, train_frame, eval_frame)
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
-        metrics, rows = score_frame(model, tokenizer, frame, task, self.primary_metric(task), spec.batch_size)
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
+        return lm_outputs(model, tokenizer, frame, task, batch_size)
+
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        metrics, rows = score_lm_outputs(outputs, frame, self.primary_metric(task))
         return Evaluation(metrics, rows, format_lm_report(metrics))
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,

@@ -21,7 +21,7 @@ from tunetrace.evaluation.metrics import classification_metrics
 from tunetrace.models.loading import load_classifier, load_model_config, meta_skeleton
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
 from tunetrace.models.pooling import resolve_pooling
-from tunetrace.tasks.base import Evaluation, MergeCheck, TaskType, TrainingParts
+from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TaskType, TrainingParts, array_column
 from tunetrace.tasks.labels import (
     format_report,
     label_prediction_flags,
@@ -195,11 +195,18 @@ class SequenceClassification(TaskType):
                              truncated=truncated, compute_metrics=compute_metrics_fn(task),
                              info={"pooling": self.pooling(model_spec, task)})
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
         dataset, truncated = encode_classification(frame, tokenizer, task.max_length)
-        logits = predict_logits(model, dataset, tokenizer, spec.batch_size).numpy()
-        metrics = {**score_predictions(logits, frame, task, spec, seed), "truncated_eval_examples": truncated}
+        logits = predict_logits(model, dataset, tokenizer, batch_size).numpy()
+        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "logits": list(logits)}),
+                            {"truncated": truncated})
+
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        logits = array_column(outputs, "logits")
+        metrics = {**score_predictions(logits, frame, task, spec, seed),
+                   "truncated_eval_examples": outputs.info["truncated"]}
         return Evaluation(metrics, predictions_frame(logits, frame, task), format_report(metrics))
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,

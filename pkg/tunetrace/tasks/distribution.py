@@ -21,7 +21,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.prepare import load_prepared
-from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TrainingParts
+from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer
 from tunetrace.tasks.generative import first_token_ids, next_token_logits
 from tunetrace.tasks.registry import primary_metric
@@ -172,10 +172,16 @@ class Distribution(DecoderTaskType):
                              trainer_class=_trainer_class(first_token_ids(tokenizer, _options(task))),
                              datasets=(train_set, eval_set, info), collator=_collator(tokenizer))
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
-        pred, truncated = predict(model, tokenizer, frame, task, spec.batch_size)
-        metrics = {**_score(pred, frame, task), "truncated_eval_examples": truncated}
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
+        pred, truncated = predict(model, tokenizer, frame, task, batch_size)
+        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "shares": list(pred)}),
+                            {"truncated": truncated})
+
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        pred = array_column(outputs, "shares")
+        metrics = {**_score(pred, frame, task), "truncated_eval_examples": outputs.info["truncated"]}
         report = (f"wasserstein {metrics['wasserstein']:.4f}  mae {metrics['mae']:.4f}  "
                   f"correlation {metrics['correlation']:.4f}  (n {metrics['n']})\n")
         return Evaluation(metrics, predictions_table(pred, frame, task), report)

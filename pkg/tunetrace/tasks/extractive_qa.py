@@ -25,7 +25,7 @@ from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.squad import squad_v2_scores
 from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
-from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, TaskType, TrainingParts
+from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.registry import primary_metric
 from tunetrace.tasks.rows import COL_ANSWER_STARTS, COL_ANSWERS, COL_CONTEXT, COL_QUESTION, standardise_rows
 
@@ -206,10 +206,17 @@ class ExtractiveQA(TaskType):
                              eval_set=None, collator=DataCollatorWithPadding(tokenizer),
                              truncated=info["split_examples"], info={"windows": info})
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
-        """SQuAD v2 EM/F1 (HasAns/NoAns); one predicted answer per question."""
-        answers, _ = predict(model, tokenizer, frame, task, spec.batch_size)
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
+        """One predicted answer per question ("" = no answer)."""
+        answers, _ = predict(model, tokenizer, frame, task, batch_size)
+        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
+                                          "prediction": [answers[str(i)] for i in frame[A.COL_ID]]}))
+
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        """SQuAD v2 EM/F1 (HasAns/NoAns)."""
+        answers = {str(i): str(a) for i, a in zip(outputs.table[A.COL_ID], outputs.table["prediction"], strict=True)}
         metrics = score(frame, answers, task)
         rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "prediction": [answers[str(i)] for i in frame[A.COL_ID]],
                              "answers": frame[COL_ANSWERS]})

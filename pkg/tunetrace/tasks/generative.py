@@ -23,7 +23,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics, cross_entropy, group_error_rates
-from tunetrace.tasks.base import Evaluation, MergeCheck, TrainingParts
+from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer, prompt_text
 from tunetrace.tasks.labels import (
     format_report,
@@ -168,30 +168,39 @@ class GenerativeClassification(DecoderTaskType):
         train, evaluation = load_prepared(data_dir)
         return decoder_parts(self, model_spec, task, method, sft_frame(train, task), sft_frame(evaluation, task))
 
-    def _evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                  template: str | None, spec: EvalSpec) -> Evaluation:
-        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, spec.batch_size)
-        metrics = {**score(scores, preds, frame, task, spec.min_group_class_examples),
-                   "truncated_eval_examples": truncated}
-        rows = predictions_frame(scores, frame, task, y_pred=preds, unparseable=UNPARSEABLE)
+    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                batch_size: int) -> ModelOutputs:
+        """The fine-tuned model with the (simple) task prompt."""
+        return self._predict(model, tokenizer, frame, task, task.prompt_template, batch_size)
+
+    def _predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
+                 template: str | None, batch_size: int) -> ModelOutputs:
+        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, batch_size)
+        table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "scores": list(scores), "prediction": preds})
         if texts is not None:
-            rows["generation"] = texts  # the model's own words, rationale included
+            table["generation"] = texts
+        return ModelOutputs(table, {"truncated": truncated})
+
+    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
+              seed: int) -> Evaluation:
+        scores, preds = array_column(outputs, "scores"), outputs.table["prediction"].to_numpy()
+        metrics = {**score(scores, preds, frame, task, spec.min_group_class_examples),
+                   "truncated_eval_examples": outputs.info["truncated"]}
+        rows = predictions_frame(scores, frame, task, y_pred=preds, unparseable=UNPARSEABLE)
+        if "generation" in outputs.table:
+            rows["generation"] = outputs.table["generation"].to_numpy()  # the model's own words, rationale included
         report = (format_report(metrics)
                   + f"unparseable outputs: {metrics['unparseable']} ({metrics['unparseable_rate']:.1%})\n")
         return Evaluation(metrics, rows, report)
-
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
-        """The fine-tuned model with the (simple) task prompt."""
-        return self._evaluate(model, tokenizer, frame, task, task.prompt_template, spec)
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
         """The model before fine-tuning, with the baseline (sophisticated) prompt; its predictions are kept."""
         _, frame = load_prepared(data_dir)
         template = task.baseline_prompt_template or task.prompt_template
-        result = self._evaluate(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                template, spec)
+        outputs = self._predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
+                                template, spec.batch_size)
+        result = self.score(outputs, frame, task, spec, seed)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
         return Evaluation({"primary_metric": task.primary_metric, "reference": "base_prompted",
                            "primary": metrics["primary"], "baselines": {"base_prompted": metrics}}, result.predictions)
