@@ -87,6 +87,15 @@ def test_comparison_validates_and_covers_every_method(finished_workflow: Workflo
     assert "| full |" in (finished_workflow.root / "results/comparison.md").read_text()
 
 
+def test_job_logs_hold_lines_not_progress_bar_redraws(finished_workflow: Workflow) -> None:
+    """Every job's log file is read by people and tools: no carriage-return redraws of a progress bar (the
+    prediction, feature and weight-loading bars are off when stderr is a file)."""
+    logs = sorted((finished_workflow.root / "logs").rglob("*.log"))
+    assert any("train_run" in str(p) for p in logs) and any("evaluate_baseline" in str(p) for p in logs)
+    redrawn = [str(p.relative_to(finished_workflow.root)) for p in logs if "\r" in p.read_text()]
+    assert redrawn == []
+
+
 def test_noop_rerun_plans_nothing(finished_workflow: Workflow) -> None:
     """A second snakemake on a finished tree has nothing to do."""
     assert finished_workflow.planned_jobs() == {}

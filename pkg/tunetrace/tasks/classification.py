@@ -78,7 +78,7 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
     device = next(model.parameters()).device
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
     outputs = []
-    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5):
+    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None):
         batch.pop("labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
         outputs.append(model(**batch).logits.float().cpu())
@@ -101,7 +101,8 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     with timed_load(source):
         model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
     chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5):
+    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
+                      disable=None):
         second = pairs[start:start + batch_size] if pairs else None
         batch = tokenizer(texts[start:start + batch_size], second, truncation=True, max_length=max_length,
                           padding=True, return_tensors="pt")
