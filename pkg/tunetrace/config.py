@@ -27,11 +27,16 @@ class ConfigError(ValueError):
     """The experiment config is invalid; the message names the key and what is allowed."""
 
 
+# libyaml's parser where PyYAML has it: the same safe constructors, a tenth of the time on the 35 KB schema,
+# which snakemake's planning and every job's adapter read
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: str | os.PathLike) -> Any:
     """Read a YAML file, naming the file on a syntax error."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
 
