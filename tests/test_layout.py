@@ -307,3 +307,22 @@ def test_every_subpackage_has_a_docstring_init():
         if imports:
             problems.append(f"{init.relative_to(REPO)}: line {imports[0].lineno}: imports in a package __init__")
     assert not problems, "\n".join(problems)
+
+
+def _top_level_calls(path: Path) -> list[str]:
+    """Names of the functions a workflow script calls as top-level statements, in order."""
+    tree = ast.parse(path.read_text())
+    calls = [n.value.func for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+    return [f.id if isinstance(f, ast.Name) else getattr(f, "attr", "?") for f in calls]
+
+
+def test_every_recording_script_discards_its_old_records_first():
+    """A job that records lineage first removes the records of the outputs it rewrites (right after setting up
+    its log), so a job that fails or is killed leaves no record beside a missing or half-written output."""
+    scripts = sorted((REPO / "workflow_scripts").glob("*.py"))
+    recording = [p for p in scripts if "record_lineage" in _top_level_calls(p)]
+    assert len(recording) >= 15, [p.name for p in scripts]
+    late = [p.name for p in recording
+            if "discard_records" not in _top_level_calls(p)[:3]
+            or _top_level_calls(p).index("discard_records") > _top_level_calls(p).index("record_lineage")]
+    assert late == [], f"workflow scripts that record lineage without discarding the old records first: {late}"

@@ -7,8 +7,10 @@ import torch
 from tunetrace.analysis.weightspace import WeightSpec, analyze_weights
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 torch.set_num_threads(snakemake.threads)
 analyze_weights(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),

@@ -5,8 +5,10 @@ import json
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.models.checks import check_model
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 check_model(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),
     TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),

@@ -5,9 +5,11 @@ import json
 from tunetrace.guard.validation import enforce_strict
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
+from tunetrace.provenance.lineage import discard_records
 from tunetrace.reporting.comparison import compare_runs
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 inputs = {name: list(snakemake.input[name])
           for name in ("baselines", "evals", "runs", "merge_checks", "manifests", "validations")}

@@ -6,8 +6,10 @@ from tunetrace.analysis.drift import compute_drift
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 compute_drift(
     base_dir=snakemake.input.base,

@@ -4,8 +4,10 @@ import json
 
 from tunetrace.guard.gates import GateSpec, evaluate_gate
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 evaluate_gate(
     GateSpec.from_method({"gate": json.loads(snakemake.params.gate)}),
     pilot_metrics_path=snakemake.input.pilot_metrics,

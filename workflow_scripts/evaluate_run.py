@@ -7,8 +7,10 @@ from pathlib import Path
 from tunetrace.config import EvalSpec, MethodSpec, TaskSpec
 from tunetrace.evaluation.evaluate import score_run
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 score_run(
     TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
     MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),

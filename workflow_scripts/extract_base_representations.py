@@ -9,8 +9,10 @@ from tunetrace.analysis.representations import extract_base_representations
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 torch.set_num_threads(snakemake.threads)
 extract_base_representations(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),

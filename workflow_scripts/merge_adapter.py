@@ -7,8 +7,10 @@ import torch
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.evaluation.merge import merge_adapter
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 torch.set_num_threads(snakemake.threads)
 merge_adapter(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),

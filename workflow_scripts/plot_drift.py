@@ -5,8 +5,10 @@ import json
 from tunetrace.analysis.drift import plot_task_drift
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 plot_task_drift(list(snakemake.input.tables), json.loads(snakemake.params.methods), snakemake.wildcards.task,
                 snakemake.output.plot)

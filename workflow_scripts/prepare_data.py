@@ -6,8 +6,10 @@ from pathlib import Path
 from tunetrace.config import TaskSpec
 from tunetrace.data.prepare import prepare_task_data
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 task = TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task))
 prepare_task_data(task, Path(snakemake.output.manifest).parent)
 

@@ -10,8 +10,10 @@ from tunetrace.guard.gates import as_paths
 from tunetrace.guard.validation import ValidationSpec, validate_run
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
 torch.set_num_threads(snakemake.threads)
 validate_run(

@@ -8,8 +8,10 @@ import torch
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.evaluation.merge import verify_merge
 from tunetrace.logutil import setup_logging
+from tunetrace.provenance.lineage import discard_records
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+discard_records(snakemake.output)  # no record may outlive its output if this job fails
 torch.set_num_threads(snakemake.threads)
 verify_merge(
     ModelSpec.from_dict(json.loads(snakemake.params.model)),
