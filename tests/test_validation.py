@@ -279,3 +279,37 @@ def test_collapsed_predictions_and_baseline_reach_the_report(study, tmp_path: Pa
     single = next(f for f in document["flags"] if f["code"] == "single_class_predictions")
     assert single["message"].startswith("full/tiny/seed0: ") and single["files"] == [str(preds)]
     assert not document["passed"] and document["checked"]["baseline"] == str(baseline)
+
+
+def _raised_codes() -> set[str]:
+    """Every literal red-flag code the package raises: flag(SEVERITY, "code", ...) and {"code": "..."}."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "pkg" / "tunetrace"
+    pattern = re.compile(r'flag\((?:WARNING|CRITICAL|severity), "([a-z0-9_]+)"|\{"code": "([a-z0-9_]+)"')
+    return {a or b for path in package.rglob("*.py") for a, b in pattern.findall(path.read_text())}
+
+
+def test_known_codes_are_exactly_the_raised_ones_and_documented():
+    """guard.codes lists every code the package raises and no other; docs/guard.md describes each."""
+    from tunetrace.guard.codes import RED_FLAG_CODES
+
+    raised = _raised_codes()
+    assert len(raised) >= 25 and raised == set(RED_FLAG_CODES), (sorted(raised - RED_FLAG_CODES),
+                                                                 sorted(RED_FLAG_CODES - raised))
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guard.md").read_text()
+    assert [c for c in sorted(RED_FLAG_CODES) if f"`{c}`" not in guide] == []
+
+
+@pytest.mark.parametrize("key", ["warning_codes", "critical_codes"])
+def test_an_unknown_flag_code_in_the_config_is_refused(key):
+    """A typo in validation.warning_codes / critical_codes names the key and the known codes; trend codes pass."""
+    from conftest import tiny_config
+    from tunetrace.config import ConfigError, validate_config
+
+    config = tiny_config()
+    config["validation"] = {key: ["below_baseline", "step_time_s_trend_up"]}
+    validate_config(config)
+    config["validation"] = {key: ["below_baselin"]}
+    with pytest.raises(ConfigError, match=rf"validation\.{key}.*'below_baselin'.*not_better_than_trivial"):
+        validate_config(config)

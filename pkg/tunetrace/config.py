@@ -139,10 +139,23 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     return filled
 
 
+def _check_flag_codes(validation: Mapping[str, Any]) -> None:
+    """validation.warning_codes / critical_codes name red flags that exist (a typo would change nothing)."""
+    from tunetrace.guard.codes import RED_FLAG_CODES, TREND_SUFFIX, is_known
+
+    for key in ("warning_codes", "critical_codes"):
+        unknown = [code for code in validation.get(key) or () if not is_known(code)]
+        if unknown:
+            raise ConfigError(f"invalid config at 'validation.{key}': unknown red-flag code(s) {unknown}; known: "
+                              f"{', '.join(sorted(RED_FLAG_CODES))}, and <key>{TREND_SUFFIX} for step_time_s, "
+                              "cpu_rss_mb, gpu<N>_allocated_mb (docs/guard.md describes each)")
+
+
 def _check_semantics(config: Mapping[str, Any]) -> None:
     """Rules JSON Schema cannot express."""
     for section in ("tasks", "methods"):
         _check_names_differ_in_more_than_case(section, config[section])
+    _check_flag_codes(config["validation"])
     for name, task in config["tasks"].items():
         source = task["source"]
         if source["format"] != "hub" and not source["train"]:
