@@ -50,7 +50,7 @@ def story(finished_workflow: Workflow, tmp_path_factory: pytest.TempPathFactory)
     shutil.copytree(finished_workflow.root, root, symlinks=True)
     flow = Workflow.__new__(Workflow)  # the copied study: no data or config to write
     flow.root, flow.config = root, finished_workflow.config
-    s = SimpleNamespace(before={name: (root / name).read_bytes() for name in COMPARISON})
+    s = SimpleNamespace(root=root, before={name: (root / name).read_bytes() for name in COMPARISON})
     metrics = json.loads((root / FORGED).read_text())
     s.true_accuracy, metrics["accuracy"] = metrics["accuracy"], 0.99
     (root / FORGED).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -67,6 +67,10 @@ def story(finished_workflow: Workflow, tmp_path_factory: pytest.TempPathFactory)
     s.older = tunetrace(root, "audit", "results/comparison.json", "--json", "--fix")
     (root / COMPARISON[1]).write_bytes(s.before[COMPARISON[1]])  # ... and its older lineage record with it
     s.older_with_record = tunetrace(root, "audit", "results/comparison.json", "--json", "--fix")
+    s.auto_repair = tunetrace(root, "audit", "results/comparison.json", "--run", "--", "--snakefile",
+                              str(REPO / "Snakefile"), "--configfile", str(root / "config.yaml"), "--cores", "2",
+                              "--workflow-profile", "none", *MTIME_ONLY)
+    s.after_auto_repair = tunetrace(root, "audit", "results/comparison.json", "--json")
     return s
 
 
@@ -118,3 +122,13 @@ def test_older_comparison_with_its_record_is_stale(story: SimpleNamespace) -> No
     """Put back with its own older record, the comparison was made from a metric since regenerated: `stale`."""
     assert story.older_with_record.returncode == 1
     assert problems(story.older_with_record.stdout) == {"results/comparison.json": "stale"}
+
+
+def test_audit_run_repairs_the_stale_comparison_itself(story: SimpleNamespace) -> None:
+    """`tunetrace audit --run` runs the one forcerun command it would list, then audits again: exit 0, the
+    audit passes, and the comparison holds the true value."""
+    assert story.auto_repair.returncode == 0, story.auto_repair.stdout[-2000:] + story.auto_repair.stderr[-3000:]
+    assert "running:" in story.auto_repair.stderr and "--forcerun results/comparison.json" in story.auto_repair.stderr
+    assert json.loads(story.after_auto_repair.stdout)["ok"] is True
+    runs = json.loads((story.root / "results/comparison.json").read_text())["tasks"]["tiny"]["methods"]["full"]["runs"]
+    assert [run["accuracy"] for run in runs] == [story.true_accuracy]

@@ -251,9 +251,13 @@ def repair_plan(result: Mapping[str, Any]) -> list[dict[str, Any]]:
             siblings.setdefault(path, set()).add(other)
             siblings.setdefault(other, set()).add(path)
     forced = {e["path"] for e in plan if e["action"] == "forcerun"}
+    # A missing output needs no forcing: any snakemake run rebuilds it (a job that failed on a tampered input
+    # leaves its outputs, and their records, removed), so it reruns with the others whenever there are others.
+    present = {e["path"] for e in plan if e["action"] == "forcerun" and e["status"] != "missing"}
     for entry in plan:
-        entry["redundant"] = entry["action"] == "forcerun" and _regenerated_anyway(entry["path"], forced, inputs,
-                                                                                   siblings)
+        entry["redundant"] = entry["action"] == "forcerun" and (
+            _regenerated_anyway(entry["path"], forced, inputs, siblings)
+            or (entry["status"] == "missing" and bool(present)))
     return plan
 
 
