@@ -57,7 +57,7 @@ rule analyze_weights:
         "logs/analyze_weights/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/analyze_weights/{method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_threads("analyze_weights")
     conda:
         ENV_FILE
     resources:

@@ -16,7 +16,7 @@ rule evaluate_run:
         "logs/evaluate_run/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate_run/{method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_threads("evaluate_run")
     conda:
         ENV_FILE
     resources:

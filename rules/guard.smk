@@ -80,7 +80,7 @@ rule validate_run:
         "logs/validate_run/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/validate_run/{method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_threads("validate_run")
     conda:
         ENV_FILE
     resources:

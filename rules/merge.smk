@@ -11,7 +11,7 @@ rule merge_adapter:
         "logs/merge_adapter/{lora_method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/merge_adapter/{lora_method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_threads("merge_adapter")
     conda:
         ENV_FILE
     resources:

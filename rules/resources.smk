@@ -1,7 +1,7 @@
 # Resources of the model jobs, derived from the base model's size and the method (tunetrace.cluster.requests):
 # memory and runtime grow with the attempt, GPUs only where the method has them. Scheduling only: none of it
 # reaches a job's params, so moving a study to a bigger node reruns nothing.
-from tunetrace.cluster.requests import job_request
+from tunetrace.cluster.requests import job_request, job_threads
 from tunetrace.models.size import parameter_count
 
 # Counted once per DAG build, from the safetensors headers (no weights loaded, no network).
@@ -38,3 +38,8 @@ def get_gpus(rule):
         return _request(rule, wildcards).gpus
 
     return gpus
+
+
+def get_threads(rule):
+    """Threads of a job that is not training: one where the work is light (tunetrace.cluster.requests)."""
+    return job_threads(rule, config["resources"]["model_parameters"] or MODEL_PARAMETERS)

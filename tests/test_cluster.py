@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tunetrace.cluster.doctor import diagnose, render, status_findings
-from tunetrace.cluster.requests import DEFAULT_PARAMETERS, job_request, study_requests
+from tunetrace.cluster.requests import DEFAULT_PARAMETERS, SMALL_MODEL, job_request, job_threads, study_requests
 from tunetrace.cluster.slurm import cluster_facts, gres_gpus, parse_sinfo, parse_time_limit
 from tunetrace.config import validate_config
 
@@ -101,6 +101,20 @@ def test_unknown_size_assumes_a_billion_parameters() -> None:
     config = study()
     assert job_request("evaluate_baseline", config, None) == job_request("evaluate_baseline", config,
                                                                           DEFAULT_PARAMETERS)
+
+
+def test_light_jobs_take_one_thread_and_training_its_method_cpus() -> None:
+    """Scoring and merging: one thread at any size; weight analysis and validation: one thread for a small
+    model, two for a large or unknown one; training: methods.<name>.resources.cpus."""
+    small, large = 22_000_000, 7_000_000_000
+    assert job_threads("evaluate_run", large) == job_threads("merge_adapter", large) == 1
+    assert job_threads("analyze_weights", small) == job_threads("validate_run", small) == 1
+    assert job_threads("analyze_weights", large) == job_threads("validate_run", None) == 2
+    assert job_threads("validate_run", SMALL_MODEL) == 2 and job_threads("verify_merge", small) == 2
+    config = study(**{"full": {"type": "full", "resources": {"cpus": 6}}})
+    assert job_request("train_run", config, small, "full").cpus == 6
+    assert job_request("evaluate_run", config, small, "full").cpus == 1
+    assert job_request("evaluate_baseline", config, small).cpus == 2
 
 
 def test_tiny_study_fits_the_one_node_cluster() -> None:

@@ -36,6 +36,14 @@ CHECKPOINT_STAGING_BYTES = 12
 RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (10, 0), "merge_adapter": (15, 10),
            "verify_merge": (20, 30), "train_run": (60, 240)}
 CPU_SLOWDOWN = 6
+# Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
+# Scoring a run loads no model and merging is bound by (de)serialisation: one thread. The weight analysis and
+# the validation's reloads are numeric work only at scale: one thread below SMALL_MODEL parameters, so two such
+# jobs share a 2-core machine instead of queueing (the demo's time: BENCHMARKS.md, "The demo end to end").
+DEFAULT_THREADS = 2
+ONE_THREAD_RULES = ("evaluate_run", "merge_adapter")
+SMALL_MODEL_ONE_THREAD_RULES = ("analyze_weights", "validate_run")
+SMALL_MODEL = 200_000_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,15 @@ def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
     return min(1, method_gpus(methods[method]))
 
 
+def job_threads(rule: str, parameters: int | None) -> int:
+    """Threads of a job that is not training (see ONE_THREAD_RULES); unknown sizes count as large."""
+    if rule in ONE_THREAD_RULES:
+        return 1
+    if rule in SMALL_MODEL_ONE_THREAD_RULES and parameters is not None and parameters < SMALL_MODEL:
+        return 1
+    return DEFAULT_THREADS
+
+
 def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, method: str | None = None) -> Request:
     """The first-attempt request of one model job; config overrides (resources.<rule>, methods.<name>.resources
     for train_run) win over the estimate."""
@@ -116,7 +133,7 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     # (the model is never moved), so their runtime is estimated at CPU speed even where a GPU is allocated.
     on_gpu = rule == "train_run" and gpus > 0
     runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
-    cpus = spec["resources"]["cpus"] if rule == "train_run" else 2
+    cpus = spec["resources"]["cpus"] if rule == "train_run" else job_threads(rule, parameters)
     return Request(rule, method, int(mem), int(runtime), gpus, int(cpus))
 
 
