@@ -23,6 +23,7 @@ p.add_argument("--lr", type=float, default=5e-5)
 p.add_argument("--lora-r", type=int, default=0)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--epochs", type=float, default=3)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 
@@ -50,7 +51,7 @@ if a.lora_r:
     model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=a.lora_r, lora_alpha=2 * a.lora_r,
                                              lora_dropout=0.05, target_modules=["query", "value"]))
 args = TrainingArguments(output_dir=a.out, seed=a.seed, data_seed=a.seed, learning_rate=a.lr, weight_decay=0.01,
-                         per_device_train_batch_size=16, per_device_eval_batch_size=32, num_train_epochs=3,
+                         per_device_train_batch_size=16, per_device_eval_batch_size=32, num_train_epochs=a.epochs,
                          warmup_steps=0.1, save_steps=30, save_total_limit=2, logging_steps=5, report_to=[],
                          use_cpu=True, disable_tqdm=True)
 trainer = Trainer(model=model, args=args, train_dataset=Rows(a.train), processing_class=tok)
