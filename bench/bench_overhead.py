@@ -223,9 +223,9 @@ def main() -> None:
             print(f"{name} at {args.long_epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
                   f"(load {loads[-1]})", file=sys.stderr, flush=True)
             short_row = next(s for s in summaries if s[0] == name)
-            lengths += [[name, short[name], short_row[1], short_row[2], short_row[2] - short_row[1], short_row[3],
-                         short_row[5]],
-                        [name, args.long_epochs, plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
+            lengths += [[name, f"{short[name]:g}", short_row[1], short_row[2], short_row[2] - short_row[1],
+                         short_row[3], short_row[5]],
+                        [name, f"{args.long_epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
                          pipe["wall"] / plain["wall"], pipe["sps"] / plain["sps"]]]
     rules = sorted({job.rule for job in pipes[0]["jobs"]})
     imports = import_times(study, env, rules)
