@@ -73,24 +73,59 @@ def row(task: str, method: str, rows: tuple[int, int], r: dict[str, Any]) -> str
             f"| {r['eval_wall_s']:.0f} | {r['load_start']} → {r['load_end']} | {merge_txt} |")
 
 
-def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
-    """mean minus cls on the same dev examples: accuracy difference with a paired 95% bootstrap interval, the
-    discordant pairs and McNemar's exact p-value (one seed: this is run-to-run noise plus the pooling)."""
+def paired_difference(first: Path, second: Path, samples: int = 1000) -> dict[str, float]:
+    """second minus first on the same eval examples (matched by id): accuracy difference with a paired 95%
+    bootstrap interval, the discordant pairs and McNemar's exact p-value."""
     import numpy as np
     import pandas as pd
     from scipy.stats import binomtest
 
+    a, b = (pd.read_parquet(f).set_index(A.COL_ID)["correct"].astype(float) for f in (first, second))
+    diff = (b.loc[a.index] - a).to_numpy()
+    rng = np.random.default_rng(0)
+    boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(samples)]
+    only_second, only_first = int((diff > 0).sum()), int((diff < 0).sum())
+    p = binomtest(only_second, only_second + only_first).pvalue if only_second + only_first else 1.0
+    return {"diff": float(diff.mean()), "lo": float(np.percentile(boot, 2.5)), "hi": float(np.percentile(boot, 97.5)),
+            "only_second": only_second, "only_first": only_first, "p": float(p)}
+
+
+def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
+    """mean minus cls on the same dev examples (one seed: this is run-to-run noise plus the pooling)."""
     files = [task_dir / pooling / method / "eval" / "predictions.parquet" for pooling in POOLINGS]
     if not all(f.exists() for f in files):
         return None
-    cls, mean = (pd.read_parquet(f).set_index(A.COL_ID)["correct"].astype(float) for f in files)
-    diff = (mean.loc[cls.index] - cls).to_numpy()  # the same examples, matched by id
-    rng = np.random.default_rng(0)
-    boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(samples)]
-    only_mean, only_cls = int((diff > 0).sum()), int((diff < 0).sum())
-    p = binomtest(only_mean, only_mean + only_cls).pvalue if only_mean + only_cls else 1.0
-    return (f"| {task_dir.name} | {method} | {diff.mean():+.4f} [{np.percentile(boot, 2.5):+.3f}, "
-            f"{np.percentile(boot, 97.5):+.3f}] | {only_mean} / {only_cls} | {p:.2f} |")
+    d = paired_difference(*files, samples=samples)
+    return (f"| {task_dir.name} | {method} | {d['diff']:+.4f} [{d['lo']:+.3f}, {d['hi']:+.3f}] "
+            f"| {d['only_second']} / {d['only_first']} | {d['p']:.2f} |")
+
+
+def run_study(config_path: str | Path, out: Path, seed: int | None = None,
+              poolings: list[str] | None = None) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
+    """Every task x pooling x method of a study config, trained once (finished runs reused): (task, method,
+    (train rows, eval rows), bench.json) per run. poolings None: each task's own `pooling`."""
+    from tunetrace.data.prepare import prepare_task_data
+
+    config = validate_config(yaml.safe_load(Path(config_path).read_text()))
+    model, spec = ModelSpec.from_dict(config["model"]), EvalSpec.from_dict(config["evaluation"])
+    seed = config["seeds"][0] if seed is None else seed
+    results = []
+    for name, task_config in config["tasks"].items():
+        data = out / name / "data"
+        if not (data / A.DATA_MANIFEST).exists():
+            prepare_task_data(TaskSpec.from_dict(name, task_config), data)
+        splits = json.loads((data / A.DATA_MANIFEST).read_text())["splits"]
+        rows = (splits["train"]["rows"], splits["eval"]["rows"])
+        for pooling in poolings or [task_config["pooling"]]:
+            task = TaskSpec.from_dict(name, {**task_config, "pooling": pooling})
+            for method_name, method_config in config["methods"].items():
+                run_dir = out / name / pooling / method_name
+                done = run_dir / "bench.json"
+                result = json.loads(done.read_text()) if done.exists() else run_one(
+                    model, task, MethodSpec.from_dict(method_name, method_config), spec, seed, data, run_dir)
+                results.append((name, method_name, rows, result))
+                print(row(name, method_name, rows, result), flush=True)
+    return results
 
 
 def main() -> None:
@@ -100,30 +135,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="one seed (default: the config's first)")
     parser.add_argument("--poolings", nargs="+", default=list(POOLINGS), choices=POOLINGS)
     args = parser.parse_args()
-    from tunetrace.data.prepare import prepare_task_data
-
-    config = validate_config(yaml.safe_load(Path(args.config).read_text()))
-    model, spec = ModelSpec.from_dict(config["model"]), EvalSpec.from_dict(config["evaluation"])
-    seed = config["seeds"][0] if args.seed is None else args.seed
-    lines = []
-    for name, task_config in config["tasks"].items():
-        data = Path(args.out) / name / "data"
-        if not (data / A.DATA_MANIFEST).exists():
-            prepare_task_data(TaskSpec.from_dict(name, task_config), data)
-        splits = json.loads((data / A.DATA_MANIFEST).read_text())["splits"]
-        rows = (splits["train"]["rows"], splits["eval"]["rows"])
-        for pooling in args.poolings:
-            task = TaskSpec.from_dict(name, {**task_config, "pooling": pooling})
-            for method_name, method_config in config["methods"].items():
-                out = Path(args.out) / name / pooling / method_name
-                done = out / "bench.json"
-                result = json.loads(done.read_text()) if done.exists() else run_one(
-                    model, task, MethodSpec.from_dict(method_name, method_config), spec, seed, data, out)
-                lines.append(row(name, method_name, rows, result))
-                print(lines[-1], flush=True)
+    results = run_study(args.config, Path(args.out), args.seed, args.poolings)
+    config = yaml.safe_load(Path(args.config).read_text())
     print("\n| task | method | pooling | train / dev rows | steps | dev metric [95% CI] | train s | eval s "
           "| load avg start → end (1/5/15 min) | merge check |\n|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(lines))
+    print("\n".join(row(*r) for r in results))
     pairs = [paired(Path(args.out) / name, method) for name in config["tasks"] for method in config["methods"]]
     print("\n| task | method | mean - cls accuracy [paired 95% CI] | right only with mean / only with cls "
           "| McNemar p |\n|---|---|---|---|---|")
