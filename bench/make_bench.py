@@ -62,6 +62,8 @@ EARLIER = {
     "Lineage overhead": "overhead",
     "Scale:": "scale",
     "Task types": "tasks",
+    "Real data": "tasks",
+    "Degenerate runs": "tasks",
 }
 
 
