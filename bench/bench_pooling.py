@@ -100,10 +100,10 @@ def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
             f"| {d['only_second']} / {d['only_first']} | {d['p']:.2f} |")
 
 
-def run_study(config_path: str | Path, out: Path, seed: int | None = None,
-              poolings: list[str] | None = None) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
+def run_study(config_path: str | Path, out: Path, seed: int | None = None, poolings: list[str] | None = None,
+              methods: list[str] | None = None) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
     """Every task x pooling x method of a study config, trained once (finished runs reused): (task, method,
-    (train rows, eval rows), bench.json) per run. poolings None: each task's own `pooling`."""
+    (train rows, eval rows), bench.json) per run. poolings None: each task's own `pooling`; methods None: all."""
     from tunetrace.data.prepare import prepare_task_data
 
     config = validate_config(yaml.safe_load(Path(config_path).read_text()))
@@ -119,6 +119,8 @@ def run_study(config_path: str | Path, out: Path, seed: int | None = None,
         for pooling in poolings or [task_config["pooling"]]:
             task = TaskSpec.from_dict(name, {**task_config, "pooling": pooling})
             for method_name, method_config in config["methods"].items():
+                if methods and method_name not in methods:
+                    continue
                 run_dir = out / name / pooling / method_name
                 done = run_dir / "bench.json"
                 result = json.loads(done.read_text()) if done.exists() else run_one(

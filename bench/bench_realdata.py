@@ -44,6 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="scratch directory for data and runs")
     parser.add_argument("--tasks", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--methods", nargs="+", help="train only these (e.g. two processes side by side, one "
+                        "thread each: OMP_NUM_THREADS=1); the table needs both")
     args = parser.parse_args()
     out = Path(args.out)
     lines = ["| task | method | head pooling | train / dev rows | steps | dev accuracy [95% CI] | majority baseline "
@@ -52,7 +54,10 @@ def main() -> None:
     gaps = ["| task | LoRA - full accuracy [paired 95% CI] | right only with LoRA / only with full | McNemar p |",
             "|---|---|---|---|"]
     for task in args.tasks:
-        runs = {method: (rows, result) for _, method, rows, result in run_study(CONFIGS[task], out)}
+        runs = {method: (rows, result) for _, method, rows, result in run_study(CONFIGS[task], out,
+                                                                                methods=args.methods)}
+        if args.methods:
+            continue
         label, base = majority(out, task)
         full = 100 * runs["full"][1]["value"]
         for method, (rows, r) in runs.items():
