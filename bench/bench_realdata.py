@@ -80,6 +80,8 @@ def main() -> None:
         d = paired_difference(*files)
         gaps.append(f"| {task} | {100 * d['diff']:+.2f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] "
                     f"| {d['only_second']} / {d['only_first']} | {d['p']:.2g} |")
+    if args.methods:
+        return
     print("\n".join(lines) + "\n\n" + "\n".join(gaps))
     (out / "table.json").write_text(json.dumps({"runs": lines, "gaps": gaps}, indent=1))
 
