@@ -6,6 +6,10 @@ and places each section under its topic beside the earlier measurements of bench
 A script that is missing is skipped with a note.
 
     python bench/make_bench.py [--only overhead demo] [--out BENCHMARKS.md]
+    python bench/make_bench.py --render      # no benchmark run: fold an edited bench/RESULTS.md in again
+
+With --only, the other topics keep the fresh sections the file already holds; --render keeps all of them and
+the header.
 """
 
 from __future__ import annotations
@@ -100,6 +104,33 @@ def split_earlier(text: str) -> dict[str, list[str]]:
     return pieces
 
 
+def carried_over(text: str) -> tuple[str, dict[str, list[str]]]:
+    """An existing BENCHMARKS.md: its header, and its fresh sections (not *Earlier*) by topic key."""
+    titles = {topic.title: topic.key for topic in TOPICS}
+    head, fresh, topic, chunk = [], {}, None, None
+
+    def flush() -> None:
+        if topic is not None and chunk:
+            fresh.setdefault(topic, []).append("".join(chunk).rstrip() + "\n")
+
+    for line in text.splitlines(keepends=True):
+        h2 = re.match(r"^## \d+\. (.*)$", line.rstrip("\n"))
+        if h2 or line.startswith("### "):
+            flush()
+            chunk = None
+            if h2:
+                topic = titles.get(h2.group(1))
+            elif not line.startswith("### Earlier:"):
+                chunk = [line]
+        elif topic is None:
+            head.append(line)
+        elif chunk is not None:
+            chunk.append(line)
+    flush()
+    header = "".join(line for line in head if not line.startswith("_`"))
+    return header.rstrip() + "\n\n", fresh
+
+
 def run_bench(script: str, options: list[str], workdir: Path, env: dict[str, str] | None = None) -> str:
     """One benchmark's section with its load average before/after and wall time, or a note why not."""
     if not (REPO / script).exists():
@@ -135,6 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", help="topics to run (others: skipped, earlier measurements kept)")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: rewrite the file with its fresh sections and bench/RESULTS.md as it is now")
     parser.add_argument("--overhead-pairs", type=int, help="bench_overhead pairs per method instead of --quick's 3 "
                         "(on a loaded machine; the section names the count)")
     args = parser.parse_args()
@@ -142,10 +175,16 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
+    old_header, kept = carried_over(args.out.read_text()) if args.out.exists() else ("", {})
+    if args.render:
+        write(args.out, old_header or header(0, commit), kept, earlier, [])
+        print(f"wrote {args.out} (no benchmark run)", file=sys.stderr)
+        return
     chosen = [bench for bench in BENCHES if not args.only or bench[2] in args.only]
     if args.overhead_pairs:
         chosen = [(s, ["--pairs", str(args.overhead_pairs)] if t == "overhead" else o, t) for s, o, t in chosen]
-    fresh: dict[str, list[str]] = {}
+    fresh: dict[str, list[str]] = {topic: sections for topic, sections in kept.items()
+                                    if args.only and topic not in args.only}
     with tempfile.TemporaryDirectory() as workdir:
         demo = Path(workdir) / "demo"  # bench_demo leaves its finished demo here for bench_planning's no-op reruns
         for done, (script, options, topic) in enumerate(chosen, start=1):

@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from benchkit import md_table, parse_job_log, read_benchmark_tsv, union_seconds  # noqa: E402
-from make_bench import split_earlier  # noqa: E402
+from make_bench import carried_over, split_earlier, write  # noqa: E402
 
 LOG = """\
 2026-11-30 23:30:01,000 INFO tunetrace.models.loading: loaded model /m/model in 0.41 s
@@ -60,6 +60,20 @@ def test_earlier_results_by_topic():
     assert [p.splitlines()[0] for p in pieces["overhead"]] == [
         "### Earlier: Representation drift", "#### Training with representation capture vs without"]
     assert pieces["storage"] == ["### Earlier: compute_drift on the demo probe set\n\nB\n"]
+
+
+def test_render_keeps_fresh_sections_and_refolds_earlier_ones(tmp_path):
+    """--render / --only: the file's fresh sections and header come back unchanged; Earlier ones are re-read."""
+    fresh = {"overhead": ["### Pipeline vs plain\n\n| a |\n\n#### pairs\n\nrow\n\n_Ran in 3 s._\n"],
+             "demo": ["### The demo\n\nwall 150 s\n"]}
+    out = tmp_path / "BENCHMARKS.md"
+    write(out, "# Benchmarks\n\n- Date: then\n\n", fresh, split_earlier("## Demo wall time\n\nold\n"),
+          ["_`bench/x.py` not run yet._\n"])
+    header, kept = carried_over(out.read_text())
+    assert header == "# Benchmarks\n\n- Date: then\n\n" and kept == fresh
+    write(out, header, kept, split_earlier("## Demo wall time\n\nnew\n"), [])
+    text = out.read_text()
+    assert "new" in text and "old" not in text and carried_over(text) == (header, fresh)
 
 
 def test_job_log_first_line_is_logging_setup(tmp_path):
