@@ -3,9 +3,9 @@ pooling"). Every task of a study config is trained and evaluated once per poolin
 hyperparameters and seed, through the library (prepare_task_data, train_run, evaluate_run; LoRA methods also
 merge_adapter and verify_merge). Run it from the checkout, beside ../shared/data:
 
-    python bench/bench_pooling.py --config bench/pooling_sst2.yaml --out /tmp/pooling_sst2
-    python bench/bench_pooling.py --config bench/pooling_rte.yaml --out /tmp/pooling_rte
-    python bench/bench_pooling.py --config config/config.yaml --seed 0 --out /tmp/pooling_demo
+    python bench/bench_pooling.py --config bench/pooling_sst2.yaml --out bench-out/pooling_sst2
+    python bench/bench_pooling.py --config bench/pooling_rte.yaml --out bench-out/pooling_rte
+    python bench/bench_pooling.py --config config/config.yaml --seed 0 --out bench-out/pooling_demo
 
 Finished runs (their bench.json exists) are reused, so an interrupted benchmark continues; each run's
 numbers, wall times and the load average at its start and end go to <out>/<task>/<pooling>/<method>/bench.json.

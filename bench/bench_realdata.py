@@ -4,7 +4,7 @@ beside the published MiniLM-L6 figures (bench/RESULTS.md, "Real data: GLUE SST-2
 Not a CI job: about 80 minutes on an idle 2-core CPU (SST-2: 67,349 rows, one epoch per method; RTE: 2,490 pairs,
 five epochs per method). Run it from the checkout, beside ../shared/data:
 
-    python bench/bench_realdata.py --out /tmp/realdata
+    python bench/bench_realdata.py --out bench-out/realdata
 
 Each run goes through the library as bench/bench_pooling.py's do (prepare_task_data, train_run, evaluate_run;
 LoRA also merge_adapter and verify_merge), with each task's own `pooling`; finished runs (their bench.json) are
