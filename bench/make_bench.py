@@ -177,7 +177,9 @@ def main() -> None:
     earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
     old_header, kept = carried_over(args.out.read_text()) if args.out.exists() else ("", {})
     if args.render:
-        write(args.out, old_header or header(0, commit), kept, earlier, [])
+        if not old_header:
+            raise SystemExit(f"{args.out}: nothing to re-render (no such file); run `make bench` first")
+        write(args.out, old_header, kept, earlier, [])
         print(f"wrote {args.out} (no benchmark run)", file=sys.stderr)
         return
     chosen = [bench for bench in BENCHES if not args.only or bench[2] in args.only]
