@@ -220,6 +220,49 @@ def test_config_registry_and_codehash_import_no_torch():
     assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
 
 
+def test_scoring_a_classification_run_imports_no_torch(tmp_path):
+    """evaluate_run's job scores the outputs its training job wrote: its imports, the sequence_classification
+    type and a real score_run (outputs file -> metrics.json) leave torch, transformers and peft unimported,
+    so the job costs a pandas start-up, not a torch one (bench/bench_overhead.py measures the difference)."""
+    script = (
+        "import json, sys\n"
+        "import numpy as np, pandas as pd\n"
+        "from tunetrace import artifacts as A\n"
+        "from tunetrace.config import EvalSpec, MethodSpec, TaskSpec, load_config\n"
+        "from tunetrace.evaluation.evaluate import score_run\n"
+        "from tunetrace.evaluation.outputs import write_outputs\n"
+        "from tunetrace.tasks.base import ModelOutputs\n"
+        "import tunetrace.data.prepare\n"
+        "config = load_config('config/config.yaml')\n"
+        "name, raw = next(iter(config['tasks'].items()))\n"
+        "task = TaskSpec.from_dict(name, raw)\n"
+        "method, raw_method = next(iter(config['methods'].items()))\n"
+        "frame = pd.DataFrame({A.COL_ID: [f'e{i}' for i in range(8)], A.COL_TEXT: ['x'] * 8,\n"
+        "                      A.COL_LABEL: [0, 1] * 4, A.COL_LABEL_NAME: [task.label_names[i] for i in [0, 1] * 4]})\n"
+        f"data = {str(tmp_path / 'data')!r}\n"
+        "import os; os.makedirs(data, exist_ok=True)\n"
+        "frame.to_parquet(os.path.join(data, 'train.parquet'))\n"
+        "frame.to_parquet(os.path.join(data, 'eval.parquet'))\n"
+        "logits = [np.array([2.0, -1.0]) if i % 3 else np.array([-1.0, 2.0]) for i in range(8)]\n"
+        f"outputs = {str(tmp_path / 'eval_outputs.parquet')!r}\n"
+        "write_outputs(ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID], 'logits': logits}),\n"
+        "                           {'truncated': 0}), outputs)\n"
+        "metrics = score_run(task, MethodSpec.from_dict(method, raw_method),\n"
+        "                    EvalSpec.from_dict({'bootstrap_samples': 50}), 0, data, outputs,\n"
+        f"                    {str(tmp_path / 'eval')!r})\n"
+        "print(json.dumps({'accuracy': metrics['accuracy'], 'modules': sorted(sys.modules)}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    # rows 0, 3, 6 get class 1 (labels 0, 1, 0): right on row 3 only; the other five get class 0 (right on 2, 4)
+    assert result["accuracy"] == 3 / 8
+    assert (tmp_path / "eval" / "metrics.json").is_file()
+    heavy = [m for m in result["modules"] if m.split(".")[0] in {"torch", "transformers", "peft"}]
+    assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
+
+
 # ---------------------------------------------------------------- (c) task type names only under tasks/
 
 def _task_type_names() -> set[str]:

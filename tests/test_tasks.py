@@ -8,7 +8,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_splits
 from tunetrace.models.loading import load_tokenizer
-from tunetrace.tasks.classification import encode_classification
+from tunetrace.tasks.encoding import encode_classification
 
 
 def _write_rte_like(path: Path) -> Path:

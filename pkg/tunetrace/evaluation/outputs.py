@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from tunetrace import artifacts as A
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
@@ -64,7 +62,9 @@ def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, dat
                   run_dir: str | os.PathLike, out_path: str | os.PathLike) -> ModelOutputs:
     """The saved final model's raw outputs on the eval split, loaded back from `run_dir/final` (what is
     scored is what was saved). Batches of the method's training batch size: training fitted in memory,
-    so inference does."""
+    so inference does. (torch is imported here, not at the top: evaluate_run reads outputs without it.)"""
+    import torch
+
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     final = Path(run_dir) / A.FINAL_DIR

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.prepare import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics
-from tunetrace.models.loading import load_classifier, load_model_config, meta_skeleton
-from tunetrace.models.names import resolve_model_path, set_offline_if_local
 from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TaskType, TrainingParts, array_column
 from tunetrace.tasks.labels import (
@@ -31,85 +28,10 @@ from tunetrace.tasks.labels import (
     standardise_labelled,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
-
-
-class EncodedDataset(torch.utils.data.Dataset):
-    """Pre-tokenised examples (lists of ids), padded per batch by the collator."""
-
-    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int] | None) -> None:
-        self.encodings = encodings
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(next(iter(self.encodings.values())))
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = {key: values[index] for key, values in self.encodings.items()}
-        if self.labels is not None:
-            item["labels"] = self.labels[index]
-        return item
-
-
-def encode_classification(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[EncodedDataset, int]:
-    """Tokenise a prepared split; return the dataset and how many examples were truncated."""
-    first = frame[A.COL_TEXT].tolist()
-    second = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
-    full = tokenizer(first, second, truncation=False)
-    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
-    encodings = tokenizer(first, second, truncation=True, max_length=max_length)
-    return EncodedDataset(dict(encodings), frame[A.COL_LABEL].astype(int).tolist()), truncated
-
-
-def make_collator(tokenizer: Any) -> Any:
-    """Dynamic padding to the longest example in each batch."""
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer)
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
-    """Logits for every example, in order, in eval mode (float32 on CPU)."""
-    from tqdm.auto import tqdm
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
-    outputs = []
-    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None):
-        batch.pop("labels", None)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        outputs.append(model(**batch).logits.float().cpu())
-    model.train(was_training)
-    return torch.cat(outputs)
-
-
-@torch.no_grad()
-def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
-                         batch_size: int) -> np.ndarray:
-    """Mean of the last hidden layer over non-padding tokens, per example."""
-    from tqdm.auto import tqdm
-    from transformers import AutoModel
-
-    from tunetrace.models.loading import load_tokenizer, timed_load
-
-    set_offline_if_local(model_spec.name_or_path)
-    tokenizer = load_tokenizer(model_spec)
-    source = resolve_model_path(model_spec.name_or_path)
-    with timed_load(source):
-        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
-    chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
-                      disable=None):
-        second = pairs[start:start + batch_size] if pairs else None
-        batch = tokenizer(texts[start:start + batch_size], second, truncation=True, max_length=max_length,
-                          padding=True, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state.float()
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
-    return np.concatenate(chunks)
 
 
 def one_hot_logits(predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -124,6 +46,8 @@ def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFra
     """Log-probabilities of a logistic regression on the frozen model's mean-pooled features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+
+    from tunetrace.tasks.encoding import mean_pooled_features
 
     def features(frame: pd.DataFrame) -> np.ndarray:
         pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
@@ -168,11 +92,15 @@ class SequenceClassification(TaskType):
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
                    gradient_checkpointing: bool = False) -> torch.nn.Module:
+        from tunetrace.models.loading import load_classifier
+
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
         return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path))
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         """The head load_model builds: the architecture's own, or models.heads' mean-pooled class (no pooler)."""
+        from tunetrace.models.loading import load_model_config, meta_skeleton
+
         config = load_model_config(model_spec)  # first: a model that cannot load is named before the pooling
         model_class: str | type = "AutoModelForSequenceClassification"
         if self.pooling(model_spec, task) == "mean":
@@ -187,6 +115,8 @@ class SequenceClassification(TaskType):
 
     def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
+        from tunetrace.tasks.encoding import encode_classification, make_collator
+
         train_frame, eval_frame = load_prepared(data_dir)
         tokenizer = self.load_tokenizer(model_spec)
         train_set, truncated = encode_classification(train_frame, tokenizer, task.max_length)
@@ -198,6 +128,8 @@ class SequenceClassification(TaskType):
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
                 batch_size: int) -> ModelOutputs:
+        from tunetrace.tasks.encoding import encode_classification, predict_logits
+
         dataset, truncated = encode_classification(frame, tokenizer, task.max_length)
         logits = predict_logits(model, dataset, tokenizer, batch_size).numpy()
         return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "logits": list(logits)}),
@@ -231,6 +163,8 @@ class SequenceClassification(TaskType):
 
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
                     task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+        from tunetrace.tasks.encoding import encode_classification, predict_logits
+
         dataset, _ = encode_classification(frame, tokenizer, task.max_length)
         a = predict_logits(adapter, dataset, tokenizer, spec.batch_size).numpy()
         b = predict_logits(merged, dataset, tokenizer, spec.batch_size).numpy()

@@ -1,0 +1,95 @@
+"""The torch half of the label task types: tokenised datasets, batched forward passes, frozen features.
+
+tasks.classification imports these inside the methods that run a model, so scoring a run (evaluate_run) and
+preparing its data (prepare_data) import no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tunetrace import artifacts as A
+from tunetrace.config import ModelSpec
+from tunetrace.models.names import resolve_model_path, set_offline_if_local
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Pre-tokenised examples (lists of ids), padded per batch by the collator."""
+
+    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int] | None) -> None:
+        self.encodings = encodings
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(next(iter(self.encodings.values())))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = {key: values[index] for key, values in self.encodings.items()}
+        if self.labels is not None:
+            item["labels"] = self.labels[index]
+        return item
+
+
+def encode_classification(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[EncodedDataset, int]:
+    """Tokenise a prepared split; return the dataset and how many examples were truncated."""
+    first = frame[A.COL_TEXT].tolist()
+    second = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
+    full = tokenizer(first, second, truncation=False)
+    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
+    encodings = tokenizer(first, second, truncation=True, max_length=max_length)
+    return EncodedDataset(dict(encodings), frame[A.COL_LABEL].astype(int).tolist()), truncated
+
+
+def make_collator(tokenizer: Any) -> Any:
+    """Dynamic padding to the longest example in each batch."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
+    """Logits for every example, in order, in eval mode (float32 on CPU)."""
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
+    outputs = []
+    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None):
+        batch.pop("labels", None)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        outputs.append(model(**batch).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs)
+
+
+@torch.no_grad()
+def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
+                         batch_size: int) -> np.ndarray:
+    """Mean of the last hidden layer over non-padding tokens, per example."""
+    from tqdm.auto import tqdm
+    from transformers import AutoModel
+
+    from tunetrace.models.loading import load_tokenizer, timed_load
+
+    set_offline_if_local(model_spec.name_or_path)
+    tokenizer = load_tokenizer(model_spec)
+    source = resolve_model_path(model_spec.name_or_path)
+    with timed_load(source):
+        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
+    chunks = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
+                      disable=None):
+        second = pairs[start:start + batch_size] if pairs else None
+        batch = tokenizer(texts[start:start + batch_size], second, truncation=True, max_length=max_length,
+                          padding=True, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
+    return np.concatenate(chunks)
