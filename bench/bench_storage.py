@@ -11,7 +11,8 @@ compared with the formula
     + overhead: one safetensors header per file (~100 bytes) and metadata.json (the probe ids, per-layer hashes)
 
 Computed: the same formula for Llama-2-class models (24-32 blocks, hidden 2048-4096), probe 1,000,
-a capture every 100 steps of a 10,000-step run (steps 0, 100, ..., 10,000: 101 step directories),
+a capture every 100 steps of a 10,000-step run (steps 100, 200, ..., 10,000: 100 step directories; step 0
+is the base extraction unless `representations.capture_step0` is set, which adds one per run),
 and for the settings that keep a run's dumps small.
 
     .venv/bin/python bench/bench_storage.py [--quick] [--section PATH]
@@ -41,10 +42,15 @@ def payload_bytes(layers: int, hidden: int, probe: int, pooling: str, dtype: str
     return layers * positions * hidden * WIDTH[dtype] + (probe * tokens if pooling == "none" else 0)
 
 
+def captures_per_run(steps: int, every: int) -> int:
+    """Step directories a run writes at the defaults: every `every` steps and the final step (step 0 is the
+    base extraction; `representations.capture_step0` would add one)."""
+    return len(set(range(every, steps + 1, every)) | {steps})
+
+
 def run_bytes(per_capture: int, steps: int, every: int) -> int:
-    """A run's dumps: step 0, every `every` steps and the final step."""
-    captures = len(set(range(0, steps + 1, every)) | {steps})
-    return per_capture * captures
+    """A run's dumps at the defaults (captures_per_run step directories)."""
+    return per_capture * captures_per_run(steps, every)
 
 
 def human(n: float) -> str:
@@ -137,7 +143,7 @@ def computed_rows() -> list[dict]:
         for label, layers, probe, pooling, dtype, every in variants:
             capture = payload_bytes(layers, hidden, probe, pooling, dtype, TOKENS_NONE)
             rows.append({"model": name, "settings": label, "capture": capture, "run": run_bytes(capture, STEPS, every),
-                         "captures": len(set(range(0, STEPS + 1, every)) | {STEPS})})
+                         "captures": captures_per_run(STEPS, every)})
     return rows
 
 

@@ -68,6 +68,12 @@ def get_representation_params(wildcards):
     return as_json({k: v for k, v in config["representations"].items() if k != "cka_batch_size"})
 
 
+def get_base_representation_params(wildcards):
+    """The base extraction's settings: a training-only key (capture_step0) reruns no base extraction."""
+    training_only = ("cka_batch_size", "capture_step0")
+    return as_json({k: v for k, v in config["representations"].items() if k not in training_only})
+
+
 def get_drift_params(wildcards):
     return as_json(config["representations"])
 

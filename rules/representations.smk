@@ -7,7 +7,7 @@ rule extract_base_representations:
     params:
         model=get_model_params,
         task=get_task_params,
-        representations=get_representation_params,
+        representations=get_base_representation_params,
         code=get_code_params("extract_base_representations"),
     log:
         "logs/extract_base_representations/{task}.log",

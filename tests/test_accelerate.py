@@ -125,7 +125,7 @@ def zero_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]
     def run(stage: str) -> Path:
         if stage not in runs:
             config = _zero_config(model_dir, None if stage == "ddp" else stage)
-            reps = {**config["representations"], "every_steps": 3, "probe_size": 8}
+            reps = {**config["representations"], "every_steps": 3, "probe_size": 8, "capture_step0": True}
             job = _job(root / stage, config, representations=reps, reps_dir=str(root / stage / "reps"))
             run_training(job, threads=2)
             runs[stage] = Path(job.run_dir)

@@ -192,7 +192,8 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     prepare_task_data(task, tmp_path / "data")
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 8, "batch_size": 4, "learning_rate": 1e-2,
                                            "save_every_steps": 4, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}})
-    spec = S.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4})
+    spec = S.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4,
+                                           "capture_step0": True})
 
     class Preempted(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]

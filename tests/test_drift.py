@@ -104,13 +104,14 @@ def test_drift_section_names_method_that_moved_more(study, tmp_path):
 
 @pytest.mark.workflow
 def test_workflow_writes_representations_drift_and_plots(finished_workflow):
-    """Every run has checked step dirs (0 and final), a drift table, heatmap, weights and a drift section."""
+    """Every run has checked step dirs (the final step; step 0 is the base extraction by default), a drift
+    table from step 0 (the base) to the final step, heatmap, weights and a drift section."""
     root = finished_workflow.root / "results"
     base = root / "representations" / "base" / "tiny" / "step_000000"
     S.load_step(base)
     for method in ("full", "lora_r4"):
         steps = S.list_steps(root / "representations" / method / "tiny" / "seed0")
-        assert [s for s, _ in steps] == [0, 4]
+        assert [s for s, _ in steps] == [4]
         for _, step_dir in steps:
             meta, layers, _ = S.load_step(step_dir)
             assert len(layers) == 7 and meta["probe"]["size"] == 24

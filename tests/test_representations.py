@@ -19,7 +19,8 @@ from tunetrace.data.prepare import prepare_task_data
 from tunetrace.fileio import sha256_file
 from tunetrace.models.names import resolve_model_path
 
-SPEC = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
+# capture_step0: these tests prove the run's own step 0 equals the base (the default leaves step 0 to the base)
+SPEC = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8, "capture_step0": True})
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,12 @@ def _method(kind: str) -> MethodSpec:
                                        "logging_steps": 1, "warmup_ratio": 0.0, **extra})
 
 
-def _train(tiny_model, task_data, root: Path, kind: str, capture: bool) -> list[float]:
+def _train(tiny_model, task_data, root: Path, kind: str, capture: bool, spec: S.RepresentationSpec = SPEC
+           ) -> list[float]:
     from tunetrace.training.loop import train_run
 
     task, data_dir = task_data
-    callbacks = ([R.representation_callback(tiny_model, task, SPEC, data_dir, root / "reps", f"{kind}/tiny/seed0")]
+    callbacks = ([R.representation_callback(tiny_model, task, spec, data_dir, root / "reps", f"{kind}/tiny/seed0")]
                  if capture else [])
     train_run(tiny_model, task, _method(kind), seed=0, data_dir=data_dir, run_dir=root / "run", callbacks=callbacks)
     records = [json.loads(line) for line in (root / "run" / A.TRAIN_LOG).read_text().splitlines()]
@@ -96,6 +98,32 @@ def test_run_has_step_dirs_at_interval_and_final(full_run):
     """every_steps=2 over 5 steps gives steps 0, 2, 4 and the final 5."""
     root, _ = full_run
     assert [step for step, _ in S.list_steps(root / "reps")] == [0, 2, 4, 5]
+
+
+def test_by_default_step_zero_is_left_to_the_base(tiny_model, task_data, base_dir, tmp_path):
+    """The schema default (capture_step0 false) captures the interval and final steps only, and the drift
+    table takes the base extraction as step 0 (similarity exactly 1), then the run's own steps."""
+    from tunetrace.analysis.drift import drift_table
+
+    spec = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8})
+    assert spec.capture_step0 is False
+    _train(tiny_model, task_data, tmp_path, "full", capture=True, spec=spec)
+    assert [step for step, _ in S.list_steps(tmp_path / "reps")] == [2, 4, 5]
+    table = drift_table(base_dir, tmp_path / "reps", {"method": "full", "task": "tiny", "seed": 0})
+    assert sorted(table["step"].unique()) == [0, 2, 4, 5] and len(table) == 4 * 3
+    step0 = table[table["step"] == 0]
+    assert np.allclose(step0["cka"], 1.0) and np.allclose(step0["cosine"], 1.0)
+    assert (table[table["step"] == 5]["cka"] < 1.0 - 1e-6).any()  # the trained model moved
+
+
+def test_bad_layer_selection_stops_before_the_first_step(tiny_model, task_data, tmp_path):
+    """With step 0 left to the base, a layer index past the last block still stops the run when training
+    begins (on_train_begin checks it against the model's config), before any optimiser step or checkpoint."""
+    spec = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8, "layers": [0, 5]})
+    with pytest.raises(ValueError, match=r"representations.layers: indices \[5\] out of range.*layers 0..2"):
+        _train(tiny_model, task_data, tmp_path, "full", capture=True, spec=spec)
+    assert not (tmp_path / "run" / A.TRAIN_LOG).exists() or "loss" not in (tmp_path / "run" / A.TRAIN_LOG).read_text()
+    assert not list((tmp_path / "run").glob("**/checkpoint-*"))
 
 
 @pytest.mark.parametrize("kind", ["full", "lora"])

@@ -147,10 +147,11 @@ class Study:
 
         self.root = root
         self.cache: dict[tuple, Any] = {}
-        # every step captured (0, 1, 2); fp32 so the drift is exact at step 0; 8 probe rows so the
-        # unbiased CKA (>= 4 rows) is defined
+        # every step captured (0, 1, 2; step 0 in the run too, so every type's drift at step 0 is measured
+        # against the base, not taken from it); fp32 so that drift is exact; 8 probe rows so the unbiased
+        # CKA (>= 4 rows) is defined
         self.reps = RepresentationSpec.from_dict({"every_steps": 1, "probe_size": 8, "pooling": "mean", "dtype": "fp32",
-                                                  "batch_size": 4, "cka_batch_size": 8})
+                                                  "batch_size": 4, "cka_batch_size": 8, "capture_step0": True})
 
     def _once(self, key: tuple, build: Callable[[], Any]) -> Any:
         if key not in self.cache:

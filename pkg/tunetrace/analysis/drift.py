@@ -1,7 +1,9 @@
 """Representation drift of a run against the base model: a table per run, and its plots.
 
 One row per (step, layer): linear CKA, unbiased minibatch CKA and mean per-example cosine of the
-run's representations against the base representations of the same probe set.
+run's representations against the base representations of the same probe set. Step 0 is the run's own
+capture when it made one (representations.capture_step0), else the base extraction itself, the model
+every run starts from (similarity 1 by construction).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def drift_table(base_dir: str | os.PathLike, run_dir: str | os.PathLike, identit
         raise RepresentationError(f"{run_dir}: no step_NNNNNN directories; "
                                   "was the run trained with representations enabled?")
     rows = []
+    if steps[0][0] != 0:  # step 0 not captured in the run (representations.capture_step0 false): it is the base
+        steps = [(0, Path(base_dir)), *steps]
     for step, step_dir in steps:
         meta, layers, _ = load_step(step_dir)
         _check_same_probe(base_meta, meta, step_dir)

@@ -186,6 +186,15 @@ def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: Re
     return meta
 
 
+def check_layers(model: torch.nn.Module, spec: RepresentationSpec) -> None:
+    """Raise (naming representations.layers and the valid range) when a requested layer is past the model's
+    last block: hidden states are the embeddings plus one per block. Models whose config does not say how many
+    blocks they have are checked at their first capture instead."""
+    blocks = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if spec.layers is not None and isinstance(blocks, int):
+        _resolve_layers(spec.layers, blocks + 1)
+
+
 def is_sharded(model: torch.nn.Module) -> bool:
     """Whether DeepSpeed ZeRO-3 partitioned the model's parameters across the ranks."""
     return any(hasattr(p, "ds_id") for p in model.parameters())
@@ -193,7 +202,9 @@ def is_sharded(model: torch.nn.Module) -> bool:
 
 def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
                             data_dir: str | os.PathLike, out_dir: str | os.PathLike, run: str) -> Any:
-    """A TrainerCallback capturing step 0, every `every_steps` steps and the final step."""
+    """A TrainerCallback capturing every `every_steps` steps and the final step (and step 0 if
+    `spec.capture_step0`; otherwise step 0 is the base extraction). The layer selection is checked against
+    the model when training begins, so a bad `representations.layers` stops the job before any step."""
     from transformers import TrainerCallback
 
     probe = _probe_for(model_spec, task, spec, data_dir)
@@ -219,7 +230,8 @@ def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: Represe
             self.captured.add(step)
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
-            if state.global_step == 0:  # a resumed run starts later; its step 0 is on disk already
+            check_layers(model, spec)
+            if spec.capture_step0 and state.global_step == 0:  # a resumed run's step 0 is on disk already
                 self.capture(state, 0, model)
 
         def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]

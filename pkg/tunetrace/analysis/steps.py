@@ -47,6 +47,7 @@ class RepresentationSpec:
 
     enabled: bool
     every_steps: int
+    capture_step0: bool
     probe_size: int
     layers: tuple[int, ...] | None
     pooling: str

@@ -125,8 +125,8 @@ def train_run(
     the resume state is removed.
 
     With `representations` (a RepresentationSpec), layer representations of the probe set are
-    captured at step 0, every `every_steps` and at the end, into `reps_dir` (staged in the resume
-    state while training, so a resumed run keeps the steps captured before the kill).
+    captured every `every_steps` and at the end (and at step 0 with `capture_step0`), into `reps_dir`
+    (staged in the resume state while training, so a resumed run keeps the steps captured before the kill).
 
     Before training, the planned optimiser steps are logged (and recorded in run.json under `sizing`),
     with a warning when `sizing` (the rule of thumb's thresholds) finds them too few for the task.
