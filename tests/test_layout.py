@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 
 PKG_ROOT = REPO / "pkg"
@@ -218,6 +220,26 @@ def test_config_registry_and_codehash_import_no_torch():
     assert "tunetrace.tasks.registry" in loaded and "tunetrace.provenance.codehash" in loaded
     heavy = [m for m in loaded if m.split(".")[0] in {"torch", "transformers", "peft"}]
     assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
+
+
+# Workflow scripts that run no model: their module-level imports must stay torch-free (each such job then starts
+# in about 0.5 s instead of 2; bench/bench_overhead.py's import table measures it).
+MODEL_FREE_SCRIPTS = ["prepare_data", "evaluate_run", "evaluate_gate", "compute_drift", "plot_drift", "compare_runs",
+                      "summarize_lineage"]
+
+
+@pytest.mark.parametrize("script", MODEL_FREE_SCRIPTS)
+def test_model_free_workflow_scripts_import_no_torch(script):
+    tree = ast.parse((REPO / "workflow_scripts" / f"{script}.py").read_text())
+    imports = "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom))
+    assert "tunetrace" in imports
+    code = imports + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    heavy = sorted({m.split(".")[0] for m in json.loads(proc.stdout.splitlines()[-1])} & {"torch", "transformers",
+                                                                                         "peft"})
+    assert not heavy, f"workflow_scripts/{script}.py imports {heavy} (import it inside the function that needs it)"
 
 
 def test_scoring_a_classification_run_imports_no_torch(tmp_path):

@@ -12,6 +12,7 @@ TRAIN_LOG = "train_log.jsonl"
 RUN_METADATA = "run.json"
 EVAL_OUTPUTS = "eval_outputs.parquet"  # the saved final model's raw outputs on the eval split (scored by evaluate_run)
 REPS_STAGE = "representations"  # inside the resume state: steps captured so far
+CHECKSUMS = "checksums.json"  # sha256 of every file of a checkpoint or final model directory, written when saved
 
 # evaluation (results/eval/{method}/{task}/seed{seed}/)
 METRICS = "metrics.json"

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
+from tunetrace.artifacts import CHECKSUMS
 from tunetrace.fileio import sha256_file, write_json
 
 log = logging.getLogger(__name__)
-CHECKSUMS = "checksums.json"
 _LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
 LogSink = Callable[[dict[str, Any], int], None]
 

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tunetrace import artifacts as A
+from tunetrace.artifacts import CHECKSUMS
 from tunetrace.config import spec_from_dict
 from tunetrace.fileio import read_json, sha256_file, write_json, write_text
-from tunetrace.guard.monitor import CHECKSUMS
 
 log = logging.getLogger(__name__)
 CRITICAL, WARNING = "critical", "warning"

@@ -27,8 +27,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from tunetrace.artifacts import CHECKSUMS
 from tunetrace.fileio import canonical_json, read_json, sha256_file, write_json
-from tunetrace.guard.monitor import CHECKSUMS
 from tunetrace.training.runlock import LOCK_FILE  # one trainer per resume directory
 
 log = logging.getLogger(__name__)
