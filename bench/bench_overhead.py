@@ -5,12 +5,12 @@ In a snapshot of HEAD (a clone; its pkg/ on PYTHONPATH), per method: plain, pipe
 - pipeline: `snakemake results/eval/<method>/demo_sentiment/seed0/metrics.json --cores 2` from an empty
   results tree (prepare_data, check_model, train_run, evaluate_run), whole process.
 The bench config is the demo's minus `representations.every_steps: 30` (a demo choice): default capture,
-monitor and lineage settings. Then one pair per method at --long-epochs (the same run, longer): the pipeline's
+monitor and lineage settings. Then one pair per method at each --long-epochs (the same run, longer): the pipeline's
 fixed costs (processes, the model check, Snakemake) stay, so the ratio falls with the run's length.
 The breakdown of the pipeline's extra time comes from the jobs' benchmark files,
 their logs (model loads, captures, lineage) and direct timings (imports, checksums).
 
-    python bench/bench_overhead.py --pairs 3 [--methods full lora_r8] [--long-epochs 6] [--section out.md]
+    python bench/bench_overhead.py --pairs 3 [--methods full lora_r8] [--long-epochs 6 [12 ...]] [--section out.md]
 """
 
 from __future__ import annotations
@@ -189,8 +189,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="3 pairs per method")
     parser.add_argument("--methods", nargs="+", default=["full", "lora_r8"])
-    parser.add_argument("--long-epochs", type=float, default=6,
-                        help="one more pair per method at this many epochs (the demo's: 3); 0 = none")
+    parser.add_argument("--long-epochs", type=float, nargs="+", default=[6],
+                        help="one more pair per method at each of these epoch counts (the demo's: 3); 0 = none")
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
     parser.add_argument("--keep", action="store_true", help="keep the snapshot (its path is printed)")
     args = parser.parse_args()
@@ -217,20 +217,25 @@ def main() -> None:
         sections += parts
         summaries.append(summary)
     lengths = []
-    if args.long_epochs:
+    long_epochs = [epochs for epochs in args.long_epochs if epochs]
+    if long_epochs:
         short = {name: config["methods"][name]["epochs"] for name in args.methods}
-        set_epochs(study, config, args.long_epochs)
+        rows: dict[str, list[list[object]]] = {}
         for name in args.methods:
-            loads.append(loadavg())
-            plain = run_plain(study, env, model, config["methods"][name], f"{name}-long")
-            pipe = run_pipeline(study, env, name, f"{name}-long")
-            print(f"{name} at {args.long_epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
-                  f"(load {loads[-1]})", file=sys.stderr, flush=True)
             short_row = next(s for s in summaries if s[0] == name)
-            lengths += [[name, f"{short[name]:g}", short_row[1], short_row[2], short_row[2] - short_row[1],
-                         short_row[3], short_row[5]],
-                        [name, f"{args.long_epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
-                         pipe["wall"] / plain["wall"], pipe["sps"] / plain["sps"]]]
+            rows[name] = [[name, f"{short[name]:g}", short_row[1], short_row[2], short_row[2] - short_row[1],
+                           short_row[3], short_row[5]]]
+        for epochs in long_epochs:
+            set_epochs(study, config, epochs)
+            for name in args.methods:
+                loads.append(loadavg())
+                plain = run_plain(study, env, model, config["methods"][name], f"{name}-long{epochs:g}")
+                pipe = run_pipeline(study, env, name, f"{name}-long{epochs:g}")
+                print(f"{name} at {epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
+                      f"(load {loads[-1]})", file=sys.stderr, flush=True)
+                rows[name].append([name, f"{epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
+                                   pipe["wall"] / plain["wall"], pipe["sps"] / plain["sps"]])
+        lengths = [row for name in args.methods for row in rows[name]]
     rules = sorted({job.rule for job in pipes[0]["jobs"]})
     imports = import_times(study, env, rules)
     text = render(args, pairs, commit, summaries, sections, imports, load_before, loads, time.perf_counter() - start,
@@ -247,7 +252,7 @@ def main() -> None:
 
 def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths) -> str:
     command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
-               f"--long-epochs {args.long_epochs:g}")
+               f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)}")
     lines = [
         "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)", "",
         f"Command: `{command}`", "",
@@ -274,9 +279,10 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         "default logging_steps 5).", "",
     ]
     if lengths:
+        longer = ", ".join(f"{epochs:g}" for epochs in args.long_epochs if epochs)
         lines += ["#### The ratio against the run's length", "",
                   "The same runs at the demo's 3 epochs (median of the pairs above) and at "
-                  f"{args.long_epochs:g} epochs (one pair, plain first). The pipeline's extra seconds are mostly "
+                  f"{longer} epochs (one pair each, plain first). The pipeline's extra seconds are mostly "
                   "fixed per run (processes, imports, the model check, Snakemake's planning), so the wall ratio "
                   "falls as training grows; the throughput ratio is per sample and does not.", "",
                   md_table(["method", "epochs", "plain wall (s)", "pipeline wall (s)", "pipeline - plain (s)",
