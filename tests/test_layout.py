@@ -200,26 +200,34 @@ def test_package_has_no_import_cycles():
 
 # ---------------------------------------------------------------- (b) torch-free entry points
 
+HEAVY = {"torch", "transformers", "peft"}
+
+
+def run_fresh(code: str) -> dict:
+    """Run `code` in a fresh interpreter (the package on its path, the repo as cwd); it must print one JSON object
+    last. Returns that object, with "heavy": the torch, transformers or peft top-level packages left imported."""
+    code += "\nimport json as _json, sys as _sys\nprint(_json.dumps({**result, 'modules': sorted(_sys.modules)}))\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    return {**out, "heavy": sorted({m.split(".")[0] for m in out["modules"]} & HEAVY)}
+
+
 def test_config_registry_and_codehash_import_no_torch():
     """Reading and validating a config, checking the model name, the registry's facts and the code hashes
     (what the DAG build needs) leave torch, transformers and peft unimported, in a fresh interpreter."""
-    script = (
-        "import json, sys\n"
+    out = run_fresh(
         "import tunetrace.config, tunetrace.tasks.registry as r, tunetrace.provenance.codehash as c\n"
         "import tunetrace.models.names as n\n"
         "n.check_model_name('embedded:all-MiniLM-L6-v2')\n"
         "[(r.entry(n), r.primary_metric(n, None)) for n in r.task_type_names()]\n"
         "tunetrace.config.load_schema()\n"
         f"c.closure({str(PKG_ROOT)!r}, ['tunetrace.evaluation.evaluate'])\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "result = {}\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = json.loads(proc.stdout.splitlines()[-1])
-    assert "tunetrace.tasks.registry" in loaded and "tunetrace.provenance.codehash" in loaded
-    heavy = [m for m in loaded if m.split(".")[0] in {"torch", "transformers", "peft"}]
-    assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
+    assert {"tunetrace.tasks.registry", "tunetrace.provenance.codehash"} <= set(out["modules"])
+    assert not out["heavy"], f"imported: {out['heavy']}"
 
 
 # Workflow scripts that run no model: their module-level imports must stay torch-free (each such job then starts
@@ -233,12 +241,7 @@ def test_model_free_workflow_scripts_import_no_torch(script):
     tree = ast.parse((REPO / "workflow_scripts" / f"{script}.py").read_text())
     imports = "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom))
     assert "tunetrace" in imports
-    code = imports + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    heavy = sorted({m.split(".")[0] for m in json.loads(proc.stdout.splitlines()[-1])} & {"torch", "transformers",
-                                                                                         "peft"})
+    heavy = run_fresh(imports + "\nresult = {}\n")["heavy"]
     assert not heavy, f"workflow_scripts/{script}.py imports {heavy} (import it inside the function that needs it)"
 
 
@@ -246,8 +249,7 @@ def test_scoring_a_classification_run_imports_no_torch(tmp_path):
     """evaluate_run's job scores the outputs its training job wrote: its imports, the sequence_classification
     type and a real score_run (outputs file -> metrics.json) leave torch, transformers and peft unimported,
     so the job costs a pandas start-up, not a torch one (bench/bench_overhead.py measures the difference)."""
-    script = (
-        "import json, sys\n"
+    result = run_fresh(
         "import numpy as np, pandas as pd\n"
         "from tunetrace import artifacts as A\n"
         "from tunetrace.config import EvalSpec, MethodSpec, TaskSpec, load_config\n"
@@ -272,17 +274,12 @@ def test_scoring_a_classification_run_imports_no_torch(tmp_path):
         "metrics = score_run(task, MethodSpec.from_dict(method, raw_method),\n"
         "                    EvalSpec.from_dict({'bootstrap_samples': 50}), 0, data, outputs,\n"
         f"                    {str(tmp_path / 'eval')!r})\n"
-        "print(json.dumps({'accuracy': metrics['accuracy'], 'modules': sorted(sys.modules)}))\n"
+        "result = {'accuracy': metrics['accuracy']}\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.splitlines()[-1])
     # rows 0, 3, 6 get class 1 (labels 0, 1, 0): right on row 3 only; the other five get class 0 (right on 2, 4)
     assert result["accuracy"] == 3 / 8
     assert (tmp_path / "eval" / "metrics.json").is_file()
-    heavy = [m for m in result["modules"] if m.split(".")[0] in {"torch", "transformers", "peft"}]
-    assert not heavy, f"imported: {sorted({m.split('.')[0] for m in heavy})} (e.g. {heavy[:5]})"
+    assert not result["heavy"], f"imported: {result['heavy']}"
 
 
 # ---------------------------------------------------------------- (c) task type names only under tasks/
