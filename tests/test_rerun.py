@@ -157,6 +157,15 @@ def test_evaluation_setting_plans_no_training(study: CopiedWorkflow) -> None:
     assert found.isdisjoint(TRAINING)
 
 
+def test_capturing_each_runs_step0_reruns_training_not_the_base_extraction(study: CopiedWorkflow) -> None:
+    """representations.capture_step0 changes what training writes (and so drift), not the base extraction."""
+    study.config.setdefault("representations", {})["capture_step0"] = True
+    study.write_config()
+    found = rules_of(planned(study))
+    assert {"train_run", "compute_drift", "compare_runs"} <= found
+    assert found.isdisjoint({"prepare_data", "extract_base_representations", "evaluate_baseline"})
+
+
 def test_editing_the_evaluate_step_reruns_evaluation_not_training(study: CopiedWorkflow) -> None:
     """Changing pkg/tunetrace/evaluation/evaluate.py (the generic evaluate step) reruns evaluations, not training.
 
