@@ -64,6 +64,7 @@ EARLIER = {
     "compute_drift on the demo probe set": "storage",
     "Training monitor overhead": "overhead",
     "Lineage overhead": "overhead",
+    "Pipeline overhead": "overhead",
     "Scale:": "scale",
     "Task types": "tasks",
     "Real data": "tasks",
