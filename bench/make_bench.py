@@ -147,9 +147,12 @@ def run_bench(script: str, options: list[str], workdir: Path, env: dict[str, str
     return section.read_text().rstrip() + "\n\n" + stamp
 
 
-def header(total_s: float, commit: str) -> str:
+def header(total_s: float, commit: str, only: list[str] | None = None) -> str:
     facts = machine()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    took = (f"`make bench` took {total_s / 60:.1f} min" if not only else
+            f"`python bench/make_bench.py --only {' '.join(only)}` took {total_s / 60:.1f} min; the other topics' "
+            "sections were carried over from earlier runs, each naming its own commit and date")
     return (
         "# Benchmarks\n\n"
         "Written by `make bench` (`bench/make_bench.py`); do not edit by hand. Each section gives the command "
@@ -157,7 +160,7 @@ def header(total_s: float, commit: str) -> str:
         "its own date and machine state.\n\n"
         f"- Machine: {facts['cpu']}, {facts['cores']} cores, {facts['ram']} RAM; torch {facts['torch']}, "
         f"Python {facts['python']}\n"
-        f"- Date: {now}; commit {commit}; `make bench` took {total_s / 60:.1f} min\n"
+        f"- Date: {now}; commit {commit}; {took}\n"
         "- The machine is shared: each section states the load average (1/5/15 min) before and after it; "
         "on 2 cores a load above 2 means other work took turns with the benchmark.\n\n"
     )
@@ -200,7 +203,7 @@ def main() -> None:
             fresh.setdefault(topic, []).append(run_bench(script, options, Path(workdir), env))
             # rewritten after each benchmark, so a run stopped part way leaves the sections it finished
             pending = [f"_`{s}` not run yet._\n" for s, _, _ in chosen[done:]]
-            write(args.out, header(time.perf_counter() - start, commit), fresh, earlier, pending)
+            write(args.out, header(time.perf_counter() - start, commit, args.only), fresh, earlier, pending)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
