@@ -63,15 +63,18 @@ def get_comparison_params(wildcards):
     )
 
 
+def _representations_without(*keys):
+    return as_json({k: v for k, v in config["representations"].items() if k not in keys})
+
+
 def get_representation_params(wildcards):
     """Extraction settings only, so changing a drift-only setting never reruns training."""
-    return as_json({k: v for k, v in config["representations"].items() if k != "cka_batch_size"})
+    return _representations_without("cka_batch_size")
 
 
 def get_base_representation_params(wildcards):
     """The base extraction's settings: a training-only key (capture_step0) reruns no base extraction."""
-    training_only = ("cka_batch_size", "capture_step0")
-    return as_json({k: v for k, v in config["representations"].items() if k not in training_only})
+    return _representations_without("cka_batch_size", "capture_step0")
 
 
 def get_drift_params(wildcards):

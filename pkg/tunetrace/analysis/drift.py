@@ -55,7 +55,8 @@ def _check_same_probe(base_meta: Mapping[str, Any], meta: Mapping[str, Any], ste
 def drift_table(base_dir: str | os.PathLike, run_dir: str | os.PathLike, identity: Mapping[str, Any],
                 cka_batch_size: int = 256) -> pd.DataFrame:
     """Every saved step and layer of a run against the base; raises naming any bad file."""
-    base_meta, base_layers, base_mask = load_step(base_dir)
+    base = load_step(base_dir)
+    base_meta, base_layers, base_mask = base
     steps = list_steps(run_dir)
     if not steps:
         raise RepresentationError(f"{run_dir}: no step_NNNNNN directories; "
@@ -64,7 +65,7 @@ def drift_table(base_dir: str | os.PathLike, run_dir: str | os.PathLike, identit
     if steps[0][0] != 0:  # step 0 not captured in the run (representations.capture_step0 false): it is the base
         steps = [(0, Path(base_dir)), *steps]
     for step, step_dir in steps:
-        meta, layers, _ = load_step(step_dir)
+        meta, layers, _ = base if step_dir == Path(base_dir) else load_step(step_dir)
         _check_same_probe(base_meta, meta, step_dir)
         missing = sorted(set(base_layers) - set(layers))
         if missing:
