@@ -69,6 +69,7 @@ EARLIER = {
     "Task types": "tasks",
     "Real data": "tasks",
     "Degenerate runs": "tasks",
+    "No-op rerun": "planning",
 }
 
 
