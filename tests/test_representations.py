@@ -215,3 +215,59 @@ def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
     assert sorted(layers) == [0, 2]
     assert layers[2].shape[:2] == mask.shape and layers[2].shape[0] == 5 and layers[2].dtype == np.float32
     assert meta["attention_mask"]["file"] == S.MASK_FILE
+
+
+# ---------------------------------------------------------------- length-sorted batches
+
+def _varied_lengths(frame: pd.DataFrame) -> pd.DataFrame:
+    """The eval rows with texts of very different lengths, longest first by id (so sorting must reorder)."""
+    frame = frame.copy()
+    frame[A.COL_TEXT] = [" ".join([text] * (1 + (len(frame) - i) % 5)) for i, text in enumerate(frame[A.COL_TEXT])]
+    return frame
+
+
+def test_pooled_probe_batches_by_length_and_keeps_id_order(tiny_model, task_data):
+    """Pooled captures forward the probe shortest first; each stored row is still the example of its id, equal to
+    that example's forward pass on its own (no padding), and padding shrinks."""
+    from tunetrace.models.loading import load_classifier, load_tokenizer
+
+    task, data_dir = task_data
+    frame = _varied_lengths(pd.read_parquet(data_dir / A.EVAL_SPLIT))
+    tokenizer, model = load_tokenizer(tiny_model), load_classifier(tiny_model, task.label_names).eval()
+    spec = S.RepresentationSpec.from_dict({"probe_size": 16, "batch_size": 4, "dtype": "fp32"})
+    probe = R.build_probe(frame, tokenizer, task, spec)
+    assert sorted(probe.order) == list(range(16)) and probe.order != list(range(16))
+    widths = [batch["input_ids"].shape[1] for batch in probe.batches]
+    assert widths == sorted(widths)
+    unsorted = R.build_probe(frame, tokenizer, task, S.RepresentationSpec.from_dict({"probe_size": 16, "batch_size": 4,
+                                                                                  "pooling": "none"}))
+    assert sum(b["input_ids"].numel() for b in probe.batches) < sum(b["input_ids"].numel() for b in unsorted.batches)
+
+    layers, _ = R.extract(model, probe, spec)
+    rows = R.select_probe(frame, 16)
+    assert probe.ids == rows[A.COL_ID].astype(str).tolist()
+    with torch.no_grad():
+        for position, text in enumerate(rows[A.COL_TEXT]):
+            alone = tokenizer([text], truncation=True, max_length=task.max_length, return_tensors="pt")
+            hidden = model(**alone, output_hidden_states=True).hidden_states
+            for layer, stored in layers.items():
+                expected = R.pool_hidden(hidden[layer], alone["attention_mask"], "mean")[0]
+                torch.testing.assert_close(stored[position], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_predict_logits_batches_by_length_and_returns_dataset_order(tiny_model, task_data):
+    """predict_logits forwards shortest first and returns each example's logits at its own index, equal to its
+    forward pass on its own."""
+    from tunetrace.models.loading import load_classifier, load_tokenizer
+    from tunetrace.tasks.encoding import encode_classification, predict_logits
+
+    task, data_dir = task_data
+    frame = _varied_lengths(pd.read_parquet(data_dir / A.EVAL_SPLIT))
+    tokenizer, model = load_tokenizer(tiny_model), load_classifier(tiny_model, task.label_names)
+    dataset, _ = encode_classification(frame, tokenizer, task.max_length)
+    lengths = [len(ids) for ids in dataset.encodings["input_ids"]]
+    assert lengths != sorted(lengths)
+    logits = predict_logits(model, dataset, tokenizer, batch_size=4)
+    with torch.no_grad():
+        alone = torch.cat([model(input_ids=torch.tensor([ids])).logits for ids in dataset.encodings["input_ids"]])
+    torch.testing.assert_close(logits, alone, atol=1e-5, rtol=1e-4)

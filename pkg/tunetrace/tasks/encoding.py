@@ -53,26 +53,33 @@ def make_collator(tokenizer: Any) -> Any:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
-    """Logits for every example, in order, in eval mode (float32 on CPU)."""
+    """Logits for every example, in the dataset's order, in eval mode (float32 on CPU). The forward passes take the
+    examples shortest first, so each batch pads to similar lengths (a third to a half fewer tokens on GLUE)."""
     from tqdm.auto import tqdm
 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=make_collator(tokenizer))
+    order = np.argsort([len(ids) for ids in dataset.encodings["input_ids"]], kind="stable")
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
+                                         collate_fn=make_collator(tokenizer))
     outputs = []
     for batch in tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None):
         batch.pop("labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
         outputs.append(model(**batch).logits.float().cpu())
     model.train(was_training)
-    return torch.cat(outputs)
+    by_length = torch.cat(outputs)
+    logits = torch.empty_like(by_length)
+    logits[torch.from_numpy(order)] = by_length
+    return logits
 
 
 @torch.no_grad()
 def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
                          batch_size: int) -> np.ndarray:
-    """Mean of the last hidden layer over non-padding tokens, per example."""
+    """Mean of the last hidden layer over non-padding tokens, per example (in the given order; the batches take
+    the examples shortest first, as predict_logits does)."""
     from tqdm.auto import tqdm
     from transformers import AutoModel
 
@@ -83,13 +90,18 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     source = resolve_model_path(model_spec.name_or_path)
     with timed_load(source):
         model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
+    lengths = [len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
                       disable=None):
-        second = pairs[start:start + batch_size] if pairs else None
-        batch = tokenizer(texts[start:start + batch_size], second, truncation=True, max_length=max_length,
-                          padding=True, return_tensors="pt")
+        rows = order[start:start + batch_size]
+        batch = tokenizer([texts[i] for i in rows], [pairs[i] for i in rows] if pairs else None, truncation=True,
+                          max_length=max_length, padding=True, return_tensors="pt")
         hidden = model(**batch).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
-    return np.concatenate(chunks)
+    by_length = np.concatenate(chunks)
+    features = np.empty_like(by_length)
+    features[order] = by_length
+    return features
