@@ -247,3 +247,22 @@ def test_gradient_checkpointing_lora_sft_matches_plain_training(tmp_path):
         curves.append([r["loss"] for r in records if "loss" in r])
     assert len(curves[0]) == len(curves[1]) == 3 and curves[0][:2] == curves[1][:2]
     assert np.allclose(curves[0], curves[1], rtol=1e-2)
+
+
+def test_completion_nll_batches_by_length_and_returns_dataset_order():
+    """completion_nll forwards the examples shortest first and returns each one's NLL and token count at its own
+    index, as scoring it alone does."""
+    from tunetrace.models.loading import load_causal_lm
+    from tunetrace.tasks.causal_lm import SFTDataset, completion_nll
+
+    tokenizer = load_decoder_tokenizer(TINY)
+    frame = pd.DataFrame({"prompt": [" ".join(["add two and three"] * (1 + (7 - i) % 4)) for i in range(8)],
+                          "completion": [f"the answer is {i}" * (1 + i % 3) for i in range(8)]})
+    dataset, _ = encode_sft(frame, tokenizer, 64)
+    lengths = [len(item["input_ids"]) for item in dataset.items]
+    assert lengths != sorted(lengths)
+    model = load_causal_lm(TINY)
+    sums, counts = completion_nll(model, dataset, tokenizer, batch_size=3)
+    alone = [completion_nll(model, SFTDataset([item]), tokenizer, batch_size=1) for item in dataset.items]
+    np.testing.assert_allclose(sums, [s[0] for s, _ in alone], rtol=1e-4, atol=1e-4)
+    assert counts.tolist() == [c[0] for _, c in alone]

@@ -25,6 +25,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.analysis.steps import RepresentationSpec, step_dir_name, write_step
 from tunetrace.config import ModelSpec, TaskSpec
+from tunetrace.tasks.batching import in_original_order, length_order
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def build_probe(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec, spec: Repre
     if spec.pooling == "none":  # token level: one padded length for the whole probe set
         longest = max(lengths)
     else:
-        order = [int(i) for i in np.argsort(lengths, kind="stable")]
+        order = [int(i) for i in length_order(lengths)]
         texts = [texts[i] for i in order]
         pairs = [pairs[i] for i in order] if pairs else None
     batches = []
@@ -156,12 +157,7 @@ def extract(model: torch.nn.Module, probe: ProbeSet,
 
 
 def _in_id_order(rows: torch.Tensor, order: list[int] | None) -> torch.Tensor:
-    """Rows in batch order back in the probe's id order (row j belongs at position order[j])."""
-    if order is None:
-        return rows.contiguous()
-    restored = torch.empty_like(rows)
-    restored[torch.tensor(order)] = rows
-    return restored
+    return rows.contiguous() if order is None else in_original_order(rows, order).contiguous()
 
 
 # ---------------------------------------------------------------- storage

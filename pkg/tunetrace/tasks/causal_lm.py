@@ -23,6 +23,7 @@ from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.prepare import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
+from tunetrace.tasks.batching import in_original_order, length_order
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
 
 log = logging.getLogger(__name__)
@@ -106,18 +107,28 @@ def _token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def completion_nll(model: torch.nn.Module, dataset: SFTDataset,
                    tokenizer: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Summed completion NLL and completion token count per example, in order."""
+    """Summed completion NLL and completion token count per example, in order (batched shortest first)."""
     model.eval()
     device = next(model.parameters()).device
     sums, counts = [], []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate(tokenizer))
-    for batch in loader:
+    for batch in _by_length_loader(dataset, tokenizer, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         nll = _token_nll(logits, batch["labels"])
         sums.append(nll.sum(1).double().cpu().numpy())
         counts.append((batch["labels"][:, 1:] != IGNORE).sum(1).cpu().numpy())
-    return np.concatenate(sums), np.concatenate(counts)
+    order = _length_order(dataset)
+    return in_original_order(np.concatenate(sums), order), in_original_order(np.concatenate(counts), order)
+
+
+def _length_order(dataset: SFTDataset) -> np.ndarray:
+    return length_order([len(item["input_ids"]) for item in dataset.items])
+
+
+def _by_length_loader(dataset: SFTDataset, tokenizer: Any, batch_size: int) -> Any:
+    """The dataset's examples shortest first (tasks.batching), right-padded per batch."""
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, _length_order(dataset).tolist()),
+                                       batch_size=batch_size, collate_fn=collate(tokenizer))
 
 
 def lm_scores(nll_sum: np.ndarray, n_tokens: np.ndarray) -> dict[str, float]:
@@ -225,7 +236,7 @@ def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
     a.eval(), b.eval()
     worst = 0.0
     device = next(a.parameters()).device  # both on one device (a GPU for the GPU proof)
-    for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate(tokenizer)):
+    for batch in _by_length_loader(dataset, tokenizer, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"].bool()
         la = a(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]

@@ -15,6 +15,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.tasks.batching import in_original_order, length_order
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -60,7 +61,7 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    order = np.argsort([len(ids) for ids in dataset.encodings["input_ids"]], kind="stable")
+    order = length_order([len(ids) for ids in dataset.encodings["input_ids"]])
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
                                          collate_fn=make_collator(tokenizer))
     outputs = []
@@ -69,10 +70,7 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
         batch = {k: v.to(device) for k, v in batch.items()}
         outputs.append(model(**batch).logits.float().cpu())
     model.train(was_training)
-    by_length = torch.cat(outputs)
-    logits = torch.empty_like(by_length)
-    logits[torch.from_numpy(order)] = by_length
-    return logits
+    return in_original_order(torch.cat(outputs), order)
 
 
 @torch.no_grad()
@@ -91,7 +89,7 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     with timed_load(source):
         model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
     lengths = [len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(lengths, kind="stable")
+    order = length_order(lengths)
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
                       disable=None):
@@ -101,7 +99,4 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
         hidden = model(**batch).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
-    by_length = np.concatenate(chunks)
-    features = np.empty_like(by_length)
-    features[order] = by_length
-    return features
+    return in_original_order(np.concatenate(chunks), order)
