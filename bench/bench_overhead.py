@@ -101,8 +101,9 @@ def time_checksums(study: Path, env: dict, method_name: str) -> float:
     """Seconds of write_checksums over the run's saved checkpoint dirs and final model (page cache warm, as
     in the job right after writing them)."""
     run_dir = study / f"results/runs/{method_name}/{TASK}/seed0"
-    code = ("import sys, time\nfrom tunetrace.guard.monitor import write_checksums\nstart = time.perf_counter()\n"
-            "for d in sys.argv[1:]: write_checksums(d)\nprint(time.perf_counter() - start)")
+    code = ("import sys, time\nfrom tunetrace.training.checkpoints import write_checksums\n"
+            "start = time.perf_counter()\nfor d in sys.argv[1:]: write_checksums(d)\n"
+            "print(time.perf_counter() - start)")
     dirs = [str(p) for p in sorted((run_dir / "checkpoints").glob("checkpoint-*")) + [run_dir / "final"]]
     done = subprocess.run([sys.executable, "-c", code, *dirs], env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from guard_helpers import MODEL, tiny_method, tiny_task
-from tunetrace.guard.monitor import CHECKSUMS, layer_grad_norms, layer_of, norm_stats
+from tunetrace.artifacts import CHECKSUMS
+from tunetrace.guard.monitor import layer_grad_norms, layer_of, norm_stats
 from tunetrace.training.loop import train_run
 
 

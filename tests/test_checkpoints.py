@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 
 from conftest import write_sentiment_csv
 from scale_helpers import load_weights, make_tiny_bert, tiny_bert_config
+from tunetrace.artifacts import CHECKSUMS
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, validate_config
 from tunetrace.data.prepare import prepare_task_data
-from tunetrace.guard.monitor import write_checksums
 from tunetrace.training import checkpoints as C
 from tunetrace.training.loop import train_run
 
@@ -27,7 +27,7 @@ def _checkpoint(root: Path, step: int) -> Path:
     save_file({"w": torch.arange(64, dtype=torch.float32) * step}, str(path / "model.safetensors"))
     (path / "optimizer.pt").write_bytes(bytes(range(200)))
     (path / C.TRAINER_STATE).write_text(json.dumps({"global_step": step}))
-    write_checksums(path)
+    C.write_checksums(path)
     C.write_marker(path, {"step": step})
     return path
 
@@ -48,6 +48,35 @@ def _state(tmp_path: Path, steps: tuple[int, ...], fingerprint: str = "f") -> Pa
         _checkpoint(state, step)
     C.write_json(state / C.FINGERPRINT, {"fingerprint": fingerprint})
     return state
+
+
+def test_finisher_completes_a_checkpoint_off_the_training_thread(tmp_path: Path) -> None:
+    """The finisher writes checksums, then the marker; until wait() returns the checkpoint may be incomplete, after
+    it the checkpoint verifies. Starting the next one first waits for this one."""
+    path = _checkpoint(tmp_path, 2)
+    (path / C.COMPLETE_MARKER).unlink()
+    (path / CHECKSUMS).unlink()
+    finisher = C.Finisher()
+    finisher.start(path, {"step": 2, "loss_sum": 1.5})
+    second = tmp_path / "checkpoint-4"
+    second.mkdir()
+    (second / C.TRAINER_STATE).write_text(json.dumps({"global_step": 4}))
+    finisher.start(second, {"step": 4})  # joins the first
+    assert C.is_complete(path) and C.read_marker(path) == {"step": 2, "loss_sum": 1.5}
+    assert C.checkpoint_problem(path) is None and "model.safetensors" in json.loads((path / CHECKSUMS).read_text())
+    finisher.wait()
+    assert C.is_complete(second) and sorted(json.loads((second / CHECKSUMS).read_text())) == [C.TRAINER_STATE]
+
+
+def test_finisher_error_is_raised_on_the_training_thread(tmp_path: Path) -> None:
+    """A checkpoint that cannot be completed (here: it was deleted) fails training at the next wait, and no
+    marker-only directory is left behind."""
+    finisher = C.Finisher()
+    finisher.start(tmp_path / "checkpoint-9", {"step": 9})
+    with pytest.raises(FileNotFoundError, match="gone before it was completed"):
+        finisher.wait()
+    finisher.wait()  # the error is raised once
+    assert not (tmp_path / "checkpoint-9").exists()
 
 
 def test_intact_checkpoint_verifies(tmp_path: Path) -> None:

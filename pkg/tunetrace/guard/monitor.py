@@ -19,9 +19,6 @@ from typing import Any
 
 import torch
 
-from tunetrace.artifacts import CHECKSUMS
-from tunetrace.fileio import sha256_file, write_json
-
 log = logging.getLogger(__name__)
 _LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
 LogSink = Callable[[dict[str, Any], int], None]
@@ -78,15 +75,6 @@ def memory_stats() -> dict[str, float]:
             stats[f"gpu{device}_allocated_mb"] = torch.cuda.memory_allocated(device) / 2**20
             stats[f"gpu{device}_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return stats
-
-
-def write_checksums(directory: str | Path) -> dict[str, str]:
-    """Record the sha256 of every file in a checkpoint directory in its checksums.json."""
-    root = Path(directory)
-    sums = {p.relative_to(root).as_posix(): sha256_file(p)
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
-    write_json(root / CHECKSUMS, sums)
-    return sums
 
 
 def _will_log(args: Any, state: Any, step: int) -> bool:
@@ -153,11 +141,6 @@ def make_monitor_callback(path: str | Path, monitor: bool = True, sinks: Sequenc
                 fields.setdefault("grad_norm", clipped_total * scale)
                 self.pending = {}
             return fields
-
-        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if state.is_world_process_zero and checkpoint.is_dir():
-                write_checksums(checkpoint)
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if self.handle is not None:

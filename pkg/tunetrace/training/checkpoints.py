@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,15 @@ def remove_incomplete(state_dir: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def write_checksums(directory: str | os.PathLike) -> dict[str, str]:
+    """Record the sha256 of every file in a checkpoint or model directory in its checksums.json."""
+    root = Path(directory)
+    sums = {p.relative_to(root).as_posix(): sha256_file(p)
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
+    write_json(root / CHECKSUMS, sums)
+    return sums
+
+
 def write_marker(checkpoint_dir: str | os.PathLike, info: dict[str, Any]) -> None:
     """Mark a checkpoint complete: fsync its files, then write the marker atomically (last)."""
     checkpoint_dir = Path(checkpoint_dir)
@@ -93,6 +103,49 @@ def write_marker(checkpoint_dir: str | os.PathLike, info: dict[str, Any]) -> Non
             with open(item, "rb") as handle:
                 os.fsync(handle.fileno())
     write_json(checkpoint_dir / COMPLETE_MARKER, info)
+
+
+def complete_checkpoint(checkpoint_dir: str | os.PathLike, info: dict[str, Any]) -> None:
+    """What makes a saved checkpoint resumable, in order: checksums of its files, every file on disk, the marker."""
+    if not Path(checkpoint_dir).is_dir():  # deleted under the finisher: never leave a marker-only directory
+        raise FileNotFoundError(f"{checkpoint_dir}: the saved checkpoint is gone before it was completed")
+    write_checksums(checkpoint_dir)
+    write_marker(checkpoint_dir, info)
+
+
+class Finisher:
+    """Completes each saved checkpoint (complete_checkpoint) on a thread of its own while training goes on.
+
+    Hashing and syncing a full fine-tuning checkpoint (weights and optimizer state, 3x the model) took about 4 % of
+    the demo's training time when done inline. A checkpoint counts only once its marker exists, so a job killed
+    before the thread ends leaves an incomplete checkpoint, removed at resume, as before. `wait()` joins the
+    thread and raises its error; callers wait before the Trainer saves or deletes (save_total_limit) a checkpoint,
+    at the end of training, and when training raises, so no two finishers run and none reads a deleted file.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, checkpoint_dir: str | os.PathLike, info: dict[str, Any]) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(Path(checkpoint_dir), info),
+                                        name="checkpoint-finisher")
+        self._thread.start()
+
+    def _run(self, checkpoint_dir: Path, info: dict[str, Any]) -> None:
+        try:
+            complete_checkpoint(checkpoint_dir, info)
+        except BaseException as err:  # noqa: BLE001 - re-raised on the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def read_marker(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from tunetrace import artifacts as A
 from tunetrace.analysis.representations import representation_callback
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
-from tunetrace.guard.monitor import write_checksums
 from tunetrace.guard.sizing import SizingSpec, log_plan, plan
 from tunetrace.models.loading import parameter_counts
 from tunetrace.provenance.environment import cluster_environment
@@ -184,7 +183,10 @@ def train_run(
     if resume_from:
         log.info("resuming from %s (step %d)", resume_from, resumed_step)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
+    finally:  # a checkpoint saved before an error is completed before the error leaves this function
+        _finish_quietly(marker.finisher)
     wall = time.perf_counter() - started
     jobcontrol.raise_if_stopped("at the end of training, before the final model was saved")
     final_dir = run_dir / A.FINAL_DIR
@@ -192,7 +194,7 @@ def train_run(
     if not trainer.is_world_process_zero():
         return {}
     tokenizer.save_pretrained(str(final_dir))
-    write_checksums(final_dir)
+    C.write_checksums(final_dir)
     metadata = _run_metadata(model_spec, task, method, seed, counts,
                              parts.truncated, result, wall, len(parts.train_set))
     metadata.update(parts.info)
@@ -274,6 +276,13 @@ def make_marker_callback() -> Any:
         trainer: Any = None
         base_loss = 0.0  # loss sum of the steps before the checkpoint this call resumed from
 
+        def __init__(self) -> None:
+            self.finisher = C.Finisher()  # checksums, fsync and marker off the training thread
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if control.should_save:  # the Trainer saves next and may delete an old checkpoint (save_total_limit)
+                self.finisher.wait()
+
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.barrier()  # sharded (ZeRO-3) checkpoints: every rank has written
@@ -281,10 +290,26 @@ def make_marker_callback() -> Any:
                 path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 current = _loss_sum(self.trainer)
                 total = None if current is None else self.base_loss + current
-                C.write_marker(path, {"step": state.global_step, "loss_sum": total})
+                self.finisher.start(path, {"step": state.global_step, "loss_sum": total})
             return control
 
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.finisher.wait()
+
     return CompleteMarkerCallback()
+
+
+def _finish_quietly(finisher: C.Finisher) -> None:
+    """Join the checkpoint finisher; when training already raised, its own error is logged, not raised over it."""
+    import sys
+
+    if sys.exc_info()[0] is None:
+        finisher.wait()
+        return
+    try:
+        finisher.wait()
+    except Exception:  # noqa: BLE001 - the training error is the one to report
+        log.exception("completing the last checkpoint failed as well")
 
 
 def _loss_sum(trainer: Any) -> float | None:
