@@ -292,10 +292,14 @@ def _leave_process_group() -> None:
     that finished first (every rank but the main one returns right after the final save) can die with
     SIGABRT ("terminate called without an active exception": a communication thread destroyed while still
     joinable), which fails the whole launch after the run was written. Seen once in a full test run: 3 of the
-    4 multi-rank CPU tests, in one 2-minute window on a loaded machine."""
+    4 multi-rank CPU tests, in one 2-minute window on a loaded machine. Tearing down alone was not enough (the
+    abort came back under load, about 1 launch in 6): every rank now waits at a barrier for the others, the main
+    one included after it has written the run, so no rank takes its process group down while another still uses
+    it."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
