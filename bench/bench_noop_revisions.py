@@ -1,7 +1,7 @@
 """No-op rerun of the finished demo at two commits, side by side: `snakemake -n results/comparison.json` timed
 in interleaved rounds, and which heavy libraries (torch, transformers, peft) building the DAG imported.
 
-    python bench/bench_noop_revisions.py --before c5b0336 --after HEAD --rounds 7 --work /tmp/noop
+    python bench/bench_noop_revisions.py --before c5b0336 --after HEAD --rounds 7 --work bench-out/noop
 
 Each commit is cloned under --work (its .venv a link to this checkout's) and its demo is run to the end
 once (a few minutes each; kept, so a second call only times). c5b0336 is the last commit before the
@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--before", default="c5b0336")
     parser.add_argument("--after", default="HEAD")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/tunetrace_noop"))
+    parser.add_argument("--work", type=Path, default=REPO / "bench-out" / "noop",
+                        help="where the clones and their finished demos go (ignored by git)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     studies = {rev: finished_demo(args.work, rev) for rev in (args.before, args.after)}

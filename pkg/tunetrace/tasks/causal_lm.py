@@ -111,24 +111,25 @@ def completion_nll(model: torch.nn.Module, dataset: SFTDataset,
     model.eval()
     device = next(model.parameters()).device
     sums, counts = [], []
-    for batch in _by_length_loader(dataset, tokenizer, batch_size):
+    order = _length_order(dataset)
+    for batch in _loader(dataset, order, tokenizer, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         nll = _token_nll(logits, batch["labels"])
         sums.append(nll.sum(1).double().cpu().numpy())
         counts.append((batch["labels"][:, 1:] != IGNORE).sum(1).cpu().numpy())
-    order = _length_order(dataset)
     return in_original_order(np.concatenate(sums), order), in_original_order(np.concatenate(counts), order)
 
 
 def _length_order(dataset: SFTDataset) -> np.ndarray:
+    """The dataset's examples shortest first (tasks.batching)."""
     return length_order([len(item["input_ids"]) for item in dataset.items])
 
 
-def _by_length_loader(dataset: SFTDataset, tokenizer: Any, batch_size: int) -> Any:
-    """The dataset's examples shortest first (tasks.batching), right-padded per batch."""
-    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, _length_order(dataset).tolist()),
-                                       batch_size=batch_size, collate_fn=collate(tokenizer))
+def _loader(dataset: SFTDataset, order: np.ndarray, tokenizer: Any, batch_size: int) -> Any:
+    """Batches of the dataset's examples taken in `order`, right-padded."""
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
+                                       collate_fn=collate(tokenizer))
 
 
 def lm_scores(nll_sum: np.ndarray, n_tokens: np.ndarray) -> dict[str, float]:
@@ -236,7 +237,7 @@ def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
     a.eval(), b.eval()
     worst = 0.0
     device = next(a.parameters()).device  # both on one device (a GPU for the GPU proof)
-    for batch in _by_length_loader(dataset, tokenizer, batch_size):
+    for batch in _loader(dataset, _length_order(dataset), tokenizer, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"].bool()
         la = a(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]

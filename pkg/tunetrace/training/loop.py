@@ -183,10 +183,11 @@ def train_run(
     if resume_from:
         log.info("resuming from %s (step %d)", resume_from, resumed_step)
     started = time.perf_counter()
-    try:
+    try:  # on success the callback's on_train_end has joined the checkpoint finisher
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
-    finally:  # a checkpoint saved before an error is completed before the error leaves this function
+    except BaseException:  # a checkpoint saved before the error is completed before the error leaves
         _finish_quietly(marker.finisher)
+        raise
     wall = time.perf_counter() - started
     jobcontrol.raise_if_stopped("at the end of training, before the final model was saved")
     final_dir = run_dir / A.FINAL_DIR
@@ -300,12 +301,7 @@ def make_marker_callback() -> Any:
 
 
 def _finish_quietly(finisher: C.Finisher) -> None:
-    """Join the checkpoint finisher; when training already raised, its own error is logged, not raised over it."""
-    import sys
-
-    if sys.exc_info()[0] is None:
-        finisher.wait()
-        return
+    """Join the checkpoint finisher after training raised: its own error is logged, not raised over that one."""
     try:
         finisher.wait()
     except Exception:  # noqa: BLE001 - the training error is the one to report
