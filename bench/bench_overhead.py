@@ -41,6 +41,10 @@ from benchkit import (
 TASK = "demo_sentiment"
 TRAIN, EVAL = "data/demo/sentiment_train.csv", "data/demo/sentiment_eval.csv"
 GOAL_WALL, GOAL_THROUGHPUT = 1.10, 0.97
+# the jobs one training run adds to a study (the issue's first measure: train_run + evaluate_run); prepare_data and
+# check_model run once per task, Snakemake's own start-up and planning once per invocation
+RUN_RULES = ("train_run", "evaluate_run")
+TASK_RULES = ("prepare_data", "check_model")
 
 
 def bench_config(study: Path) -> dict:
@@ -94,6 +98,7 @@ def run_pipeline(study: Path, env: dict, method_name: str, tag: str) -> dict:
     metrics = json.loads((study / target).read_text())
     jobs = collect_jobs(study)
     return {"wall": wall, "sps": run["train_samples_per_second"], "accuracy": metrics["accuracy"], "jobs": jobs,
+            "run_jobs": sum(job.wall_s for job in jobs if job.rule in RUN_RULES),
             "checksums": time_checksums(study, env, method_name)}
 
 
@@ -147,6 +152,39 @@ def breakdown(pipe: dict) -> dict[str, float]:
     }
 
 
+def scopes(plain: dict, pipe: dict) -> dict[str, float]:
+    """The pipeline's extra seconds by how often a study pays them: once per `snakemake` call, once per task
+    (prepare_data and check_model, as far as they ran before training started), once per training run."""
+    jobs: list[Job] = pipe["jobs"]
+    first_run_start = min(job.end - job.wall_s for job in jobs if job.rule in RUN_RULES)
+    task_jobs = [job for job in jobs if job.rule in TASK_RULES]
+    return {"per invocation": pipe["wall"] - jobs_union_s(jobs),
+            "per task": jobs_union_s(task_jobs) if task_jobs and max(j.end for j in task_jobs) <= first_run_start
+            else 0.0,
+            "per run": pipe["run_jobs"] - plain["wall"]}
+
+
+def crossover(points: list[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """Epochs and plain wall time (s) at which the whole-process ratio falls to GOAL_WALL, from straight lines
+    through (epochs, plain wall, pipeline wall) by least squares; None when the lines never get there."""
+    if len({e for e, _, _ in points}) < 2:
+        return None
+    xs = [e for e, _, _ in points]
+    mean_x = sum(xs) / len(xs)
+
+    def line(ys: list[float]) -> tuple[float, float]:
+        mean_y = sum(ys) / len(ys)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2
+                                                                                            for x in xs)
+        return mean_y - slope * mean_x, slope
+
+    (p0, p1), (q0, q1) = line([p for _, p, _ in points]), line([q for _, _, q in points])
+    if GOAL_WALL * p1 - q1 <= 0:
+        return None
+    epochs = (q0 - GOAL_WALL * p0) / (GOAL_WALL * p1 - q1)
+    return epochs, p0 + p1 * epochs
+
+
 def per_rule(pipes: list[dict]) -> list[list[object]]:
     """Median per rule over the pipeline runs: job wall, log span, start-up share, model loads."""
     first_end = {}
@@ -164,23 +202,29 @@ def per_rule(pipes: list[dict]) -> list[list[object]]:
 
 
 def method_section(name: str, plains: list[dict], pipes: list[dict]) -> tuple[list[str], list[object]]:
-    pairs = [[i + 1, p["wall"], q["wall"], q["wall"] / p["wall"], p["sps"], q["sps"], q["sps"] / p["sps"],
-              p["accuracy"], q["accuracy"]] for i, (p, q) in enumerate(zip(plains, pipes, strict=True))]
-    wall = median([q["wall"] / p["wall"] for p, q in zip(plains, pipes, strict=True)])
-    sps = median([q["sps"] / p["sps"] for p, q in zip(plains, pipes, strict=True)])
+    both = list(zip(plains, pipes, strict=True))
+    pairs = [[i + 1, p["wall"], q["wall"], q["wall"] / p["wall"], q["run_jobs"] / p["wall"], p["sps"], q["sps"],
+              q["sps"] / p["sps"], p["accuracy"], q["accuracy"]] for i, (p, q) in enumerate(both)]
+    wall = median([q["wall"] / p["wall"] for p, q in both])
+    per_run = median([q["run_jobs"] / p["wall"] for p, q in both])
+    sps = median([q["sps"] / p["sps"] for p, q in both])
     parts = [f"#### `{name}`: interleaved pairs (plain first)", "",
-             md_table(["pair", "plain wall (s)", "pipeline wall (s)", "wall ratio", "plain samples/s",
-                       "pipeline samples/s", "throughput ratio", "plain accuracy", "pipeline accuracy"], pairs), ""]
+             md_table(["pair", "plain wall (s)", "pipeline wall (s)", "wall ratio", "per-run jobs ratio",
+                       "plain samples/s", "pipeline samples/s", "throughput ratio", "plain accuracy",
+                       "pipeline accuracy"], pairs), ""]
     keys = list(breakdown(pipes[0]))
     rows = [[key, median([breakdown(q)[key] for q in pipes])] for key in keys]
     extra = median([q["wall"] - p["wall"] for p, q in zip(plains, pipes, strict=True)])
     rows.insert(0, ["pipeline wall - plain wall", extra])
+    scope_rows = [[key, median([scopes(p, q)[key] for p, q in both])] for key in scopes(plains[0], pipes[0])]
     parts += [f"#### `{name}`: where the pipeline's time goes (median over the pairs)", "",
               md_table(["item", "seconds"], rows), "",
+              md_table(["extra seconds, paid once", "seconds"], scope_rows), "",
               md_table(["rule", "job wall (s)", "log span (s)", "start-up + imports + exit (s)", "model loads",
                         "load time (s)", "max RSS (MB)"], per_rule(pipes)), ""]
     summary = [name, median([p["wall"] for p in plains]), median([q["wall"] for q in pipes]), wall,
-               "yes" if wall <= GOAL_WALL else "**no**", sps, "yes" if sps >= GOAL_THROUGHPUT else "**no**",
+               "yes" if wall <= GOAL_WALL else "**no**", per_run, "yes" if per_run <= GOAL_WALL else "**no**",
+               sps, "yes" if sps >= GOAL_THROUGHPUT else "**no**",
                median([p["accuracy"] for p in plains]), median([q["accuracy"] for q in pipes])]
     return parts, summary
 
@@ -217,15 +261,17 @@ def main() -> None:
         parts, summary = method_section(name, plains, pipes)
         sections += parts
         summaries.append(summary)
-    lengths = []
+    lengths, crossings = [], []
     long_epochs = [epochs for epochs in args.long_epochs if epochs]
     if long_epochs:
         short = {name: config["methods"][name]["epochs"] for name in args.methods}
         rows: dict[str, list[list[object]]] = {}
+        points: dict[str, list[tuple[float, float, float]]] = {}
         for name in args.methods:
             short_row = next(s for s in summaries if s[0] == name)
             rows[name] = [[name, f"{short[name]:g}", short_row[1], short_row[2], short_row[2] - short_row[1],
-                           short_row[3], short_row[5]]]
+                           short_row[3], short_row[5], short_row[7]]]
+            points[name] = [(float(short[name]), short_row[1], short_row[2])]
         for epochs in long_epochs:
             set_epochs(study, config, epochs)
             for name in args.methods:
@@ -235,12 +281,15 @@ def main() -> None:
                 print(f"{name} at {epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
                       f"(load {loads[-1]})", file=sys.stderr, flush=True)
                 rows[name].append([name, f"{epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
-                                   pipe["wall"] / plain["wall"], pipe["sps"] / plain["sps"]])
+                                   pipe["wall"] / plain["wall"], pipe["run_jobs"] / plain["wall"],
+                                   pipe["sps"] / plain["sps"]])
+                points[name].append((epochs, plain["wall"], pipe["wall"]))
         lengths = [row for name in args.methods for row in rows[name]]
+        crossings = [[name, *(crossover(points[name]) or ("never", "never"))] for name in args.methods]
     rules = sorted({job.rule for job in pipes[0]["jobs"]})
     imports = import_times(study, env, rules)
     text = render(args, pairs, commit, summaries, sections, imports, load_before, loads, time.perf_counter() - start,
-                  lengths)
+                  lengths, crossings)
     if args.section:
         args.section.write_text(text)
     else:
@@ -251,7 +300,7 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(study.parent)], check=True)
 
 
-def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths) -> str:
+def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings) -> str:
     command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
                f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)}")
     lines = [
@@ -260,13 +309,20 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         f"Snapshot of commit {commit}; load average before {load_before}, at each pair "
         f"{', '.join(loads)}, after {loadavg()}; {wall:.0f} s in all.", "",
         md_table(["method", "plain wall (s, median)", "pipeline wall (s, median)", "wall ratio (goal <= 1.10)",
-                  "meets", "throughput ratio (goal >= 0.97)", "meets", "plain accuracy", "pipeline accuracy"],
-                 summaries), "",
+                  "meets", "per-run jobs ratio (goal <= 1.10)", "meets", "throughput ratio (goal >= 0.97)", "meets",
+                  "plain accuracy", "pipeline accuracy"], summaries), "",
         "- Plain: `bench/plain_trainer.py`, the ~40-line Trainer script a user would write (same data, "
         "hyperparameters, checkpoint every 30 steps, save_total_limit 2, evaluation on the eval split); "
         "pipeline: `snakemake results/eval/<method>/demo_sentiment/seed0/metrics.json --cores 2` from an "
         "empty results tree (prepare_data, check_model, train_run, evaluate_run). Wall time of the whole "
         "process each; ratios are pipeline / plain per pair, then the median.",
+        "- Per-run jobs ratio: the wall time of the jobs one more training run adds to a study (train_run + "
+        "evaluate_run, from their `benchmark:` files) over the plain script's whole process, the measure the "
+        "issue's first figures used. The whole-process ratio adds what a study pays once: Snakemake's start-up "
+        "and planning per `snakemake` call, and per task the data preparation and the model check that runs "
+        "before any job loads weights (check_model: one interpreter importing torch and the model's "
+        "transformers code, then a meta-device build; kept so that a bad model name, config or LoRA target fails "
+        "one cheap job instead of every run of the study).",
         "- Throughput: the Trainer's `train_samples_per_second` (plain) against run.json's (pipeline).",
         "- Same backbone and compute, different head: the pipeline's embedded-model head is mean-pooled, the "
         "plain script's is AutoModelForSequenceClassification's CLS pooler (one extra 384x384 dense layer).",
@@ -287,7 +343,11 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
                   "fixed per run (processes, imports, the model check, Snakemake's planning), so the wall ratio "
                   "falls as training grows; the throughput ratio is per sample and does not.", "",
                   md_table(["method", "epochs", "plain wall (s)", "pipeline wall (s)", "pipeline - plain (s)",
-                            "wall ratio (goal <= 1.10)", "throughput ratio (goal >= 0.97)"], lengths), ""]
+                            "wall ratio (goal <= 1.10)", "per-run jobs ratio (goal <= 1.10)",
+                            "throughput ratio (goal >= 0.97)"], lengths), "",
+                  "Where the whole-process ratio reaches the goal: straight lines through each method's points "
+                  "above (plain and pipeline wall against epochs, least squares) cross 1.10 at", "",
+                  md_table(["method", "epochs", "plain wall (s)"], crossings), ""]
     lines += sections
     lines += ["#### Import time of each workflow script's imports (fresh interpreter, best of 2)", "",
               md_table(["script", "seconds"], [[k, v] for k, v in imports.items()]), ""]

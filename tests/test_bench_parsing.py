@@ -7,7 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from benchkit import md_table, parse_job_log, read_benchmark_tsv, union_seconds  # noqa: E402
+from bench_overhead import crossover, scopes  # noqa: E402
+from benchkit import Job, JobLog, md_table, parse_job_log, read_benchmark_tsv, union_seconds  # noqa: E402
 from make_bench import carried_over, split_earlier, write  # noqa: E402
 
 LOG = """\
@@ -94,3 +95,30 @@ def test_job_log_first_line_is_logging_setup(tmp_path):
         root.handlers[:], root.level = saved
     lines = log_file.read_text().splitlines()
     assert "logging to" in lines[0] and parse_job_log("\n".join(lines)).span_s >= 0
+
+
+def test_crossover_where_fixed_costs_fall_to_the_goal():
+    """Pipeline = plain + 8 s fixed: the ratio 1.10 is reached where plain takes 80 s; lines that never meet
+    (a pipeline slower per epoch by more than the goal) or a single length give None."""
+    points = [(3, 30.0, 38.0), (6, 60.0, 68.0)]
+    epochs, plain = crossover(points)
+    assert plain == pytest.approx(80.0)
+    assert epochs == pytest.approx(8.0)
+    assert crossover([(3, 10.0, 30.0), (6, 20.0, 60.0)]) is None
+    assert crossover([(3, 30.0, 38.0)]) is None
+
+
+def _job(rule: str, start: float, wall: float) -> Job:
+    return Job(rule, rule, wall, 100.0, start + wall, JobLog())
+
+
+def test_scopes_split_the_extra_time_by_how_often_a_study_pays_it():
+    """prepare_data and check_model overlap (counted once), then train_run and evaluate_run; Snakemake's own
+    time is what no job covered."""
+    jobs = [_job("prepare_data", 1.0, 0.5), _job("check_model", 1.0, 4.0), _job("train_run", 5.5, 30.0),
+            _job("evaluate_run", 36.0, 1.0)]
+    pipe = {"wall": 39.0, "jobs": jobs, "run_jobs": 31.0}
+    got = scopes({"wall": 29.0}, pipe)
+    assert got["per task"] == pytest.approx(4.0)
+    assert got["per run"] == pytest.approx(2.0)
+    assert got["per invocation"] == pytest.approx(39.0 - 35.0)
