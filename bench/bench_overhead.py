@@ -114,6 +114,17 @@ def time_checksums(study: Path, env: dict, method_name: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def torch_import_s(study: Path, env: dict, repeats: int = 3) -> float:
+    """Median fresh-interpreter `import torch` time: a probe of the machine's speed, which drifts on a shared host
+    (the same probe read 1.25 and 1.55 s an hour apart here)."""
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], cwd=study, env=env, check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return median(walls)
+
+
 def script_imports(path: Path) -> str:
     """The module-level import statements of a workflow script, as code."""
     tree = ast.parse(path.read_text())
@@ -185,6 +196,12 @@ def crossover(points: list[tuple[float, float, float]]) -> tuple[float, float] |
     return epochs, p0 + p1 * epochs
 
 
+def _gap_trend(points: list[tuple[float, float, float]]) -> str:
+    """How the pipeline's extra seconds moved from the shortest to the longest run (the crossing's premise)."""
+    (e0, p0, q0), (e1, p1, q1) = min(points), max(points)
+    return f"{q0 - p0:.1f} s at {e0:g} epochs, {q1 - p1:.1f} s at {e1:g}"
+
+
 def per_rule(pipes: list[dict]) -> list[list[object]]:
     """Median per rule over the pipeline runs: job wall, log span, start-up share, model loads."""
     first_end = {}
@@ -246,6 +263,7 @@ def main() -> None:
     study = study / "repo"
     env = snapshot_env(study)
     config = bench_config(study)
+    probes = [torch_import_s(study, env)]
     model = subprocess.run([sys.executable, "-c", "from tunetrace.models.embedded import resolve_embedded as r; "
                             "print(r('all-MiniLM-L6-v2'))"], env=env, capture_output=True, text=True,
                            check=True).stdout.strip()
@@ -285,11 +303,13 @@ def main() -> None:
                                    pipe["sps"] / plain["sps"]])
                 points[name].append((epochs, plain["wall"], pipe["wall"]))
         lengths = [row for name in args.methods for row in rows[name]]
-        crossings = [[name, *(crossover(points[name]) or ("never", "never"))] for name in args.methods]
+        crossings = [[name, *(crossover(points[name]) or ("-", "-")), _gap_trend(points[name])]
+                     for name in args.methods]
+    probes.append(torch_import_s(study, env))
     rules = sorted({job.rule for job in pipes[0]["jobs"]})
     imports = import_times(study, env, rules)
     text = render(args, pairs, commit, summaries, sections, imports, load_before, loads, time.perf_counter() - start,
-                  lengths, crossings)
+                  lengths, crossings, probes)
     if args.section:
         args.section.write_text(text)
     else:
@@ -300,14 +320,16 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(study.parent)], check=True)
 
 
-def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings) -> str:
+def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings,
+           probes) -> str:
     command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
                f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)}")
     lines = [
         "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)", "",
         f"Command: `{command}`", "",
         f"Snapshot of commit {commit}; load average before {load_before}, at each pair "
-        f"{', '.join(loads)}, after {loadavg()}; {wall:.0f} s in all.", "",
+        f"{', '.join(loads)}, after {loadavg()}; {wall:.0f} s in all. Machine speed probe (fresh-interpreter "
+        f"`import torch`, median of 3): {probes[0]:.2f} s before, {probes[1]:.2f} s after.", "",
         md_table(["method", "plain wall (s, median)", "pipeline wall (s, median)", "wall ratio (goal <= 1.10)",
                   "meets", "per-run jobs ratio (goal <= 1.10)", "meets", "throughput ratio (goal >= 0.97)", "meets",
                   "plain accuracy", "pipeline accuracy"], summaries), "",
@@ -346,8 +368,10 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
                             "wall ratio (goal <= 1.10)", "per-run jobs ratio (goal <= 1.10)",
                             "throughput ratio (goal >= 0.97)"], lengths), "",
                   "Where the whole-process ratio reaches the goal: straight lines through each method's points "
-                  "above (plain and pipeline wall against epochs, least squares) cross 1.10 at", "",
-                  md_table(["method", "epochs", "plain wall (s)"], crossings), ""]
+                  "above (plain and pipeline wall against epochs, least squares) cross 1.10 at the run length "
+                  "below; `-` where they do not cross (the extra seconds grew with the run faster than 10 % of "
+                  "the plain script's time, a per-epoch cost or the machine's noise between the lengths).", "",
+                  md_table(["method", "epochs", "plain wall (s)", "pipeline - plain"], crossings), ""]
     lines += sections
     lines += ["#### Import time of each workflow script's imports (fresh interpreter, best of 2)", "",
               md_table(["script", "seconds"], [[k, v] for k, v in imports.items()]), ""]
