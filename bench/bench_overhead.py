@@ -116,7 +116,7 @@ def time_checksums(study: Path, env: dict, method_name: str) -> float:
 
 def torch_import_s(study: Path, env: dict, repeats: int = 3) -> float:
     """Median fresh-interpreter `import torch` time: a probe of the machine's speed, which drifts on a shared host
-    (the same probe read 1.25 and 1.55 s an hour apart here)."""
+    (it read 1.5 to 1.9 s within one afternoon here)."""
     walls = []
     for _ in range(repeats):
         start = time.perf_counter()
