@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,15 +115,20 @@ def time_checksums(study: Path, env: dict, method_name: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def torch_import_s(study: Path, env: dict, repeats: int = 3) -> float:
-    """Median fresh-interpreter `import torch` time: a probe of the machine's speed, which drifts on a shared host
-    (it read 1.5 to 1.9 s within one afternoon here)."""
+def interpreter_walls(code: str, study: Path, env: dict, repeats: int) -> list[float]:
+    """Wall seconds of `python -c code` in a fresh interpreter, `repeats` times."""
     walls = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch"], cwd=study, env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", code], cwd=study, env=env, check=True, capture_output=True)
         walls.append(time.perf_counter() - start)
-    return median(walls)
+    return walls
+
+
+def torch_import_s(study: Path, env: dict, repeats: int = 3) -> float:
+    """Median fresh-interpreter `import torch` time: a probe of the machine's speed, which drifts on a shared host
+    (it read 1.5 to 1.9 s within one afternoon here)."""
+    return median(interpreter_walls("import torch", study, env, repeats))
 
 
 def script_imports(path: Path) -> str:
@@ -136,12 +142,7 @@ def import_times(study: Path, env: dict, rules: list[str], repeats: int = 2) -> 
     out = {}
     for rule in ["python", *rules]:
         code = "pass" if rule == "python" else script_imports(study / "workflow_scripts" / f"{rule}.py")
-        walls = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], cwd=study, env=env, check=True, capture_output=True)
-            walls.append(time.perf_counter() - start)
-        out[rule] = min(walls)
+        out[rule] = min(interpreter_walls(code, study, env, repeats))
     return out
 
 
@@ -178,18 +179,11 @@ def scopes(plain: dict, pipe: dict) -> dict[str, float]:
 def crossover(points: list[tuple[float, float, float]]) -> tuple[float, float] | None:
     """Epochs and plain wall time (s) at which the whole-process ratio falls to GOAL_WALL, from straight lines
     through (epochs, plain wall, pipeline wall) by least squares; None when the lines never get there."""
-    if len({e for e, _, _ in points}) < 2:
-        return None
     xs = [e for e, _, _ in points]
-    mean_x = sum(xs) / len(xs)
-
-    def line(ys: list[float]) -> tuple[float, float]:
-        mean_y = sum(ys) / len(ys)
-        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2
-                                                                                            for x in xs)
-        return mean_y - slope * mean_x, slope
-
-    (p0, p1), (q0, q1) = line([p for _, p, _ in points]), line([q for _, _, q in points])
+    if len(set(xs)) < 2:
+        return None
+    p1, p0 = statistics.linear_regression(xs, [p for _, p, _ in points])
+    q1, q0 = statistics.linear_regression(xs, [q for _, _, q in points])
     if GOAL_WALL * p1 - q1 <= 0:
         return None
     epochs = (q0 - GOAL_WALL * p0) / (GOAL_WALL * p1 - q1)
@@ -220,31 +214,34 @@ def per_rule(pipes: list[dict]) -> list[list[object]]:
 
 def method_section(name: str, plains: list[dict], pipes: list[dict]) -> tuple[list[str], list[object]]:
     both = list(zip(plains, pipes, strict=True))
-    pairs = [[i + 1, p["wall"], q["wall"], q["wall"] / p["wall"], q["run_jobs"] / p["wall"], p["sps"], q["sps"],
-              q["sps"] / p["sps"], p["accuracy"], q["accuracy"]] for i, (p, q) in enumerate(both)]
-    wall = median([q["wall"] / p["wall"] for p, q in both])
-    per_run = median([q["run_jobs"] / p["wall"] for p, q in both])
-    sps = median([q["sps"] / p["sps"] for p, q in both])
+    walls = [q["wall"] / p["wall"] for p, q in both]
+    per_runs = [q["run_jobs"] / p["wall"] for p, q in both]
+    speeds = [q["sps"] / p["sps"] for p, q in both]
+    pairs = [[i + 1, p["wall"], q["wall"], walls[i], per_runs[i], p["sps"], q["sps"], speeds[i], p["accuracy"],
+              q["accuracy"]] for i, (p, q) in enumerate(both)]
+    wall, per_run, sps = median(walls), median(per_runs), median(speeds)
     parts = [f"#### `{name}`: interleaved pairs (plain first)", "",
              md_table(["pair", "plain wall (s)", "pipeline wall (s)", "wall ratio", "per-run jobs ratio",
                        "plain samples/s", "pipeline samples/s", "throughput ratio", "plain accuracy",
                        "pipeline accuracy"], pairs), ""]
-    keys = list(breakdown(pipes[0]))
-    rows = [[key, median([breakdown(q)[key] for q in pipes])] for key in keys]
-    extra = median([q["wall"] - p["wall"] for p, q in zip(plains, pipes, strict=True)])
-    rows.insert(0, ["pipeline wall - plain wall", extra])
-    scope_rows = [[key, median([scopes(p, q)[key] for p, q in both])] for key in scopes(plains[0], pipes[0])]
+    rows = [["pipeline wall - plain wall", median([q["wall"] - p["wall"] for p, q in both])],
+            *_median_rows([breakdown(q) for q in pipes])]
+    scope_rows = _median_rows([scopes(p, q) for p, q in both])
     parts += [f"#### `{name}`: where the pipeline's time goes (median over the pairs)", "",
               md_table(["item", "seconds"], rows), "",
               md_table(["extra seconds, paid once", "seconds"], scope_rows), "",
               md_table(["rule", "job wall (s)", "log span (s)", "start-up + imports + exit (s)", "model loads",
                         "load time (s)", "max RSS (MB)"], per_rule(pipes)), ""]
     summary = [name, median([p["wall"] for p in plains]), median([q["wall"] for q in pipes]),
-               wall, _verdict(wall <= GOAL_WALL, [q["wall"] / p["wall"] for p, q in both]),
-               per_run, _verdict(per_run <= GOAL_WALL, [q["run_jobs"] / p["wall"] for p, q in both]),
-               sps, _verdict(sps >= GOAL_THROUGHPUT, [q["sps"] / p["sps"] for p, q in both]),
+               wall, _verdict(wall <= GOAL_WALL, walls), per_run, _verdict(per_run <= GOAL_WALL, per_runs),
+               sps, _verdict(sps >= GOAL_THROUGHPUT, speeds),
                median([p["accuracy"] for p in plains]), median([q["accuracy"] for q in pipes])]
     return parts, summary
+
+
+def _median_rows(per_pair: list[dict[str, float]]) -> list[list[object]]:
+    """[key, median over the pairs] for each key of per-pair dicts (all with the same keys)."""
+    return [[key, median([values[key] for values in per_pair])] for key in per_pair[0]]
 
 
 def _verdict(met: bool, ratios: list[float]) -> str:
