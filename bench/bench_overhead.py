@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 from benchkit import (
+    REPO,
     Job,
     collect_jobs,
     fresh_tree,
@@ -260,7 +261,14 @@ def main() -> None:
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
     parser.add_argument("--keep", action="store_true", help="keep the snapshot (its path is printed)")
     args = parser.parse_args()
+    demo_methods = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["methods"]
+    unknown = sorted(set(args.methods) - set(demo_methods))
+    if unknown:
+        parser.error(f"--methods {' '.join(unknown)}: not a method of config/config.yaml; choose from "
+                     f"{', '.join(demo_methods)}")
     pairs = 3 if args.quick else args.pairs
+    if pairs < 1:
+        parser.error(f"--pairs {pairs}: at least one plain/pipeline pair per method is needed for the medians")
     load_before, start = loadavg(), time.perf_counter()
     study = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     commit = snapshot(study / "repo")
