@@ -5,6 +5,10 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+from tunetrace.logutil import skip_exit_collection
+
+skip_exit_collection()  # 0.4-0.6 s less per snakemake call: no collection over Snakemake's objects at exit
+
 # A --configfile on the command line replaces the embedded default instead of merging into it
 # (Snakemake would otherwise deep-merge both configs' tasks and methods).
 if not workflow.overwrite_configfiles:
