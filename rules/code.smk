@@ -5,19 +5,20 @@
 # it, touching a file reruns nothing.
 import functools
 
-from tunetrace.provenance.codehash import script_closure, code_hashes
+from tunetrace.provenance.codehash import CodeIndex
 from tunetrace.tasks import registry
 
 DISPATCH_MODULE = "tunetrace.tasks.dispatch"
+CODE_INDEX = CodeIndex(PKG_DIR)  # each module read and hashed once per DAG build, not once per rule
 
 
 @functools.lru_cache(maxsize=None)
 def rule_code_hashes(rule_name, task_type):
     """Canonical JSON of the code hashes of `rule_name` (for one task type), once per DAG build."""
     script = Path(workflow.basedir) / "workflow_scripts" / f"{rule_name}.py"
-    dispatches = DISPATCH_MODULE in script_closure(PKG_DIR, script)
+    dispatches = DISPATCH_MODULE in CODE_INDEX.script_closure(script)
     extra = [registry.entry(task_type).module] if task_type and dispatches else []
-    return as_json(code_hashes(PKG_DIR, script, workflow.basedir, extra))
+    return as_json(CODE_INDEX.code_hashes(script, workflow.basedir, extra))
 
 
 def get_code_params(rule_name):

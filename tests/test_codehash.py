@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from tunetrace.provenance.codehash import closure, code_hashes, direct_imports, script_closure
+from tunetrace.provenance.codehash import CodeIndex, closure, code_hashes, direct_imports, script_closure
 from tunetrace.tasks import registry
 
 FAKE = {
@@ -128,6 +128,22 @@ def test_editing_a_module_in_the_closure_changes_the_hashes(fake: Path, edited: 
     after = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {path.resolve().relative_to(fake.resolve()).as_posix()}
+
+
+def test_one_index_gives_the_module_functions_answers_and_keeps_its_snapshot(fake: Path) -> None:
+    """A DAG build's CodeIndex answers as fresh calls do; it reads each file once, so an edit after it was asked
+    shows in a new index (or a module-level call), not in it."""
+    script, extra = fake / "scripts" / "rule.py", ["tunetrace.task_a"]
+    index = CodeIndex(fake / "pkg")
+    assert index.script_closure(script) == script_closure(fake / "pkg", script)
+    first = index.code_hashes(script, fake, extra)
+    assert first == code_hashes(fake / "pkg", script, fake, extra)
+    lazy = fake / "pkg" / "tunetrace" / "lazy.py"
+    lazy.write_text(lazy.read_text() + "\n# an edit\n")
+    assert index.code_hashes(script, fake, extra) == first
+    fresh = code_hashes(fake / "pkg", script, fake, extra)
+    assert fresh == CodeIndex(fake / "pkg").code_hashes(script, fake, extra)
+    assert {k for k in first if first[k] != fresh[k]} == {"pkg/tunetrace/lazy.py"}
 
 
 @pytest.mark.parametrize("edited", ["tunetrace/unrelated.py", "tunetrace/typing_only.py", "tunetrace/task_a.py"])

@@ -68,9 +68,7 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
 
 def direct_imports(pkg_root: Path, path: Path, module: str) -> frozenset[str]:
     """The package modules `path` (the source of `module`, "" for a script) imports directly."""
-    names = _imported_names(path.read_bytes(), str(path), module, path.name == "__init__.py")
-    # which names are package modules is asked of the file system each time (a new module file counts)
-    return frozenset(n for n in names if module_file(pkg_root, n))
+    return CodeIndex(pkg_root).direct_imports(path, module)
 
 
 @functools.cache
@@ -95,33 +93,76 @@ def _with_parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+class CodeIndex:
+    """The package's files as one DAG build sees them: each file's imports parsed and its bytes hashed once.
+
+    For a process in which the files do not change: a Snakemake DAG build, whose rules' code params are fixed for
+    its run anyway (rules/code.smk keeps one index per process; 13 rules of the demo read about 30 modules each,
+    and each read them again). The module-level functions below build a fresh index per call, so a caller that
+    edits files between calls always sees the current bytes.
+    """
+
+    def __init__(self, pkg_root: str | Path) -> None:
+        self.pkg_root = Path(pkg_root)
+        self._files: dict[str, Path | None] = {}
+        self._imports: dict[Path, frozenset[str]] = {}
+        self._hashes: dict[Path, str] = {}
+
+    def module_file(self, module: str) -> Path | None:
+        if module not in self._files:
+            self._files[module] = module_file(self.pkg_root, module)
+        return self._files[module]
+
+    def direct_imports(self, path: Path, module: str) -> frozenset[str]:
+        """The package modules `path` (the source of `module`, "" for a script) imports directly, once per file."""
+        if path not in self._imports:
+            names = _imported_names(path.read_bytes(), str(path), module, path.name == "__init__.py")
+            self._imports[path] = frozenset(n for n in names if self.module_file(n))
+        return self._imports[path]
+
+    def file_hash(self, path: Path) -> str:
+        if path not in self._hashes:
+            self._hashes[path] = _file_hash(path)
+        return self._hashes[path]
+
+    def closure(self, roots: Iterable[str]) -> set[str]:
+        """Every package module that importing `roots` can run."""
+        seen: set[str] = set()
+        todo = [m for root in roots for m in _with_parents(root)]
+        while todo:
+            module = todo.pop()
+            path = self.module_file(module)
+            if module in seen or path is None:
+                continue
+            seen.add(module)
+            for imported in self.direct_imports(path, module):
+                todo.extend(_with_parents(imported))
+        return seen
+
+    def script_closure(self, script: str | Path, extra_roots: Iterable[str] = ()) -> set[str]:
+        """The package modules a workflow script runs, plus `extra_roots` (a task type's module) and theirs."""
+        roots = set(self.direct_imports(Path(script), "")) | set(extra_roots)
+        return self.closure(roots)
+
+    def code_hashes(self, script: str | Path, repo_root: str | Path, extra_roots: Iterable[str] = ()) -> dict[str, str]:
+        """{repo-relative path: content hash} of the script and every package module it runs."""
+        repo = Path(repo_root).resolve()
+        files = [self.module_file(m) for m in self.script_closure(script, extra_roots)]
+        files = [f for f in files if f is not None] + [Path(script)]
+        return {f.resolve().relative_to(repo).as_posix(): self.file_hash(f.resolve()) for f in sorted(files)}
+
+
 def closure(pkg_root: str | Path, roots: Iterable[str]) -> set[str]:
     """Every package module that importing `roots` can run."""
-    pkg_root = Path(pkg_root)
-    seen: set[str] = set()
-    todo = [m for root in roots for m in _with_parents(root)]
-    while todo:
-        module = todo.pop()
-        path = module_file(pkg_root, module)
-        if module in seen or path is None:
-            continue
-        seen.add(module)
-        for imported in direct_imports(pkg_root, path, module):
-            todo.extend(_with_parents(imported))
-    return seen
+    return CodeIndex(pkg_root).closure(roots)
 
 
 def script_closure(pkg_root: str | Path, script: str | Path, extra_roots: Iterable[str] = ()) -> set[str]:
     """The package modules a workflow script runs, plus `extra_roots` (a task type's module) and theirs."""
-    pkg_root = Path(pkg_root)
-    roots = set(direct_imports(pkg_root, Path(script), "")) | set(extra_roots)
-    return closure(pkg_root, roots)
+    return CodeIndex(pkg_root).script_closure(script, extra_roots)
 
 
 def code_hashes(pkg_root: str | Path, script: str | Path, repo_root: str | Path,
                 extra_roots: Iterable[str] = ()) -> dict[str, str]:
     """{repo-relative path: content hash} of the script and every package module it runs."""
-    pkg_root, repo_root = Path(pkg_root), Path(repo_root)
-    files = [module_file(pkg_root, m) for m in script_closure(pkg_root, script, extra_roots)]
-    files = [f for f in files if f is not None] + [Path(script)]
-    return {f.resolve().relative_to(repo_root.resolve()).as_posix(): _file_hash(f.resolve()) for f in sorted(files)}
+    return CodeIndex(pkg_root).code_hashes(script, repo_root, extra_roots)
