@@ -102,6 +102,16 @@ class Workflow:
         return counts
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """TUNETRACE_CACHE for the session (tests and the snakemake jobs they start): the model layouts check_model
+    caches (models.layout) and tiny decoders go to a temporary directory, never into the user's ~/.cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TUNETRACE_CACHE", str(tmp_path_factory.getbasetemp() / "tunetrace-cache"))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def make_workflow(tmp_path: Path) -> Callable[..., Workflow]:
     """Factory: make_workflow(config=None) -> Workflow in a fresh temporary directory."""

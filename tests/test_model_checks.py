@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.models.checks import check_model
-from tunetrace.models.loading import LORA_TARGETS, linear_layer_names
+from tunetrace.models.layout import LORA_TARGETS, ModelLayout, cache_file, layout_key, linear_layer_names
+from tunetrace.models.names import ModelError, resolve_model_path
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.registry import task_type_names
 
@@ -43,4 +48,91 @@ def test_every_task_type_builds_a_meta_skeleton(type_name: str) -> None:
     skeleton = task_type.model_skeleton(model, task)
     assert type(skeleton) is type(task_type.load_model(model, task))
     assert {p.device.type for p in skeleton.parameters()} == {"meta"}
-    assert set(LORA_TARGETS[skeleton.config.model_type]) <= set(linear_layer_names(skeleton))
+    assert set(LORA_TARGETS[skeleton.config.model_type]) <= set(linear_layer_names(ModelLayout.of(skeleton)))
+
+
+# --- the per-machine cache of model layouts (models.layout) ---------------------------------------------------
+
+SENTIMENT = TaskSpec.from_dict("tiny", {"source": {}, "labels": ["a", "b"]})
+LORA = {"lora_r8": LoraSpec.from_dict({})}
+
+
+def _cached_entry() -> Path:
+    key = layout_key(SENTIMENT.type, MINILM, SENTIMENT)
+    assert key is not None
+    return cache_file(key)
+
+
+def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) -> None:
+    """The first check builds the layout and caches it; a fresh process then checks the same model from the
+    cache, without importing torch, and writes the same summary byte for byte."""
+    check_model(MINILM, SENTIMENT, LORA, tmp_path / "built.json")
+    assert _cached_entry().is_file()
+    script = ("import sys, logging; logging.basicConfig(level=logging.INFO)\n"
+              "from tunetrace.config import LoraSpec, ModelSpec, TaskSpec\n"
+              "from tunetrace.models.checks import check_model\n"
+              f"check_model(ModelSpec.from_dict({{}}), TaskSpec.from_dict('tiny', {{'source': {{}}, 'labels': "
+              f"['a', 'b']}}), {{'lora_r8': LoraSpec.from_dict({{}})}}, {str(tmp_path / 'cached.json')!r})\n"
+              "print('torch imported:', 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "torch imported: False" in proc.stdout
+    assert "model layout read from the cache" in proc.stderr
+    assert (tmp_path / "cached.json").read_bytes() == (tmp_path / "built.json").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["not json {", '{"key": "another", "layout": {}}', "[]"])
+def test_an_unreadable_cache_entry_is_rebuilt(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    expected = check_model(MINILM, SENTIMENT, LORA, tmp_path / "first.json")
+    _cached_entry().write_text(damage)
+    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+        assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
+    assert "ignoring the model layout cache entry" in caplog.text and "built on the meta device" in caplog.text
+    assert json.loads(_cached_entry().read_text())["layout"]["model_class"] == expected["task"]["model_class"]
+
+
+def test_a_forged_cache_entry_cannot_refuse_a_good_model(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An entry that says no layer can take LoRA (forged, or from a bug) is not believed: the refusal is checked
+    on the built model, which accepts, and the entry is rewritten."""
+    expected = check_model(MINILM, SENTIMENT, LORA, tmp_path / "first.json")
+    entry = json.loads(_cached_entry().read_text())
+    entry["layout"]["modules"] = [[name, cls, "other"] for name, cls, _ in entry["layout"]["modules"]]
+    _cached_entry().write_text(json.dumps(entry))
+    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+        assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
+    assert "the cached model layout refuses" in caplog.text
+    assert {kind for _, _, kind in json.loads(_cached_entry().read_text())["layout"]["modules"]} != {"other"}
+
+
+def test_a_bad_target_is_refused_the_same_with_the_layout_cached(tmp_path: Path) -> None:
+    bad = {"lora_bad": LoraSpec.from_dict({"target_modules": ["LayerNorm"]})}
+    messages = []
+    for attempt in ("cold", "cached"):
+        with pytest.raises(ModelError) as err:
+            check_model(MINILM, SENTIMENT, bad, tmp_path / f"{attempt}.json")
+        messages.append(str(err.value))
+        assert not (tmp_path / f"{attempt}.json").exists()
+    assert _cached_entry().is_file()  # the layout was right; only the target was wrong
+    assert messages[0] == messages[1]
+    assert "methods.lora_bad.lora.target_modules" in messages[0] and "'LayerNorm' matches LayerNorm" in messages[0]
+
+
+def test_the_layout_key_covers_what_the_layout_depends_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A different config.json (or any JSON file beside the weights), task or model setting is another key;
+    remote code, a hub id and the switch turn the cache off."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(resolve_model_path(MINILM.name_or_path), model_dir,
+                    ignore=shutil.ignore_patterns("*.safetensors"))
+    local = ModelSpec.from_dict({"name_or_path": str(model_dir)})
+    key = layout_key(SENTIMENT.type, local, SENTIMENT)
+    assert key is not None and key == layout_key(SENTIMENT.type, local, SENTIMENT)
+    three_labels = TaskSpec.from_dict("tiny", {"source": {}, "labels": ["a", "b", "c"]})
+    assert layout_key(SENTIMENT.type, local, three_labels) != key
+    assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": "bfloat16"}),
+                      SENTIMENT) != key
+    (model_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert layout_key(SENTIMENT.type, local, SENTIMENT) != key
+    assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir),
+                                                           "trust_remote_code": True}), SENTIMENT) is None
+    assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": "someone/some-model"}), SENTIMENT) is None
+    monkeypatch.setenv("TUNETRACE_MODEL_LAYOUT_CACHE", "off")
+    assert layout_key(SENTIMENT.type, local, SENTIMENT) is None

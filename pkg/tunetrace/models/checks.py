@@ -1,21 +1,33 @@
 """Early model checks (rule check_model): whatever about the base model can fail is found before any job loads
 weights. The model's name must resolve (a local directory with config.json; offline, a hub id in the local
 cache), its config must load, and every LoRA method's target modules must name layers of the task type's
-model, which is built from the config on the meta device (module names and shapes, no weights, no memory).
+model, whose layout (module names and kinds) comes from the model built from the config on the meta device
+(no weights, no memory), or from this machine's cache of such layouts (models.layout).
+
+Imports no torch: with the layout cached, the check reads a few JSON files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
-from tunetrace.models.loading import linear_layer_names, lora_targets, matching_modules
+from tunetrace.models.layout import (
+    ModelLayout,
+    cache_file,
+    layout_key,
+    linear_layer_names,
+    lora_targets,
+    matching_modules,
+    read_cached,
+    write_cached,
+)
+from tunetrace.models.names import ModelError
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -26,14 +38,21 @@ def check_model(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSp
     """Check the base model for one task and the LoRA targets of each method in `lora` (method name -> its
     LoRA settings); write a summary (model config, the type's model class, resolved targets) to `out_path`.
     A problem raises models.names.ModelError naming the config key and the fix, and nothing is written."""
-    skeleton = get_task_type(task.type).model_skeleton(model_spec, task)
-    summary = {
-        "model": _config_summary(model_spec, skeleton.config),
-        "task": {"name": task.name, "type": task.type, "model_class": type(skeleton).__name__,
-                 "parameters": int(sum(p.numel() for p in skeleton.parameters()))},
-        "linear_layers": linear_layer_names(skeleton),
-        "lora": {name: _resolved_targets(skeleton, name, spec) for name, spec in sorted(lora.items())},
-    }
+    key = layout_key(task.type, model_spec, task)
+    layout = read_cached(key)
+    summary = None
+    if layout is not None:
+        try:
+            summary = _summary(model_spec, task, lora, layout)
+            log.info("model layout read from the cache: %s", cache_file(key or ""))
+        except ModelError as err:  # the cache may only speed up a pass: a refusal is confirmed on a built model
+            log.info("the cached model layout refuses (%s); confirming on the model built from its config", err)
+    if summary is None:
+        start = time.perf_counter()
+        layout = ModelLayout.of(get_task_type(task.type).model_skeleton(model_spec, task))
+        log.info("model layout built on the meta device in %.2f s", time.perf_counter() - start)
+        write_cached(key, layout)
+        summary = _summary(model_spec, task, lora, layout)
     write_json(out_path, summary)
     log.info("model %s for task %s: %s, %d parameters; LoRA targets %s", model_spec.name_or_path, task.name,
              summary["task"]["model_class"], summary["task"]["parameters"],
@@ -41,15 +60,19 @@ def check_model(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSp
     return summary
 
 
-def _config_summary(model_spec: ModelSpec, config: Any) -> dict[str, Any]:
-    """The config facts a reader of the check wants (None where the architecture does not define one)."""
-    return {"name_or_path": model_spec.name_or_path, "revision": model_spec.revision,
-            "model_type": getattr(config, "model_type", None), "architectures": getattr(config, "architectures", None),
-            **{key: getattr(config, key, None) for key in ("hidden_size", "num_hidden_layers", "vocab_size")}}
+def _summary(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec],
+             layout: ModelLayout) -> dict[str, Any]:
+    return {
+        "model": {"name_or_path": model_spec.name_or_path, "revision": model_spec.revision, **layout.config},
+        "task": {"name": task.name, "type": task.type, "model_class": layout.model_class,
+                 "parameters": layout.parameters},
+        "linear_layers": linear_layer_names(layout),
+        "lora": {name: _resolved_targets(layout, name, spec) for name, spec in sorted(lora.items())},
+    }
 
 
-def _resolved_targets(skeleton: torch.nn.Module, method: str, spec: LoraSpec) -> dict[str, Any]:
-    """One LoRA method's target modules (configured or the architecture default), checked against the skeleton."""
-    targets = lora_targets(skeleton, spec, key=f"methods.{method}.lora.target_modules")
+def _resolved_targets(layout: ModelLayout, method: str, spec: LoraSpec) -> dict[str, Any]:
+    """One LoRA method's target modules (configured or the architecture default), checked against the layout."""
+    targets = lora_targets(layout, spec, key=f"methods.{method}.lora.target_modules")
     return {"target_modules": targets, "from": "config" if spec.target_modules else "architecture default",
-            "modules": len(matching_modules(skeleton, targets))}
+            "modules": len(matching_modules(layout, targets))}

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tunetrace.models.layout import LORA_KEY, ModelLayout
+from tunetrace.models.layout import lora_targets as layout_lora_targets
 from tunetrace.models.names import (
     MODEL_KEY,
     ModelError,
@@ -28,25 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Default LoRA targets per architecture (config `lora.target_modules` overrides them).
-LORA_TARGETS = {
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "distilbert": ["q_lin", "v_lin"],
-    "deberta-v2": ["query_proj", "value_proj"],
-    "llama": ["q_proj", "v_proj"],
-    "mistral": ["q_proj", "v_proj"],
-    "qwen2": ["q_proj", "v_proj"],
-    "qwen3": ["q_proj", "v_proj"],
-    "gemma": ["q_proj", "v_proj"],
-    "gpt2": ["c_attn"],
-    "gpt_neox": ["query_key_value"],
-    "opt": ["q_proj", "v_proj"],
-}
-LORA_KEY = "methods.<name>.lora.target_modules"
-# Layer types PEFT's LoRA wraps (plus transformers' Conv1D, matched by name: importing it here is not needed)
-LORA_LAYER_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
-                    torch.nn.MultiheadAttention)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -140,54 +123,9 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
 
 
 def lora_targets(model: torch.nn.Module, spec: LoraSpec, key: str = LORA_KEY) -> list[str]:
-    """Configured target modules, or the default for the model's architecture; each must name layers LoRA can
-    adapt (checked here, so a typo is one line naming `key`, not PEFT's error in the middle of a job)."""
-    model_type = getattr(model.config, "model_type", "")
-    if spec.target_modules:
-        targets = list(spec.target_modules)
-    elif model_type in LORA_TARGETS:
-        targets = LORA_TARGETS[model_type]
-    else:
-        raise ModelError(f"invalid config at '{key}': null, and architecture '{model_type}' has no default; list "
-                         f"some of its linear layers: {', '.join(linear_layer_names(model))} "
-                         f"(defaults exist for {', '.join(sorted(LORA_TARGETS))})")
-    problems = [p for p in (_target_problem(model, t) for t in targets) if p]
-    if problems:
-        default = (f", or null for the default ({', '.join(LORA_TARGETS[model_type])})"
-                   if model_type in LORA_TARGETS else "")
-        raise ModelError(f"invalid config at '{key}': {'; '.join(problems)}. LoRA can adapt these linear layers of "
-                         f"{model_type} ({type(model).__name__}): {', '.join(linear_layer_names(model))}; "
-                         f"set {key} to some of them{default}")
-    return targets
-
-
-def _matches(module_name: str, target: str) -> bool:
-    """PEFT's rule for a list of target names: the module's full name is the target or ends with `.target`."""
-    return module_name == target or module_name.endswith("." + target)
-
-
-def _adaptable(module: torch.nn.Module) -> bool:
-    return isinstance(module, LORA_LAYER_TYPES) or type(module).__name__ == "Conv1D"  # transformers' GPT-2 layer
-
-
-def _target_problem(model: torch.nn.Module, target: str) -> str | None:
-    """Why PEFT would refuse `target` (no module matches, or one it matches is no layer LoRA can wrap)."""
-    matched = [(name, module) for name, module in model.named_modules() if _matches(name, target)]
-    if not matched:
-        return f"'{target}' matches no module"
-    refused = sorted({type(m).__name__ for _, m in matched if not _adaptable(m)})
-    return f"'{target}' matches {', '.join(refused)} modules, which LoRA cannot adapt" if refused else None
-
-
-def matching_modules(model: torch.nn.Module, targets: list[str]) -> list[str]:
-    """Full names of the modules PEFT adapts for these target names."""
-    return [name for name, _ in model.named_modules() if any(_matches(name, t) for t in targets)]
-
-
-def linear_layer_names(model: torch.nn.Module) -> list[str]:
-    """The distinct last name parts of the model's linear layers (what `target_modules` usually lists)."""
-    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if name and (isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D")})
+    """The LoRA targets of a built model: models.layout.lora_targets on its layout (one line naming `key` for
+    a target LoRA cannot adapt)."""
+    return layout_lora_targets(ModelLayout.of(model), spec, key)
 
 
 def apply_lora(model: torch.nn.Module, spec: LoraSpec, task_type: str = "SEQ_CLS") -> torch.nn.Module:
