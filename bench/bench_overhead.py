@@ -4,13 +4,17 @@ In a snapshot of HEAD (a clone; its pkg/ on PYTHONPATH), per method: plain, pipe
 - plain: `python bench/plain_trainer.py` (train, checkpoint every 30 steps, save, evaluate), whole process;
 - pipeline: `snakemake results/eval/<method>/demo_sentiment/seed0/metrics.json --cores 2` from an empty
   results tree (prepare_data, check_model, train_run, evaluate_run), whole process.
+--layout-cache: `warm` (default) runs every pipeline study on a machine that has checked this model before (the
+model layout check_model caches, models.layout, is primed once before the pairs), as every study after a user's
+first one does; `cold` empties the cache before each pipeline study, as a user's first study on a machine.
 The bench config is the demo's minus `representations.every_steps: 30` (a demo choice): default capture,
 monitor and lineage settings. Then one pair per method at each --long-epochs (the same run, longer): the pipeline's
 fixed costs (processes, the model check, Snakemake) stay, so the ratio falls with the run's length.
 The breakdown of the pipeline's extra time comes from the jobs' benchmark files,
 their logs (model loads, captures, lineage) and direct timings (imports, checksums).
 
-    python bench/bench_overhead.py --pairs 3 [--methods full lora_r8] [--long-epochs 6 [12 ...]] [--section out.md]
+    python bench/bench_overhead.py --pairs 3 [--methods full lora_r8] [--long-epochs 6 [12 ...]]
+        [--layout-cache warm|cold] [--section out.md]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -91,8 +96,23 @@ def run_plain(study: Path, env: dict, model: str, method: dict, tag: str) -> dic
     return {"wall": wall, "sps": result["train_samples_per_second"], "accuracy": result["accuracy"]}
 
 
-def run_pipeline(study: Path, env: dict, method_name: str, tag: str) -> dict:
+def layout_cache(env: dict) -> Path:
+    return Path(env["TUNETRACE_CACHE"]) / "model-layouts"
+
+
+def prime_layout_cache(study: Path, env: dict) -> None:
+    """One check_model of the bench task, so that the pipeline studies find the model's layout cached."""
     fresh_tree(study)
+    timed([str(study / ".venv/bin/snakemake"), f"results/checks/model/{TASK}.json", "--cores", "2"], study, env,
+          study / "snakemake-prime.log")
+    if not any(layout_cache(env).glob("*.json")):
+        raise SystemExit(f"check_model cached no model layout in {layout_cache(env)}; see {study}/logs/check_model")
+
+
+def run_pipeline(study: Path, env: dict, method_name: str, tag: str, cold: bool = False) -> dict:
+    fresh_tree(study)
+    if cold:
+        shutil.rmtree(layout_cache(env), ignore_errors=True)
     target = f"results/eval/{method_name}/{TASK}/seed0/metrics.json"
     wall = timed([str(study / ".venv/bin/snakemake"), target, "--cores", "2"], study, env,
                  study / f"snakemake-{tag}.log")
@@ -259,6 +279,9 @@ def main() -> None:
     parser.add_argument("--long-epochs", type=float, nargs="+", default=[6],
                         help="one more pair per method at each of these epoch counts (the demo's: 3); 0 = none")
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
+    parser.add_argument("--layout-cache", choices=["warm", "cold"], default="warm",
+                        help="the model layout check_model caches: primed once (warm: every study after a "
+                             "user's first) or emptied before each pipeline study (cold: the first)")
     parser.add_argument("--keep", action="store_true", help="keep the snapshot (its path is printed)")
     args = parser.parse_args()
     demo_methods = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["methods"]
@@ -279,13 +302,16 @@ def main() -> None:
     model = subprocess.run([sys.executable, "-c", "from tunetrace.models.embedded import resolve_embedded as r; "
                             "print(r('all-MiniLM-L6-v2'))"], env=env, capture_output=True, text=True,
                            check=True).stdout.strip()
+    cold = args.layout_cache == "cold"
+    if not cold:
+        prime_layout_cache(study, env)
     sections, summaries, loads = [], [], []
     for name in args.methods:
         plains, pipes = [], []
         for i in range(pairs):
             loads.append(loadavg())
             plains.append(run_plain(study, env, model, config["methods"][name], f"{name}-{i}"))
-            pipes.append(run_pipeline(study, env, name, f"{name}-{i}"))
+            pipes.append(run_pipeline(study, env, name, f"{name}-{i}", cold))
             print(f"{name} pair {i + 1}: plain {plains[-1]['wall']:.1f} s, pipeline {pipes[-1]['wall']:.1f} s "
                   f"(load {loads[-1]})", file=sys.stderr, flush=True)
         parts, summary = method_section(name, plains, pipes)
@@ -307,7 +333,7 @@ def main() -> None:
             for name in args.methods:
                 loads.append(loadavg())
                 plain = run_plain(study, env, model, config["methods"][name], f"{name}-long{epochs:g}")
-                pipe = run_pipeline(study, env, name, f"{name}-long{epochs:g}")
+                pipe = run_pipeline(study, env, name, f"{name}-long{epochs:g}", cold)
                 print(f"{name} at {epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
                       f"(load {loads[-1]})", file=sys.stderr, flush=True)
                 rows[name].append([name, f"{epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
@@ -335,7 +361,8 @@ def main() -> None:
 def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings,
            probes) -> str:
     command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
-               f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)}")
+               f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)} "
+               f"--layout-cache {args.layout_cache}")
     lines = [
         "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)", "",
         f"Command: `{command}`", "",
@@ -354,9 +381,14 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         "evaluate_run, from their `benchmark:` files) over the plain script's whole process, the measure the "
         "issue's first figures used. The whole-process ratio adds what a study pays once: Snakemake's start-up "
         "and planning per `snakemake` call, and per task the data preparation and the model check that runs "
-        "before any job loads weights (check_model: one interpreter importing torch and the model's "
-        "transformers code, then a meta-device build; kept so that a bad model name, config or LoRA target fails "
+        "before any job loads weights (check_model; kept so that a bad model name, config or LoRA target fails "
         "one cheap job instead of every run of the study).",
+        ("- Model layout cache warm: check_model found the model's layout cached (primed once before the pairs, "
+         "as on a machine that has checked this model before) and imported no torch. "
+         if args.layout_cache == "warm" else
+         "- Model layout cache cold: emptied before each pipeline study, as a user's first study on a machine, so "
+         "check_model imported torch and the model's transformers code and built the model on the meta device. ")
+        + "`--layout-cache cold|warm` gives the other case.",
         "- Throughput: the Trainer's `train_samples_per_second` (plain) against run.json's (pipeline).",
         "- Same backbone and compute, different head: the pipeline's embedded-model head is mean-pooled, the "
         "plain script's is AutoModelForSequenceClassification's CLS pooler (one extra 384x384 dense layer).",

@@ -164,7 +164,10 @@ def snapshot(dest: Path, repo: Path = REPO) -> str:
 
 
 def snapshot_env(dest: Path) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(dest / "pkg"), PYTHONDONTWRITEBYTECODE="1")
+    # TUNETRACE_CACHE: the snapshot's own (tiny decoders, the model layouts check_model caches), empty at
+    # first like a fresh machine's: a benchmark never reads what the user's ~/.cache/tunetrace holds
+    env = dict(os.environ, PYTHONPATH=str(dest / "pkg"), PYTHONDONTWRITEBYTECODE="1",
+               TUNETRACE_CACHE=str(dest / ".tunetrace-cache"))
     env["PATH"] = f"{dest / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     env.pop("SNAKEMAKE_PROFILE", None)
     return env
