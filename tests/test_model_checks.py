@@ -136,3 +136,14 @@ def test_the_layout_key_covers_what_the_layout_depends_on(tmp_path: Path, monkey
     assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": "someone/some-model"}), SENTIMENT) is None
     monkeypatch.setenv("TUNETRACE_MODEL_LAYOUT_CACHE", "off")
     assert layout_key(SENTIMENT.type, local, SENTIMENT) is None
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A cache directory that cannot be created (here: its parent is a file) is logged; the check still passes."""
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path / "a-file" / "cache"))
+    with caplog.at_level(logging.WARNING, logger="tunetrace.models"):
+        summary = check_model(MINILM, SENTIMENT, LORA, tmp_path / "check.json")
+    assert summary["lora"]["lora_r8"]["target_modules"] == ["query", "value"]
+    assert "cannot write the model layout cache entry" in caplog.text
