@@ -15,7 +15,7 @@ rule evaluate_baseline:
         "logs/evaluate_baseline/{task}.log",
     benchmark:
         "benchmarks/evaluate_baseline/{task}.tsv"
-    threads: 2
+    threads: get_threads("evaluate_baseline")
     conda:
         ENV_FILE
     resources:

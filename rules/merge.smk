@@ -37,7 +37,7 @@ rule verify_merge:
         "logs/verify_merge/{lora_method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/verify_merge/{lora_method}/{task}/seed{seed}.tsv"
-    threads: 2
+    threads: get_threads("verify_merge")
     conda:
         ENV_FILE
     resources:

@@ -13,7 +13,7 @@ rule extract_base_representations:
         "logs/extract_base_representations/{task}.log",
     benchmark:
         "benchmarks/extract_base_representations/{task}.tsv"
-    threads: 2
+    threads: get_threads("extract_base_representations")
     conda:
         ENV_FILE
     resources:
