@@ -15,6 +15,7 @@ rule evaluate_baseline:
         "logs/evaluate_baseline/{task}.log",
     benchmark:
         "benchmarks/evaluate_baseline/{task}.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: get_threads("evaluate_baseline")
     conda:
         ENV_FILE

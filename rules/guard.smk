@@ -21,6 +21,7 @@ rule pilot_run:
         "logs/pilot_run/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/pilot_run/{method}/{task}/seed{seed}.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: 2
     conda:
         ENV_FILE
@@ -45,6 +46,7 @@ rule evaluate_gate:
         "logs/evaluate_gate/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate_gate/{method}/{task}/seed{seed}.tsv"
+    priority: TRAINING_PATH_PRIORITY
     conda:
         ENV_FILE
     resources:

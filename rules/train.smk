@@ -26,6 +26,7 @@ rule train_run:
         "logs/train_run/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/train_run/{method}/{task}/seed{seed}.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: get_train_threads
     conda:
         ENV_FILE
