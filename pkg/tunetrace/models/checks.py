@@ -41,10 +41,10 @@ def check_model(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSp
     key = layout_key(task.type, model_spec, task)
     layout = read_cached(key)
     summary = None
-    if layout is not None:
+    if key is not None and layout is not None:
         try:
             summary = _summary(model_spec, task, lora, layout)
-            log.info("model layout read from the cache: %s", cache_file(key or ""))
+            log.info("model layout read from the cache: %s", cache_file(key))
         except ModelError as err:  # the cache may only speed up a pass: a refusal is confirmed on a built model
             log.info("the cached model layout refuses (%s); confirming on the model built from its config", err)
     if summary is None:

@@ -68,13 +68,11 @@ CACHE_SWITCH = "TUNETRACE_MODEL_LAYOUT_CACHE"
 LAYOUT_FORMAT = 1  # bump when the cached JSON's shape changes
 
 
-def _kind(module: torch.nn.Module) -> str:
-    import torch
-
-    if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D":  # transformers' GPT-2 layer
+def _kind(module: torch.nn.Module, nn: Any) -> str:
+    """LINEAR, ADAPTABLE or OTHER; `nn` is torch.nn (imported by the caller, once per model)."""
+    if isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D":  # transformers' GPT-2 layer
         return LINEAR
-    if isinstance(module, (torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
-                           torch.nn.MultiheadAttention)):
+    if isinstance(module, (nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MultiheadAttention)):
         return ADAPTABLE
     return OTHER
 
@@ -96,11 +94,13 @@ class ModelLayout:
     @classmethod
     def of(cls, model: torch.nn.Module) -> ModelLayout:
         """The layout of a built model (on the meta device or loaded)."""
+        from torch import nn
+
         config = getattr(model, "config", None)
         return cls(model_class=type(model).__name__,
                    config={key: getattr(config, key, None) for key in CONFIG_FACTS},
                    parameters=int(sum(p.numel() for p in model.parameters())),
-                   modules=tuple((name, type(module).__name__, _kind(module))
+                   modules=tuple((name, type(module).__name__, _kind(module, nn))
                                  for name, module in model.named_modules() if name))
 
     def to_dict(self) -> dict[str, Any]:
