@@ -5,11 +5,12 @@
 # it, touching a file reruns nothing.
 import functools
 
-from tunetrace.provenance.codehash import CodeIndex
+from tunetrace.provenance.codehash import CodeIndex, ImportsCache
 from tunetrace.tasks import registry
 
 DISPATCH_MODULE = "tunetrace.tasks.dispatch"
-CODE_INDEX = CodeIndex(PKG_DIR)  # each module read and hashed once per DAG build, not once per rule
+# each module read and hashed once per DAG build, not once per rule; its imports parsed once per machine
+CODE_INDEX = CodeIndex(PKG_DIR, ImportsCache.default())
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,13 +6,23 @@ checks on the real package that the task type's module decides which files an ev
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from tunetrace.provenance.codehash import CodeIndex, closure, code_hashes, direct_imports, script_closure
+from tunetrace.provenance import codehash
+from tunetrace.provenance.codehash import (
+    CodeIndex,
+    ImportsCache,
+    closure,
+    code_hashes,
+    direct_imports,
+    script_closure,
+)
 from tunetrace.tasks import registry
 
 FAKE = {
@@ -144,6 +154,93 @@ def test_one_index_gives_the_module_functions_answers_and_keeps_its_snapshot(fak
     fresh = code_hashes(fake / "pkg", script, fake, extra)
     assert fresh == CodeIndex(fake / "pkg").code_hashes(script, fake, extra)
     assert {k for k in first if first[k] != fresh[k]} == {"pkg/tunetrace/lazy.py"}
+
+
+# The imports cache (ImportsCache): a file's parsed imports kept per machine under the hash of its bytes.
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files parsed from now on (codehash's in-process memo of parses is bypassed)."""
+    seen: list[str] = []
+    parse = codehash._imported_names.__wrapped__
+
+    def counting(source: bytes, filename: str, module: str, is_package: bool) -> frozenset[str]:
+        seen.append(Path(filename).name)
+        return parse(source, filename, module, is_package)
+
+    monkeypatch.setattr(codehash, "_imported_names", counting)
+    return seen
+
+
+def _hashes_with(cache_file: Path | None, fake: Path) -> dict[str, str]:
+    index = CodeIndex(fake / "pkg", ImportsCache(cache_file))
+    return index.code_hashes(fake / "scripts" / "rule.py", fake, ["tunetrace.task_a"])
+
+
+def test_the_imports_cache_spares_the_parse_and_changes_no_answer(fake: Path, tmp_path: Path,
+                                                                 parses: list[str]) -> None:
+    cache = tmp_path / "cache" / "imports.json"
+    uncached = _hashes_with(None, fake)
+    parsed = len(parses)
+    assert parsed >= len(CORE_CLOSURE)
+    assert _hashes_with(cache, fake) == uncached and cache.is_file()
+    del parses[:]
+    assert _hashes_with(cache, fake) == uncached  # a second process: same answer, nothing parsed
+    assert parses == []
+
+
+def test_an_edited_file_is_parsed_again_not_served_from_the_cache(fake: Path, tmp_path: Path,
+                                                                   parses: list[str]) -> None:
+    """The key is the bytes, not the path: an edit that adds an import shows at once (fails if keyed by path)."""
+    cache = tmp_path / "imports.json"
+    before = _hashes_with(cache, fake)
+    assert "pkg/tunetrace/unrelated.py" not in before
+    lazy = fake / "pkg" / "tunetrace" / "lazy.py"
+    lazy.write_text("import tunetrace.unrelated\nvalue = 1\n")
+    del parses[:]
+    after = _hashes_with(cache, fake)
+    assert parses == ["lazy.py", "unrelated.py"]
+    assert after == _hashes_with(None, fake) and "pkg/tunetrace/unrelated.py" in after
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"k": 3}', "[]"])
+def test_a_corrupt_imports_cache_is_ignored_logged_and_rewritten(fake: Path, tmp_path: Path, content: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "imports.json"
+    cache.write_text(content)
+    assert _hashes_with(cache, fake) == _hashes_with(None, fake)
+    assert f"ignoring the code imports cache {cache}" in caplog.text
+    assert ImportsCache(cache).get(next(iter(json.loads(cache.read_text())))) is not None
+
+
+def test_an_unwritable_imports_cache_costs_only_time(fake: Path, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cache = blocker / "imports.json"  # its directory cannot be made
+    assert _hashes_with(cache, fake) == _hashes_with(None, fake)
+    assert f"cannot write the code imports cache {cache}" in caplog.text
+
+
+def test_the_imports_cache_keeps_the_newest_entries(fake: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "imports.json"
+    cache.write_text(json.dumps({f"old{i}:m:0": [] for i in range(5)}))
+    monkeypatch.setattr(codehash, "IMPORTS_CACHE_ENTRIES", 8)
+    _hashes_with(cache, fake)
+    kept = json.loads(cache.read_text())
+    assert len(kept) == 8 and not any(k.startswith("old") for k in kept)  # this run parsed more than 8 files
+
+
+def test_the_default_imports_cache_lives_in_the_machine_cache_and_can_be_switched_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path))
+    path = ImportsCache.default().path
+    assert path is not None and path.parent == tmp_path / "code-imports"
+    assert path.name.startswith(f"py{sys.version_info[0]}.{sys.version_info[1]}-")
+    monkeypatch.setenv("TUNETRACE_CODE_IMPORTS_CACHE", "off")
+    assert ImportsCache.default().path is None
 
 
 @pytest.mark.parametrize("edited", ["tunetrace/unrelated.py", "tunetrace/typing_only.py", "tunetrace/task_a.py"])

@@ -16,6 +16,16 @@ from typing import Any
 _CHUNK = 1 << 20
 
 
+def cache_root() -> Path:
+    """The per-machine cache (tiny models, model layouts, parsed imports): $TUNETRACE_CACHE, else ~/.cache/tunetrace."""
+    return Path(os.environ.get("TUNETRACE_CACHE") or Path.home() / ".cache" / "tunetrace")
+
+
+def cache_switched_off(variable: str) -> bool:
+    """Whether the environment variable that switches one of those caches says off (0, off, false, no)."""
+    return os.environ.get(variable, "").strip().lower() in ("0", "off", "false", "no")
+
+
 def canonical_json(obj: Any) -> str:
     """Serialise with sorted keys and no whitespace, so equal configs give equal strings."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

@@ -27,14 +27,12 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunetrace.fileio import write_json
+from tunetrace.fileio import cache_root, cache_switched_off, write_json
 from tunetrace.models.names import ModelError, resolve_model_path
-from tunetrace.models.tiny import cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -190,7 +188,7 @@ def _version(package: str) -> str | None:
 def layout_key(type_name: str, model_spec: ModelSpec, task: TaskSpec) -> str | None:
     """The cache key of the layout task type `type_name` builds for this model and task; None when the layout
     must be built (cache off, remote code, a hub id that is no local directory)."""
-    if os.environ.get(CACHE_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+    if cache_switched_off(CACHE_SWITCH):
         return None
     if model_spec.trust_remote_code:
         return None

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from tunetrace.fileio import atomic_dir
+from tunetrace.fileio import atomic_dir, cache_root
 from tunetrace.models.embedded import resolve_embedded
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,6 @@ CHAT_TEMPLATE = (
 )
 TINY_ARCHS = ("llama", "gpt2")  # the architectures _config builds (checked at config validation)
 SIZES = {"hidden": 64, "layers": 2, "heads": 4, "intermediate": 128, "positions": 512}
-
-
-def cache_root() -> Path:
-    """Where tiny models live: $TUNETRACE_CACHE, else ~/.cache/tunetrace."""
-    return Path(os.environ.get("TUNETRACE_CACHE") or Path.home() / ".cache" / "tunetrace")
 
 
 def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int,  # type: ignore[no-untyped-def]

@@ -8,6 +8,12 @@ so a task-typed rule adds its type's module and that module's closure.
 
 Content hashes of those files go into each rule's params: editing a module reruns exactly the rules
 whose closure holds it, and touching a file without changing it reruns nothing. Imports no torch.
+
+Parsing is the costly part (about 0.15 s for the four rules of one run, 0.23 s for all of them, on every
+`snakemake` call), and its answer is a pure function of a file's bytes and module name: `ImportsCache` keeps it
+per machine under `$TUNETRACE_CACHE/code-imports/`, keyed by the sha256 of the bytes, in a file named by the
+Python version and this module's own hash. An edited file is a new key, so the cache cannot serve a stale answer;
+`TUNETRACE_CODE_IMPORTS_CACHE=off` turns it off.
 """
 
 from __future__ import annotations
@@ -15,17 +21,27 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
+import logging
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from tunetrace.fileio import cache_root, cache_switched_off, write_json
+
 PACKAGE = "tunetrace"
 HASH_CHARS = 16
+IMPORTS_CACHE_DIR = "code-imports"
+IMPORTS_CACHE_SWITCH = "TUNETRACE_CODE_IMPORTS_CACHE"
+IMPORTS_CACHE_ENTRIES = 4096  # the newest kept: a few hundred files, many edits each
+
+log = logging.getLogger(__name__)
 
 
-def _file_hash(path: Path) -> str:
+def _digest(path: Path) -> str:
     # Always the bytes, never a cache keyed on mtime and size: an edit that keeps the size and lands in
     # the same mtime tick (or whose mtime is restored) must still change the hash.
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def module_file(pkg_root: Path, module: str) -> Path | None:
@@ -93,20 +109,80 @@ def _with_parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+class ImportsCache:
+    """`_imported_names` answers kept on disk across processes, keyed by the sha256 of a file's bytes.
+
+    One JSON file per Python version and version of this module (the parser's rules are part of the answer).
+    Reading a missing or unreadable file gives an empty cache (logged); a cache that cannot be written costs
+    only the next call's parsing (logged). `save` merges with what other processes wrote meanwhile, keeps the
+    newest IMPORTS_CACHE_ENTRIES, and replaces the file atomically.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries = self._read() if path is not None else {}
+        self._new: dict[str, list[str]] = {}
+
+    @classmethod
+    def default(cls) -> ImportsCache:
+        """The machine's cache ($TUNETRACE_CACHE/code-imports/), or none when TUNETRACE_CODE_IMPORTS_CACHE=off."""
+        if cache_switched_off(IMPORTS_CACHE_SWITCH):
+            return cls(None)
+        tag = f"py{sys.version_info[0]}.{sys.version_info[1]}-{_digest(Path(__file__))[:HASH_CHARS]}"
+        return cls(cache_root() / IMPORTS_CACHE_DIR / f"{tag}.json")
+
+    def _read(self) -> dict[str, list[str]]:
+        assert self.path is not None
+        if not self.path.is_file():
+            return {}
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(entries, dict) or not all(
+                    isinstance(v, list) and all(isinstance(n, str) for n in v) for v in entries.values()):
+                raise ValueError("not an object of name lists")
+            return entries
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            log.warning("ignoring the code imports cache %s (%s); parsing the package", self.path, err)
+            return {}
+
+    def get(self, key: str) -> frozenset[str] | None:
+        names = self._new.get(key, self._entries.get(key))
+        return None if names is None else frozenset(names)
+
+    def put(self, key: str, names: frozenset[str]) -> None:
+        if self.path is not None:
+            self._new[key] = sorted(names)
+
+    def save(self) -> None:
+        """Write what this process parsed (nothing to do when it parsed nothing)."""
+        if self.path is None or not self._new:
+            return
+        merged = {k: v for k, v in self._read().items() if k not in self._new}
+        merged.update(self._new)
+        keep = dict(list(merged.items())[-IMPORTS_CACHE_ENTRIES:])
+        try:
+            write_json(self.path, keep)
+        except OSError as err:
+            log.warning("cannot write the code imports cache %s (%s)", self.path, err)
+        self._entries, self._new = keep, {}
+
+
 class CodeIndex:
     """The package's files as one DAG build sees them: each file's imports parsed and its bytes hashed once.
 
     For a process in which the files do not change: a Snakemake DAG build, whose rules' code params are fixed for
     its run anyway (rules/code.smk keeps one index per process; 13 rules of the demo read about 30 modules each,
     and each read them again). The module-level functions below build a fresh index per call, so a caller that
-    edits files between calls always sees the current bytes.
+    edits files between calls always sees the current bytes. With an `ImportsCache`, a file whose bytes were
+    parsed before (by any process on the machine) is not parsed again.
     """
 
-    def __init__(self, pkg_root: str | Path) -> None:
+    def __init__(self, pkg_root: str | Path, imports_cache: ImportsCache | None = None) -> None:
         self.pkg_root = Path(pkg_root)
+        self._cache = imports_cache or ImportsCache(None)
         self._files: dict[str, Path | None] = {}
         self._imports: dict[Path, frozenset[str]] = {}
-        self._hashes: dict[Path, str] = {}
+        self._digests: dict[Path, str] = {}
 
     def module_file(self, module: str) -> Path | None:
         if module not in self._files:
@@ -116,14 +192,23 @@ class CodeIndex:
     def direct_imports(self, path: Path, module: str) -> frozenset[str]:
         """The package modules `path` (the source of `module`, "" for a script) imports directly, once per file."""
         if path not in self._imports:
-            names = _imported_names(path.read_bytes(), str(path), module, path.name == "__init__.py")
+            source, is_package = path.read_bytes(), path.name == "__init__.py"
+            digest = self._digests.setdefault(path, hashlib.sha256(source).hexdigest())
+            key = f"{digest}:{module}:{int(is_package)}"  # relative imports resolve against the module's name
+            names = self._cache.get(key)
+            if names is None:
+                names = _imported_names(source, str(path), module, is_package)
+                self._cache.put(key, names)
             self._imports[path] = frozenset(n for n in names if self.module_file(n))
         return self._imports[path]
 
+    def _digest(self, path: Path) -> str:
+        if path not in self._digests:
+            self._digests[path] = _digest(path)
+        return self._digests[path]
+
     def file_hash(self, path: Path) -> str:
-        if path not in self._hashes:
-            self._hashes[path] = _file_hash(path)
-        return self._hashes[path]
+        return self._digest(path)[:HASH_CHARS]
 
     def closure(self, roots: Iterable[str]) -> set[str]:
         """Every package module that importing `roots` can run."""
@@ -149,6 +234,7 @@ class CodeIndex:
         repo = Path(repo_root).resolve()
         files = [self.module_file(m) for m in self.script_closure(script, extra_roots)]
         files = [f for f in files if f is not None] + [Path(script)]
+        self._cache.save()
         return {f.resolve().relative_to(repo).as_posix(): self.file_hash(f.resolve()) for f in sorted(files)}
 
 
