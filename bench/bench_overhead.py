@@ -4,9 +4,11 @@ In a snapshot of HEAD (a clone; its pkg/ on PYTHONPATH), per method: plain, pipe
 - plain: `python bench/plain_trainer.py` (train, checkpoint every 30 steps, save, evaluate), whole process;
 - pipeline: `snakemake results/eval/<method>/demo_sentiment/seed0/metrics.json --cores 2` from an empty
   results tree (prepare_data, check_model, train_run, evaluate_run), whole process.
---layout-cache: `warm` (default) runs every pipeline study on a machine that has checked this model before (the
-model layout check_model caches, models.layout, is primed once before the pairs), as every study after a user's
-first one does; `cold` empties the cache before each pipeline study, as a user's first study on a machine.
+--machine-cache: `warm` (default) runs every pipeline study on a machine that has run a study of this model before
+(one `check_model` before the pairs fills what a machine keeps between studies: the model layout check_model caches,
+models.layout; the rules' parsed code imports, provenance.codehash; the package's compiled bytecode), as every study
+after a user's first one does; `cold` empties all three before each pipeline study, as a user's first study on a
+machine. (`--layout-cache` is the option's former name.)
 The bench config is the demo's minus `representations.every_steps: 30` (a demo choice): default capture,
 monitor and lineage settings. Then one pair per method at each --long-epochs (the same run, longer): the pipeline's
 fixed costs (processes, the model check, Snakemake) stay, so the ratio falls with the run's length.
@@ -14,7 +16,7 @@ The breakdown of the pipeline's extra time comes from the jobs' benchmark files,
 their logs (model loads, captures, lineage) and direct timings (imports, checksums).
 
     python bench/bench_overhead.py --pairs 3 [--methods full lora_r8] [--long-epochs 6 [12 ...]]
-        [--layout-cache warm|cold] [--section out.md]
+        [--machine-cache warm|cold] [--section out.md]
 """
 
 from __future__ import annotations
@@ -100,8 +102,9 @@ def layout_cache(env: dict) -> Path:
     return Path(env["TUNETRACE_CACHE"]) / "model-layouts"
 
 
-def prime_layout_cache(study: Path, env: dict) -> None:
-    """One check_model of the bench task, so that the pipeline studies find the model's layout cached."""
+def prime_machine_cache(study: Path, env: dict) -> None:
+    """One check_model of the bench task, so that the pipeline studies find what a machine keeps between studies:
+    the model's layout, the rules' parsed imports and the package's bytecode."""
     fresh_tree(study)
     timed([str(study / ".venv/bin/snakemake"), f"results/checks/model/{TASK}.json", "--cores", "2"], study, env,
           study / "snakemake-prime.log")
@@ -109,10 +112,17 @@ def prime_layout_cache(study: Path, env: dict) -> None:
         raise SystemExit(f"check_model cached no model layout in {layout_cache(env)}; see {study}/logs/check_model")
 
 
+def empty_machine_cache(study: Path, env: dict) -> None:
+    """A user's first study on a machine: no cached model layout or parsed imports, no compiled tunetrace code."""
+    shutil.rmtree(env["TUNETRACE_CACHE"], ignore_errors=True)
+    for compiled in (study / "pkg").rglob("__pycache__"):
+        shutil.rmtree(compiled, ignore_errors=True)
+
+
 def run_pipeline(study: Path, env: dict, method_name: str, tag: str, cold: bool = False) -> dict:
     fresh_tree(study)
     if cold:
-        shutil.rmtree(layout_cache(env), ignore_errors=True)
+        empty_machine_cache(study, env)
     target = f"results/eval/{method_name}/{TASK}/seed0/metrics.json"
     wall = timed([str(study / ".venv/bin/snakemake"), target, "--cores", "2"], study, env,
                  study / f"snakemake-{tag}.log")
@@ -279,9 +289,11 @@ def main() -> None:
     parser.add_argument("--long-epochs", type=float, nargs="+", default=[6],
                         help="one more pair per method at each of these epoch counts (the demo's: 3); 0 = none")
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
-    parser.add_argument("--layout-cache", choices=["warm", "cold"], default="warm",
-                        help="the model layout check_model caches: primed once (warm: every study after a "
-                             "user's first) or emptied before each pipeline study (cold: the first)")
+    parser.add_argument("--machine-cache", "--layout-cache", dest="machine_cache", choices=["warm", "cold"],
+                        default="warm",
+                        help="what a machine keeps between studies (model layout, parsed code imports, bytecode): "
+                             "primed once (warm: every study after a user's first) or emptied before each pipeline "
+                             "study (cold: the first)")
     parser.add_argument("--keep", action="store_true", help="keep the snapshot (its path is printed)")
     args = parser.parse_args()
     demo_methods = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["methods"]
@@ -302,9 +314,9 @@ def main() -> None:
     model = subprocess.run([sys.executable, "-c", "from tunetrace.models.embedded import resolve_embedded as r; "
                             "print(r('all-MiniLM-L6-v2'))"], env=env, capture_output=True, text=True,
                            check=True).stdout.strip()
-    cold = args.layout_cache == "cold"
+    cold = args.machine_cache == "cold"
     if not cold:
-        prime_layout_cache(study, env)
+        prime_machine_cache(study, env)
     sections, summaries, loads = [], [], []
     for name in args.methods:
         plains, pipes = [], []
@@ -362,7 +374,7 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
            probes) -> str:
     command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
                f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)} "
-               f"--layout-cache {args.layout_cache}")
+               f"--machine-cache {args.machine_cache}")
     lines = [
         "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)", "",
         f"Command: `{command}`", "",
@@ -383,12 +395,15 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         "and planning per `snakemake` call, and per task the data preparation and the model check that runs "
         "before any job loads weights (check_model; kept so that a bad model name, config or LoRA target fails "
         "one cheap job instead of every run of the study).",
-        ("- Model layout cache warm: check_model found the model's layout cached (primed once before the pairs, "
-         "as on a machine that has checked this model before) and imported no torch. "
-         if args.layout_cache == "warm" else
-         "- Model layout cache cold: emptied before each pipeline study, as a user's first study on a machine, so "
-         "check_model imported torch and the model's transformers code and built the model on the meta device. ")
-        + "`--layout-cache cold|warm` gives the other case.",
+        ("- Machine cache warm: one check_model before the pairs filled what a machine keeps between studies, "
+         "as on a machine that has run a study of this model before: check_model found the model's layout "
+         "cached and imported no torch, Snakemake found the rules' code imports parsed, Python the package's "
+         "bytecode compiled. "
+         if args.machine_cache == "warm" else
+         "- Machine cache cold: emptied before each pipeline study, as a user's first study on a machine: "
+         "check_model imported torch and the model's transformers code and built the model on the meta device, "
+         "Snakemake parsed the rules' code imports, Python compiled the package. ")
+        + "`--machine-cache cold|warm` gives the other case.",
         "- Throughput: the Trainer's `train_samples_per_second` (plain) against run.json's (pipeline).",
         "- Same backbone and compute, different head: the pipeline's embedded-model head is mean-pooled, the "
         "plain script's is AutoModelForSequenceClassification's CLS pooler (one extra 384x384 dense layer).",

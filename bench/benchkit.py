@@ -164,10 +164,12 @@ def snapshot(dest: Path, repo: Path = REPO) -> str:
 
 
 def snapshot_env(dest: Path) -> dict[str, str]:
-    # TUNETRACE_CACHE: the snapshot's own (tiny decoders, the model layouts check_model caches), empty at
-    # first like a fresh machine's: a benchmark never reads what the user's ~/.cache/tunetrace holds
-    env = dict(os.environ, PYTHONPATH=str(dest / "pkg"), PYTHONDONTWRITEBYTECODE="1",
-               TUNETRACE_CACHE=str(dest / ".tunetrace-cache"))
+    # TUNETRACE_CACHE: the snapshot's own (tiny decoders, model layouts, parsed code imports), empty at first
+    # like a fresh machine's: a benchmark never reads what the user's ~/.cache/tunetrace holds. Python writes
+    # the package's bytecode into the snapshot as it does into a user's checkout (a fresh clone's first jobs
+    # compile it, later ones read it).
+    env = dict(os.environ, PYTHONPATH=str(dest / "pkg"), TUNETRACE_CACHE=str(dest / ".tunetrace-cache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PATH"] = f"{dest / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     env.pop("SNAKEMAKE_PROFILE", None)
     return env
