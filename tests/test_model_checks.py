@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,16 @@ import pytest
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.models.checks import check_model
-from tunetrace.models.layout import LORA_TARGETS, ModelLayout, cache_file, layout_key, linear_layer_names
+from tunetrace.models import layout as layout_module
+from tunetrace.models.layout import (
+    LORA_TARGETS,
+    ModelLayout,
+    cache_file,
+    layout_key,
+    linear_layer_names,
+    read_cached,
+    write_cached,
+)
 from tunetrace.models.names import ModelError, resolve_model_path
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.registry import task_type_names
@@ -147,3 +157,16 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest
         summary = check_model(MINILM, SENTIMENT, LORA, tmp_path / "check.json")
     assert summary["lora"]["lora_r8"]["target_modules"] == ["query", "value"]
     assert "cannot write the model layout cache entry" in caplog.text
+
+
+def test_the_cache_keeps_the_most_recently_used_layouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every code edit is a new key, so the cache is pruned to CACHE_ENTRIES; a read counts as a use."""
+    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path))
+    monkeypatch.setattr(layout_module, "CACHE_ENTRIES", 2)
+    layout = ModelLayout("X", dict.fromkeys(layout_module.CONFIG_FACTS), 1, (("dense", "Linear", "linear"),))
+    for age, key in enumerate(["older", "old"], start=1):
+        write_cached(key, layout)
+        os.utime(cache_file(key), ns=(age * 10**9, age * 10**9))  # written long ago, "older" first
+    assert read_cached("older") == layout  # now the most recently used
+    write_cached("new", layout)
+    assert sorted(p.stem for p in cache_file("new").parent.glob("*.json")) == ["new", "older"]

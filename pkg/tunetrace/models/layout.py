@@ -23,10 +23,12 @@ Imports no torch; `ModelLayout.of` imports it to read a built model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,7 @@ LINEAR, ADAPTABLE, OTHER = "linear", "adaptable", "other"
 CONFIG_FACTS = ("model_type", "architectures", "hidden_size", "num_hidden_layers", "vocab_size")
 CACHE_DIR = "model-layouts"
 CACHE_SWITCH = "TUNETRACE_MODEL_LAYOUT_CACHE"
+CACHE_ENTRIES = 256  # the most recently used kept: every code edit is a new key per model and task
 LAYOUT_FORMAT = 1  # bump when the cached JSON's shape changes
 
 
@@ -216,10 +219,13 @@ def read_cached(key: str | None) -> ModelLayout | None:
         entry = json.loads(cache_file(key).read_text(encoding="utf-8"))
         if not isinstance(entry, dict) or entry.get("key") != key:
             raise ValueError("its key does not match its name")
-        return ModelLayout.from_dict(entry.get("layout"))
+        layout = ModelLayout.from_dict(entry.get("layout"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         log.warning("ignoring the model layout cache entry %s (%s); building the layout", cache_file(key), err)
         return None
+    with contextlib.suppress(OSError):  # its mtime is its last use: the pruning keeps the most recently used
+        os.utime(cache_file(key))
+    return layout
 
 
 def write_cached(key: str | None, layout: ModelLayout) -> None:
@@ -230,3 +236,16 @@ def write_cached(key: str | None, layout: ModelLayout) -> None:
         write_json(cache_file(key), {"key": key, "layout": layout.to_dict()})
     except OSError as err:
         log.warning("cannot write the model layout cache entry %s (%s)", cache_file(key), err)
+        return
+    _prune(cache_file(key).parent)
+
+
+def _prune(directory: Path) -> None:
+    """Delete all but the CACHE_ENTRIES most recently used entries (a concurrent delete is not an error)."""
+    entries = []
+    for path in directory.glob("*.json"):
+        with contextlib.suppress(OSError):
+            entries.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(entries, reverse=True)[CACHE_ENTRIES:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
