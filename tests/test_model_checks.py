@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
-from tunetrace.models.checks import check_model
 from tunetrace.models import layout as layout_module
+from tunetrace.models.checks import check_model
 from tunetrace.models.layout import (
     LORA_TARGETS,
     ModelLayout,
