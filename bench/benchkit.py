@@ -35,10 +35,14 @@ class JobLog:
     model_loads: list[float] = field(default_factory=list)
     captures: list[float] = field(default_factory=list)
     lineage: list[float] = field(default_factory=list)
+    # first log line to the start of the first model load: the lazy imports of torch and the model's code
+    # (and the reading of inputs) of a job that loads a model; 0 for a job that loads none
+    before_first_load_s: float = 0.0
 
 
 def parse_job_log(text: str) -> JobLog:
-    """Timestamps of the `setup_logging` lines (first to last) and the model-load, capture and lineage times."""
+    """Timestamps of the `setup_logging` lines (first to last), the model-load, capture and lineage times, and the
+    time from the first line to the start of the first model load (its line's stamp minus its duration)."""
     stamps, out = [], JobLog()
     for line in text.splitlines():
         match = LOG_LINE.match(line.strip("\r"))
@@ -49,6 +53,9 @@ def parse_job_log(text: str) -> JobLog:
         for pattern, sink in ((MODEL_LOAD, None), (CAPTURE, out.captures), (LINEAGE, out.lineage)):
             found = pattern.search(message)
             if found and sink is None:
+                if not out.model_loads:
+                    start = (stamps[-1] - stamps[0]).total_seconds() - float(found.group(2))
+                    out.before_first_load_s = max(start, 0.0)
                 out.model_loads.append(float(found.group(2)))
             elif found:
                 sink.append(float(found.group(1)))

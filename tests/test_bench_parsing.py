@@ -29,6 +29,14 @@ def test_job_log_span_and_events():
     assert log.lineage == [0.317]
 
 
+def test_job_log_time_before_the_first_model_load():
+    """From the first line to the start of the first load: a job that imports torch lazily pays it there."""
+    log = parse_job_log("2026-11-30 23:29:55,000 INFO tunetrace.logutil: logging to x.log\n" + LOG)
+    assert log.before_first_load_s == pytest.approx(6.0 - 0.41)
+    assert parse_job_log(LOG).before_first_load_s == 0.0  # the load is the first line: no time before it
+    assert parse_job_log("2026-11-30 23:29:55,000 INFO a.b: no load\n").before_first_load_s == 0.0
+
+
 def test_job_log_without_logging_lines():
     """A log with no timestamped line has a zero span and no events."""
     log = parse_job_log("Traceback (most recent call last):\n")
