@@ -219,8 +219,12 @@ def test_an_unwritable_imports_cache_costs_only_time(fake: Path, tmp_path: Path,
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cache = blocker / "imports.json"  # its directory cannot be made
-    assert _hashes_with(cache, fake) == _hashes_with(None, fake)
-    assert f"cannot write the code imports cache {cache}" in caplog.text
+    index = CodeIndex(fake / "pkg", ImportsCache(cache))
+    (fake / "scripts" / "other.py").write_text("import tunetrace.unrelated\n")
+    for script in (fake / "scripts" / "rule.py", fake / "scripts" / "other.py"):  # two rules, new files each
+        assert index.code_hashes(script, fake) == code_hashes(fake / "pkg", script, fake)
+    assert caplog.text.count(f"cannot write the code imports cache {cache}") == 1
+    assert "TUNETRACE_CODE_IMPORTS_CACHE=off" in caplog.text
 
 
 def test_the_imports_cache_keeps_the_newest_entries(fake: Path, tmp_path: Path,

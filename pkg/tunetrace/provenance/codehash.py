@@ -122,6 +122,7 @@ class ImportsCache:
         self.path = path
         self._entries = self._read() if path is not None else {}
         self._new: dict[str, list[str]] = {}
+        self._unwritable = False
 
     @classmethod
     def default(cls) -> ImportsCache:
@@ -154,8 +155,9 @@ class ImportsCache:
             self._new[key] = sorted(names)
 
     def save(self) -> None:
-        """Write what this process parsed (nothing to do when it parsed nothing)."""
-        if self.path is None or not self._new:
+        """Write what this process parsed (nothing to do when it parsed nothing; after a failed write, kept in
+        memory only: one warning per process, not one per rule)."""
+        if self.path is None or not self._new or self._unwritable:
             return
         merged = {k: v for k, v in self._read().items() if k not in self._new}
         merged.update(self._new)
@@ -163,7 +165,11 @@ class ImportsCache:
         try:
             write_json(self.path, keep)
         except OSError as err:
-            log.warning("cannot write the code imports cache %s (%s)", self.path, err)
+            self._unwritable = True
+            log.warning("cannot write the code imports cache %s (%s); every snakemake call parses the package "
+                        "again: set TUNETRACE_CACHE to a writable directory, or %s=off", self.path, err,
+                        IMPORTS_CACHE_SWITCH)
+            return
         self._entries, self._new = keep, {}
 
 
