@@ -237,6 +237,18 @@ def test_the_imports_cache_keeps_the_newest_entries(fake: Path, tmp_path: Path,
     assert len(kept) == 8 and not any(k.startswith("old") for k in kept)  # this run parsed more than 8 files
 
 
+def test_only_the_newest_imports_cache_files_are_kept(fake: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each version of codehash.py (and of Python) has its own file; the older ones are deleted as new ones come."""
+    monkeypatch.setattr(codehash, "IMPORTS_CACHE_FILES", 2)
+    for age in range(3):
+        old = tmp_path / f"py3.0-old{age}.json"
+        old.write_text("{}")
+        os.utime(old, ns=(age * 10**9, age * 10**9))
+    _hashes_with(tmp_path / "current.json", fake)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["current.json", "py3.0-old2.json"]
+
+
 def test_the_default_imports_cache_lives_in_the_machine_cache_and_can_be_switched_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path))

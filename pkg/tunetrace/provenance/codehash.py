@@ -19,6 +19,7 @@ Python version and this module's own hash. An edited file is a new key, so the c
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import json
@@ -34,6 +35,7 @@ HASH_CHARS = 16
 IMPORTS_CACHE_DIR = "code-imports"
 IMPORTS_CACHE_SWITCH = "TUNETRACE_CODE_IMPORTS_CACHE"
 IMPORTS_CACHE_ENTRIES = 4096  # the newest kept: a few hundred files, many edits each
+IMPORTS_CACHE_FILES = 8  # the most recently written kept: one per Python version and version of this module
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,18 @@ class ImportsCache:
                         IMPORTS_CACHE_SWITCH)
             return
         self._entries, self._new = keep, {}
+        _prune_oldest(self.path.parent, IMPORTS_CACHE_FILES)
+
+
+def _prune_oldest(directory: Path, keep: int) -> None:
+    """Delete all but the `keep` most recently written files (a concurrent delete is not an error)."""
+    files = []
+    for path in directory.glob("*.json"):
+        with contextlib.suppress(OSError):
+            files.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(files, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 class CodeIndex:
