@@ -134,7 +134,7 @@ class ImportsCache:
         tag = f"py{sys.version_info[0]}.{sys.version_info[1]}-{_digest(Path(__file__))[:HASH_CHARS]}"
         return cls(cache_root() / IMPORTS_CACHE_DIR / f"{tag}.json")
 
-    def _read(self) -> dict[str, list[str]]:
+    def _read(self, warn: bool = True) -> dict[str, list[str]]:
         assert self.path is not None
         if not self.path.is_file():
             return {}
@@ -145,7 +145,8 @@ class ImportsCache:
                 raise ValueError("not an object of name lists")
             return entries
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            log.warning("ignoring the code imports cache %s (%s); parsing the package", self.path, err)
+            if warn:
+                log.warning("ignoring the code imports cache %s (%s); parsing the package", self.path, err)
             return {}
 
     def get(self, key: str) -> frozenset[str] | None:
@@ -161,7 +162,7 @@ class ImportsCache:
         memory only: one warning per process, not one per rule)."""
         if self.path is None or not self._new or self._unwritable:
             return
-        merged = {k: v for k, v in self._read().items() if k not in self._new}
+        merged = {k: v for k, v in self._read(warn=False).items() if k not in self._new}  # warned when loaded
         merged.update(self._new)
         keep = dict(list(merged.items())[-IMPORTS_CACHE_ENTRIES:])
         try:
