@@ -117,7 +117,8 @@ class ImportsCache:
     One JSON file per Python version and version of this module (the parser's rules are part of the answer).
     Reading a missing or unreadable file gives an empty cache (logged); a cache that cannot be written costs
     only the next call's parsing (logged). `save` merges with what other processes wrote meanwhile, keeps the
-    newest IMPORTS_CACHE_ENTRIES, and replaces the file atomically.
+    newest IMPORTS_CACHE_ENTRIES, replaces the file atomically, and deletes all but the IMPORTS_CACHE_FILES most
+    recently written files of the directory (those of older versions).
     """
 
     def __init__(self, path: Path | None) -> None:
