@@ -21,6 +21,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("TUNETRACE_CACHE") or Path.home() / ".cache" / "tunetrace")
 
 
+def prune_oldest(directory: str | os.PathLike, keep: int, pattern: str = "*.json") -> None:
+    """Delete all but the `keep` most recently modified files of `directory` matching `pattern` (a per-machine
+    cache's eviction; a file another process deleted meanwhile is not an error)."""
+    files = []
+    for path in Path(directory).glob(pattern):
+        with contextlib.suppress(OSError):
+            files.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(files, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def cache_switched_off(variable: str) -> bool:
     """Whether the environment variable that switches one of those caches says off (0, off, false, no)."""
     return os.environ.get(variable, "").strip().lower() in ("0", "off", "false", "no")

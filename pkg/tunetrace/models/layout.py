@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunetrace.fileio import cache_root, cache_switched_off, write_json
+from tunetrace.fileio import cache_root, cache_switched_off, prune_oldest, write_json
 from tunetrace.models.names import ModelError, resolve_model_path
 
 if TYPE_CHECKING:
@@ -237,15 +237,4 @@ def write_cached(key: str | None, layout: ModelLayout) -> None:
     except OSError as err:
         log.warning("cannot write the model layout cache entry %s (%s)", cache_file(key), err)
         return
-    _prune(cache_file(key).parent)
-
-
-def _prune(directory: Path) -> None:
-    """Delete all but the CACHE_ENTRIES most recently used entries (a concurrent delete is not an error)."""
-    entries = []
-    for path in directory.glob("*.json"):
-        with contextlib.suppress(OSError):
-            entries.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(entries, reverse=True)[CACHE_ENTRIES:]:
-        with contextlib.suppress(OSError):
-            path.unlink()
+    prune_oldest(cache_file(key).parent, CACHE_ENTRIES)  # the most recently used: a read touches its entry

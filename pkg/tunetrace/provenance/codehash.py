@@ -19,7 +19,6 @@ Python version and this module's own hash. An edited file is a new key, so the c
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import hashlib
 import json
@@ -28,7 +27,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from tunetrace.fileio import cache_root, cache_switched_off, write_json
+from tunetrace.fileio import cache_root, cache_switched_off, prune_oldest, write_json
 
 PACKAGE = "tunetrace"
 HASH_CHARS = 16
@@ -175,18 +174,7 @@ class ImportsCache:
                         IMPORTS_CACHE_SWITCH)
             return
         self._entries, self._new = keep, {}
-        _prune_oldest(self.path.parent, IMPORTS_CACHE_FILES)
-
-
-def _prune_oldest(directory: Path, keep: int) -> None:
-    """Delete all but the `keep` most recently written files (a concurrent delete is not an error)."""
-    files = []
-    for path in directory.glob("*.json"):
-        with contextlib.suppress(OSError):
-            files.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(files, reverse=True)[keep:]:
-        with contextlib.suppress(OSError):
-            path.unlink()
+        prune_oldest(self.path.parent, IMPORTS_CACHE_FILES)
 
 
 class CodeIndex:
