@@ -26,6 +26,14 @@ def get_task_drift_tables(wildcards):
     return [f"results/drift/{m}/{wildcards.task}/seed{s}.parquet" for m in METHODS for s in SEEDS]
 
 
+# The weight-space analysis of a run's update (results/weights/, with representations on) is written by
+# validate_run, which checks it: that job has imported torch and transformers and loaded the final model already,
+# where a job of its own paid both again for each run (4-5 s; BENCHMARKS.md, "The demo end to end").
+WEIGHT_ANALYSIS_OUTPUT = (
+    {"weights": "results/weights/{method}/{task}/seed{seed}.json"} if config["representations"]["enabled"] else {}
+)
+
+
 def get_drift_inputs(runs):
     """Drift tables, weight analyses and per-task drift plots of every run (every task type), for the comparison."""
     return {

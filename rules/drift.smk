@@ -40,28 +40,3 @@ rule plot_drift:
         runtime=10,
     script:
         "../workflow_scripts/plot_drift.py"
-
-
-rule analyze_weights:
-    input:
-        final="results/runs/{method}/{task}/seed{seed}/final",
-    output:
-        weights="results/weights/{method}/{task}/seed{seed}.json",
-    params:
-        model=get_model_params,
-        task=get_task_params,
-        method=get_method_params,
-        weight_analysis=get_weight_analysis_params,
-        code=get_code_params("analyze_weights"),
-    log:
-        "logs/analyze_weights/{method}/{task}/seed{seed}.log",
-    benchmark:
-        "benchmarks/analyze_weights/{method}/{task}/seed{seed}.tsv"
-    threads: get_threads("analyze_weights")
-    conda:
-        ENV_FILE
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    script:
-        "../workflow_scripts/analyze_weights.py"

@@ -71,12 +71,14 @@ rule validate_run:
     output:
         report="results/validation/{method}/{task}/seed{seed}.json",
         text="results/validation/{method}/{task}/seed{seed}.txt",
+        **WEIGHT_ANALYSIS_OUTPUT,
     params:
         model=get_model_params,
         task=get_task_params,
         method=get_method_params,
         validation=get_validation_params,
         expected_range=get_expected_range_params,
+        weight_analysis=get_weight_analysis_params,
         code=get_code_params("validate_run"),
     log:
         "logs/validate_run/{method}/{task}/seed{seed}.log",
@@ -87,7 +89,7 @@ rule validate_run:
         ENV_FILE
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=60,
     script:
         "../workflow_scripts/validate_run.py"
 

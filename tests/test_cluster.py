@@ -104,13 +104,13 @@ def test_unknown_size_assumes_a_billion_parameters() -> None:
 
 
 def test_light_jobs_take_one_thread_and_training_its_method_cpus() -> None:
-    """Scoring and merging: one thread at any size; weight analysis, validation, the baseline, the merge check and
-    the base representations: one thread for a small model, two for a large or unknown one; training:
+    """Scoring and merging: one thread at any size; validation (with the weight analysis), the baseline, the merge
+    check and the base representations: one thread for a small model, two for a large or unknown one; training:
     methods.<name>.resources.cpus."""
     small, large = 22_000_000, 7_000_000_000
     assert job_threads("evaluate_run", large) == job_threads("merge_adapter", large) == 1
-    assert job_threads("analyze_weights", small) == job_threads("validate_run", small) == 1
-    assert job_threads("analyze_weights", large) == job_threads("validate_run", None) == 2
+    assert job_threads("validate_run", small) == 1
+    assert job_threads("validate_run", large) == job_threads("validate_run", None) == 2
     assert job_threads("validate_run", SMALL_MODEL) == 2 and job_threads("verify_merge", large) == 2
     for rule in ("evaluate_baseline", "verify_merge", "extract_base_representations"):
         assert job_threads(rule, small) == 1 and job_threads(rule, None) == 2

@@ -21,6 +21,7 @@ from tunetrace.guard.validation import (
     check_loss_moved,
     check_representations,
     check_sizing,
+    check_weights,
     enforce_strict,
     flag,
     oscillation,
@@ -279,6 +280,72 @@ def test_collapsed_predictions_and_baseline_reach_the_report(study, tmp_path: Pa
     single = next(f for f in document["flags"] if f["code"] == "single_class_predictions")
     assert single["message"].startswith("full/tiny/seed0: ") and single["files"] == [str(preds)]
     assert not document["passed"] and document["checked"]["baseline"] == str(baseline)
+
+
+def _matrix(name: str, norm: float | None, finite: bool = True) -> dict:
+    return {"name": name, "relative_update_norm": norm, "finite": finite}
+
+
+def test_weight_checks_known_answers():
+    """NaN/inf in any matrix is critical, naming it; no matrix changed is critical; any change passes."""
+    moved = {"matrices": [_matrix("a", 0.0), _matrix("b", 0.01)]}
+    assert check_weights(moved, "full/t/seed0", "w.json") == []
+    nan = {"matrices": [_matrix("a", 0.01), _matrix("b", None, finite=False)]}
+    [found] = check_weights(nan, "full/t/seed0", "w.json")
+    assert (found["code"], found["severity"], found["files"]) == ("nonfinite_weights", "critical", ["w.json"])
+    assert "1 of 2" in found["message"] and "first: b" in found["message"]
+    still = {"matrices": [_matrix("a", 0.0), _matrix("b", 0.0)]}
+    assert [f["code"] for f in check_weights(still, "full/t/seed0", "w.json")] == ["weights_unchanged"]
+
+
+def _validate_weights(study, run_dir: Path) -> dict:
+    from tunetrace.analysis.weightspace import WeightSpec
+
+    root, task, data, method = study
+    metrics_path = run_dir / "metrics.json"
+    metrics_path.write_text(json.dumps({"primary": 0.75, "primary_metric": "accuracy", "loss": 0.69}))
+    return validate_run(MODEL, task, method, SPEC, None, run_dir, metrics_path, data, run_dir / "v.json",
+                        run_dir / "v.txt", seed=0, weight_spec=WeightSpec.from_dict({}),
+                        weights_path=run_dir / "weights.json")
+
+
+def test_clean_run_weights_are_analysed_and_pass(study):
+    """With weights_path the validation writes the run's weight analysis beside its report, and a trained run
+    raises no weight flag."""
+    run_dir = copy_run(study, "weights_clean")
+    document = _validate_weights(study, run_dir)
+    analysis = json.loads((run_dir / "weights.json").read_text())
+    assert len(analysis["matrices"]) == 36 and all(m["finite"] for m in analysis["matrices"])  # 6 blocks x 6 maps
+    assert not codes(document) & {"nonfinite_weights", "weights_unchanged"}
+    assert document["checked"]["weights"] == str(run_dir / "weights.json")
+
+
+def test_nan_in_final_weights_is_critical_not_a_crash(study):
+    """A final model with a NaN weight matrix: the analysis records it as not finite (no SVD is tried on it)
+    and the validation raises nonfinite_weights."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    run_dir = copy_run(study, "weights_nan")
+    weights_file = run_dir / "final" / "model.safetensors"
+    tensors = load_file(str(weights_file))
+    name = next(k for k in sorted(tensors) if k.endswith("attention.self.query.weight"))
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, str(weights_file), metadata={"format": "pt"})
+    document = _validate_weights(study, run_dir)
+    analysis = json.loads((run_dir / "weights.json").read_text())
+    assert [m["name"] for m in analysis["matrices"] if not m["finite"]] == [name.removesuffix(".weight")]
+    assert "nonfinite_weights" in codes(document) and not document["passed"]
+
+
+def test_base_model_saved_as_final_is_critical(study):
+    """A final directory that holds the untrained base model (the head aside) raises weights_unchanged."""
+    from tunetrace.tasks.dispatch import get_task_type
+
+    root, task, _, method = study
+    run_dir = copy_run(study, "weights_base")
+    get_task_type(task.type).load_model(MODEL, task).save_pretrained(run_dir / "final")
+    assert "weights_unchanged" in codes(_validate_weights(study, run_dir))
 
 
 def _raised_codes() -> set[str]:

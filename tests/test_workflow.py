@@ -117,7 +117,7 @@ def test_lora_hyperparameter_change_plans_only_that_method(finished_copy: Workfl
     finished_copy.write_config()
     planned = finished_copy.planned_jobs()
     assert planned == {"train_run": 1, "evaluate_run": 1, "merge_adapter": 1, "verify_merge": 1,
-                       "validate_run": 1, "compute_drift": 1, "analyze_weights": 1, "plot_drift": 1,
+                       "validate_run": 1, "compute_drift": 1, "plot_drift": 1,
                        "compare_runs": 1, "summarize_lineage": 1, "all": 1}
     dry_run = finished_copy.run("--dry-run").stdout
     outputs = [line for line in dry_run.splitlines() if line.strip().startswith("output:")]

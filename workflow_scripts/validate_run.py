@@ -1,10 +1,11 @@
-"""Adapter for rule validate_run: red flags of one run (JSON report and short text)."""
+"""Adapter for rule validate_run: red flags of one run (JSON report and short text), and its weight analysis."""
 
 import json
 from pathlib import Path
 
 import torch
 
+from tunetrace.analysis.weightspace import WeightSpec
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.guard.gates import as_paths
 from tunetrace.guard.validation import ValidationSpec, validate_run
@@ -32,6 +33,8 @@ validate_run(
     seed=int(snakemake.wildcards.seed),
     gate_paths=as_paths(snakemake.input.get("gate")),
     representations_dir=snakemake.input.reps,
+    weight_spec=WeightSpec.from_dict(json.loads(snakemake.params.weight_analysis)),
+    weights_path=snakemake.output.get("weights"),  # with representations on (rules/common.smk)
 )
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)

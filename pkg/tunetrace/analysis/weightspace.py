@@ -78,15 +78,19 @@ def layer_index(name: str) -> int | None:
 
 
 def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSpec, rank: int | None) -> dict[str, Any]:
-    """Every weight-space number of one matrix; rank utilisation when the update is a LoRA of rank r."""
-    delta = np.asarray(tuned, np.float64) - np.asarray(base, np.float64)
-    erank = effective_rank(delta)
+    """Every weight-space number of one matrix; rank utilisation when the update is a LoRA of rank r.
+    A matrix holding NaN/inf (a diverged run) gets no numbers and `finite: false`: no SVD converges on it,
+    and the run's validation flags it (`nonfinite_weights`)."""
+    row = {"name": name, "layer": layer_index(name), "shape": list(base.shape), "lora_rank": rank}
+    if not (np.isfinite(base).all() and np.isfinite(tuned).all()):
+        return {**row, "finite": False, "relative_update_norm": None, "update_effective_rank": None,
+                "intruder_dimensions": None, "rank_utilisation": None}
+    erank = effective_rank(np.asarray(tuned, np.float64) - np.asarray(base, np.float64))
     return {
-        "name": name, "layer": layer_index(name), "shape": list(base.shape),
+        **row, "finite": True,
         "relative_update_norm": relative_update_norm(base, tuned),
         "update_effective_rank": erank,
         "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold),
-        "lora_rank": rank,
         "rank_utilisation": (erank / rank) if rank else None,
     }
 

@@ -37,13 +37,13 @@ RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (10, 0), "merge_adapte
            "verify_merge": (20, 30), "train_run": (60, 240)}
 CPU_SLOWDOWN = 6
 # Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
-# Scoring a run loads no model and merging is bound by (de)serialisation: one thread. The weight analysis, the
-# validation's reloads, the baseline's and the merge check's forward passes and the base model's representations
+# Scoring a run loads no model and merging is bound by (de)serialisation: one thread. The validation's reloads and
+# weight analysis, the baseline's and the merge check's forward passes and the base model's representations
 # are numeric work only at scale: one thread below SMALL_MODEL parameters, so two such jobs share a 2-core machine
 # instead of each holding both cores while one sits idle (the demo's time: BENCHMARKS.md, "The demo end to end").
 DEFAULT_THREADS = 2
 ONE_THREAD_RULES = ("evaluate_run", "merge_adapter")
-SMALL_MODEL_ONE_THREAD_RULES = ("analyze_weights", "validate_run", "evaluate_baseline", "verify_merge",
+SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "verify_merge",
                                 "extract_base_representations")
 SMALL_MODEL = 200_000_000
 

@@ -17,6 +17,8 @@ RED_FLAG_CODES = frozenset({
     # the evaluated model
     "nonfinite_logits", "metric_below_range", "metric_above_range", "single_class_predictions",
     "prediction_entropy_low", "positive_never_predicted", "not_better_than_trivial", "below_baseline",
+    # the final weights against the base model's (the weight analysis)
+    "nonfinite_weights", "weights_unchanged",
     # the gate
     "gate_no_go",
 })

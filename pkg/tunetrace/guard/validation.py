@@ -416,6 +416,33 @@ def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequ
     return flags
 
 
+def check_weights(analysis: Mapping[str, Any], run: str, path: str) -> list[dict]:
+    """The final weights against the base model's (the run's weight analysis): NaN/inf in a matrix, or no
+    matrix changed at all, which no loss curve shows when the wrong model was saved as final."""
+    matrices = analysis["matrices"]
+    broken = [m["name"] for m in matrices if not m.get("finite", True)]
+    if broken:
+        return [flag(CRITICAL, "nonfinite_weights", f"{run}: {len(broken)} of {len(matrices)} adapted weight matrices "
+                     f"hold NaN/inf (first: {broken[0]}); the run diverged: lower the learning rate or clip gradients "
+                     f"(methods.<name>.max_grad_norm)", [path])]
+    if all(m["relative_update_norm"] == 0 for m in matrices):
+        return [flag(CRITICAL, "weights_unchanged", f"{run}: the final weights equal the base model's in all "
+                     f"{len(matrices)} adapted matrices; training changed nothing (a learning rate of 0, frozen "
+                     f"parameters, or the base model saved as final)", [path])]
+    return []
+
+
+def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, final: Path, seed: int, run: str,
+                          weights_path: str | os.PathLike) -> list[dict]:
+    """Analyses the run's update (tunetrace.analysis.weightspace, written to `weights_path`) and checks it.
+    Done here, in the validation's process, which has imported torch and transformers already: a job of its
+    own would pay those imports (4-5 s) and the model loads again for each run."""
+    from tunetrace.analysis.weightspace import analyze_weights
+
+    analysis = analyze_weights(model_spec, task, method, spec, final, seed, weights_path)
+    return check_weights(analysis, run, str(weights_path))
+
+
 def degenerate_flags(task_type: Any, task: Any, spec: ValidationSpec, run: str, run_dir: Path,
                      metrics: Mapping[str, Any], metrics_path: str, predictions_path: str | os.PathLike | None,
                      baseline_path: str | os.PathLike | None) -> list[dict]:
@@ -441,9 +468,11 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
                  gate_paths: Sequence[str] = (),
                  representations_dir: str | os.PathLike | None = None,
                  predictions_path: str | os.PathLike | None = None,
-                 baseline_path: str | os.PathLike | None = None) -> dict[str, Any]:
+                 baseline_path: str | os.PathLike | None = None,
+                 weight_spec: Any = None, weights_path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Every red-flag check of one run; writes the JSON report and a short text. The degenerate-model
-    checks against the predictions and the baselines run when their paths are given (the rule gives them)."""
+    checks against the predictions and the baselines run when their paths are given (the rule gives them);
+    with `weights_path` (and its `weight_spec`) the run's weight analysis is written there and checked."""
     run_dir = Path(run_dir)
     log_path = str(run_dir / A.TRAIN_LOG)
     records = read_train_log(log_path)
@@ -469,6 +498,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     flags += file_flags
     batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
     flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
+    if weights_path is not None:
+        flags += analysed_weight_flags(model_spec, task, method, weight_spec, final, seed, run, weights_path)
     flags = apply_severity(flags, spec)
     document = {
         "method": method.name, "task": task.name, "seed": seed,
@@ -480,7 +511,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
                     "checkpoints": [str(d) for d in checkpoints], "final": str(final),
                     "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths),
                     "predictions": predictions_path and str(predictions_path),
-                    "baseline": baseline_path and str(baseline_path)},
+                    "baseline": baseline_path and str(baseline_path),
+                    "weights": weights_path and str(weights_path)},
     }
     write_text(out_txt, format_flags(document))
     write_json(out_json, document)
