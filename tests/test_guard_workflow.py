@@ -96,13 +96,16 @@ def collapsed_config() -> dict:
 
 def test_collapsed_run_is_critical_and_strict_stops_the_comparison(make_workflow):
     """A run that did not learn ends with critical flags naming the run and the fix, the train log warns
-    about too few steps before training, and validation.strict stops compare_runs (no comparison.json)."""
+    about too few steps before training, and validation.strict stops compare_runs (no comparison.json);
+    with representations off, no weight analysis is written."""
     flow = make_workflow(collapsed_config())
     proc = flow.run("results/comparison.json", check=False)
     assert proc.returncode != 0 and not (flow.root / "results/comparison.json").exists()
     report = json.loads((flow.root / "results/validation/full/tiny/seed0.json").read_text())
     critical = [f for f in report["flags"] if f["severity"] == "critical"]
     assert "loss_barely_moved" in {f["code"] for f in critical}
+    # representations off: the validation writes no weight analysis
+    assert report["checked"]["weights"] is None and not (flow.root / "results/weights").exists()
     assert all(f["message"].startswith("full/tiny/seed0: ") and "usually fixed by" in f["message"] for f in critical)
     assert "too_few_steps" in {f["code"] for f in report["flags"] if f["severity"] == "warning"}
     train_log = (flow.root / "logs/train_run/full/tiny/seed0.log").read_text()
