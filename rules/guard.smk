@@ -88,8 +88,8 @@ rule validate_run:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("validate_run"),
+        runtime=get_runtime("validate_run"),
     script:
         "../workflow_scripts/validate_run.py"
 

@@ -77,11 +77,23 @@ def test_gpus_only_where_the_method_has_them() -> None:
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
     assert gpus == {("evaluate_baseline", None): 1, ("train_run", "full"): 4, ("evaluate_run", "full"): 0,
-                    ("train_run", "lora_cpu"): 0, ("evaluate_run", "lora_cpu"): 0,
-                    ("merge_adapter", "lora_cpu"): 0, ("verify_merge", "lora_cpu"): 0}
+                    ("validate_run", "full"): 0, ("train_run", "lora_cpu"): 0, ("evaluate_run", "lora_cpu"): 0,
+                    ("validate_run", "lora_cpu"): 0, ("merge_adapter", "lora_cpu"): 0, ("verify_merge", "lora_cpu"): 0}
     cpu_only = study(lora={"type": "lora"})
     assert job_request("evaluate_baseline", cpu_only, 22_000_000).gpus == 0
     assert job_request("evaluate_run", study(8_000_000_000), None, "full").mem_mb == 2000
+
+
+def test_validation_is_sized_by_the_model_for_its_weight_analysis() -> None:
+    """validate_run asks memory for 4 copies of the weights and a runtime that grows with the model (its weight
+    analysis): the embedded model's defaults stay small, a 7B model's run for hours, resources.validate_run wins."""
+    small = job_request("validate_run", study(22_000_000), None, "full")
+    large = job_request("validate_run", study(7_000_000_000, "bfloat16"), None, "full")
+    assert (small.mem_mb, small.runtime, small.gpus) == (2500, 32, 0)
+    assert large.mem_mb == 55500 and large.runtime == 30 + 12 * 6 * 7  # 2000 + 4 x 14 GB (bf16); 8.9 hours
+    config = study(7_000_000_000)
+    config["resources"]["validate_run"] = {"mem_mb": 9000, "runtime": 600}
+    assert job_request("validate_run", config, None, "full").retry(2).runtime == 1200
 
 
 def test_config_overrides_win_and_retry_doubles() -> None:

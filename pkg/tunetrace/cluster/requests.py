@@ -20,21 +20,25 @@ DEFAULT_PARAMETERS = 1_000_000_000
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 MB = 2**20
 ROUND_MB = 500  # requests in steps of 500 MB, so similar models give the same request
-MODEL_RULES = ("evaluate_baseline", "evaluate_run", "merge_adapter", "verify_merge", "train_run")
+MODEL_RULES = ("evaluate_baseline", "evaluate_run", "merge_adapter", "verify_merge", "validate_run", "train_run")
 
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
 # the merged model at once.
 # evaluate_run holds none: it scores the outputs its training job wrote (evaluation.outputs), no model is loaded.
-WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_run": 0, "merge_adapter": 3, "verify_merge": 4}
+# validate_run loads one checkpoint at a time (2 copies while loading), then its weight analysis holds the base and
+# the final model side by side, plus one matrix pair in float64 (weightspace.analyze_weights).
+WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_run": 0, "merge_adapter": 3, "verify_merge": 4, "validate_run": 4}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
 CPU_FULL_TRAIN_BYTES = 16
 CHECKPOINT_STAGING_BYTES = 12
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
+# validate_run's weight analysis (three SVDs per matrix, in float64 on the CPU) is most of it at scale: 8.7 s per
+# 2048 x 2048 matrix on 2 threads here, about 70 s at 4096, some 7.5 hours for a 7B model's full update.
 RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (10, 0), "merge_adapter": (15, 10),
-           "verify_merge": (20, 30), "train_run": (60, 240)}
+           "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240)}
 CPU_SLOWDOWN = 6
 # Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
 # Scoring a run loads no model and merging is bound by (de)serialisation: one thread. The validation's reloads and
@@ -100,12 +104,12 @@ def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
 
 def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
     """GPUs only where the method has them: a CPU-only method's jobs request none, the baseline one when any
-    method trains on GPUs, merging (a CPU job) and scoring a run (evaluate_run: no model) none; the merge check
-    one GPU however many training used."""
+    method trains on GPUs, merging and the validation (CPU jobs) and scoring a run (evaluate_run: no model) none;
+    the merge check one GPU however many training used."""
     methods = config["methods"]
     if rule == "train_run":
         return method_gpus(methods[method])
-    if rule in ("merge_adapter", "evaluate_run"):
+    if rule in ("merge_adapter", "evaluate_run", "validate_run"):
         return 0
     if rule == "evaluate_baseline":
         return int(any(method_gpus(m) for m in methods.values()))
@@ -145,7 +149,8 @@ def study_requests(config: Mapping[str, Any], parameters: int | None) -> list[Re
     lora = [m for m in methods if config["methods"][m]["type"] == "lora"]
     requests = [job_request("evaluate_baseline", config, parameters)]
     for method in methods:
-        requests += [job_request(rule, config, parameters, method) for rule in ("train_run", "evaluate_run")]
+        requests += [job_request(rule, config, parameters, method)
+                     for rule in ("train_run", "evaluate_run", "validate_run")]
     for method in lora:
         requests += [job_request(rule, config, parameters, method) for rule in ("merge_adapter", "verify_merge")]
     return requests
