@@ -16,6 +16,7 @@ from tunetrace.analysis.weightspace import (
     intruder_dimensions,
     layer_index,
     relative_update_norm,
+    top_left_singular_vectors,
 )
 
 
@@ -41,6 +42,34 @@ def test_intruder_dimension_found_for_new_direction_only():
     assert intruder_dimensions(base, base, top_k=3, threshold=0.5) == 0
     assert intruder_dimensions(base, tuned, top_k=3, threshold=0.5) == 1
     assert intruder_dimensions(base, tuned, top_k=3, threshold=0.3) == 0
+
+
+@pytest.mark.parametrize("shape", [(12, 12), (40, 9), (9, 40), (5, 3)])
+def test_top_left_singular_vectors_match_the_full_svd(shape):
+    """The k leading left singular vectors equal numpy's SVD's up to sign, largest first, for square, tall and
+    wide matrices, and k at the smaller side falls back to the full SVD."""
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=shape) @ np.diag(np.geomspace(10, 0.1, shape[1]))
+    full = np.linalg.svd(matrix, full_matrices=False)[0]
+    k = min(4, min(shape))
+    top = top_left_singular_vectors(matrix, k)
+    assert top.shape == (shape[0], k)
+    assert np.allclose(np.abs(np.sum(top * full[:, :k], axis=0)), 1.0, atol=1e-9)
+
+
+def test_intruder_counts_equal_the_full_svd_definition():
+    """On random matrices with planted new directions, the count equals the definition computed with full SVDs
+    at every threshold."""
+    rng = np.random.default_rng(2)
+    for trial in range(5):
+        base = rng.normal(size=(30, 20))
+        spikes = rng.normal(size=(30, 3)) @ rng.normal(size=(3, 20)) * (2 + trial)
+        tuned = base + spikes
+        u_base = np.linalg.svd(base, full_matrices=False)[0]
+        u_tuned = np.linalg.svd(tuned, full_matrices=False)[0][:, :6]
+        best = np.abs(u_tuned.T @ u_base).max(axis=1)
+        for threshold in (0.3, 0.5, 0.7, 0.9):
+            assert intruder_dimensions(base, tuned, 6, threshold) == int((best < threshold).sum())
 
 
 def test_layer_index_from_parameter_name():
