@@ -188,6 +188,18 @@ def test_loss_that_barely_moved_is_critical():
     assert flags[0]["message"].startswith(RUN) and "more optimiser steps" in flags[0]["message"]
 
 
+def test_exploding_loss_is_diverged_not_stalled():
+    """A loss rising from 0.67 to hundreds raises loss_diverged with the smaller-learning-rate fix, never
+    loss_barely_moved's larger-learning-rate advice; its loss_at_chance gives the same fix."""
+    records = [{"step": s, "loss": 0.67 * 3.0 ** s} for s in range(0, 8)]
+    flags = check_loss_moved(records, SPEC, 2, RUN, "log")
+    assert [f["code"] for f in flags] == ["loss_diverged", "loss_at_chance"]
+    assert all("smaller learning rate" in f["message"] and "larger" not in f["message"] for f in flags)
+    assert flags[0]["message"].startswith(RUN)
+    almost = [{"step": s, "loss": 0.70 + 0.1 * s} for s in range(1, 9)]  # ends below twice its start
+    assert [f["code"] for f in check_loss_moved(almost, SPEC, None, RUN, "log")] == ["loss_barely_moved"]
+
+
 def test_falling_loss_is_not_flagged_as_stalled():
     """A loss falling from 0.69 to 0.35 raises neither loss_barely_moved nor loss_at_chance."""
     records = [{"step": s, "loss": 0.69 - 0.04 * s} for s in range(1, 10)]

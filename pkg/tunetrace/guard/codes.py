@@ -13,7 +13,8 @@ RED_FLAG_CODES = frozenset({
     "checkpoint_unloadable", "final_reload_mismatch",
     # training dynamics
     "no_loss_logged", "nonfinite_loss", "nonfinite_grad_norm", "grad_norm_high", "loss_increasing",
-    "loss_oscillating", "final_loss_high", "overfitting", "loss_barely_moved", "loss_at_chance", "too_few_steps",
+    "loss_oscillating", "final_loss_high", "overfitting", "loss_barely_moved", "loss_diverged", "loss_at_chance",
+    "too_few_steps",
     # the evaluated model
     "nonfinite_logits", "metric_below_range", "metric_above_range", "single_class_predictions",
     "prediction_entropy_low", "positive_never_predicted", "not_better_than_trivial", "below_baseline",

@@ -191,27 +191,37 @@ def check_resources(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
 
 FIX_STEPS = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps) or a larger "
              "learning rate (methods.<m>.learning_rate)")
+FIX_DIVERGED = ("usually fixed by a smaller learning rate (methods.<m>.learning_rate) or gradient clipping "
+                "(methods.<m>.max_grad_norm)")
+# A final loss at this multiple of the first logged one or more: the run diverged (it did not merely stall), and
+# the fix is the opposite of a stalled run's.
+DIVERGED_RATIO = 2.0
 
 
 def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None,
                      run: str, log_path: str) -> list[dict]:
-    """A train loss that barely moved from its first logged value, or that ends no lower than chance
-    (ln(number of labels), a uniform guess) for a classifier. The final loss is the running median of
-    the last log points, so one lucky or unlucky batch does not decide."""
+    """A train loss that rose to DIVERGED_RATIO x its first logged value or more (diverged), or barely moved
+    from it, or that ends no lower than chance (ln(number of labels), a uniform guess) for a classifier. The
+    final loss is the running median of the last log points, so one lucky or unlucky batch does not decide."""
     steps, loss = _series(records, "loss")
     if loss.size < 2 or not np.isfinite(loss).all():
         return []  # nothing to compare, or non-finite (nonfinite_loss says so)
     final, flags = float(running_median(loss, spec.smoothing_window)[-1]), []
     seen = f"train loss {loss[0]:.4f} at step {int(steps[0])} -> {final:.4f} at step {int(steps[-1])} (running median)"
-    if loss[0] > 0 and final >= spec.loss_stall_ratio * loss[0]:
+    diverged = loss[0] > 0 and final >= DIVERGED_RATIO * loss[0]
+    if diverged:
+        flags.append(flag(CRITICAL, "loss_diverged", f"{run}: {seen}, {final / loss[0]:.3g} x the start: the run "
+                          f"diverged; {FIX_DIVERGED}", [log_path]))
+    elif loss[0] > 0 and final >= spec.loss_stall_ratio * loss[0]:
         flags.append(flag(CRITICAL, "loss_barely_moved", f"{run}: {seen}, {final / loss[0]:.0%} of the start "
                           f"(>= validation.loss_stall_ratio {spec.loss_stall_ratio:.0%}): the run barely trained; "
                           f"{FIX_STEPS}", [log_path]))
     chance = math.log(num_labels) if num_labels and num_labels > 1 else None
     if chance is not None and final >= chance:
+        fix = FIX_DIVERGED if diverged else f"{FIX_STEPS}, or a head and pooling that suit the model"
         flags.append(flag(CRITICAL, "loss_at_chance", f"{run}: {seen} is not below chance level ln({num_labels}) = "
-                          f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; "
-                          f"{FIX_STEPS}, or a head and pooling that suit the model", [log_path]))
+                          f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; {fix}",
+                          [log_path]))
     return flags
 
 
