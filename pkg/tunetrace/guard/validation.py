@@ -430,11 +430,10 @@ def check_weights(analysis: Mapping[str, Any], run: str, path: str) -> list[dict
     """The final weights against the base model's (the run's weight analysis): NaN/inf in a matrix, or no
     matrix changed at all, which no loss curve shows when the wrong model was saved as final."""
     matrices = analysis["matrices"]
-    broken = [m["name"] for m in matrices if not m.get("finite", True)]
+    broken = [m["name"] for m in matrices if not m["finite"]]
     if broken:
         return [flag(CRITICAL, "nonfinite_weights", f"{run}: {len(broken)} of {len(matrices)} adapted weight matrices "
-                     f"hold NaN/inf (first: {broken[0]}); the run diverged: lower the learning rate or clip gradients "
-                     f"(methods.<name>.max_grad_norm)", [path])]
+                     f"hold NaN/inf (first: {broken[0]}); the run diverged; {FIX_DIVERGED}", [path])]
     if all(m["relative_update_norm"] == 0 for m in matrices):
         return [flag(CRITICAL, "weights_unchanged", f"{run}: the final weights equal the base model's in all "
                      f"{len(matrices)} adapted matrices; training changed nothing (a learning rate of 0, frozen "
