@@ -22,6 +22,6 @@ rule evaluate_baseline:
     resources:
         mem_mb=get_mem_mb("evaluate_baseline"),
         runtime=get_runtime("evaluate_baseline"),
-        gpu=get_gpus("evaluate_baseline"),
+        gpu=get_slurm("evaluate_baseline", "gpu"),
     script:
         "../workflow_scripts/evaluate_baseline.py"

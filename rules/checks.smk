@@ -19,10 +19,11 @@ rule check_model:
         "logs/check_model/{task}.log",
     benchmark:
         "benchmarks/check_model/{task}.tsv"
+    threads: get_threads("check_model")
     conda:
         ENV_FILE
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=get_mem_mb("check_model"),
+        runtime=get_runtime("check_model"),
     script:
         "../workflow_scripts/check_model.py"

@@ -16,10 +16,11 @@ rule compare_runs:
         "logs/compare_runs/compare_runs.log",
     benchmark:
         "benchmarks/compare_runs/compare_runs.tsv"
+    threads: get_threads("compare_runs")
     conda:
         ENV_FILE
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=get_mem_mb("compare_runs"),
+        runtime=get_runtime("compare_runs"),
     script:
         "../workflow_scripts/compare_runs.py"

@@ -12,10 +12,11 @@ rule prepare_data:
         "logs/prepare_data/{task}.log",
     benchmark:
         "benchmarks/prepare_data/{task}.tsv"
+    threads: get_threads("prepare_data")
     conda:
         ENV_FILE
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=get_mem_mb("prepare_data"),
+        runtime=get_runtime("prepare_data"),
     script:
         "../workflow_scripts/prepare_data.py"

@@ -12,11 +12,12 @@ rule compute_drift:
         "logs/compute_drift/{method}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/compute_drift/{method}/{task}/seed{seed}.tsv"
+    threads: get_threads("compute_drift")
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=get_mem_mb("compute_drift"),
+        runtime=get_runtime("compute_drift"),
     script:
         "../workflow_scripts/compute_drift.py"
 
@@ -33,10 +34,11 @@ rule plot_drift:
         "logs/plot_drift/{task}.log",
     benchmark:
         "benchmarks/plot_drift/{task}.tsv"
+    threads: get_threads("plot_drift")
     conda:
         ENV_FILE
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=get_mem_mb("plot_drift"),
+        runtime=get_runtime("plot_drift"),
     script:
         "../workflow_scripts/plot_drift.py"

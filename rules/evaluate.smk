@@ -22,6 +22,5 @@ rule evaluate_run:
     resources:
         mem_mb=get_mem_mb("evaluate_run"),
         runtime=get_runtime("evaluate_run"),
-        gpu=get_gpus("evaluate_run"),
     script:
         "../workflow_scripts/evaluate_run.py"

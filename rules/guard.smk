@@ -22,12 +22,12 @@ rule pilot_run:
     benchmark:
         "benchmarks/pilot_run/{method}/{task}/seed{seed}.tsv"
     priority: TRAINING_PATH_PRIORITY
-    threads: 2
+    threads: get_threads("pilot_run")
     conda:
         ENV_FILE
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=get_mem_mb("pilot_run"),
+        runtime=get_runtime("pilot_run"),
     script:
         "../workflow_scripts/pilot_run.py"
 
@@ -47,11 +47,12 @@ rule evaluate_gate:
     benchmark:
         "benchmarks/evaluate_gate/{method}/{task}/seed{seed}.tsv"
     priority: TRAINING_PATH_PRIORITY
+    threads: get_threads("evaluate_gate")
     conda:
         ENV_FILE
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=get_mem_mb("evaluate_gate"),
+        runtime=get_runtime("evaluate_gate"),
     script:
         "../workflow_scripts/evaluate_gate.py"
 
@@ -112,12 +113,12 @@ rule run_smoke_test:
         "logs/run_smoke_test/{method}/{task}.log",
     benchmark:
         "benchmarks/run_smoke_test/{method}/{task}.tsv"
-    threads: 2
+    threads: get_threads("run_smoke_test")
     conda:
         ENV_FILE
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=get_mem_mb("run_smoke_test"),
+        runtime=get_runtime("run_smoke_test"),
     script:
         "../workflow_scripts/run_smoke_test.py"
 

@@ -14,10 +14,11 @@ rule summarize_lineage:
         "logs/summarize_lineage/summarize_lineage.log",
     benchmark:
         "benchmarks/summarize_lineage/summarize_lineage.tsv"
+    threads: get_threads("summarize_lineage")
     conda:
         ENV_FILE
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=get_mem_mb("summarize_lineage"),
+        runtime=get_runtime("summarize_lineage"),
     script:
         "../workflow_scripts/summarize_lineage.py"

@@ -43,6 +43,6 @@ rule verify_merge:
     resources:
         mem_mb=get_mem_mb("verify_merge"),
         runtime=get_runtime("verify_merge"),
-        gpu=get_gpus("verify_merge"),
+        gpu=get_slurm("verify_merge", "gpu"),
     script:
         "../workflow_scripts/verify_merge.py"

@@ -1,5 +1,5 @@
 # Params functions: each rule gets only the config slice it reads, as canonical JSON, so an edit to
-# an unrelated key reruns nothing. Resource functions schedule jobs and stay out of params.
+# an unrelated key reruns nothing. Resource functions (rules/resources.smk) schedule jobs and stay out of params.
 
 # Read only by the guard rules (gates, validation): editing them must not rerun training.
 GUARD_KEYS = ("expected_range", "gate")
@@ -89,9 +89,9 @@ def get_method_types_params(wildcards):
     return as_json({m: config["methods"][m]["type"] for m in METHODS})
 
 
-# --- cluster resources and resume (issue 7) ---
 # Memory, runtime and cores only schedule a job: they are left out of params, so moving a study to a
-# bigger node reruns nothing. GPUs stay in params: the number of ranks changes the numbers.
+# bigger node reruns nothing. GPUs stay in params: the number of ranks changes the numbers. The requests
+# themselves come from tunetrace.cluster.requests (rules/resources.smk).
 SCHEDULING_KEYS = ("mem_mb", "runtime", "cpus")
 
 
@@ -99,47 +99,6 @@ def without_scheduling(method_config):
     """The method's config without its scheduling-only resources."""
     resources = {k: v for k, v in method_config.get("resources", {}).items() if k not in SCHEDULING_KEYS}
     return {**method_config, "resources": resources} if "resources" in method_config else method_config
-
-
-def get_method_resources(wildcards):
-    """The method's resources block, schema defaults filled."""
-    return config["methods"][wildcards.method]["resources"]
-
-
-# Multi-node training (snakemake-executor-plugin-slurm's resources): `gpu` becomes sbatch --gpus, a count for
-# the whole job that Slurm may spread unevenly over nodes, so a multi-node job asks per node through
-# `gres` (--gres=gpu:N) instead; the two exclude each other. `tasks` is --ntasks for a CPU job (one
-# launcher per node) but --ntasks-per-gpu for a GPU job, so a GPU job leaves it 0 and gets Slurm's default
-# of one task per node. `cpus_per_gpu` (--cpus-per-gpu) is rounded up, so each node has the method's cpus.
-def get_train_nodes(wildcards):
-    return get_method_resources(wildcards)["nodes"]
-
-
-def get_train_gpus(wildcards):
-    """GPUs of a one-node training job (sbatch --gpus); 0 for a multi-node one (see get_train_gres)."""
-    resources = get_method_resources(wildcards)
-    return resources["gpus"] if resources["nodes"] == 1 else 0
-
-
-def get_train_gres(wildcards):
-    """GPUs per node of a multi-node training job (sbatch --gres=gpu:N); empty otherwise."""
-    resources = get_method_resources(wildcards)
-    return f"gpu:{resources['gpus']}" if resources["nodes"] > 1 and resources["gpus"] else ""
-
-
-def get_train_tasks(wildcards):
-    """One task per node for a CPU job; 0 (unset) for a GPU job, whose default is one per node."""
-    resources = get_method_resources(wildcards)
-    return 0 if resources["gpus"] else resources["nodes"]
-
-
-def get_train_cpus_per_gpu(wildcards):
-    resources = get_method_resources(wildcards)
-    return -(-resources["cpus"] // resources["gpus"]) if resources["gpus"] else 0
-
-
-def get_train_threads(wildcards):
-    return get_method_resources(wildcards)["cpus"]
 
 
 def get_gate_params(wildcards):

@@ -17,7 +17,7 @@ rule extract_base_representations:
     conda:
         ENV_FILE
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=get_mem_mb("extract_base_representations"),
+        runtime=get_runtime("extract_base_representations"),
     script:
         "../workflow_scripts/extract_base_representations.py"

@@ -1,7 +1,10 @@
-# Resources of the model jobs, derived from the base model's size and the method (tunetrace.cluster.requests):
-# memory and runtime grow with the attempt, GPUs only where the method has them. Scheduling only: none of it
+# Resources of every job, asked of tunetrace.cluster.requests (the one place for memory, runtime, GPUs, nodes,
+# tasks and threads): jobs that load the model are sized by it and the method, light jobs ask a fixed request and
+# run beside Snakemake (LOCAL_RULES). Memory and runtime grow with the attempt. Scheduling only: none of it
 # reaches a job's params, so moving a study to a bigger node reruns nothing.
-from tunetrace.cluster.requests import job_request, job_threads
+from tunetrace.cluster.requests import LOCAL_RULES, RETRY_SCALED, job_request, retry_expression, slurm_resources
+from snakemake.resources import Resource
+
 from tunetrace.models.size import parameter_count
 
 # Counted once per DAG build, from the safetensors headers (no weights loaded, no network).
@@ -31,19 +34,39 @@ def get_runtime(rule):
     return runtime
 
 
-def get_gpus(rule):
-    """GPUs of the rule's job: 0 for a CPU-only method (Slurm is then asked for none)."""
+def get_slurm(rule, name):
+    """One of the Slurm executor's resources of the rule's job (gpu, nodes, gres, tasks, cpus_per_gpu):
+    GPUs only where the method has them (a CPU-only method's jobs ask Slurm for none)."""
 
-    def gpus(wildcards):
-        return _request(rule, wildcards).gpus
+    def resource(wildcards):
+        return slurm_resources(_request(rule, wildcards))[name]
 
-    return gpus
+    return resource
 
 
 def get_threads(rule):
-    """Threads of a job that is not training: one where the work is light (tunetrace.cluster.requests)."""
-    return job_threads(rule, config["resources"]["model_parameters"] or MODEL_PARAMETERS)
+    """Threads of the rule's job: the method's cpus for training, one where the work is light."""
 
+    def threads(wildcards):
+        return _request(rule, wildcards).cpus
+
+    return threads
+
+
+def scale_profile_overrides():
+    """A profile's set-resources mem_mb / runtime given as a number grow with the attempt, as the derived requests
+    do: each becomes the expression `N * attempt`. Snakemake applies these overrides as each rule is defined and
+    passes them on to the jobs (where the expression is kept as it is), so this runs before any rule."""
+    for resources in workflow.resource_settings._parsed_overwrite_resources.values():
+        for name in RETRY_SCALED:
+            value = resources.get(name)
+            if not value.is_evaluable() and isinstance(value.value, int):
+                resources[name] = Resource.from_cli_expression(name, retry_expression(value.value))
+
+
+scale_profile_overrides()
+# Light jobs run beside Snakemake: a cluster run submits only the jobs that need a node.
+workflow.localrules(*LOCAL_RULES)
 
 # The jobs on the way to training (the baseline and the gate's pilot when the gate is on) and training itself
 # go first whenever they are ready: the longest jobs start earliest, and the light jobs of finished runs fill the

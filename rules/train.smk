@@ -27,16 +27,16 @@ rule train_run:
     benchmark:
         "benchmarks/train_run/{method}/{task}/seed{seed}.tsv"
     priority: TRAINING_PATH_PRIORITY
-    threads: get_train_threads
+    threads: get_threads("train_run")
     conda:
         ENV_FILE
     resources:
         mem_mb=get_mem_mb("train_run"),
         runtime=get_runtime("train_run"),
-        gpu=get_train_gpus,
-        nodes=get_train_nodes,
-        gres=get_train_gres,
-        tasks=get_train_tasks,
-        cpus_per_gpu=get_train_cpus_per_gpu,
+        gpu=get_slurm("train_run", "gpu"),
+        nodes=get_slurm("train_run", "nodes"),
+        gres=get_slurm("train_run", "gres"),
+        tasks=get_slurm("train_run", "tasks"),
+        cpus_per_gpu=get_slurm("train_run", "cpus_per_gpu"),
     script:
         "../workflow_scripts/train_run.py"

@@ -3,16 +3,30 @@ sinfo / scontrol outputs in tests/data/slurm, no cluster needed)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tunetrace.cluster.doctor import diagnose, render, status_findings
-from tunetrace.cluster.requests import DEFAULT_PARAMETERS, SMALL_MODEL, job_request, job_threads, study_requests
+from tunetrace.cluster.requests import (
+    DEFAULT_PARAMETERS,
+    LOCAL_RULES,
+    RULES,
+    SMALL_MODEL,
+    job_request,
+    job_threads,
+    markdown,
+    retry_expression,
+    slurm_resources,
+    study_requests,
+)
 from tunetrace.cluster.slurm import cluster_facts, gres_gpus, parse_sinfo, parse_time_limit
 from tunetrace.config import validate_config
 
+REPO = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data" / "slurm"
 ONE_NODE = cluster_facts((DATA / "sinfo_one_node.txt").read_text(),
                          (DATA / "scontrol_config_no_accounting.txt").read_text())
@@ -76,9 +90,9 @@ def test_gpus_only_where_the_method_has_them() -> None:
     scoring a run (evaluate_run loads no model) none; the scoring asks only the fixed overhead, whatever the model."""
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
-    assert gpus == {("evaluate_baseline", None): 1, ("train_run", "full"): 4, ("evaluate_run", "full"): 0,
-                    ("validate_run", "full"): 0, ("train_run", "lora_cpu"): 0, ("evaluate_run", "lora_cpu"): 0,
-                    ("validate_run", "lora_cpu"): 0, ("merge_adapter", "lora_cpu"): 0, ("verify_merge", "lora_cpu"): 0}
+    assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4}
+    assert {("evaluate_run", "full"), ("validate_run", "full"), ("merge_adapter", "lora_cpu"),
+            ("verify_merge", "lora_cpu"), ("extract_base_representations", None)} <= set(gpus)
     cpu_only = study(lora={"type": "lora"})
     assert job_request("evaluate_baseline", cpu_only, 22_000_000).gpus == 0
     assert job_request("evaluate_run", study(8_000_000_000), None, "full").mem_mb == 2000
@@ -136,8 +150,87 @@ def test_light_jobs_take_one_thread_and_training_its_method_cpus() -> None:
 def test_tiny_study_fits_the_one_node_cluster() -> None:
     """The demo-sized study passes on the recorded test cluster with squeue status."""
     placed, findings = diagnose(study_requests(study(), 22_713_728), ONE_NODE, SQUEUE)
-    assert findings == [] and {p for _, p in placed} == {"debug"}
+    assert findings == [] and {p for _, p in placed} == {"debug", "local"}
+    assert {r.rule for r, p in placed if p == "local"} == set(LOCAL_RULES) - {"all", "smoke", "evaluate_gate"}
     assert "every request fits the cluster" in render(ONE_NODE, placed, findings, 22_713_728, "squeue")
+
+
+def workflow_rules() -> set[str]:
+    """The names of the `rule NAME:` lines of the Snakefile and rules/*.smk."""
+    files = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
+    return {m for f in files for m in re.findall(r"^rule (\w+):", f.read_text(encoding="utf-8"), re.MULTILINE)}
+
+
+def test_requests_know_every_rule_of_the_workflow() -> None:
+    """The rules the requests (and so the doctor) know are exactly the workflow's: a new rule cannot be forgotten."""
+    assert len(workflow_rules()) > 15
+    assert set(RULES) == workflow_rules()
+
+
+def test_doctor_lists_every_job_rule_with_the_light_ones_local() -> None:
+    """A study with a gate and representations: the doctor lists a job of every rule, the light ones as local and
+    unchecked (a 1 MB node fits none of the node jobs), the targets by name."""
+    config = study(full={"type": "full", "gate": {"enabled": True}}, lora={"type": "lora"})
+    placed, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, SQUEUE)
+    assert {r.rule for r, _ in placed} == {rule for rule, s in RULES.items() if s.job}
+    assert {r.rule for r, p in placed if p == "local"} == set(LOCAL_RULES) - {"all", "smoke"}
+    tiny = ONE_NODE.__class__({"debug": replace(ONE_NODE.partitions["debug"], mem_mb=1)}, False, "x", 86400, "22")
+    _, findings = diagnose(study_requests(config, 22_000_000), tiny, SQUEUE)
+    failing = {f.rule for f in findings if f.severity == "error"}
+    assert failing == {rule for rule, s in RULES.items() if s.job and not s.local}
+    text = render(ONE_NODE, placed, [], 22_000_000, "squeue")
+    assert re.search(r"^compare_runs\s+-\s+local\s", text, re.MULTILINE) and "no job of their own): all, smoke" in text
+
+
+def test_local_rules_are_the_light_jobs() -> None:
+    """Targets, checks, scoring, drift and bookkeeping run beside Snakemake; no job that loads the model's weights,
+    trains or analyses them is local."""
+    assert set(LOCAL_RULES) == {"all", "smoke", "check_model", "prepare_data", "evaluate_gate", "evaluate_run",
+                                "compute_drift", "plot_drift", "compare_runs", "summarize_lineage"}
+    for rule in ("evaluate_baseline", "extract_base_representations", "pilot_run", "train_run", "validate_run",
+                 "merge_adapter", "verify_merge", "run_smoke_test"):
+        assert not RULES[rule].local, rule
+
+
+def test_every_job_rule_is_sized_and_light_jobs_fixed() -> None:
+    """Every rule with jobs has a request; the local (light) jobs ask the same memory whatever the model, the jobs
+    on a node more for a larger one."""
+    config = study(full={"type": "full", "gate": {"enabled": True}}, lora={"type": "lora"})
+    small = {(r.rule, r.method): r for r in study_requests(config, 22_000_000)}
+    config["resources"]["model_parameters"] = 7_000_000_000
+    large = {(r.rule, r.method): r for r in study_requests(config, None)}
+    for job, request in small.items():
+        assert request.mem_mb > 0 and request.runtime > 0 and request.cpus >= 1, job
+        assert (large[job].mem_mb > request.mem_mb) == (not request.local), job
+
+
+def test_slurm_resources_of_training_per_node() -> None:
+    """The executor's resources of training: per-node gres for several nodes, one task per node on CPU, whole-job
+    gpu on one node; other jobs name only their GPUs."""
+    config = study(multi={"type": "full", "resources": {"nodes": 2, "gpus": 4, "cpus": 8}},
+                   cpu={"type": "full", "resources": {"nodes": 2, "cpus": 3}},
+                   one={"type": "lora", "resources": {"gpus": 1, "cpus": 1}})
+    resources = {m: slurm_resources(job_request("train_run", config, 22_000_000, m)) for m in ("multi", "cpu", "one")}
+    assert resources == {
+        "multi": {"gpu": 0, "nodes": 2, "gres": "gpu:4", "tasks": 0, "cpus_per_gpu": 2},
+        "cpu": {"gpu": 0, "nodes": 2, "gres": "", "tasks": 2, "cpus_per_gpu": 0},
+        "one": {"gpu": 1, "nodes": 1, "gres": "", "tasks": 0, "cpus_per_gpu": 1}}
+    assert slurm_resources(job_request("verify_merge", config, 22_000_000, "one")) == {"gpu": 1}
+
+
+def test_retry_expression_doubles_on_attempt_two() -> None:
+    """A fixed override becomes an expression of the attempt: the value on attempt 1, twice it on attempt 2."""
+    expression = retry_expression(3000)
+    assert [eval(expression, {"attempt": a}) for a in (1, 2)] == [3000, 6000]  # noqa: S307 - our own expression
+
+
+def test_scale_doc_tables_are_the_module_s() -> None:
+    """docs/scale.md's request tables are what `python -m tunetrace.cluster.requests --markdown` prints now."""
+    doc = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- requests:begin[^>]*-->\n(.*?)\n<!-- requests:end -->", doc, re.DOTALL)
+    assert block, "docs/scale.md: no <!-- requests:begin --> ... <!-- requests:end --> block"
+    assert block.group(1).strip() == markdown().strip(), (
+        "docs/scale.md's request tables are stale: paste the output of python -m tunetrace.cluster.requests --markdown")
 
 
 def test_impossible_memory_names_rule_and_key() -> None:
@@ -151,7 +244,7 @@ def test_impossible_memory_names_rule_and_key() -> None:
 def test_too_many_gpus_and_missing_partition() -> None:
     """Four GPUs on a one-GPU node and an unknown partition are errors naming the fix."""
     config = study(full={"type": "full", "resources": {"gpus": 4}})
-    profile = {**SQUEUE, "set-resources": {"evaluate_run": {"slurm_partition": "gpu"}}}
+    profile = {**SQUEUE, "set-resources": {"validate_run": {"slurm_partition": "gpu"}}}
     _, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, profile)
     messages = [f.message for f in findings]
     assert any("train_run (method full) requests 4 GPUs" in m and "methods.full.resources.gpus" in m for m in messages)

@@ -1,5 +1,6 @@
-"""`tunetrace doctor --profile slurm`: what the cluster offers next to what the study will request, and every
-request the cluster cannot meet, named with its rule and the fix, before anything is submitted."""
+"""`tunetrace doctor --profile slurm`: what the cluster offers next to what every job of the study will request
+(the light jobs, which run beside Snakemake, shown as local), and every request the cluster cannot meet, named
+with its rule and the fix, before anything is submitted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tunetrace.cluster.profile import load_profile
-from tunetrace.cluster.requests import DEFAULT_PARAMETERS, Request, study_requests
+from tunetrace.cluster.requests import DEFAULT_PARAMETERS, RULES, Request, study_requests
 from tunetrace.cluster.slurm import ClusterFacts, Partition, SlurmUnavailable, query_cluster
 from tunetrace.models.size import parameter_count
 from tunetrace.study import Study, load_study_config
@@ -18,6 +19,7 @@ from tunetrace.study import Study, load_study_config
 # default); below that it falls back to sacct, which without accounting fails on every poll.
 SQUEUE_MIN_JOB_AGE_FACTOR = 3
 DEFAULT_INIT_SECONDS = 40
+LOCAL = "local"  # the partition column of a job that runs beside Snakemake (localrules)
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,14 @@ class Finding:
 
 
 def apply_profile(request: Request, profile: Mapping[str, Any]) -> tuple[Request, str | None]:
-    """The request after the profile's set-resources (they win over the rules), and its partition, if named."""
+    """The request after the profile's set-resources (they win over the rules), and its partition, if named (a local
+    job has none)."""
     default = profile.get("default-resources") or {}
     own = (profile.get("set-resources") or {}).get(request.rule) or {}
     request = replace(request, mem_mb=int(own.get("mem_mb", request.mem_mb)),
                       runtime=int(own.get("runtime", request.runtime)), gpus=int(own.get("gpu", request.gpus)))
+    if request.local:
+        return request, LOCAL
     return request, own.get("slurm_partition") or default.get("slurm_partition")
 
 
@@ -93,7 +98,8 @@ def status_findings(facts: ClusterFacts, profile: Mapping[str, Any]) -> list[Fin
 
 def diagnose(requests: list[Request], facts: ClusterFacts, profile: Mapping[str, Any]
              ) -> tuple[list[tuple[Request, str]], list[Finding]]:
-    """Each request with its partition after the profile's overrides, and every finding."""
+    """Each request with its partition after the profile's overrides, and every finding; local jobs are listed,
+    not checked against a partition."""
     findings = status_findings(facts, profile)
     default = next((p.name for p in facts.partitions.values() if p.default), None)
     placed = []
@@ -101,6 +107,8 @@ def diagnose(requests: list[Request], facts: ClusterFacts, profile: Mapping[str,
         request, name = apply_profile(request, profile)
         name = name or default
         placed.append((request, name or "?"))
+        if request.local:
+            continue
         if name not in facts.partitions:
             findings.append(Finding("error", request.rule, f"{_job(request)}: partition '{name}' does not exist "
                                     f"(partitions: {', '.join(sorted(facts.partitions))}); set slurm_partition in "
@@ -130,10 +138,12 @@ def render(facts: ClusterFacts, placed: list[tuple[Request, str]], findings: lis
              f"profile status command: {status_command}",
              _table(["partition", "state", "nodes", "cpus/node", "mem_mb/node", "gpus/node", "time limit"],
                     [_partition_row(p) for p in facts.partitions.values()]),
-             f"\nstudy requests (model of {parameters / 1e6:.1f}M parameters; attempt 2 doubles mem_mb and runtime):",
+             f"\nstudy requests, every job (model of {parameters / 1e6:.1f}M parameters; attempt 2 doubles mem_mb and "
+             f"runtime, set-resources included; partition {LOCAL}: runs beside snakemake, never submitted):",
              _table(["rule", "method", "partition", "mem_mb", "runtime", "gpus", "cpus"],
                     [[r.rule, r.method or "-", p, str(r.mem_mb), f"{r.runtime} min", str(r.gpus), str(r.cpus)]
-                     for r, p in placed])]
+                     for r, p in placed]),
+             "targets (no job of their own): " + ", ".join(r for r, s in RULES.items() if not s.job)]
     if findings:
         parts.append("")
         parts += [f"{f.severity.upper()}: {f.message}" for f in findings]

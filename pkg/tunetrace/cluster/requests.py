@@ -1,14 +1,20 @@
-"""Memory, runtime and GPUs of the model jobs, derived from the base model's size and the method.
+"""What every job of the workflow asks the scheduler for: memory, runtime, GPUs, nodes, tasks and threads of each
+rule, and which rules run beside Snakemake instead of on a node (LOCAL_RULES).
 
-The rules call `job_request` from their `resources:` (rules/resources.smk), `tunetrace doctor` calls it to
-show what a study will request. Host memory (Slurm's --mem) is what a job needs in RAM: a fixed overhead for
-Python, torch, the tokenizer and the data (0.6 to 1 GB measured for the 22M-parameter MiniLM, benchmarks/),
-plus the copies of the weights the job holds at its peak. GPU memory is Slurm's business through the GPU
-count. Every value is a first-attempt estimate; memory and runtime are multiplied by the attempt on retries.
+The one place for these numbers: the rules ask through their resource functions (rules/resources.smk),
+`tunetrace doctor` lists them against the cluster, and docs/scale.md's request tables are printed by
+`python -m tunetrace.cluster.requests --markdown` (a test compares them with the doc).
+
+Jobs that load the model are sized by it. Host memory (Slurm's --mem) is what a job needs in RAM: a fixed
+overhead for Python, torch, the tokenizer and the data (0.6 to 1 GB measured for the 22M-parameter MiniLM,
+benchmarks/), plus the copies of the weights the job holds at its peak. GPU memory is Slurm's business through the
+GPU count. Light jobs (no model, small inputs) ask a fixed request and run locally. Every value is a first-attempt
+estimate; memory and runtime are multiplied by the attempt on retries.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,42 +26,95 @@ DEFAULT_PARAMETERS = 1_000_000_000
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 MB = 2**20
 ROUND_MB = 500  # requests in steps of 500 MB, so similar models give the same request
-MODEL_RULES = ("evaluate_baseline", "evaluate_run", "merge_adapter", "verify_merge", "validate_run", "train_run")
 
+
+@dataclass(frozen=True)
+class RuleSchedule:
+    """How the jobs of one rule are scheduled: `per` is "study" (one request whatever the method), "method" (one per
+    method) or "lora_method" (one per LoRA method); `local` jobs run beside Snakemake, never on a node; a rule
+    without `job` only gathers other rules' outputs (a target)."""
+
+    per: str
+    local: bool
+    job: bool = True
+
+
+# Every rule of the workflow (a test holds this against the `rule` lines of the Snakefile and rules/*.smk). Local:
+# the targets, the checks and bookkeeping that load no model (check_model builds it on the meta device from
+# config.json alone), and the scoring of a run's saved outputs (evaluate_run). Everything that loads the model's
+# weights, trains or analyses them needs a node.
+RULES = {
+    "all": RuleSchedule("study", local=True, job=False),
+    "smoke": RuleSchedule("study", local=True, job=False),
+    "check_model": RuleSchedule("study", local=True),
+    "prepare_data": RuleSchedule("study", local=True),
+    "evaluate_baseline": RuleSchedule("study", local=False),
+    "extract_base_representations": RuleSchedule("study", local=False),
+    "pilot_run": RuleSchedule("method", local=False),
+    "evaluate_gate": RuleSchedule("method", local=True),
+    "train_run": RuleSchedule("method", local=False),
+    "evaluate_run": RuleSchedule("method", local=True),
+    "validate_run": RuleSchedule("method", local=False),
+    "merge_adapter": RuleSchedule("lora_method", local=False),
+    "verify_merge": RuleSchedule("lora_method", local=False),
+    "compute_drift": RuleSchedule("method", local=True),
+    "plot_drift": RuleSchedule("study", local=True),
+    "compare_runs": RuleSchedule("study", local=True),
+    "summarize_lineage": RuleSchedule("study", local=True),
+    "run_smoke_test": RuleSchedule("method", local=False),
+}
+LOCAL_RULES = tuple(rule for rule, schedule in RULES.items() if schedule.local)
+JOB_RULES = tuple(rule for rule, schedule in RULES.items() if schedule.job)
+
+# Light jobs: (host memory in MB, runtime in minutes), whatever the model. compute_drift holds two steps' pooled
+# representations of the probe set at a time, not weights.
+FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate": (500, 5),
+         "compute_drift": (4000, 30), "plot_drift": (1000, 10), "compare_runs": (1000, 10),
+         "summarize_lineage": (1000, 30)}
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
 # the merged model at once.
 # evaluate_run holds none: it scores the outputs its training job wrote (evaluation.outputs), no model is loaded.
 # validate_run loads one checkpoint at a time (2 copies while loading), then its weight analysis holds the base and
 # the final model side by side, plus one matrix pair in float64 (weightspace.analyze_weights).
-WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_run": 0, "merge_adapter": 3, "verify_merge": 4, "validate_run": 4}
+WEIGHT_COPIES = {"evaluate_baseline": 2, "extract_base_representations": 2, "evaluate_run": 0, "merge_adapter": 3,
+                 "verify_merge": 4, "validate_run": 4}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
+# The pilot of a gate and the smoke test train the method in their own process on the CPU (they ask no GPU): one
+# CPU rank of train_run.
 CPU_FULL_TRAIN_BYTES = 16
 CHECKPOINT_STAGING_BYTES = 12
+CPU_TRAINING_RULES = ("pilot_run", "run_smoke_test")
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
 # validate_run's weight analysis (per matrix, in float64 on the CPU: the base's SVD, the update's singular values,
 # the tuned matrix's top-k vectors) is most of it at scale: 6.6 s per 2048 x 2048 matrix on 2 threads here, about
 # 55 s at 4096, some 6 hours for a 7B model's full update; the estimate leaves a third more.
-RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_run": (10, 0), "merge_adapter": (15, 10),
-           "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240)}
+# The pilot (gate.pilot_steps steps) and the smoke test (a few steps) ask a fixed time.
+RUNTIME = {"evaluate_baseline": (20, 20), "extract_base_representations": (60, 20), "evaluate_run": (10, 0),
+           "merge_adapter": (15, 10), "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240),
+           "pilot_run": (60, 0), "run_smoke_test": (30, 0)}
 CPU_SLOWDOWN = 6
 # Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
-# Scoring a run loads no model and merging is bound by (de)serialisation: one thread. The validation's reloads and
-# weight analysis, the baseline's and the merge check's forward passes and the base model's representations
-# are numeric work only at scale: one thread below SMALL_MODEL parameters, so two such jobs share a 2-core machine
-# instead of each holding both cores while one sits idle (the demo's time: BENCHMARKS.md, "The demo end to end").
+# Scoring a run loads no model and merging is bound by (de)serialisation: one thread, as the light jobs. The
+# validation's reloads and weight analysis, the baseline's and the merge check's forward passes and the base
+# model's representations are numeric work only at scale: one thread below SMALL_MODEL parameters, so two such
+# jobs share a 2-core machine instead of each holding both cores while one sits idle (the demo's time:
+# BENCHMARKS.md, "The demo end to end"). The pilot and the smoke test train: two.
 DEFAULT_THREADS = 2
-ONE_THREAD_RULES = ("evaluate_run", "merge_adapter")
+ONE_THREAD_RULES = ("evaluate_run", "merge_adapter", *FIXED)
 SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "verify_merge",
                                 "extract_base_representations")
 SMALL_MODEL = 200_000_000
+GATE_RULES = ("pilot_run", "evaluate_gate")  # jobs only of the methods with gate.enabled
+# Scaled by the attempt: a job killed for memory or time comes back with more (profile set-resources included).
+RETRY_SCALED = ("mem_mb", "runtime")
 
 
 @dataclass(frozen=True)
 class Request:
-    """What one job asks the scheduler for on its first attempt."""
+    """What one job asks the scheduler for on its first attempt; `local` jobs run beside Snakemake."""
 
     rule: str
     method: str | None
@@ -63,10 +122,13 @@ class Request:
     runtime: int
     gpus: int
     cpus: int
+    nodes: int = 1
+    local: bool = False
 
     def retry(self, attempt: int) -> Request:
         """The request of a later attempt: memory and runtime grow with the attempt number."""
-        return Request(self.rule, self.method, self.mem_mb * attempt, self.runtime * attempt, self.gpus, self.cpus)
+        return Request(self.rule, self.method, self.mem_mb * attempt, self.runtime * attempt, self.gpus, self.cpus,
+                       self.nodes, self.local)
 
 
 def _round_up(mb: float) -> int:
@@ -83,38 +145,48 @@ def ranks_on_node(method: Mapping[str, Any]) -> int:
     return int(method.get("processes") or max(1, method_gpus(method)))
 
 
+def _cpu_training_mb(parameters: int, weights: int, full: bool, overhead_mb: int) -> float:
+    """One CPU rank's host memory: fp32 weights, gradients and AdamW moments (full) or two loading copies (LoRA)."""
+    return overhead_mb + (parameters * CPU_FULL_TRAIN_BYTES if full else 2 * weights) / MB
+
+
 def memory_mb(rule: str, parameters: int, dtype: str, method: Mapping[str, Any] | None, overhead_mb: int) -> int:
-    """First-attempt host memory of a model job, in MB."""
+    """First-attempt host memory of a job, in MB."""
+    if rule in FIXED:
+        return FIXED[rule][0]
     weights = parameters * BYTES[dtype]
-    if rule != "train_run":
+    if rule in WEIGHT_COPIES:
         return _round_up(overhead_mb + WEIGHT_COPIES[rule] * weights / MB)
-    assert method is not None
+    assert method is not None, f"{rule} is sized by its method"
     full = method["type"] == "full"
+    if rule in CPU_TRAINING_RULES:
+        return _round_up(_cpu_training_mb(parameters, weights, full, overhead_mb))
     if not method_gpus(method):
-        per_rank = parameters * CPU_FULL_TRAIN_BYTES if full else 2 * weights
-        return _round_up(ranks_on_node(method) * (overhead_mb + per_rank / MB))
+        return _round_up(ranks_on_node(method) * _cpu_training_mb(parameters, weights, full, overhead_mb))
     staging = parameters * CHECKPOINT_STAGING_BYTES if full else 0
     return _round_up(ranks_on_node(method) * (overhead_mb + 2 * weights / MB) + staging / MB)
 
 
 def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
-    """First-attempt wall-clock limit of a model job, in minutes."""
+    """First-attempt wall-clock limit of a job, in minutes."""
+    if rule in FIXED:
+        return FIXED[rule][1]
     base, per_billion = RUNTIME[rule]
     return int(math.ceil(base + per_billion * (1 if on_gpu else CPU_SLOWDOWN) * parameters / 1e9))
 
 
 def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
     """GPUs only where the method has them: a CPU-only method's jobs request none, the baseline one when any
-    method trains on GPUs, merging and the validation (CPU jobs) and scoring a run (evaluate_run: no model) none;
-    the merge check one GPU however many training used."""
+    method trains on GPUs, the merge check one GPU however many training used; every other job none (merging and
+    the validation are CPU work, scoring a run loads no model, the pilot and the smoke test train on the CPU)."""
     methods = config["methods"]
     if rule == "train_run":
         return method_gpus(methods[method])
-    if rule in ("merge_adapter", "evaluate_run", "validate_run"):
-        return 0
     if rule == "evaluate_baseline":
         return int(any(method_gpus(m) for m in methods.values()))
-    return min(1, method_gpus(methods[method]))
+    if rule == "verify_merge":
+        return min(1, method_gpus(methods[method]))
+    return 0
 
 
 def job_threads(rule: str, parameters: int | None) -> int:
@@ -126,14 +198,23 @@ def job_threads(rule: str, parameters: int | None) -> int:
     return DEFAULT_THREADS
 
 
+def _overrides(rule: str, config: Mapping[str, Any], method: str | None) -> Mapping[str, Any]:
+    """The config's own request of a rule: methods.<name>.resources for training, resources.<rule> otherwise."""
+    if rule == "train_run":
+        return config["methods"][method]["resources"]
+    return config["resources"].get(rule) or {}
+
+
 def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, method: str | None = None) -> Request:
-    """The first-attempt request of one model job; config overrides (resources.<rule>, methods.<name>.resources
+    """The first-attempt request of one job of `rule`; config overrides (resources.<rule>, methods.<name>.resources
     for train_run) win over the estimate."""
+    if rule not in RULES or not RULES[rule].job:
+        raise KeyError(f"{rule}: not a rule with jobs of its own; add it to tunetrace.cluster.requests.RULES")
     settings = config["resources"]
     parameters = settings["model_parameters"] or parameters or DEFAULT_PARAMETERS
     spec = config["methods"][method] if method else None
     gpus = rule_gpus(rule, config, method)
-    override = dict(spec["resources"]) if rule == "train_run" else dict(settings[rule])
+    override = _overrides(rule, config, method)
     mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec,
                                               settings["overhead_mb"])
     # Only training places the model on its GPUs; evaluation, merge and the merge check run on the CPU
@@ -141,17 +222,136 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     on_gpu = rule == "train_run" and gpus > 0
     runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
     cpus = spec["resources"]["cpus"] if rule == "train_run" else job_threads(rule, parameters)
-    return Request(rule, method, int(mem), int(runtime), gpus, int(cpus))
+    nodes = spec["resources"]["nodes"] if rule == "train_run" else 1
+    return Request(rule, method, int(mem), int(runtime), gpus, int(cpus), int(nodes), RULES[rule].local)
+
+
+def slurm_resources(request: Request) -> dict[str, int | str]:
+    """The job's resources for snakemake-executor-plugin-slurm besides memory and runtime.
+
+    `gpu` becomes sbatch --gpus, a count for the whole job that Slurm may spread unevenly over nodes, so a
+    multi-node job asks per node through `gres` (--gres=gpu:N) instead; the two exclude each other. `tasks` is
+    --ntasks for a CPU job (one launcher per node) but --ntasks-per-gpu for a GPU job, so a GPU job leaves it 0 and
+    gets Slurm's default of one task per node. `cpus_per_gpu` (--cpus-per-gpu) is rounded up, so each node has
+    the method's cpus. Only training spans nodes; the other jobs name their GPUs alone."""
+    multi_node = request.nodes > 1
+    resources: dict[str, int | str] = {"gpu": 0 if multi_node else request.gpus}
+    if request.rule == "train_run":
+        gpus = request.gpus
+        resources.update(nodes=request.nodes, gres=f"gpu:{gpus}" if multi_node and gpus else "",
+                         tasks=0 if gpus else request.nodes, cpus_per_gpu=-(-request.cpus // gpus) if gpus else 0)
+    return resources
+
+
+def retry_expression(value: int) -> str:
+    """A fixed request (a profile's set-resources value) as the resource expression that grows with the attempt."""
+    return f"{int(value)} * attempt"
+
+
+def _methods_of(rule: str, config: Mapping[str, Any]) -> list[str | None]:
+    methods = sorted(config["methods"])
+    per = RULES[rule].per
+    if per == "lora_method":
+        return [m for m in methods if config["methods"][m]["type"] == "lora"]
+    if per == "method":
+        return [m for m in methods if rule not in GATE_RULES or config["methods"][m]["gate"]["enabled"]]
+    return [None]
+
+
+def in_study(rule: str, config: Mapping[str, Any]) -> bool:
+    """Whether the study's DAG has jobs of `rule` (the representations' rules only with representations.enabled;
+    the smoke test is on demand, `snakemake smoke`, and always listed)."""
+    if rule in ("extract_base_representations", "compute_drift", "plot_drift"):
+        return bool(config["representations"]["enabled"])
+    return RULES[rule].job
 
 
 def study_requests(config: Mapping[str, Any], parameters: int | None) -> list[Request]:
-    """One request per (model rule, method) of the study, as the rules will compute them."""
-    methods = sorted(config["methods"])
-    lora = [m for m in methods if config["methods"][m]["type"] == "lora"]
-    requests = [job_request("evaluate_baseline", config, parameters)]
-    for method in methods:
-        requests += [job_request(rule, config, parameters, method)
-                     for rule in ("train_run", "evaluate_run", "validate_run")]
-    for method in lora:
-        requests += [job_request(rule, config, parameters, method) for rule in ("merge_adapter", "verify_merge")]
-    return requests
+    """One request per (rule, method) of the study's jobs, every rule of RULES in its order, as the rules compute
+    them."""
+    return [job_request(rule, config, parameters, method)
+            for rule in JOB_RULES if in_study(rule, config) for method in _methods_of(rule, config)]
+
+
+def _memory_formula(rule: str) -> str:
+    if rule in FIXED:
+        return f"{FIXED[rule][0]} MB"
+    if rule in WEIGHT_COPIES:
+        copies = WEIGHT_COPIES[rule]
+        return f"overhead + {copies} copies of the weights" if copies else "overhead (no model loaded)"
+    cpu = f"overhead + {CPU_FULL_TRAIN_BYTES} B/param (full) or 2 copies (LoRA)"
+    if rule in CPU_TRAINING_RULES:
+        return cpu + ", one CPU rank"
+    return (f"per rank on the node: on CPU {cpu}; on GPUs overhead + 2 copies, full adds "
+            f"{CHECKPOINT_STAGING_BYTES} B/param of checkpoint staging")
+
+
+def _runtime_formula(rule: str) -> str:
+    if rule in FIXED:
+        return f"{FIXED[rule][1]} min"
+    base, per_billion = RUNTIME[rule]
+    if not per_billion:
+        return f"{base} min"
+    if rule == "train_run":
+        return f"{base} + {per_billion} min per 1e9 parameters on GPUs, {per_billion * CPU_SLOWDOWN} on CPU"
+    return f"{base} + {per_billion * CPU_SLOWDOWN} min per 1e9 parameters (on the CPU)"
+
+
+def formula_table() -> str:
+    """How each rule's first-attempt request is computed, as a Markdown table (docs/scale.md)."""
+    rows = ["| job | runs on | host memory (`--mem`) | runtime |", "|---|---|---|---|"]
+    rows += [f"| `{rule}` | {'local' if RULES[rule].local else 'node'} | {_memory_formula(rule)} | "
+             f"{_runtime_formula(rule)} |" for rule in JOB_RULES]
+    return "\n".join(rows)
+
+
+def markdown_table(config: Mapping[str, Any], parameters: int | None) -> str:
+    """The study's requests as a Markdown table (docs/scale.md)."""
+    rows = ["| job | method | runs on | host memory | runtime | GPUs | threads |", "|---|---|---|---|---|---|---|"]
+    for r in study_requests(config, parameters):
+        where = "local" if r.local else f"{r.nodes} nodes" if r.nodes > 1 else "node"
+        rows.append(f"| `{r.rule}` | {r.method or '-'} | {where} | {r.mem_mb} MB | {r.runtime} min | {r.gpus} | "
+                    f"{r.cpus} |")
+    return "\n".join(rows)
+
+
+# The studies whose requests docs/scale.md shows: the demo's (config/config.yaml: MiniLM, 22.7M parameters, float32,
+# CPU only) and a 1B float32 model with a gated one-GPU full fine-tuning beside a CPU-only LoRA.
+DEMO_PARAMETERS = 22_713_728
+EXAMPLE_STUDIES: dict[str, dict[str, Any]] = {
+    "demo": {"methods": {"full": {"type": "full", "resources": {"cpus": 1}},
+                         "lora_r8": {"type": "lora", "resources": {"cpus": 1}}},
+             "parameters": DEMO_PARAMETERS},
+    "1b": {"methods": {"full": {"type": "full", "resources": {"gpus": 1, "cpus": 8}, "gate": {"enabled": True}},
+                       "lora": {"type": "lora", "resources": {"cpus": 4}}},
+           "parameters": 1_000_000_000},
+}
+
+
+def example_config(name: str) -> dict[str, Any]:
+    """A complete config (schema defaults filled) of one of EXAMPLE_STUDIES."""
+    from tunetrace.config import validate_config
+
+    study = EXAMPLE_STUDIES[name]
+    return validate_config({"model": {"dtype": "float32"}, "seeds": [0], "methods": study["methods"],
+                            "resources": {"model_parameters": study["parameters"]},
+                            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}}})
+
+
+def markdown() -> str:
+    """docs/scale.md's request tables: the formulas, then the requests of each example study."""
+    studies = [f"Study `{name}`:\n\n{markdown_table(example_config(name), None)}" for name in EXAMPLE_STUDIES]
+    return "\n\n".join([formula_table(), *studies])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tunetrace.cluster.requests",
+                                     description="Print docs/scale.md's request tables.")
+    parser.add_argument("--markdown", action="store_true", required=True, help="the tables as Markdown")
+    parser.parse_args(argv)
+    print(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
