@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO, Workflow
 from scale_helpers import make_tiny_bert, tiny_bert_config
+from tunetrace.cluster.requests import LOCAL_RULES
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 SCRIPTS = REPO / "tests" / "slurm"
@@ -89,8 +90,8 @@ def _gpu_and_cpu_study(tmp_path: Path) -> Workflow:
 
 def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: None, tmp_path: Path) -> None:
     """`snakemake --profile slurm results/comparison.json` with the shipped profile (no status-command or account
-    flag) completes every job as a Slurm job; GPUs go to the GPU method's train/evaluate/verify jobs (and the
-    baseline) only, never to the CPU-only method's."""
+    flag) completes every job that needs a node as a Slurm job and the light ones (LOCAL_RULES) beside snakemake;
+    GPUs go to the GPU method's train/verify jobs (and the baseline) only, never to the CPU-only method's."""
     flow = _gpu_and_cpu_study(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled",
            "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
@@ -105,8 +106,11 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
     assert proc.returncode == 0, output[-6000:]
     assert "workflow specific profile" in output  # profiles/default is loaded, its local keys are not
     job_ids = SUBMITTED.findall(output)
+    local = re.findall(r"^localrule (\w+):", output, re.MULTILINE)
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", output)
-    assert done and len(job_ids) == int(done[-1][1]) >= 12, output[-3000:]  # every job was submitted
+    # every job that needs a node was submitted, the light ones ran beside snakemake
+    assert done and len(job_ids) + len(local) == int(done[-1][1]) and len(job_ids) >= 8, output[-3000:]
+    assert {"compare_runs", "evaluate_run", "prepare_data"} <= set(local) <= set(LOCAL_RULES), local
     assert {j: _squeue_state(j) for j in job_ids} == {j: "COMPLETED" for j in job_ids}
     gpus = {}
     for job in job_ids:
@@ -117,9 +121,8 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
     for key in [("train_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-")]:
         assert gpus[key] == {"1"}, (key, gpus)
     assert all(v in ({""}, {"1"}) for v in gpus.values()), gpus
-    # evaluate_run scores the outputs its training job wrote (no model, no GPU), for either method
-    for key in [("train_run", "full"), ("evaluate_run", "full"), ("evaluate_run", "lora"), ("merge_adapter", "lora"),
-                ("compare_runs", "-")]:
+    assert not set(LOCAL_RULES) & {rule for rule, _ in gpus}, gpus
+    for key in [("train_run", "full"), ("merge_adapter", "lora"), ("validate_run", "lora")]:
         assert gpus[key] == {""}, (key, gpus)
     run = json.loads((flow.root / "results/runs/lora/tiny/seed0/run.json").read_text())
     assert run["cluster"]["slurm_job_id"] in job_ids and run["cluster"]["slurm_gpus_on_node"] == "1"
