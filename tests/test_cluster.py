@@ -218,6 +218,16 @@ def test_slurm_resources_of_training_per_node() -> None:
     assert slurm_resources(job_request("verify_merge", config, 22_000_000, "one")) == {"gpu": 1}
 
 
+def test_doctor_reads_set_resources_numbers_and_attempt_expressions() -> None:
+    """The doctor checks a set-resources number or `N * attempt` as its first attempt, and its doubled retry."""
+    config = study(full={"type": "full"})
+    for value in (20000, "20000 * attempt"):
+        profile = {**SQUEUE, "set-resources": {"validate_run": {"mem_mb": value}}}
+        placed, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, profile)
+        assert [r.mem_mb for r, _ in placed if r.rule == "validate_run"] == [20000]
+        assert [(f.severity, f.rule) for f in findings] == [("warning", "validate_run")]
+
+
 def test_retry_expression_doubles_on_attempt_two() -> None:
     """A fixed override becomes an expression of the attempt: the value on attempt 1, twice it on attempt 2."""
     expression = retry_expression(3000)

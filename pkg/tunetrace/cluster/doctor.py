@@ -31,13 +31,26 @@ class Finding:
     message: str
 
 
+def first_attempt(value: Any, derived: int) -> int:
+    """A set-resources value on the first attempt: a number, or an expression of `attempt` as Snakemake evaluates
+    it (`8000 * attempt`); one that needs more than `attempt` counts as the derived request."""
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return int(eval(str(value), {"__builtins__": {}}, {"attempt": 1}))  # noqa: S307 - the user's own profile
+        except Exception:  # noqa: BLE001 - input, threads, ...: only Snakemake can evaluate it
+            return derived
+
+
 def apply_profile(request: Request, profile: Mapping[str, Any]) -> tuple[Request, str | None]:
     """The request after the profile's set-resources (they win over the rules), and its partition, if named (a local
     job has none)."""
     default = profile.get("default-resources") or {}
     own = (profile.get("set-resources") or {}).get(request.rule) or {}
-    request = replace(request, mem_mb=int(own.get("mem_mb", request.mem_mb)),
-                      runtime=int(own.get("runtime", request.runtime)), gpus=int(own.get("gpu", request.gpus)))
+    request = replace(request, mem_mb=first_attempt(own.get("mem_mb", request.mem_mb), request.mem_mb),
+                      runtime=first_attempt(own.get("runtime", request.runtime), request.runtime),
+                      gpus=first_attempt(own.get("gpu", request.gpus), request.gpus))
     if request.local:
         return request, LOCAL
     return request, own.get("slurm_partition") or default.get("slurm_partition")
