@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Workflow, tiny_config
+from tunetrace import study as study_module
 from tunetrace.config import ConfigError
-from tunetrace.study import CHECKOUT, add_study_options, load_study_config, study_from_args
+from tunetrace.study import add_study_options, load_study_config, package_checkout, study_from_args
 
 
 def tunetrace(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -46,8 +47,8 @@ def test_study_options_resolve_like_snakemake(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)
     study = study_from_args(parse("--directory", "s", "--configfile", "s/config.yaml"))
     assert study.directory == tmp_path / "s" and study.configfiles == (tmp_path / "s" / "config.yaml",)
-    assert study.snakefile == CHECKOUT / "Snakefile"
-    assert study.snakemake_args() == ["--snakefile", str(CHECKOUT / "Snakefile"), "--configfile",
+    assert study.snakefile == package_checkout() / "Snakefile"
+    assert study.snakemake_args() == ["--snakefile", str(package_checkout() / "Snakefile"), "--configfile",
                                       str(tmp_path / "s" / "config.yaml")]
 
 
@@ -62,6 +63,19 @@ def test_bad_study_options_name_the_option(tmp_path: Path, monkeypatch: pytest.M
     assert "the embedded default: no --configfile given" in study.describe()
     with pytest.raises(ConfigError, match="pass the study's --configfile"):
         load_study_config(study)
+
+
+def test_package_checkout_is_the_editable_install_of_this_repository() -> None:
+    """The venv's editable install of this checkout is the checkout the package knows (its Snakefile's)."""
+    assert package_checkout() == REPO
+
+
+def test_no_snakefile_and_no_checkout_names_snakefile_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package (no checkout) with no Snakefile around asks for --snakefile instead of guessing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_module, "package_checkout", lambda: None)
+    with pytest.raises(ConfigError, match="not an editable install of a checkout.*pass --snakefile"):
+        study_from_args(parse())
 
 
 @pytest.mark.workflow

@@ -5,15 +5,46 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.metadata
+import json
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunetrace.config import ConfigError, load_yaml, validate_config
 
-# the checkout this package belongs to: pkg/tunetrace/study.py -> the repository root
-CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = Path("config") / "config.yaml"  # the Snakefile's embedded default, relative to the study directory
+
+
+@functools.cache
+def package_checkout() -> Path | None:
+    """The tunetrace checkout this package is an editable install of, or None.
+
+    The workflow (Snakefile, rules/, profiles/) lives only in a checkout, never in the installed package. pip
+    records where an editable install came from (direct_url.json, PEP 610); that checkout counts only when the
+    package imported here is its own pkg/tunetrace, so another checkout's package on sys.path is never paired
+    with it. Every tunetrace distribution is asked: a checkout's pkg/ on sys.path shows its build's egg-info
+    (no direct_url.json) before the venv's record."""
+    here = Path(__file__).resolve().parent
+    for dist in importlib.metadata.distributions(name="tunetrace"):
+        root = _editable_source(dist)
+        if root is not None and (root / "Snakefile").is_file() and (root / "pkg" / "tunetrace").resolve() == here:
+            return root
+    return None
+
+
+def _editable_source(dist: importlib.metadata.Distribution) -> Path | None:
+    """The local directory an editable install was made from, per its direct_url.json; else None."""
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except json.JSONDecodeError:
+        return None
+    url = urllib.parse.urlparse(direct.get("url", ""))
+    if not direct.get("dir_info", {}).get("editable") or url.scheme != "file":
+        return None
+    return Path(urllib.parse.unquote(url.path))
 
 
 @dataclass(frozen=True)
@@ -55,11 +86,23 @@ def study_from_args(args: argparse.Namespace) -> Study:
     for path in configs:
         if not path.is_file():
             raise ConfigError(f"--configfile {path}: no such file")
-    snakefile = Path(args.snakefile) if args.snakefile else next(
-        (p for p in (directory / "Snakefile", Path.cwd() / "Snakefile") if p.is_file()), CHECKOUT / "Snakefile")
+    snakefile = Path(args.snakefile) if args.snakefile else _default_snakefile(directory)
     if not snakefile.is_file():
         raise ConfigError(f"--snakefile {snakefile}: no such file")
     return Study(directory, configs, snakefile.resolve(), args.snakefile is not None or args.directory != ".")
+
+
+def _default_snakefile(directory: Path) -> Path:
+    """The study directory's Snakefile, else the working directory's, else the one of this package's checkout."""
+    for candidate in (directory / "Snakefile", Path.cwd() / "Snakefile"):
+        if candidate.is_file():
+            return candidate
+    checkout = package_checkout()
+    if checkout is None:
+        raise ConfigError(f"no Snakefile in {directory} or {Path.cwd()}, and this tunetrace "
+                          f"({Path(__file__).resolve().parent}) is not an editable install of a checkout, so it "
+                          "knows no workflow: pass --snakefile <checkout>/Snakefile")
+    return checkout / "Snakefile"
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
