@@ -1,9 +1,14 @@
 """The package stands alone: nothing under pkg/ finds files above pkg/ by walking up from its own location,
-and what it needs at run time (schemas, DeepSpeed configs) ships inside it as package data."""
+what it needs at run time (schemas, DeepSpeed configs) ships inside it as package data, and a checkout's
+Snakefile plans with that checkout's library."""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +72,30 @@ def test_runtime_files_are_declared_package_data(data: str) -> None:
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tunetrace"]
     assert (PKG_ROOT / "tunetrace" / data).is_file()
     assert any(Path(data).match(pattern) for pattern in patterns), f"pyproject package-data lacks {data}"
+
+
+def _checkout_copy(target: Path, name: str) -> Path:
+    """This repository's files (tracked and new, not ignored) in `target`, its library printing `name` on import."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        if (REPO / rel).is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, target / rel)
+    init = target / "pkg" / "tunetrace" / "__init__.py"
+    init.write_text(init.read_text() + f"\nimport sys\n\nsys.stderr.write('tunetrace library of {name}\\n')\n")
+    return target
+
+
+@pytest.mark.workflow
+def test_each_checkout_plans_with_its_own_library(tmp_path: Path) -> None:
+    """Two checkouts side by side: `snakemake -n` with each Snakefile imports that checkout's tunetrace, not the
+    venv's editable install (a third checkout), from the Snakefile's first import on."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for name in ("first", "second"):
+        checkout = _checkout_copy(tmp_path / name, name)
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules"],
+                              capture_output=True, text=True, cwd=checkout, env=env)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        loaded = [line for line in proc.stderr.splitlines() if line.startswith("tunetrace library of ")]
+        assert loaded and set(loaded) == {f"tunetrace library of {name}"}, proc.stderr[-4000:]
