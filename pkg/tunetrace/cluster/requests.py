@@ -20,7 +20,6 @@ DEFAULT_PARAMETERS = 1_000_000_000
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 MB = 2**20
 ROUND_MB = 500  # requests in steps of 500 MB, so similar models give the same request
-MODEL_RULES = ("evaluate_baseline", "evaluate_run", "merge_adapter", "verify_merge", "validate_run", "train_run")
 
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
