@@ -89,7 +89,7 @@ def get_method_types_params(wildcards):
     return as_json({m: config["methods"][m]["type"] for m in METHODS})
 
 
-# --- cluster resources and resume (issue 7) ---
+# --- cluster resources and resume ---
 # Memory, runtime and cores only schedule a job: they are left out of params, so moving a study to a
 # bigger node reruns nothing. GPUs stay in params: the number of ranks changes the numbers.
 SCHEDULING_KEYS = ("mem_mb", "runtime", "cpus")
