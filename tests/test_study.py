@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +66,8 @@ def test_bad_study_options_name_the_option(tmp_path: Path, monkeypatch: pytest.M
         load_study_config(study)
 
 
-def test_package_checkout_is_the_editable_install_of_this_repository() -> None:
-    """The venv's editable install of this checkout is the checkout the package knows (its Snakefile's)."""
+def test_package_checkout_is_the_repository_it_is_imported_from() -> None:
+    """Imported from this checkout's pkg/, the package knows this checkout (and its Snakefile)."""
     assert package_checkout() == REPO
 
 
@@ -74,8 +75,19 @@ def test_no_snakefile_and_no_checkout_names_snakefile_option(tmp_path: Path, mon
     """An installed package (no checkout) with no Snakefile around asks for --snakefile instead of guessing."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(study_module, "package_checkout", lambda: None)
-    with pytest.raises(ConfigError, match="not an editable install of a checkout.*pass --snakefile"):
+    with pytest.raises(ConfigError, match="runs from an install, not from a checkout.*pass --snakefile"):
         study_from_args(parse())
+
+
+def test_an_installed_copy_asks_for_the_snakefile(tmp_path: Path) -> None:
+    """The package outside a checkout's pkg/ (as in site-packages) knows no workflow: status asks for --snakefile."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(REPO / "pkg" / "tunetrace", site / "tunetrace", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site), "WANDB_MODE": "disabled"}
+    proc = subprocess.run([sys.executable, "-m", "tunetrace.cli", "status"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode != 0 and "runs from an install, not from a checkout's pkg/" in proc.stderr, proc.stderr
+    assert "pass --snakefile <checkout>/Snakefile" in proc.stderr
 
 
 @pytest.mark.workflow

@@ -5,10 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.metadata
-import json
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,33 +14,21 @@ from tunetrace.config import ConfigError, load_yaml, validate_config
 DEFAULT_CONFIG = Path("config") / "config.yaml"  # the Snakefile's embedded default, relative to the study directory
 
 
-@functools.cache
+# A checkout: the Snakefile beside the pkg/ directory that holds this package (pyproject: packages under pkg/).
+CHECKOUT_PKG_DIR = "pkg"
+
+
 def package_checkout() -> Path | None:
-    """The tunetrace checkout this package is an editable install of, or None.
+    """The tunetrace checkout this package runs from, or None when it runs from an install (site-packages).
 
-    The workflow (Snakefile, rules/, profiles/) lives only in a checkout, never in the installed package. pip
-    records where an editable install came from (direct_url.json, PEP 610); that checkout counts only when the
-    package imported here is its own pkg/tunetrace, so another checkout's package on sys.path is never paired
-    with it. Every tunetrace distribution is asked: a checkout's pkg/ on sys.path shows its build's egg-info
-    (no direct_url.json) before the venv's record."""
-    here = Path(__file__).resolve().parent
-    for dist in importlib.metadata.distributions(name="tunetrace"):
-        root = _editable_source(dist)
-        if root is not None and (root / "Snakefile").is_file() and (root / "pkg" / "tunetrace").resolve() == here:
-            return root
+    The workflow (Snakefile, rules/, profiles/) lives only in a checkout, never in the package. It is known only
+    when this package is imported from a checkout's pkg/ (an editable install, or pkg/ on sys.path as the Snakefile
+    puts it): the one place the package looks above its import root, and only to check for that layout."""
+    import_root = Path(__file__).resolve().parent.parent  # the sys.path entry that holds tunetrace/
+    checkout = import_root.parent
+    if import_root.name == CHECKOUT_PKG_DIR and (checkout / "Snakefile").is_file():
+        return checkout
     return None
-
-
-def _editable_source(dist: importlib.metadata.Distribution) -> Path | None:
-    """The local directory an editable install was made from, per its direct_url.json; else None."""
-    try:
-        direct = json.loads(dist.read_text("direct_url.json") or "{}")
-    except json.JSONDecodeError:
-        return None
-    url = urllib.parse.urlparse(direct.get("url", ""))
-    if not direct.get("dir_info", {}).get("editable") or url.scheme != "file":
-        return None
-    return Path(urllib.parse.unquote(url.path))
 
 
 @dataclass(frozen=True)
@@ -100,8 +84,8 @@ def _default_snakefile(directory: Path) -> Path:
     checkout = package_checkout()
     if checkout is None:
         raise ConfigError(f"no Snakefile in {directory} or {Path.cwd()}, and this tunetrace "
-                          f"({Path(__file__).resolve().parent}) is not an editable install of a checkout, so it "
-                          "knows no workflow: pass --snakefile <checkout>/Snakefile")
+                          f"({Path(__file__).resolve().parent}) runs from an install, not from a checkout's "
+                          f"{CHECKOUT_PKG_DIR}/, so it knows no workflow: pass --snakefile <checkout>/Snakefile")
     return checkout / "Snakefile"
 
 

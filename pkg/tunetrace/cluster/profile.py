@@ -1,6 +1,6 @@
 """Find and read a snakemake profile as snakemake would: a directory path, else a name under the user's
-(${XDG_CONFIG_HOME:-~/.config}/snakemake) or the system's (/etc/xdg/snakemake) profiles, else, for an editable
-install, its checkout's profiles/<name>."""
+(${XDG_CONFIG_HOME:-~/.config}/snakemake) or the system's (/etc/xdg/snakemake) profiles, else, run from a
+checkout, its profiles/<name>."""
 
 from __future__ import annotations
 
