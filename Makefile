@@ -34,7 +34,8 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not workflow"
 
 lint: setup
-	$(BIN)/ruff check pkg tests workflow_scripts bench
+	$(BIN)/ruff check pkg tests workflow_scripts bench envs
+	$(BIN)/ruff format --check pkg tests workflow_scripts bench envs
 	$(BIN)/snakemake --lint
 
 # The quick benchmarks (each in a snapshot of HEAD; ~20 min on the idle 2-core CPU) rewrite BENCHMARKS.md.

@@ -5,9 +5,20 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+import os
+import sys
+from pathlib import Path
+
+# Planning and jobs import the tunetrace library of *this* checkout, whatever else is installed: pkg/ goes
+# first on sys.path before anything imports tunetrace. (PYTHONPATH carries it to the jobs; it is extended,
+# not required, so it is no `envvars:` of the workflow.)
+PKG_DIR = str(Path(workflow.basedir) / "pkg")
+sys.path.insert(0, PKG_DIR)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p))
+
 from tunetrace.logutil import skip_exit_collection
 
-skip_exit_collection()  # 0.4-0.6 s less per snakemake call: no collection over Snakemake's objects at exit
+skip_exit_collection()  # each snakemake call exits sooner: no collection over Snakemake's objects at exit
 
 # A --configfile on the command line replaces the embedded default instead of merging into it
 # (Snakemake would otherwise deep-merge both configs' tasks and methods).

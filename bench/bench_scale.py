@@ -6,9 +6,9 @@ Run one stage per process, under accelerate for the DeepSpeed stages:
 
     python bench/bench_scale.py --stage bf16
     accelerate launch --num_processes 1 --use_deepspeed \
-        --deepspeed_config_file config/deepspeed/zero2.json bench/bench_scale.py --stage zero2
+        --deepspeed_config_file pkg/tunetrace/training/deepspeed/zero2.json bench/bench_scale.py --stage zero2
     accelerate launch --num_processes 1 --use_deepspeed \
-        --deepspeed_config_file config/deepspeed/zero3.json bench/bench_scale.py --stage zero3
+        --deepspeed_config_file pkg/tunetrace/training/deepspeed/zero3.json bench/bench_scale.py --stage zero3
 
 `--tiny` runs a 2-layer model on CPU in fp32 (a smoke test of the script, not a measurement).
 MFU = 6 * parameters * tokens/s / peak dense bf16 FLOP/s of the GPU (--peak-tflops, default 989

@@ -28,7 +28,7 @@ def get_task_drift_tables(wildcards):
 
 # The weight-space analysis of a run's update (results/weights/, with representations on) is written by
 # validate_run, which checks it: that job has imported torch and transformers and loaded the final model already,
-# where a job of its own paid both again for each run (4-5 s; BENCHMARKS.md, "The demo end to end").
+# where a job of its own paid both again for each run (BENCHMARKS.md, "The demo end to end").
 WEIGHT_ANALYSIS_OUTPUT = (
     {"weights": "results/weights/{method}/{task}/seed{seed}.json"} if config["representations"]["enabled"] else {}
 )

@@ -1,17 +1,10 @@
 # The config: validated once against the package's JSON Schema (which fills every default), then the
-# names the other rule files use. Included first by the Snakefile.
+# names the other rule files use. Included first by the Snakefile (which put this checkout's pkg/, PKG_DIR,
+# first on sys.path).
 import json
-import os
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-
-# Jobs import the tunetrace library of *this* checkout, whatever else is installed.
-PKG_DIR = str(Path(workflow.basedir) / "pkg")
-sys.path.insert(0, PKG_DIR)
-# (PYTHONPATH is extended, not required, so it is no `envvars:` of the workflow.)
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p))
 
 from tunetrace.config import ConfigError, check_data_files, validate_config
 from tunetrace.models.names import ModelError, check_model_name

@@ -71,5 +71,5 @@ workflow.localrules(*LOCAL_RULES)
 # The jobs on the way to training (the baseline and the gate's pilot when the gate is on) and training itself
 # go first whenever they are ready: the longest jobs start earliest, and the light jobs of finished runs fill the
 # cores beside them. Without it Snakemake prefers jobs with larger inputs, i.e. the evaluations of finished runs,
-# and a study's last training can start late and run alone (the demo: 162 s or 194 s, by the luck of that order).
+# and a study's last training can start late and run alone (the wall time then rests on the luck of that order).
 TRAINING_PATH_PRIORITY = 10

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from conftest import REPO
 from tunetrace.fileio import sha256_file
 from tunetrace.provenance.lineage import (
     HashCache,
@@ -94,9 +95,9 @@ def test_hash_cache_reuses_unchanged_source(tmp_path: Path) -> None:
 
 def test_script_is_recorded_relative_to_the_repository() -> None:
     """The workflow script is named repository-relative (like params.code), not by this checkout's path."""
-    from tunetrace.provenance.lineage import PKG_DIR, code_version
+    from tunetrace.provenance.lineage import code_version
 
-    script = PKG_DIR.parents[1] / "workflow_scripts" / "evaluate_run.py"
+    script = REPO / "workflow_scripts" / "evaluate_run.py"
     assert code_version(script)["script"] == "workflow_scripts/evaluate_run.py"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Workflow, tiny_config
+from tunetrace import study as study_module
 from tunetrace.config import ConfigError
-from tunetrace.study import CHECKOUT, add_study_options, load_study_config, study_from_args
+from tunetrace.study import add_study_options, load_study_config, package_checkout, study_from_args
 
 
 def tunetrace(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -46,8 +48,8 @@ def test_study_options_resolve_like_snakemake(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)
     study = study_from_args(parse("--directory", "s", "--configfile", "s/config.yaml"))
     assert study.directory == tmp_path / "s" and study.configfiles == (tmp_path / "s" / "config.yaml",)
-    assert study.snakefile == CHECKOUT / "Snakefile"
-    assert study.snakemake_args() == ["--snakefile", str(CHECKOUT / "Snakefile"), "--configfile",
+    assert study.snakefile == package_checkout() / "Snakefile"
+    assert study.snakemake_args() == ["--snakefile", str(package_checkout() / "Snakefile"), "--configfile",
                                       str(tmp_path / "s" / "config.yaml")]
 
 
@@ -62,6 +64,30 @@ def test_bad_study_options_name_the_option(tmp_path: Path, monkeypatch: pytest.M
     assert "the embedded default: no --configfile given" in study.describe()
     with pytest.raises(ConfigError, match="pass the study's --configfile"):
         load_study_config(study)
+
+
+def test_package_checkout_is_the_repository_it_is_imported_from() -> None:
+    """Imported from this checkout's pkg/, the package knows this checkout (and its Snakefile)."""
+    assert package_checkout() == REPO
+
+
+def test_no_snakefile_and_no_checkout_names_snakefile_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package (no checkout) with no Snakefile around asks for --snakefile instead of guessing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_module, "package_checkout", lambda: None)
+    with pytest.raises(ConfigError, match="runs from an install, not from a checkout.*pass --snakefile"):
+        study_from_args(parse())
+
+
+def test_an_installed_copy_asks_for_the_snakefile(tmp_path: Path) -> None:
+    """The package outside a checkout's pkg/ (as in site-packages) knows no workflow: status asks for --snakefile."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(REPO / "pkg" / "tunetrace", site / "tunetrace", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site), "WANDB_MODE": "disabled"}
+    proc = subprocess.run([sys.executable, "-m", "tunetrace.cli", "status"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode != 0 and "runs from an install, not from a checkout's pkg/" in proc.stderr, proc.stderr
+    assert "pass --snakefile <checkout>/Snakefile" in proc.stderr
 
 
 @pytest.mark.workflow

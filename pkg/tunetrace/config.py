@@ -20,7 +20,6 @@ import yaml
 from tunetrace.tasks import registry
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
-METHOD_TYPES = ("full", "lora")
 
 
 class ConfigError(ValueError):

@@ -52,18 +52,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(path: str | os.PathLike) -> str:
-    """Hash of a file, or of a directory's relative paths and file hashes (order-independent)."""
-    root = Path(path)
-    if root.is_file():
-        return sha256_file(root)
-    digest = hashlib.sha256()
-    for item in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(item.relative_to(root).as_posix().encode())
-        digest.update(sha256_file(item).encode())
-    return digest.hexdigest()
-
-
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, naming the file when it is not valid JSON."""
     try:

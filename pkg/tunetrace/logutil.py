@@ -44,14 +44,13 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
 def skip_exit_collection() -> None:
     """Spare this process the garbage collection over every live object when the interpreter exits.
 
-    After importing torch and transformers' Trainer a process holds millions of objects, and the collection
-    CPython runs while tearing the process down took 1.5 s of a job's wall time on the 2-core CI machine
-    (0.6 s after `import torch` alone); moving them to the permanent generation (`gc.freeze`) first takes it
-    to 0.2 s (bench/RESULTS.md). The Snakefile calls it for Snakemake's own process too. Nothing is lost:
-    every atexit handler still runs (objects they create are not frozen), objects freed by reference counting
-    are still freed, every output of a job is closed and hashed (lineage) before its script ends, and what
-    the skipped collection would reclaim is memory the exit returns anyway. Idempotent: a process calling it
-    again still freezes once."""
+    After importing torch and transformers' Trainer a process holds millions of objects, and the collection CPython runs
+    while tearing the process down is a visible part of a short job's wall time; moving them to the permanent
+    generation (`gc.freeze`) first skips most of it (bench/RESULTS.md). The Snakefile calls it for Snakemake's own
+    process too. Nothing is lost: every atexit handler still runs (objects they create are not frozen), objects
+    freed by reference counting are still freed, every output of a job is closed and hashed (lineage) before its
+    script ends, and what the skipped collection would reclaim is memory the exit returns anyway. Idempotent: a
+    process calling it again still freezes once."""
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
 

@@ -11,9 +11,24 @@ from typing import Any
 
 from tunetrace.config import ConfigError, load_yaml, validate_config
 
-# the checkout this package belongs to: pkg/tunetrace/study.py -> the repository root
-CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = Path("config") / "config.yaml"  # the Snakefile's embedded default, relative to the study directory
+
+
+# A checkout: the Snakefile beside the pkg/ directory that holds this package (pyproject: packages under pkg/).
+CHECKOUT_PKG_DIR = "pkg"
+
+
+def package_checkout() -> Path | None:
+    """The tunetrace checkout this package runs from, or None when it runs from an install (site-packages).
+
+    The workflow (Snakefile, rules/, profiles/) lives only in a checkout, never in the package. It is known only
+    when this package is imported from a checkout's pkg/ (an editable install, or pkg/ on sys.path as the Snakefile
+    puts it): the one place the package looks above its import root, and only to check for that layout."""
+    import_root = Path(__file__).resolve().parent.parent  # the sys.path entry that holds tunetrace/
+    checkout = import_root.parent
+    if import_root.name == CHECKOUT_PKG_DIR and (checkout / "Snakefile").is_file():
+        return checkout
+    return None
 
 
 @dataclass(frozen=True)
@@ -55,11 +70,23 @@ def study_from_args(args: argparse.Namespace) -> Study:
     for path in configs:
         if not path.is_file():
             raise ConfigError(f"--configfile {path}: no such file")
-    snakefile = Path(args.snakefile) if args.snakefile else next(
-        (p for p in (directory / "Snakefile", Path.cwd() / "Snakefile") if p.is_file()), CHECKOUT / "Snakefile")
+    snakefile = Path(args.snakefile) if args.snakefile else _default_snakefile(directory)
     if not snakefile.is_file():
         raise ConfigError(f"--snakefile {snakefile}: no such file")
     return Study(directory, configs, snakefile.resolve(), args.snakefile is not None or args.directory != ".")
+
+
+def _default_snakefile(directory: Path) -> Path:
+    """The study directory's Snakefile, else the working directory's, else the one of this package's checkout."""
+    for candidate in (directory / "Snakefile", Path.cwd() / "Snakefile"):
+        if candidate.is_file():
+            return candidate
+    checkout = package_checkout()
+    if checkout is None:
+        raise ConfigError(f"no Snakefile in {directory} or {Path.cwd()}, and this tunetrace "
+                          f"({Path(__file__).resolve().parent}) runs from an install, not from a checkout's "
+                          f"{CHECKOUT_PKG_DIR}/, so it knows no workflow: pass --snakefile <checkout>/Snakefile")
+    return checkout / "Snakefile"
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

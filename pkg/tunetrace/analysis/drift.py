@@ -171,7 +171,7 @@ def compute_drift(base_dir: str | os.PathLike, run_dir: str | os.PathLike, spec:
     from threadpoolctl import threadpool_limits
 
     # The matrices are small (probe x hidden): threaded BLAS only adds overhead, and on a busy
-    # machine spinning BLAS threads made this 5-8x slower than one thread.
+    # machine spinning BLAS threads made this several times slower than one thread.
     with threadpool_limits(limits=blas_threads):
         frame = drift_table(base_dir, run_dir, identity, spec.cka_batch_size)
     write_parquet(frame, out_table)

@@ -66,7 +66,7 @@ def effective_rank(matrix: np.ndarray) -> float:
 
 def top_left_singular_vectors(matrix: np.ndarray, k: int) -> np.ndarray:
     """The k leading left singular vectors (columns, largest first) from the k top eigenpairs of the smaller Gram
-    matrix (LAPACK's syevr): 3-7x faster than a full SVD from 384 to 2048 columns, and the same vectors up to
+    matrix (LAPACK's syevr): several times faster than a full SVD (BENCHMARKS.md), and the same vectors up to
     sign (|cos| 1 - 1e-15 against numpy's SVD in tests). k at or above the smaller side takes the full SVD."""
     from scipy.linalg import eigh
 
@@ -147,7 +147,7 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
                     final_dir: str | os.PathLike, seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
     """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use). One matrix at
     a time: beside the two models, memory holds one matrix pair, never a copy of every weight; a log line every
-    PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU: about 55 s per 4096 x 4096 matrix)."""
+    PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU)."""
     from tunetrace.tasks.dispatch import get_task_type
 
     task_type = get_task_type(task.type)

@@ -1,6 +1,6 @@
 """Find and read a snakemake profile as snakemake would: a directory path, else a name under the user's
-(${XDG_CONFIG_HOME:-~/.config}/snakemake) or the system's (/etc/xdg/snakemake) profiles, else this checkout's
-profiles/<name>."""
+(${XDG_CONFIG_HOME:-~/.config}/snakemake) or the system's (/etc/xdg/snakemake) profiles, else, run from a
+checkout, its profiles/<name>."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ from typing import Any
 import yaml
 
 from tunetrace.config import ConfigError
-from tunetrace.study import CHECKOUT
+from tunetrace.study import package_checkout
 
 
 def profile_dir(name: str) -> Path:
     """The directory of profile `name` (a path or a name)."""
     user = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "snakemake"
-    for candidate in (Path(name), user / name, Path("/etc/xdg/snakemake") / name, CHECKOUT / "profiles" / name):
+    shipped = [package_checkout() / "profiles"] if package_checkout() else []  # only a checkout has profiles/
+    places = [user, Path("/etc/xdg/snakemake"), *shipped]
+    for candidate in (Path(name), *(place / name for place in places)):
         if (candidate / "config.yaml").is_file():
             return candidate
-    raise ConfigError(f"--profile {name}: no profile of that name or path (looked in {user}, /etc/xdg/snakemake, "
-                      f"{CHECKOUT / 'profiles'}); install it with `bash profiles/install.sh {name}`")
+    raise ConfigError(f"--profile {name}: no profile of that name or path (looked in {', '.join(map(str, places))}); "
+                      f"install it with `bash profiles/install.sh {name}`")
 
 
 def load_profile(name: str) -> dict[str, Any]:

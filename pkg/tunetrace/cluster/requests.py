@@ -89,8 +89,8 @@ CHECKPOINT_STAGING_BYTES = 12
 CPU_TRAINING_RULES = ("pilot_run", "run_smoke_test")
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
 # validate_run's weight analysis (per matrix, in float64 on the CPU: the base's SVD, the update's singular values,
-# the tuned matrix's top-k vectors) is most of it at scale: 6.6 s per 2048 x 2048 matrix on 2 threads here, about
-# 55 s at 4096, some 6 hours for a 7B model's full update; the estimate leaves a third more.
+# the tuned matrix's top-k vectors) is most of it at scale, hours for a 7B model's full update (the measured rates
+# are in BENCHMARKS.md); the estimate leaves a third more.
 # The pilot (gate.pilot_steps steps) and the smoke test (a few steps) ask a fixed time.
 RUNTIME = {"evaluate_baseline": (20, 20), "extract_base_representations": (60, 20), "evaluate_run": (10, 0),
            "merge_adapter": (15, 10), "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240),

@@ -445,7 +445,7 @@ def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, fi
                           weights_path: str | os.PathLike) -> list[dict]:
     """Analyses the run's update (tunetrace.analysis.weightspace, written to `weights_path`) and checks it.
     Done here, in the validation's process, which has imported torch and transformers already: a job of its
-    own would pay those imports (4-5 s) and the model loads again for each run."""
+    own would pay those imports and the model loads again for each run."""
     from tunetrace.analysis.weightspace import analyze_weights
 
     analysis = analyze_weights(model_spec, task, method, spec, final, seed, weights_path)

@@ -2,8 +2,8 @@
 config facts. LoRA targets are checked against a layout, and check_model caches the layout per machine.
 
 check_model (rule check_model) needs only these facts of the model the runs will build. Building them means
-importing torch and the architecture's transformers code and building the model on the meta device: about
-5 s for a fresh process, on the critical path of every study. The layout is a pure function of the model
+importing torch and the architecture's transformers code and building the model on the meta device: seconds
+for a fresh process, on the critical path of every study. The layout is a pure function of the model
 directory's JSON files (config.json, modules.json and the rest beside the weights), the model and task
 settings, and the versions of transformers, torch and tunetrace's own code. Under a key made of exactly
 those, it is kept in `$TUNETRACE_CACHE/model-layouts/` (default ~/.cache/tunetrace), so a later study of the

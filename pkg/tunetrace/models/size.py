@@ -25,7 +25,6 @@ TINY_VOCAB = 30522  # the embedded MiniLM's WordPiece vocabulary, which tiny dec
 # MLPs with a gate projection (SwiGLU/GeGLU): three h x I matrices instead of two
 GATED_MODEL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
                                "phi3", "olmo", "olmo2", "granite", "cohere", "deepseek_v3"})
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "BOOL": 1}
 
 
 def safetensors_parameters(path: str | os.PathLike) -> int:

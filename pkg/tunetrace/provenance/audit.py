@@ -18,7 +18,6 @@ from tunetrace.models.names import resolve_model_path
 from tunetrace.provenance.integrity import OPTIONS_HINT, file_differences, repair_command
 from tunetrace.provenance.lineage import hash_artifact, read_record
 
-PROBLEMS = ("missing", "modified", "stale", "unrecorded")
 _RANK = {"ok": 0, "stale": 1, "unrecorded": 2, "modified": 3, "missing": 4}
 
 

@@ -9,11 +9,10 @@ so a task-typed rule adds its type's module and that module's closure.
 Content hashes of those files go into each rule's params: editing a module reruns exactly the rules
 whose closure holds it, and touching a file without changing it reruns nothing. Imports no torch.
 
-Parsing is the costly part (about 0.15 s for the four rules of one run, 0.23 s for all of them, on every
-`snakemake` call), and its answer is a pure function of a file's bytes and module name: `ImportsCache` keeps it
-per machine under `$TUNETRACE_CACHE/code-imports/`, keyed by the sha256 of the bytes, in a file named by the
-Python version and this module's own hash. An edited file is a new key, so the cache cannot serve a stale answer;
-`TUNETRACE_CODE_IMPORTS_CACHE=off` turns it off.
+Parsing is the costly part (paid on every `snakemake` call), and its answer is a pure function of a file's bytes and
+module name: `ImportsCache` keeps it per machine under `$TUNETRACE_CACHE/code-imports/`, keyed by the sha256 of the
+bytes, in a file named by the Python version and this module's own hash. An edited file is a new key, so the cache
+cannot serve a stale answer; `TUNETRACE_CODE_IMPORTS_CACHE=off` turns it off.
 """
 
 from __future__ import annotations

@@ -194,8 +194,11 @@ def _git(repo: Path, *args: str) -> str | None:
 
 
 def code_version(script: str | os.PathLike | None, repo: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Git commit and dirty flag of the checkout, plus hashes of the library sources and the script."""
-    repo = Path(repo) if repo else PKG_DIR.parents[1]
+    """Git commit and dirty flag of the library's checkout, plus hashes of the library sources and the script
+    (named relative to `repo`, by default the workflow that holds it: <repo>/workflow_scripts/<rule>.py)."""
+    if repo is None and script:
+        repo = Path(script).resolve().parent.parent
+    repo = Path(repo) if repo else PKG_DIR  # git finds the checkout's top from any directory inside it
     sources = {p.relative_to(PKG_DIR).as_posix(): sha256_file(p) for p in sorted(PKG_DIR.rglob("*.py"))}
     status = _git(repo, "status", "--porcelain", "--untracked-files=no")
     version: dict[str, Any] = {

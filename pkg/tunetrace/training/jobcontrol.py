@@ -150,11 +150,6 @@ def _kill_children(sig: int) -> None:
                 pass
 
 
-def stop_requested() -> int | None:
-    """The stop signal received by this process, or None."""
-    return _STATE.signum
-
-
 def _parent_gone(wait_s: float) -> bool:
     """Whether this process was re-parented. The parent-death signal comes when the parent's first thread
     exits; its other threads (and so the re-parenting) can take a moment longer on a loaded machine, so a

@@ -32,7 +32,8 @@ from tunetrace.training.runlock import run_lock
 
 log = logging.getLogger(__name__)
 
-DEEPSPEED_DIR = Path(__file__).resolve().parents[3] / "config" / "deepspeed"
+# shipped with the package (package data), so an installed tunetrace finds them without a checkout
+DEEPSPEED_DIR = Path(__file__).resolve().parent / "deepspeed"
 DEEPSPEED_CONFIGS = {"zero2": "zero2.json", "zero3": "zero3.json"}
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 JOB_FILE = "launch_job.json"
