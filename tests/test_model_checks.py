@@ -1,4 +1,4 @@
-"""models.checks.check_model and the meta-device skeletons it reads (the refusals are in test_bad_inputs.py)."""
+"""stages.check_model.check_model and the meta-device skeletons it reads (the refusals are in test_bad_inputs.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.models import layout as layout_module
-from tunetrace.models.checks import check_model
 from tunetrace.models.layout import (
     LORA_TARGETS,
     ModelLayout,
@@ -25,8 +24,9 @@ from tunetrace.models.layout import (
     write_cached,
 )
 from tunetrace.models.names import ModelError, resolve_model_path
+from tunetrace.registry import task_type_names
+from tunetrace.stages.check_model import check_model
 from tunetrace.tasks.dispatch import get_task_type
-from tunetrace.tasks.registry import task_type_names
 
 MINILM = ModelSpec.from_dict({})
 # the model each registered type is checked with: an encoder for the head types, the tiny decoder otherwise
@@ -80,7 +80,7 @@ def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) ->
     assert _cached_entry().is_file()
     script = ("import sys, logging; logging.basicConfig(level=logging.INFO)\n"
               "from tunetrace.config import LoraSpec, ModelSpec, TaskSpec\n"
-              "from tunetrace.models.checks import check_model\n"
+              "from tunetrace.stages.check_model import check_model\n"
               f"check_model(ModelSpec.from_dict({{}}), TaskSpec.from_dict('tiny', {{'source': {{}}, 'labels': "
               f"['a', 'b']}}), {{'lora_r8': LoraSpec.from_dict({{}})}}, {str(tmp_path / 'cached.json')!r})\n"
               "print('torch imported:', 'torch' in sys.modules)\n")

@@ -4,8 +4,8 @@ import json
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
-from tunetrace.models.checks import check_model
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.check_model import check_model
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -2,11 +2,11 @@
 
 import json
 
-from tunetrace.analysis.drift import compute_drift
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.drift import compute_drift
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-from tunetrace.evaluation.baseline import evaluate_baseline
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.baseline import evaluate_baseline
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -2,9 +2,10 @@
 
 import json
 
-from tunetrace.guard.gates import GateSpec, evaluate_gate
+from tunetrace.guard.gates import GateSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.gate import evaluate_gate
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 from tunetrace.config import EvalSpec, MethodSpec, TaskSpec
-from tunetrace.evaluation.evaluate import score_run
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.evaluate import score_run
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import torch
 
-from tunetrace.analysis.representations import extract_base_representations
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.representations import extract_base_representations
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -5,9 +5,9 @@ import json
 import torch
 
 from tunetrace.config import ModelSpec, TaskSpec
-from tunetrace.evaluation.merge import merge_adapter
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.merge import merge_adapter
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

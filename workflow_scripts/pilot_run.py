@@ -7,9 +7,9 @@ import torch
 
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.guard.gates import GateSpec
-from tunetrace.guard.pilot import run_pilot
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.pilot import run_pilot
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -2,10 +2,10 @@
 
 import json
 
-from tunetrace.analysis.drift import plot_task_drift
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.plot_drift import plot_task_drift
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

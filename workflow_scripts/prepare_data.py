@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from tunetrace.config import TaskSpec
-from tunetrace.data.prepare import prepare_task_data
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.prepare import prepare_task_data
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

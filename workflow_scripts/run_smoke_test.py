@@ -5,11 +5,10 @@ from pathlib import Path
 
 import torch
 
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.guard.smoke import run_smoke
-from tunetrace.guard.validation import ValidationSpec
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.smoke import run_smoke
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

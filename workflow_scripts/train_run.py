@@ -6,18 +6,18 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import TrackingSpec
-from tunetrace.evaluation.outputs import predict_final
-from tunetrace.guard.gates import check_gates
-from tunetrace.guard.tracking import record_tracking, start_tracking
+from tunetrace.guard.gates import enforce_gate
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.train import predict_final
 from tunetrace.training.jobcontrol import run_as_job
 from tunetrace.training.launch import TrainingJob, run_training
+from tunetrace.training.tracking import record_tracking, start_tracking
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 run_as_job()  # dies with snakemake; Ctrl-C stops training at the next step and fails the job
 discard_records(snakemake.output)  # no record may outlive its output if this job fails
-check_gates(snakemake.input.get("gate"))  # a NO-GO gate with enforce stops here, before any training
+enforce_gate(snakemake.input.get("gate"))  # a NO-GO gate with enforce stops here, before any training
 torch.set_num_threads(snakemake.threads)
 run_dir = Path(snakemake.output.metadata).parent
 method, seed = json.loads(snakemake.params.method), int(snakemake.wildcards.seed)

@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 
 from tunetrace.analysis.weightspace import WeightSpec
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
 from tunetrace.guard.gates import as_paths
-from tunetrace.guard.validation import ValidationSpec, validate_run
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.validate import validate_run
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-from tunetrace.evaluation.merge import verify_merge
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.lineage import discard_records
+from tunetrace.stages.verify_merge import verify_merge
 
 setup_logging(snakemake.log[0], capture_stderr=True)
 discard_records(snakemake.output)  # no record may outlive its output if this job fails
