@@ -1,7 +1,7 @@
 """Package layout rules of pkg/tunetrace, checked from the source with `ast` (nothing is imported): every import
 (in functions and under TYPE_CHECKING included) goes down the allowed-imports table, no import cycles, a torch-free
 config/registry/code-hash path, task type names only under tasks/ (and in the registry), a docstring'd
-__init__.py in every subpackage."""
+__init__.py in every subpackage, and workflow scripts that are the job context plus one call into stages/."""
 
 from __future__ import annotations
 
@@ -444,20 +444,61 @@ def test_every_subpackage_has_a_docstring_init():
     assert not problems, "\n".join(problems)
 
 
-def _top_level_calls(path: Path) -> list[str]:
-    """Names of the functions a workflow script calls as top-level statements, in order."""
-    tree = ast.parse(path.read_text())
-    calls = [n.value.func for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
-    return [f.id if isinstance(f, ast.Name) else getattr(f, "attr", "?") for f in calls]
+# ---------------------------------------------------------------- (e) workflow scripts: job context plus one stage call
+
+SCRIPTS = sorted((REPO / "workflow_scripts").glob("*.py"))
 
 
-def test_every_recording_script_discards_its_old_records_first():
-    """A job that records lineage first removes the records of the outputs it rewrites (right after setting up
-    its log), so a job that fails or is killed leaves no record beside a missing or half-written output."""
-    scripts = sorted((REPO / "workflow_scripts").glob("*.py"))
-    recording = [p for p in scripts if "record_lineage" in _top_level_calls(p)]
-    assert len(recording) >= 15, [p.name for p in scripts]
-    late = [p.name for p in recording
-            if "discard_records" not in _top_level_calls(p)[:3]
-            or _top_level_calls(p).index("discard_records") > _top_level_calls(p).index("record_lineage")]
-    assert late == [], f"workflow scripts that record lineage without discarding the old records first: {late}"
+def stage_calls(source: str) -> list[str]:
+    """Problems of a workflow script against its shape: a docstring, imports and constants, then one
+    `with job(snakemake...) as j:` whose body is one call of a function imported from a `tunetrace.stages` module.
+    Returns the problems (empty: the script has that shape)."""
+    tree = ast.parse(source)
+    stage_names = {alias.asname or alias.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
+                   and (node.module or "").startswith("tunetrace.stages.") for alias in node.names}
+    job_names = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                 and node.module == "tunetrace.jobcontext" for alias in node.names if alias.name == "job"}
+    withs = [node for node in tree.body if isinstance(node, ast.With)]
+    others = [node for node in tree.body if not isinstance(node, (ast.With, ast.Import, ast.ImportFrom, ast.Assign))
+              and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    problems = [f"line {node.lineno}: a top-level statement besides the job context" for node in others]
+    if len(withs) != 1:
+        return [*problems, f"{len(withs)} `with` statements at top level (one: `with job(snakemake) as j:`)"]
+    (item, *more), body = withs[0].items, withs[0].body
+    call = item.context_expr
+    if more or not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in job_names
+                    and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == "snakemake"):
+        problems.append("the `with` is not `job(snakemake, ...)` from tunetrace.jobcontext")
+    calls = [n for n in ast.walk(withs[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id in stage_names]
+    if len(body) != 1 or len(calls) != 1 or not (isinstance(body[0], ast.Expr) and body[0].value is calls[0]):
+        problems.append(f"the job's body is not one call into tunetrace.stages ({len(calls)} stage calls, "
+                        f"{len(body)} statements)")
+    return problems
+
+
+def test_script_shape_check_finds_deviations():
+    """The shape check itself: a script with work besides its stage call, or without the job context, fails."""
+    good = ("from tunetrace.jobcontext import job\nfrom tunetrace.stages.x import f\n\n"
+            "with job(snakemake) as j:\n    f(j.input.a)\n")
+    assert stage_calls(good) == []
+    assert stage_calls(good + "print(1)\n")
+    assert stage_calls(good.replace("    f(j.input.a)", "    f(1)\n    f(2)"))
+    assert stage_calls(good.replace("job(snakemake)", "open(snakemake)"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_workflow_script_is_the_job_context_and_one_stage_call(script):
+    """Each workflow script runs inside the job context (log, lineage, threads) and calls one stages function."""
+    problems = stage_calls(script.read_text())
+    assert not problems, f"workflow_scripts/{script.name}: " + "; ".join(problems)
+
+
+def test_each_rule_has_its_own_stage_module():
+    """Workflow scripts and stages modules pair one to one: each script imports its function from a different
+    tunetrace.stages module, and every stages module serves a script."""
+    used = [node.module for p in SCRIPTS for node in ast.parse(p.read_text()).body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tunetrace.stages.")]
+    assert len(used) == len(set(used)) == len(SCRIPTS), used
+    modules = {m for m in package_modules() if m.startswith("tunetrace.stages.")}
+    assert set(used) == modules, f"stages modules no script calls: {sorted(modules - set(used))}"
