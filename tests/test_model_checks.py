@@ -94,7 +94,7 @@ def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) ->
 def test_an_unreadable_cache_entry_is_rebuilt(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
     expected = check_model(MINILM, SENTIMENT, LORA, tmp_path / "first.json")
     _cached_entry().write_text(damage)
-    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+    with caplog.at_level(logging.INFO, logger="tunetrace"):
         assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
     assert "ignoring the model layout cache entry" in caplog.text and "built on the meta device" in caplog.text
     assert json.loads(_cached_entry().read_text())["layout"]["model_class"] == expected["task"]["model_class"]
@@ -107,7 +107,7 @@ def test_a_forged_cache_entry_cannot_refuse_a_good_model(tmp_path: Path, caplog:
     entry = json.loads(_cached_entry().read_text())
     entry["layout"]["modules"] = [[name, cls, "other"] for name, cls, _ in entry["layout"]["modules"]]
     _cached_entry().write_text(json.dumps(entry))
-    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+    with caplog.at_level(logging.INFO, logger="tunetrace"):
         assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
     assert "the cached model layout refuses" in caplog.text
     assert {kind for _, _, kind in json.loads(_cached_entry().read_text())["layout"]["modules"]} != {"other"}
