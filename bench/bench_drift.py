@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
-from tunetrace.analysis.drift import compute_drift, drift_table
+from tunetrace.analysis.drift import drift_table
 from tunetrace.analysis.representations import representation_callback
 from tunetrace.analysis.steps import RepresentationSpec
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config, load_schema
+from tunetrace.stages.drift import compute_drift
 from tunetrace.training.loop import train_run
 
 

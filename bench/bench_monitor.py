@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-import tunetrace.guard.monitor as callbacks
+import tunetrace.training.monitor as callbacks
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, load_config
-from tunetrace.data.prepare import prepare_task_data
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.training.loop import train_run
 
 HOOK_TIME = {"s": 0.0}

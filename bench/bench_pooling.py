@@ -38,8 +38,9 @@ def _load() -> str:
 def run_one(model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, data: Path,
             out: Path) -> dict[str, Any]:
     """Train, evaluate (and merge + verify for LoRA) one run; its numbers, wall times and load averages."""
-    from tunetrace.evaluation.evaluate import evaluate_run
-    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.stages.merge import merge_adapter
+    from tunetrace.stages.pilot import score_pilot
+    from tunetrace.stages.verify_merge import verify_merge
     from tunetrace.training.loop import train_run
 
     result: dict[str, Any] = {"load_start": _load()}
@@ -47,7 +48,7 @@ def run_one(model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec
     train_run(model, task, method, seed, data, out / "run")
     result["train_wall_s"] = time.time() - start
     start = time.time()
-    metrics = evaluate_run(model, task, method, spec, seed, data, out / "run", out / "eval")
+    metrics = score_pilot(model, task, method, spec, seed, data, out / "run", out / "eval")
     result["eval_wall_s"] = time.time() - start
     if method.is_lora:
         merge_adapter(model, task, out / "run" / A.FINAL_DIR, out / "merged")
@@ -104,7 +105,7 @@ def run_study(config_path: str | Path, out: Path, seed: int | None = None, pooli
               methods: list[str] | None = None) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
     """Every task x pooling x method of a study config, trained once (finished runs reused): (task, method,
     (train rows, eval rows), bench.json) per run. poolings None: each task's own `pooling`; methods None: all."""
-    from tunetrace.data.prepare import prepare_task_data
+    from tunetrace.stages.prepare import prepare_task_data
 
     config = validate_config(yaml.safe_load(Path(config_path).read_text()))
     model, spec = ModelSpec.from_dict(config["model"]), EvalSpec.from_dict(config["evaluation"])

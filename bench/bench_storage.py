@@ -66,7 +66,8 @@ def human(n: float) -> str:
 def embedded_setup(tmp: Path):  # type: ignore[no-untyped-def]
     """The demo task, the embedded model and its probe frame (prepared as the workflow's prepare_data does)."""
     from tunetrace.config import ModelSpec, TaskSpec
-    from tunetrace.data.prepare import load_prepared, prepare_task_data
+    from tunetrace.data.readers import load_prepared
+    from tunetrace.stages.prepare import prepare_task_data
     from tunetrace.tasks.dispatch import get_task_type
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -82,7 +82,7 @@ def main() -> None:
                   "|---|---|---|---|---|---|---|---|")
             print("\n".join(rows))
     if args.squad:
-        from tunetrace.data.prepare import load_squad_json
+        from tunetrace.data.readers import load_squad_json
         from tunetrace.evaluation.squad import squad_v2_scores
 
         rows = load_squad_json(args.squad)

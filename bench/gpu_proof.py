@@ -7,7 +7,7 @@ in its own process as the workflow runs it:
 - bf16 full fine-tuning and LoRA: tokens/s, MFU against --peak-tflops (989: H100/H200 dense bf16), peak
   GPU memory;
 - DeepSpeed ZeRO-2 and ZeRO-3 on one GPU (accelerate launch --use_deepspeed, the model created sharded);
-- the merge check of the LoRA run in bf16 (evaluation.merge.merge_adapter, then the task type's
+- the merge check of the LoRA run in bf16 (stages.merge.merge_adapter, then the task type's
   merge_check) with dtype-aware tolerances;
 - kill-and-resume: a LoRA run SIGKILLed after its first checkpoint and run again must end where an
   uninterrupted run ends.
@@ -67,7 +67,7 @@ def write_data(out: Path, profile: dict[str, Any]) -> Path:
     """Prompt/completion JSONL: training completions longer than seq_len (every sequence is exactly seq_len
     tokens, so tokens/step is known), a short eval split for the merge check; prepared by the library."""
     from tunetrace.config import TaskSpec
-    from tunetrace.data.prepare import prepare_task_data
+    from tunetrace.stages.prepare import prepare_task_data
 
     rng = random.Random(0)
     rows = profile["batch_size"] * max(profile["steps"], profile["resume_steps"])
@@ -161,8 +161,8 @@ def merge_check(out: Path, adapter_dir: Path, model_dir: Path, data_dir: Path, p
     import torch
 
     from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-    from tunetrace.data.prepare import load_prepared
-    from tunetrace.evaluation.merge import merge_adapter
+    from tunetrace.data.readers import load_prepared
+    from tunetrace.stages.merge import merge_adapter
     from tunetrace.tasks.dispatch import get_task_type
 
     spec, task = ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": profile["dtype"]}), \

@@ -6,7 +6,7 @@
 import functools
 
 from tunetrace.provenance.codehash import CodeIndex, ImportsCache
-from tunetrace.tasks import registry
+from tunetrace import registry
 
 DISPATCH_MODULE = "tunetrace.tasks.dispatch"
 # each module read and hashed once per DAG build, not once per rule; its imports parsed once per machine

@@ -109,7 +109,7 @@ def get_validation_params(wildcards):
     return as_json(config["validation"])
 
 
-# validation's rule of thumb for run length, read by train_run to warn before training (guard/sizing.py)
+# validation's rule of thumb for run length, read by train_run to warn before training (training/sizing.py)
 SIZING_KEYS = ("min_steps", "min_steps_per_label", "min_epochs")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import tiny_config, write_sentiment_csv
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import prepare_task_data
+from tunetrace.stages.prepare import prepare_task_data
 
 
 def tiny_task(root: Path) -> tuple[TaskSpec, Path]:

@@ -22,7 +22,7 @@ import torch
 from conftest import REPO, write_sentiment_csv
 from scale_helpers import load_weights, loss_curve, make_tiny_bert, max_weight_difference, tiny_bert_config
 from tunetrace.config import MethodSpec, TaskSpec, validate_config
-from tunetrace.data.prepare import prepare_task_data
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.training import checkpoints as C
 from tunetrace.training.launch import DEEPSPEED_DIR, TrainingJob, launch_command, needs_launcher, run_training
 

@@ -22,8 +22,9 @@ import pytest
 
 from conftest import tiny_config, write_sentiment_csv
 from tunetrace.config import ConfigError, LoraSpec, MethodSpec, ModelSpec, TaskSpec, validate_config
-from tunetrace.data.prepare import DataError, prepare_task_data
+from tunetrace.data.checks import DataError
 from tunetrace.models.names import ModelError, check_hub_cache, check_model_name
+from tunetrace.stages.prepare import prepare_task_data
 
 MINILM = ModelSpec.from_dict({})  # the embedded default: its config loads offline
 HUB_ID = "tunetrace-tests/no-such-model"
@@ -47,7 +48,7 @@ def _prepare(tmp: Path, task: TaskSpec) -> None:
 
 def _check(tmp: Path, model: ModelSpec = MINILM, **targets: list[str] | None) -> None:
     """check_model for the tiny task, one lora method per keyword (method name -> target_modules)."""
-    from tunetrace.models.checks import check_model
+    from tunetrace.stages.check_model import check_model
 
     lora = {name: LoraSpec.from_dict({"target_modules": value}) for name, value in targets.items()}
     check_model(model, _task(tmp), lora, tmp / "results" / "checks" / "model" / "tiny.json")
@@ -73,7 +74,7 @@ def _electra_dir(tmp: Path) -> Path:
 
 
 def _offline_hub_check(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunetrace.models.checks import check_model
+    from tunetrace.stages.check_model import check_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     check_model(ModelSpec.from_dict({"name_or_path": HUB_ID}), _task(tmp), {},
@@ -226,7 +227,7 @@ def test_degenerate_data_is_prepared_with_a_warning_when_allowed(tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     """allow_degenerate_data: true prepares a one-row training split and logs the counts instead of stopping."""
     task = _task(tmp_path, ["positive"], allow_degenerate_data=True)
-    with caplog.at_level(logging.WARNING, logger="tunetrace.data.prepare"):
+    with caplog.at_level(logging.WARNING, logger="tunetrace.stages.prepare"):
         manifest = prepare_task_data(task, tmp_path / "results" / "data" / "tiny")
     assert manifest["splits"]["train"]["rows"] == 1
     assert "{'negative': 0, 'positive': 1}" in caplog.text and "allow_degenerate_data" in caplog.text

@@ -11,8 +11,8 @@ import torch
 
 from guard_helpers import MODEL, tiny_method, tiny_task
 from tunetrace.artifacts import CHECKSUMS
-from tunetrace.guard.monitor import layer_grad_norms, layer_of, norm_stats
 from tunetrace.training.loop import train_run
+from tunetrace.training.monitor import layer_grad_norms, layer_of, norm_stats
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import DataError, prepare_task_data
+from tunetrace.data.checks import DataError
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.tasks.causal_lm import IGNORE, encode_example, encode_sft, load_decoder_tokenizer
 
 TINY = ModelSpec.from_dict({"name_or_path": "tiny:llama"})
@@ -87,13 +88,13 @@ def _train(tmp_path: Path, method: MethodSpec, task: TaskSpec) -> Path:
 
 def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
     """A full SFT run reports loss, perplexity = exp(loss) and per-stratum figures, counting empty completions."""
-    from tunetrace.evaluation.evaluate import evaluate_run
+    from tunetrace.stages.pilot import score_pilot
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", empty=2))
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
     run = _train(tmp_path, method, task)
     assert json.loads((run / A.RUN_METADATA).read_text())["empty_completion_examples"] >= 1
-    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data",
+    metrics = score_pilot(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data",
                            run, tmp_path / "eval")
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     assert set(metrics["strata"]) == {"easy", "hard"} and metrics["primary"] == metrics["loss"]
@@ -101,7 +102,8 @@ def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
 
 def test_lora_merge_revalidated_within_tolerances(tmp_path):
     """The merged decoder matches the adapter: |loss diff| < 1e-4 and |perplexity diff| < 0.01."""
-    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.stages.merge import merge_adapter
+    from tunetrace.stages.verify_merge import verify_merge
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2,
@@ -121,8 +123,9 @@ def test_tampered_merge_is_reported_failed(tmp_path):
     from safetensors.torch import load_file, save_file
 
     from tunetrace.config import LoraSpec
-    from tunetrace.evaluation.merge import merge_adapter, verify_merge
     from tunetrace.models.loading import apply_lora, load_causal_lm
+    from tunetrace.stages.merge import merge_adapter
+    from tunetrace.stages.verify_merge import verify_merge
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     prepare_task_data(task, tmp_path / "data")
@@ -184,8 +187,8 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    from tunetrace.analysis import representations as R
     from tunetrace.analysis import steps as S
+    from tunetrace.stages.representations import extract_base_representations
     from tunetrace.training.loop import train_run
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", rows=32))
@@ -224,7 +227,7 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
     assert [s for s, _ in losses(killed)] == list(range(1, 9))
     assert max(abs(x - y) for (_, x), (_, y) in zip(losses(straight), losses(killed), strict=True)) <= 1e-6
     assert [s for s, _ in S.list_steps(killed / "reps")] == [0, 4, 8]
-    base = R.extract_base_representations(TINY, task, spec, tmp_path / "data", tmp_path / "base" / "step_000000")
+    base = extract_base_representations(TINY, task, spec, tmp_path / "data", tmp_path / "base" / "step_000000")
     _, base_layers, _ = S.load_step(tmp_path / "base" / "step_000000")
     _, step0, _ = S.load_step(killed / "reps" / "step_000000")
     assert len(base["layers"]) == len(step0) >= 3  # embeddings + the tiny decoder's blocks

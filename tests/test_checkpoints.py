@@ -15,7 +15,7 @@ from conftest import write_sentiment_csv
 from scale_helpers import load_weights, make_tiny_bert, tiny_bert_config
 from tunetrace.artifacts import CHECKSUMS
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, validate_config
-from tunetrace.data.prepare import prepare_task_data
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.training import checkpoints as C
 from tunetrace.training.loop import train_run
 

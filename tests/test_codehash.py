@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from tunetrace import registry
 from tunetrace.provenance import codehash
 from tunetrace.provenance.codehash import (
     CodeIndex,
@@ -23,7 +24,6 @@ from tunetrace.provenance.codehash import (
     direct_imports,
     script_closure,
 )
-from tunetrace.tasks import registry
 
 FAKE = {
     "tunetrace/__init__.py": "",
@@ -315,7 +315,7 @@ def evaluate_run_closure(task_type: str) -> set[str]:
 def test_squad_scoring_is_code_of_qa_evaluation_only() -> None:
     """evaluate_run of an extractive_qa task runs squad.py; of a sequence_classification task, it does not.
     Fails if the closure derivation drops the task type's module (squad.py is reached only through it)."""
-    assert "tunetrace.tasks.registry" in script_closure(PKG, EVALUATE_RUN)  # code.smk adds the type's module
+    assert "tunetrace.registry" in script_closure(PKG, EVALUATE_RUN)  # code.smk adds the type's module
     assert SQUAD not in script_closure(PKG, EVALUATE_RUN)
     assert SQUAD in evaluate_run_closure("extractive_qa")
     assert SQUAD not in evaluate_run_closure("sequence_classification")

@@ -118,7 +118,7 @@ def test_schema_documents_every_key() -> None:
 SPECS = {"tunetrace.config:ModelSpec": {}, "tunetrace.config:TaskSpec": {"source": {}},
          "tunetrace.config:LoraSpec": {}, "tunetrace.config:MethodSpec": {"type": "full"},
          "tunetrace.config:EvalSpec": {}, "tunetrace.config:TrackingSpec": {}, "tunetrace.guard.gates:GateSpec": {},
-         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.guard.sizing:SizingSpec": {},
+         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.training.sizing:SizingSpec": {},
          "tunetrace.analysis.weightspace:WeightSpec": {},
          "tunetrace.analysis.representations:RepresentationSpec": {}}
 
@@ -150,8 +150,8 @@ def _schema_default(prop: dict, top: bool = True):
 def test_spec_from_empty_slice_holds_the_schema_defaults(target: str) -> None:
     """`Spec.from_dict` of a slice with only the required keys equals the schema's defaults, field by
     field, so a default is changed in the schema and nowhere else."""
+    from tunetrace import registry
     from tunetrace.config import LoraSpec, schema_section
-    from tunetrace.tasks import registry
 
     cls, required = _spec_class(target), SPECS[target]
     section = schema_section(cls.SCHEMA_SECTION)

@@ -10,7 +10,10 @@ import pytest
 from conftest import tiny_config, write_sentiment_csv
 from tunetrace import artifacts as A
 from tunetrace.config import TaskSpec, validate_config
-from tunetrace.data.prepare import DataError, prepare_task_data, read_table, stratified_split
+from tunetrace.data.checks import DataError
+from tunetrace.data.readers import read_table
+from tunetrace.data.splits import stratified_split
+from tunetrace.stages.prepare import prepare_task_data
 
 
 def _task(**overrides: object) -> TaskSpec:

@@ -12,7 +12,8 @@ import torch
 
 from tunetrace.analysis import representations as R
 from tunetrace.analysis import steps as S
-from tunetrace.analysis.drift import compute_drift, drift_markdown, drift_sections, drift_table
+from tunetrace.analysis.drift import drift_markdown, drift_sections, drift_table
+from tunetrace.stages.drift import compute_drift
 
 IDENTITY = {"method": "full", "task": "tiny", "seed": 0}
 

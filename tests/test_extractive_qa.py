@@ -11,8 +11,8 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import prepare_task_data
 from tunetrace.models.loading import load_tokenizer
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.tasks.extractive_qa import _windows, decode, encode_train
 
 MINILM = ModelSpec.from_dict({})
@@ -90,9 +90,10 @@ def test_decode_prefers_span_over_null_and_vice_versa(tmp_path):
 def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
     """A short LoRA run and its evaluation give official EM/F1 with the HasAns/NoAns breakdown; the merge check
     passes."""
-    from tunetrace.evaluation.baseline import evaluate_baseline
-    from tunetrace.evaluation.evaluate import evaluate_run
-    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.stages.baseline import evaluate_baseline
+    from tunetrace.stages.merge import merge_adapter
+    from tunetrace.stages.pilot import score_pilot
+    from tunetrace.stages.verify_merge import verify_merge
     from tunetrace.training.loop import train_run
 
     task = qa_task(write_squad(tmp_path / "s.json"))
@@ -102,7 +103,7 @@ def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 8,
                                            "learning_rate": 1e-3, "lora": {"r": 4}})
     train_run(MINILM, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(MINILM, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
+    metrics = score_pilot(MINILM, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
                            tmp_path / "run", tmp_path / "eval")
     assert metrics["squad"]["HasAns_total"] == 16 and metrics["squad"]["NoAns_total"] == 8
     merge_adapter(MINILM, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tunetrace.guard.gates import GO, NO_GO, GateClosed, GateSpec, check_gates, decide, evaluate_gate
+from tunetrace.guard.gates import GO, NO_GO, GateClosed, GateSpec, decide, enforce_gate
+from tunetrace.stages.gate import evaluate_gate
 
 
 def test_higher_is_better_metric():
@@ -56,18 +57,18 @@ def test_gate_against_majority_baseline(tmp_path: Path):
 
 
 def test_enforced_no_go_raises_with_numbers(tmp_path: Path):
-    """check_gates stops on an enforced NO-GO, naming the gate file and the numbers."""
+    """enforce_gate stops on an enforced NO-GO, naming the gate file and the numbers."""
     evaluate_gate(GateSpec.from_dict({"threshold": 1e6}), *write_gate_inputs(tmp_path, 0.8), tmp_path / "gate.json")
     with pytest.raises(GateClosed, match=r"gate\.json says NO-GO: pilot accuracy 0\.8000 "
                        r"vs baseline linear_probe 0\.7000"):
-        check_gates(str(tmp_path / "gate.json"))
+        enforce_gate(str(tmp_path / "gate.json"))
 
 
 def test_unenforced_no_go_passes(tmp_path: Path):
     """With enforce false a NO-GO is returned, not raised."""
     evaluate_gate(GateSpec.from_dict({"threshold": 1e6, "enforce": False}), *write_gate_inputs(tmp_path, 0.8),
                   tmp_path / "gate.json")
-    assert check_gates([str(tmp_path / "gate.json")])[0]["decision"] == NO_GO
+    assert enforce_gate([str(tmp_path / "gate.json")])[0]["decision"] == NO_GO
 
 
 def test_gate_on_a_baseline_the_task_type_lacks_names_the_key(tmp_path: Path):

@@ -11,7 +11,8 @@ import pytest
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import DataError, prepare_task_data
+from tunetrace.data.checks import DataError
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.tasks.distribution import distribution_metrics, wasserstein_1d
 from tunetrace.tasks.generative import UNPARSEABLE, parse_label, score
 
@@ -80,9 +81,10 @@ def _write_generative(path: Path) -> Path:
 
 def test_generative_lora_before_and_after_with_groups(tmp_path):
     """Baseline (rich prompt) and LoRA run (simple prompt) both give accuracy, F1 and per-group FPR/FNR."""
-    from tunetrace.evaluation.baseline import evaluate_baseline
-    from tunetrace.evaluation.evaluate import evaluate_run
-    from tunetrace.evaluation.merge import merge_adapter, verify_merge
+    from tunetrace.stages.baseline import evaluate_baseline
+    from tunetrace.stages.merge import merge_adapter
+    from tunetrace.stages.pilot import score_pilot
+    from tunetrace.stages.verify_merge import verify_merge
     from tunetrace.training.loop import train_run
 
     task = TaskSpec.from_dict("bias", {
@@ -100,7 +102,7 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
     method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4,
                                            "learning_rate": 1e-2, "lora": {"r": 4}})
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(TINY, task, method, spec, 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
+    metrics = score_pilot(TINY, task, method, spec, 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
     assert set(metrics["groups"]["groups"]) == {"women", "immigrants"} and metrics["unparseable"] == 0
     merge_adapter(TINY, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
     check = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data",
@@ -110,8 +112,8 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
 
 def test_distribution_training_moves_towards_targets(tmp_path):
     """A full fine-tune lowers the Wasserstein distance of the predicted option distribution."""
-    from tunetrace.evaluation.baseline import evaluate_baseline
-    from tunetrace.evaluation.evaluate import evaluate_run
+    from tunetrace.stages.baseline import evaluate_baseline
+    from tunetrace.stages.pilot import score_pilot
     from tunetrace.training.loop import train_run
 
     path = tmp_path / "d.jsonl"
@@ -127,7 +129,7 @@ def test_distribution_training_moves_towards_targets(tmp_path):
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 8, "batch_size": 8,
                                            "learning_rate": 5e-3, "warmup_ratio": 0})
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = evaluate_run(TINY, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
+    metrics = score_pilot(TINY, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
                            tmp_path / "run", tmp_path / "eval")
     assert metrics["wasserstein"] < base["baselines"]["base_model"]["wasserstein"]
     assert base["baselines"]["train_mean"]["wasserstein"] == pytest.approx(0.0, abs=1e-9)

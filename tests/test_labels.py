@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 from tunetrace import artifacts as A
-from tunetrace.config import TaskSpec
+from tunetrace.config import TaskSpec, ValidationSpec
 from tunetrace.evaluation.metrics import group_error_rates
-from tunetrace.guard.validation import ValidationSpec
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.labels import entropy_bits, format_report, label_prediction_flags
 

@@ -1,6 +1,7 @@
-"""Package layout rules of pkg/tunetrace, checked from the source with `ast` (nothing is imported):
-no import cycles, a torch-free config/registry/code-hash path, task type names only under tasks/,
-and a docstring'd __init__.py in every subpackage."""
+"""Package layout rules of pkg/tunetrace, checked from the source with `ast` (nothing is imported): every import
+(in functions and under TYPE_CHECKING included) goes down the allowed-imports table, no import cycles, a torch-free
+config/registry/code-hash path, task type names only under tasks/ (and in the registry), a docstring'd
+__init__.py in every subpackage, and workflow scripts that are the job context plus one call into stages/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ PKG_ROOT = REPO / "pkg"
 PACKAGE = "tunetrace"
 PACKAGE_DIR = PKG_ROOT / PACKAGE
 TASKS_DIR = PACKAGE_DIR / "tasks"
+REGISTRY_FILE = PACKAGE_DIR / "registry.py"  # where each task type's name is bound to its module
 
 
 def module_name(path: Path) -> str:
@@ -31,24 +33,10 @@ def package_modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py")) if "__pycache__" not in p.parts}
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement that can run: module level, in functions and classes; not those in the
-    body of `if TYPE_CHECKING:` (its else branch runs, so it counts)."""
-    found, stack = [], [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            stack.extend(node.orelse)
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return found
+def all_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement: module level, in functions and classes, and under `if TYPE_CHECKING:` (a type-only
+    import is still a dependency of the reader, and the layers hold for it too)."""
+    return [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
@@ -59,19 +47,18 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def import_graph() -> tuple[dict[str, set[str]], list[str]]:
-    """module -> package modules it imports, and the package imports that name no module file.
+def import_edges() -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(module, imported package module, line) of every package import, and the imports that name no module file.
 
     `import tunetrace.a.b` -> tunetrace.a.b; `from tunetrace.a import b` -> tunetrace.a.b when that module
     exists, else tunetrace.a (b is an attribute). No edge from a module to the packages above it: importing
     a submodule runs its parents' __init__.py, but those are docstring-only (test_every_subpackage_...).
     """
     modules = package_modules()
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    unresolved = []
+    edges, unresolved = [], []
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in runtime_imports(tree):
+        for node in all_imports(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -81,9 +68,18 @@ def import_graph() -> tuple[dict[str, set[str]], list[str]]:
                 if target.split(".")[0] != PACKAGE:
                     continue
                 if target in modules:
-                    graph[module].add(target)
+                    edges.append((module, target, node.lineno))
                 else:
                     unresolved.append(f"{path.relative_to(REPO)}:{node.lineno}: imports {target}, which is no module")
+    return edges, unresolved
+
+
+def import_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """module -> package modules it imports (anywhere in it, type-only included), and the unresolved imports."""
+    edges, unresolved = import_edges()
+    graph: dict[str, set[str]] = {m: set() for m in package_modules()}
+    for module, target, _ in edges:
+        graph[module].add(target)
     return graph, unresolved
 
 
@@ -177,25 +173,102 @@ def test_import_graph_resolves_every_package_import():
     """Every `tunetrace...` import names a module file (a typo'd or moved module shows here by line)."""
     graph, unresolved = import_graph()
     assert not unresolved, "\n".join(unresolved)
-    # sanity: the graph sees imports inside functions and skips TYPE_CHECKING blocks
-    assert "tunetrace.tasks.dispatch" in graph["tunetrace.data.prepare"]  # imported at module level
-    assert "tunetrace.data.prepare" in graph["tunetrace.analysis.representations"]  # imported inside _probe_for
-    assert "tunetrace.config" not in graph["tunetrace.tasks.base"]  # only under TYPE_CHECKING there
-
-
-# Cycles allowed, each as the exact set of modules of its strongly connected component; anything else
-# (a new cycle, or one of these growing) fails, and so does an entry that no longer matches.
-KNOWN_CYCLES: list[frozenset[str]] = []
+    # sanity: the graph sees imports at module level, inside functions and under TYPE_CHECKING
+    assert "tunetrace.tasks.dispatch" in graph["tunetrace.stages.prepare"]  # module level
+    assert "tunetrace.data.readers" in graph["tunetrace.analysis.representations"]  # inside probe_for
+    assert "tunetrace.config" in graph["tunetrace.tasks.base"]  # only under TYPE_CHECKING there
 
 
 def test_package_has_no_import_cycles():
-    """The import graph of pkg/tunetrace (imports in functions included) has no cycle besides KNOWN_CYCLES."""
+    """The module import graph of pkg/tunetrace (imports in functions and type-only imports included) has no cycle."""
     graph, _ = import_graph()
-    components = cyclic_components(graph)
-    new = [a_cycle(graph, c) for c in components if frozenset(c) not in KNOWN_CYCLES]
-    assert not new, "import cycles in pkg/tunetrace:\n" + "\n".join(" -> ".join(c) for c in new)
-    stale = [sorted(k) for k in KNOWN_CYCLES if k not in {frozenset(c) for c in components}]
-    assert not stale, f"KNOWN_CYCLES entries that are no cycle any more (remove them): {stale}"
+    found = cycles(graph)
+    assert not found, "import cycles in pkg/tunetrace:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+# ---------------------------------------------------------------- (a2) the allowed-imports table
+
+# The ground floor: top-level modules that import only each other (no cycle among them, by the test above).
+FLOOR = "floor"
+FLOOR_MODULES = {"config", "codes", "artifacts", "fileio", "logutil", "registry", "study"}
+
+# Folder (a subpackage, or a top-level module above the floor) -> the folders its modules may import; every
+# folder may import its own modules and the floor. Top to bottom: cli, jobcontext, stages, reporting, guard,
+# training, analysis, tasks, evaluation, data, provenance, cluster, models, the floor. A new dependency is
+# a new entry here, and only ever downward (test_allowed_imports_table_is_a_dag).
+ALLOWED_IMPORTS: dict[str, set[str]] = {
+    "cli": {"provenance", "cluster"},
+    "jobcontext": {"provenance"},  # the job context of every workflow script
+    "stages": {"reporting", "guard", "training", "analysis", "tasks", "evaluation", "data", "provenance", "models"},
+    "reporting": {"guard", "analysis"},
+    "guard": {"training", "analysis", "tasks", "evaluation", "data"},
+    "training": {"analysis", "tasks", "data", "models", "provenance"},
+    "analysis": {"tasks", "data"},
+    "tasks": {"evaluation", "data", "models"},
+    "evaluation": set(),
+    "data": set(),
+    "provenance": {"models"},
+    "cluster": {"models"},
+    "models": set(),
+    FLOOR: set(),
+}
+
+
+def folder_of(module: str) -> str:
+    """tunetrace.x.y -> x (a subpackage); tunetrace.m -> m, or the floor for a ground-floor module."""
+    parts = module.split(".")
+    if len(parts) > 2:
+        return parts[1]
+    name = parts[1] if len(parts) == 2 else ""
+    return FLOOR if name in FLOOR_MODULES or name == "" else name
+
+
+def outside_table(edges: list[tuple[str, str, int]], table: dict[str, set[str]]) -> list[str]:
+    """Each import from one folder into another that the table does not allow, as 'module:line -> target'."""
+    bad = []
+    for module, target, line in edges:
+        source, dest = folder_of(module), folder_of(target)
+        if source != dest and dest != FLOOR and dest not in table.get(source, set()):
+            bad.append(f"{module}:{line} -> {target} ({source} may import {sorted(table.get(source, set()))})")
+    return bad
+
+
+def test_table_check_reports_an_upward_import():
+    """The checker itself: an import the table does not list is reported with its line; allowed ones are not."""
+    edges = [("tunetrace.data.readers", "tunetrace.config", 3), ("tunetrace.tasks.x", "tunetrace.data.readers", 4),
+             ("tunetrace.data.readers", "tunetrace.tasks.dispatch", 9), ("tunetrace.config", "tunetrace.guard.y", 5)]
+    bad = outside_table(edges, ALLOWED_IMPORTS)
+    assert [b.split(" ")[0] for b in bad] == ["tunetrace.data.readers:9", "tunetrace.config:5"]
+
+
+def test_allowed_imports_table_is_a_dag():
+    """The table is acyclic (no folder reaches itself through it), names only known folders, and covers every
+    folder of the package: each subpackage and each top-level module that is not on the floor."""
+    assert cycles(ALLOWED_IMPORTS) == []
+    assert set().union(*ALLOWED_IMPORTS.values()) <= set(ALLOWED_IMPORTS)
+    folders = {folder_of(m) for m in package_modules()}
+    assert folders == set(ALLOWED_IMPORTS), f"folders not in the table: {folders - set(ALLOWED_IMPORTS)}; " \
+                                            f"entries of no folder: {set(ALLOWED_IMPORTS) - folders}"
+
+
+def test_every_import_goes_down_the_table():
+    """Every package import (in functions and under TYPE_CHECKING too) goes from a folder to one the table lets
+    it import, or to the floor; the floor imports only the floor."""
+    edges, _ = import_edges()
+    bad = outside_table(edges, ALLOWED_IMPORTS)
+    assert not bad, "imports the allowed-imports table does not allow:\n" + "\n".join(bad)
+
+
+def test_subpackages_have_no_import_cycles():
+    """The folder-level graph of the actual imports has no cycle (type-only imports included)."""
+    edges, _ = import_edges()
+    graph: dict[str, set[str]] = {}
+    for module, target, _ in edges:
+        graph.setdefault(folder_of(module), set())
+        graph.setdefault(folder_of(target), set())
+        if folder_of(module) != folder_of(target):
+            graph[folder_of(module)].add(folder_of(target))
+    assert cycles(graph) == []
 
 
 # ---------------------------------------------------------------- (b) torch-free entry points
@@ -218,15 +291,15 @@ def test_config_registry_and_codehash_import_no_torch():
     """Reading and validating a config, checking the model name, the registry's facts and the code hashes
     (what the DAG build needs) leave torch, transformers and peft unimported, in a fresh interpreter."""
     out = run_fresh(
-        "import tunetrace.config, tunetrace.tasks.registry as r, tunetrace.provenance.codehash as c\n"
+        "import tunetrace.config, tunetrace.registry as r, tunetrace.provenance.codehash as c\n"
         "import tunetrace.models.names as n\n"
         "n.check_model_name('embedded:all-MiniLM-L6-v2')\n"
         "[(r.entry(n), r.primary_metric(n, None)) for n in r.task_type_names()]\n"
         "tunetrace.config.load_schema()\n"
-        f"c.closure({str(PKG_ROOT)!r}, ['tunetrace.evaluation.evaluate'])\n"
+        f"c.closure({str(PKG_ROOT)!r}, ['tunetrace.stages.evaluate'])\n"
         "result = {}\n"
     )
-    assert {"tunetrace.tasks.registry", "tunetrace.provenance.codehash"} <= set(out["modules"])
+    assert {"tunetrace.registry", "tunetrace.provenance.codehash"} <= set(out["modules"])
     assert not out["heavy"], f"imported: {out['heavy']}"
 
 
@@ -253,10 +326,10 @@ def test_scoring_a_classification_run_imports_no_torch(tmp_path):
         "import numpy as np, pandas as pd\n"
         "from tunetrace import artifacts as A\n"
         "from tunetrace.config import EvalSpec, MethodSpec, TaskSpec, load_config\n"
-        "from tunetrace.evaluation.evaluate import score_run\n"
-        "from tunetrace.evaluation.outputs import write_outputs\n"
+        "from tunetrace.stages.evaluate import score_run\n"
+        "from tunetrace.tasks.outputs import write_outputs\n"
         "from tunetrace.tasks.base import ModelOutputs\n"
-        "import tunetrace.data.prepare\n"
+        "import tunetrace.stages.prepare\n"
         "config = load_config('config/config.yaml')\n"
         "name, raw = next(iter(config['tasks'].items()))\n"
         "task = TaskSpec.from_dict(name, raw)\n"
@@ -285,7 +358,7 @@ def test_scoring_a_classification_run_imports_no_torch(tmp_path):
 # ---------------------------------------------------------------- (c) task type names only under tasks/
 
 def _task_type_names() -> set[str]:
-    from tunetrace.tasks.registry import task_type_names
+    from tunetrace.registry import task_type_names
 
     return set(task_type_names())
 
@@ -313,10 +386,10 @@ def _scoped_constants(tree: ast.AST) -> list[tuple[str, str, int]]:
 
 
 def task_type_literals() -> list[tuple[str, str, str, int]]:
-    """(module, scope, name, line) of every string constant naming a task type outside tunetrace/tasks/,
-    in the package and in the workflow scripts."""
+    """(module, scope, name, line) of every string constant naming a task type outside tunetrace/tasks/ and the
+    registry, in the package and in the workflow scripts."""
     names = _task_type_names()
-    files = [p for p in package_modules().values() if TASKS_DIR not in p.parents]
+    files = [p for p in package_modules().values() if TASKS_DIR not in p.parents and p != REGISTRY_FILE]
     files += sorted((REPO / "workflow_scripts").glob("*.py"))
     hits = []
     for path in files:
@@ -365,26 +438,67 @@ def test_every_subpackage_has_a_docstring_init():
         doc = ast.get_docstring(tree)
         if not doc or not doc.strip():
             problems.append(f"{init.relative_to(REPO)}: no docstring")
-        imports = runtime_imports(tree)
+        imports = all_imports(tree)
         if imports:
             problems.append(f"{init.relative_to(REPO)}: line {imports[0].lineno}: imports in a package __init__")
     assert not problems, "\n".join(problems)
 
 
-def _top_level_calls(path: Path) -> list[str]:
-    """Names of the functions a workflow script calls as top-level statements, in order."""
-    tree = ast.parse(path.read_text())
-    calls = [n.value.func for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
-    return [f.id if isinstance(f, ast.Name) else getattr(f, "attr", "?") for f in calls]
+# ---------------------------------------------------------------- (e) workflow scripts: job context plus one stage call
+
+SCRIPTS = sorted((REPO / "workflow_scripts").glob("*.py"))
 
 
-def test_every_recording_script_discards_its_old_records_first():
-    """A job that records lineage first removes the records of the outputs it rewrites (right after setting up
-    its log), so a job that fails or is killed leaves no record beside a missing or half-written output."""
-    scripts = sorted((REPO / "workflow_scripts").glob("*.py"))
-    recording = [p for p in scripts if "record_lineage" in _top_level_calls(p)]
-    assert len(recording) >= 15, [p.name for p in scripts]
-    late = [p.name for p in recording
-            if "discard_records" not in _top_level_calls(p)[:3]
-            or _top_level_calls(p).index("discard_records") > _top_level_calls(p).index("record_lineage")]
-    assert late == [], f"workflow scripts that record lineage without discarding the old records first: {late}"
+def stage_calls(source: str) -> list[str]:
+    """Problems of a workflow script against its shape: a docstring, imports and constants, then one
+    `with job(snakemake...) as j:` whose body is one call of a function imported from a `tunetrace.stages` module.
+    Returns the problems (empty: the script has that shape)."""
+    tree = ast.parse(source)
+    stage_names = {alias.asname or alias.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
+                   and (node.module or "").startswith("tunetrace.stages.") for alias in node.names}
+    job_names = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                 and node.module == "tunetrace.jobcontext" for alias in node.names if alias.name == "job"}
+    withs = [node for node in tree.body if isinstance(node, ast.With)]
+    others = [node for node in tree.body if not isinstance(node, (ast.With, ast.Import, ast.ImportFrom, ast.Assign))
+              and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    problems = [f"line {node.lineno}: a top-level statement besides the job context" for node in others]
+    if len(withs) != 1:
+        return [*problems, f"{len(withs)} `with` statements at top level (one: `with job(snakemake) as j:`)"]
+    (item, *more), body = withs[0].items, withs[0].body
+    call = item.context_expr
+    if more or not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in job_names
+                    and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == "snakemake"):
+        problems.append("the `with` is not `job(snakemake, ...)` from tunetrace.jobcontext")
+    calls = [n for n in ast.walk(withs[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id in stage_names]
+    if len(body) != 1 or len(calls) != 1 or not (isinstance(body[0], ast.Expr) and body[0].value is calls[0]):
+        problems.append(f"the job's body is not one call into tunetrace.stages ({len(calls)} stage calls, "
+                        f"{len(body)} statements)")
+    return problems
+
+
+def test_script_shape_check_finds_deviations():
+    """The shape check itself: a script with work besides its stage call, or without the job context, fails."""
+    good = ("from tunetrace.jobcontext import job\nfrom tunetrace.stages.x import f\n\n"
+            "with job(snakemake) as j:\n    f(j.input.a)\n")
+    assert stage_calls(good) == []
+    assert stage_calls(good + "print(1)\n")
+    assert stage_calls(good.replace("    f(j.input.a)", "    f(1)\n    f(2)"))
+    assert stage_calls(good.replace("job(snakemake)", "open(snakemake)"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_workflow_script_is_the_job_context_and_one_stage_call(script):
+    """Each workflow script runs inside the job context (log, lineage, threads) and calls one stages function."""
+    problems = stage_calls(script.read_text())
+    assert not problems, f"workflow_scripts/{script.name}: " + "; ".join(problems)
+
+
+def test_each_rule_has_its_own_stage_module():
+    """Workflow scripts and stages modules pair one to one: each script imports its function from a different
+    tunetrace.stages module, and every stages module serves a script."""
+    used = [node.module for p in SCRIPTS for node in ast.parse(p.read_text()).body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tunetrace.stages.")]
+    assert len(used) == len(set(used)) == len(SCRIPTS), used
+    modules = {m for m in package_modules() if m.startswith("tunetrace.stages.")}
+    assert set(used) == modules, f"stages modules no script calls: {sorted(modules - set(used))}"

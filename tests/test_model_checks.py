@@ -1,4 +1,4 @@
-"""models.checks.check_model and the meta-device skeletons it reads (the refusals are in test_bad_inputs.py)."""
+"""stages.check_model.check_model and the meta-device skeletons it reads (the refusals are in test_bad_inputs.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 
 from tunetrace.config import LoraSpec, ModelSpec, TaskSpec
 from tunetrace.models import layout as layout_module
-from tunetrace.models.checks import check_model
 from tunetrace.models.layout import (
     LORA_TARGETS,
     ModelLayout,
@@ -25,8 +24,9 @@ from tunetrace.models.layout import (
     write_cached,
 )
 from tunetrace.models.names import ModelError, resolve_model_path
+from tunetrace.registry import task_type_names
+from tunetrace.stages.check_model import check_model
 from tunetrace.tasks.dispatch import get_task_type
-from tunetrace.tasks.registry import task_type_names
 
 MINILM = ModelSpec.from_dict({})
 # the model each registered type is checked with: an encoder for the head types, the tiny decoder otherwise
@@ -80,7 +80,7 @@ def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) ->
     assert _cached_entry().is_file()
     script = ("import sys, logging; logging.basicConfig(level=logging.INFO)\n"
               "from tunetrace.config import LoraSpec, ModelSpec, TaskSpec\n"
-              "from tunetrace.models.checks import check_model\n"
+              "from tunetrace.stages.check_model import check_model\n"
               f"check_model(ModelSpec.from_dict({{}}), TaskSpec.from_dict('tiny', {{'source': {{}}, 'labels': "
               f"['a', 'b']}}), {{'lora_r8': LoraSpec.from_dict({{}})}}, {str(tmp_path / 'cached.json')!r})\n"
               "print('torch imported:', 'torch' in sys.modules)\n")
@@ -94,7 +94,7 @@ def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) ->
 def test_an_unreadable_cache_entry_is_rebuilt(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
     expected = check_model(MINILM, SENTIMENT, LORA, tmp_path / "first.json")
     _cached_entry().write_text(damage)
-    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+    with caplog.at_level(logging.INFO, logger="tunetrace"):
         assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
     assert "ignoring the model layout cache entry" in caplog.text and "built on the meta device" in caplog.text
     assert json.loads(_cached_entry().read_text())["layout"]["model_class"] == expected["task"]["model_class"]
@@ -107,7 +107,7 @@ def test_a_forged_cache_entry_cannot_refuse_a_good_model(tmp_path: Path, caplog:
     entry = json.loads(_cached_entry().read_text())
     entry["layout"]["modules"] = [[name, cls, "other"] for name, cls, _ in entry["layout"]["modules"]]
     _cached_entry().write_text(json.dumps(entry))
-    with caplog.at_level(logging.INFO, logger="tunetrace.models"):
+    with caplog.at_level(logging.INFO, logger="tunetrace"):
         assert check_model(MINILM, SENTIMENT, LORA, tmp_path / "second.json") == expected
     assert "the cached model layout refuses" in caplog.text
     assert {kind for _, _, kind in json.loads(_cached_entry().read_text())["layout"]["modules"]} != {"other"}

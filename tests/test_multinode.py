@@ -14,8 +14,8 @@ import torch
 from conftest import REPO, Workflow, tiny_config, write_sentiment_csv
 from scale_helpers import load_weights, loss_curve, max_weight_difference
 from tunetrace.config import MethodSpec, TaskSpec, validate_config
-from tunetrace.data.prepare import prepare_task_data
 from tunetrace.fileio import write_json
+from tunetrace.stages.prepare import prepare_task_data
 from tunetrace.training import launch as L
 
 TWO_NODES = {"type": "full", "resources": {"nodes": 2, "gpus": 8, "cpus": 16}}

@@ -15,9 +15,10 @@ from tunetrace import artifacts as A
 from tunetrace.analysis import representations as R
 from tunetrace.analysis import steps as S
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import prepare_task_data
 from tunetrace.fileio import sha256_file
 from tunetrace.models.names import resolve_model_path
+from tunetrace.stages.prepare import prepare_task_data
+from tunetrace.stages.representations import extract_base_representations
 
 # capture_step0: these tests prove the run's own step 0 equals the base (the default leaves step 0 to the base)
 SPEC = S.RepresentationSpec.from_dict({"every_steps": 2, "probe_size": 12, "batch_size": 8, "capture_step0": True})
@@ -78,7 +79,7 @@ def full_run(tiny_model, task_data, tmp_path_factory) -> tuple[Path, list[float]
 def base_dir(tiny_model, task_data, tmp_path_factory) -> Path:
     task, data_dir = task_data
     out = tmp_path_factory.mktemp("base") / "step_000000"
-    R.extract_base_representations(tiny_model, task, SPEC, data_dir, out)
+    extract_base_representations(tiny_model, task, SPEC, data_dir, out)
     return out
 
 

@@ -167,11 +167,11 @@ def test_capturing_each_runs_step0_reruns_training_not_the_base_extraction(study
 
 
 def test_editing_the_evaluate_step_reruns_evaluation_not_training(study: CopiedWorkflow) -> None:
-    """Changing pkg/tunetrace/evaluation/evaluate.py (the generic evaluate step) reruns evaluations, not training.
+    """Changing pkg/tunetrace/stages/evaluate.py (the generic evaluate step) reruns evaluations, not training.
 
     (evaluation/metrics.py is another matter: the classification task type computes metrics during
     training for early stopping, so editing it rightly reruns classification training too.)"""
-    module = study.repo / "pkg" / "tunetrace" / "evaluation" / "evaluate.py"
+    module = study.repo / "pkg" / "tunetrace" / "stages" / "evaluate.py"
     module.write_text(module.read_text() + "\n# an edit\n")
     found = rules_of(planned(study))
     assert "evaluate_run" in found

@@ -1,4 +1,4 @@
-"""guard.sizing: planned optimiser steps (as the Trainer counts them) and the too-few-steps rule of thumb."""
+"""training.sizing: planned optimiser steps (as the Trainer counts them) and the too-few-steps rule of thumb."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
-from tunetrace.guard.sizing import SizingSpec, log_plan, plan, planned_steps, too_few_steps
 from tunetrace.training.loop import train_run
+from tunetrace.training.sizing import SizingSpec, log_plan, plan, planned_steps, too_few_steps
 
 SPEC = SizingSpec.from_dict({})
 
@@ -49,7 +49,7 @@ def test_less_than_one_epoch_is_too_little():
 
 def test_log_plan_warns_with_the_run_name(caplog: pytest.LogCaptureFixture):
     """A 4-step plan logs the step count and a WARNING naming the run and the fix."""
-    with caplog.at_level(logging.INFO, logger="tunetrace.guard.sizing"):
+    with caplog.at_level(logging.INFO, logger="tunetrace.training.sizing"):
         log_plan("full/tiny/seed0", plan(48, 2, 8, 1, 1, 3, 4), SPEC)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("full/tiny/seed0: too few steps")
@@ -61,7 +61,7 @@ def test_tiny_run_records_the_trainer_plan_and_warns(tmp_path, caplog: pytest.Lo
     the steps taken are all 6, and the log warns that 6 steps are too few."""
     task, data = tiny_task(tmp_path)
     method = tiny_method("full", max_steps=None, epochs=1, save_every_steps=None)
-    with caplog.at_level(logging.INFO, logger="tunetrace.guard.sizing"):
+    with caplog.at_level(logging.INFO, logger="tunetrace.training.sizing"):
         train_run(MODEL, task, method, 0, data, tmp_path / "run", sizing=SPEC)
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert meta["planned_steps"] == meta["sizing"]["planned_steps"] == meta["global_steps"] == 6

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tunetrace.data.prepare import load_squad_json
+from tunetrace.data.readers import load_squad_json
 from tunetrace.evaluation.squad import exact_match, normalize_answer, score_question, squad_v2_scores, token_f1
 
 SQUAD_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "squad-v2" / "dev-v2.0.json"

@@ -1,6 +1,6 @@
 """Task-type conformance matrix: every registered task type x {full, lora} through the generic steps.
 
-In the spirit of PEFT's tuner test matrix: each entry of `tasks.registry.REGISTRY` gets a tiny task
+In the spirit of PEFT's tuner test matrix: each entry of `tunetrace.registry.REGISTRY` gets a tiny task
 (data files written here, a tiny model: the embedded MiniLM encoder for encoder types, `tiny:llama`
 for decoder types) and goes through prepare -> base representations -> train (with representation
 capture) -> evaluate -> [lora: merge + verify] -> drift, plus its baseline. Every artifact is checked
@@ -25,8 +25,9 @@ import pandas as pd
 import pytest
 
 from tunetrace import artifacts as A
+from tunetrace import registry
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, validate_config
-from tunetrace.tasks import dispatch, registry
+from tunetrace.tasks import dispatch
 from tunetrace.tasks.base import TaskType
 
 pytestmark = pytest.mark.usefixtures("tiny_decoder_cache")
@@ -179,7 +180,7 @@ class Study:
 
     def data(self, name: str) -> Path:
         def build() -> Path:
-            from tunetrace.data.prepare import prepare_task_data
+            from tunetrace.stages.prepare import prepare_task_data
 
             task, _, _ = self.task(name)
             prepare_task_data(task, self.root / name / "data")
@@ -189,8 +190,8 @@ class Study:
 
     def base_reps(self, name: str) -> Path:
         def build() -> Path:
-            from tunetrace.analysis.representations import extract_base_representations
             from tunetrace.analysis.steps import step_dir_name
+            from tunetrace.stages.representations import extract_base_representations
 
             task, model, _ = self.task(name)
             out = self.root / name / "base_reps" / step_dir_name(0)
@@ -216,18 +217,19 @@ class Study:
 
     def evaluate(self, name: str, method: str) -> Path:
         def build() -> Path:
-            from tunetrace.evaluation.evaluate import evaluate_run
+            from tunetrace.stages.pilot import score_pilot
 
             task, model, methods = self.task(name)
             out = self.train(name, method)
-            evaluate_run(model, task, methods[method], EVAL, SEED, self.data(name), out / "run", out / "eval")
+            score_pilot(model, task, methods[method], EVAL, SEED, self.data(name), out / "run", out / "eval")
             return out / "eval"
 
         return self._once(("evaluate", name, method), build)
 
     def merge(self, name: str) -> Path:
         def build() -> Path:
-            from tunetrace.evaluation.merge import merge_adapter, verify_merge
+            from tunetrace.stages.merge import merge_adapter
+            from tunetrace.stages.verify_merge import verify_merge
 
             task, model, _ = self.task(name)
             out = self.train(name, "lora")
@@ -240,7 +242,7 @@ class Study:
 
     def drift(self, name: str, method: str) -> Path:
         def build() -> Path:
-            from tunetrace.analysis.drift import compute_drift
+            from tunetrace.stages.drift import compute_drift
 
             out = self.train(name, method)
             compute_drift(self.base_reps(name), out / "reps", self.reps, {"method": method, "task": name, "seed": SEED},
@@ -251,7 +253,7 @@ class Study:
 
     def baseline(self, name: str) -> Path:
         def build() -> Path:
-            from tunetrace.evaluation.baseline import evaluate_baseline
+            from tunetrace.stages.baseline import evaluate_baseline
 
             task, model, _ = self.task(name)
             out = self.root / name / "baseline" / A.METRICS
@@ -331,7 +333,7 @@ class NamelessTaskType(TaskType):
     # a class that is not a TaskType (even one with the right `name`), and something that is not a class
     (f"{__name__}:NotATaskType", r"is not a TaskType subclass"),
     ("tunetrace.tasks.base:MergeQuantity", r"is not a TaskType subclass"),
-    ("tunetrace.tasks.registry:entry", r"is not a TaskType subclass"),
+    ("tunetrace.registry:entry", r"is not a TaskType subclass"),
     # a TaskType subclass that declares no name
     (f"{__name__}:NamelessTaskType", r"declares name None; they must agree"),
 ])
@@ -442,7 +444,7 @@ def test_evaluate_writes_metrics_with_primary_and_predictions(study, name, metho
 def test_rescoring_reads_the_outputs_not_the_model(study, name, method, tmp_path, monkeypatch):
     """evaluate_run's half scores the raw outputs the training job wrote: the same primary metric with other
     evaluation settings, and no model or tokenizer is loaded to get it."""
-    from tunetrace.evaluation.evaluate import score_run
+    from tunetrace.stages.evaluate import score_run
 
     task, _, methods = study.task(name)
     first = _json(study.evaluate(name, method) / A.METRICS)
@@ -519,7 +521,7 @@ def test_trivial_baseline_is_one_of_the_baselines(study, name):
 def test_prediction_flags_read_the_types_own_predictions(study, name, method):
     """TaskType.prediction_flags accepts the predictions.parquet the type's evaluate wrote and returns
     {code, message} findings (validation adds run, file and severity)."""
-    from tunetrace.guard.validation import ValidationSpec
+    from tunetrace.config import ValidationSpec
 
     task, _, _ = study.task(name)
     predictions = pd.read_parquet(study.evaluate(name, method) / A.PREDICTIONS)

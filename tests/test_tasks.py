@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_splits
 from tunetrace.models.loading import load_tokenizer
+from tunetrace.stages.prepare import load_splits
 from tunetrace.tasks.encoding import encode_classification
 
 
@@ -91,7 +91,7 @@ def test_unknown_task_type_names_the_allowed_ones():
 def test_registry_covers_schema_task_types():
     """The schema's task types are exactly the registry's, and its primary metrics cover every type's metrics."""
     from tunetrace.config import load_schema
-    from tunetrace.tasks.registry import entry, task_type_names
+    from tunetrace.registry import entry, task_type_names
 
     properties = load_schema()["$defs"]["task"]["properties"]
     assert set(properties["type"]["enum"]) == set(task_type_names())

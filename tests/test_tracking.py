@@ -10,8 +10,14 @@ import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
 from tunetrace.config import TrackingSpec
-from tunetrace.guard.tracking import WANDB_SUBDIR, read_offline_history, record_tracking, run_identity, start_tracking
 from tunetrace.training.loop import train_run
+from tunetrace.training.tracking import (
+    WANDB_SUBDIR,
+    read_offline_history,
+    record_tracking,
+    run_identity,
+    start_tracking,
+)
 
 FAKE_KEY = "0123456789abcdef0123456789abcdef01234567"
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from guard_helpers import MODEL, tiny_method, tiny_task
-from tunetrace.guard.sizing import plan
+from tunetrace.config import ValidationSpec
 from tunetrace.guard.validation import (
     ValidationFailed,
-    ValidationSpec,
     apply_severity,
     check_baselines,
     check_loss,
@@ -27,9 +26,10 @@ from tunetrace.guard.validation import (
     oscillation,
     relative_trend,
     theil_sen_slope,
-    validate_run,
 )
+from tunetrace.stages.validate import validate_run
 from tunetrace.training.loop import train_run
+from tunetrace.training.sizing import plan
 
 SPEC = ValidationSpec.from_dict({"min_log_points": 4})
 
@@ -370,8 +370,8 @@ def _raised_codes() -> set[str]:
 
 
 def test_known_codes_are_exactly_the_raised_ones_and_documented():
-    """guard.codes lists every code the package raises and no other; docs/guard.md describes each."""
-    from tunetrace.guard.codes import RED_FLAG_CODES
+    """tunetrace.codes lists every code the package raises and no other; docs/guard.md describes each."""
+    from tunetrace.codes import RED_FLAG_CODES
 
     raised = _raised_codes()
     assert len(raised) >= 25 and raised == set(RED_FLAG_CODES), (sorted(raised - RED_FLAG_CODES),

@@ -11,13 +11,13 @@ from test_representations import _method, task_data, tiny_model  # noqa: F401 - 
 from tunetrace import artifacts as A
 from tunetrace.analysis.weightspace import (
     WeightSpec,
-    analyze_weights,
     effective_rank,
     intruder_dimensions,
     layer_index,
     relative_update_norm,
     top_left_singular_vectors,
 )
+from tunetrace.stages.validate import analyze_weights
 
 
 def test_relative_update_norm_known_answer():

@@ -1,21 +1,14 @@
 """Adapter for rule evaluate_gate: GO/NO-GO of the pilot against the baseline."""
 
-import json
+from tunetrace.guard.gates import GateSpec
+from tunetrace.jobcontext import job
+from tunetrace.stages.gate import evaluate_gate
 
-from tunetrace.guard.gates import GateSpec, evaluate_gate
-from tunetrace.logutil import setup_logging
-from tunetrace.provenance.lineage import discard_records
-
-setup_logging(snakemake.log[0], capture_stderr=True)
-discard_records(snakemake.output)  # no record may outlive its output if this job fails
-evaluate_gate(
-    GateSpec.from_method({"gate": json.loads(snakemake.params.gate)}),
-    pilot_metrics_path=snakemake.input.pilot_metrics,
-    pilot_run_path=snakemake.input.pilot_run,
-    baseline_path=snakemake.input.baseline,
-    out_path=snakemake.output.gate,
-)
-
-from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
-
-record_lineage(snakemake)
+with job(snakemake) as j:
+    evaluate_gate(
+        GateSpec.from_method({"gate": j.param("gate")}),
+        pilot_metrics_path=j.input.pilot_metrics,
+        pilot_run_path=j.input.pilot_run,
+        baseline_path=j.input.baseline,
+        out_path=j.output.gate,
+    )

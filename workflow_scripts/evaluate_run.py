@@ -1,26 +1,19 @@
 """Adapter for rule evaluate_run: metrics, group error rates and predictions of a run, scored from the raw
 outputs its training job wrote (the saved final model is not loaded again here)."""
 
-import json
 from pathlib import Path
 
 from tunetrace.config import EvalSpec, MethodSpec, TaskSpec
-from tunetrace.evaluation.evaluate import score_run
-from tunetrace.logutil import setup_logging
-from tunetrace.provenance.lineage import discard_records
+from tunetrace.jobcontext import job
+from tunetrace.stages.evaluate import score_run
 
-setup_logging(snakemake.log[0], capture_stderr=True)
-discard_records(snakemake.output)  # no record may outlive its output if this job fails
-score_run(
-    TaskSpec.from_dict(snakemake.wildcards.task, json.loads(snakemake.params.task)),
-    MethodSpec.from_dict(snakemake.wildcards.method, json.loads(snakemake.params.method)),
-    EvalSpec.from_dict(json.loads(snakemake.params.evaluation)),
-    seed=int(snakemake.wildcards.seed),
-    data_dir=Path(snakemake.input.eval).parent,
-    outputs_path=snakemake.input.outputs,
-    out_dir=Path(snakemake.output.metrics).parent,
-)
-
-from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)
-
-record_lineage(snakemake)
+with job(snakemake) as j:
+    score_run(
+        TaskSpec.from_dict(j.wildcards.task, j.param("task")),
+        MethodSpec.from_dict(j.wildcards.method, j.param("method")),
+        EvalSpec.from_dict(j.param("evaluation")),
+        seed=j.seed,
+        data_dir=Path(j.input.eval).parent,
+        outputs_path=j.input.outputs,
+        out_dir=Path(j.output.metrics).parent,
+    )

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import jsonschema
 import yaml
 
-from tunetrace.tasks import registry
+from tunetrace import registry
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
 
@@ -140,7 +140,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
 
 def _check_flag_codes(validation: Mapping[str, Any]) -> None:
     """validation.warning_codes / critical_codes name red flags that exist (a typo would change nothing)."""
-    from tunetrace.guard.codes import RED_FLAG_CODES, TREND_SUFFIX, is_known
+    from tunetrace.codes import RED_FLAG_CODES, TREND_SUFFIX, is_known
 
     for key in ("warning_codes", "critical_codes"):
         unknown = [code for code in validation.get(key) or () if not is_known(code)]
@@ -412,4 +412,36 @@ class TrackingSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrackingSpec:
+        return spec_from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationSpec:
+    SCHEMA_SECTION: ClassVar[str] = "properties/validation"
+
+    strict: bool
+    max_final_train_loss: float | None
+    max_grad_norm: float
+    loss_increase_tolerance: float
+    smoothing_window: int
+    min_log_points: int
+    overfit_ratio: float
+    oscillation_ratio: float
+    step_time_increase: float
+    memory_increase: float
+    probe_examples: int
+    reload_tolerance: float
+    loss_stall_ratio: float
+    min_prediction_entropy_ratio: float
+    min_gain_over_trivial: float
+    min_steps: int
+    min_steps_per_label: int
+    min_epochs: float
+    warning_codes: tuple[str, ...]
+    critical_codes: tuple[str, ...]
+    smoke_steps: int
+    smoke_save_every_steps: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationSpec:
         return spec_from_dict(cls, data)

@@ -1,1 +1,1 @@
-"""Representations, similarity (pure maths), drift, weight space."""
+"""Representations, similarity (pure maths), drift, weight-space maths, plots."""

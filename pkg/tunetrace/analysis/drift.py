@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tunetrace.analysis.similarity import linear_cka, mean_cosine, minibatch_cka
-from tunetrace.analysis.steps import RepresentationError, RepresentationSpec, layer_file_name, list_steps, load_step
+from tunetrace.analysis.steps import RepresentationError, layer_file_name, list_steps, load_step
 
 log = logging.getLogger(__name__)
 DRIFT_COLUMNS = ["method", "task", "seed", "step", "layer", "layer_name", "cka", "cka_unbiased", "cosine", "rows"]
@@ -163,30 +163,6 @@ def plot_final_cka(frame: pd.DataFrame, method_types: Mapping[str, str], title: 
 
 
 # ---------------------------------------------------------------- entry points
-
-def compute_drift(base_dir: str | os.PathLike, run_dir: str | os.PathLike, spec: RepresentationSpec,
-                  identity: Mapping[str, Any], out_table: str | os.PathLike, out_heatmap: str | os.PathLike,
-                  blas_threads: int = 1) -> pd.DataFrame:
-    """Drift table of one run (Parquet) and its CKA heatmap (PNG)."""
-    from threadpoolctl import threadpool_limits
-
-    # The matrices are small (probe x hidden): threaded BLAS only adds overhead, and on a busy
-    # machine spinning BLAS threads made this several times slower than one thread.
-    with threadpool_limits(limits=blas_threads):
-        frame = drift_table(base_dir, run_dir, identity, spec.cka_batch_size)
-    write_parquet(frame, out_table)
-    title = f"{identity['method']} / {identity['task']} / seed {identity['seed']}: CKA to base"
-    plot_cka_heatmap(frame, title, out_heatmap)
-    log.info("drift of %s: %d steps x %d layers", run_dir, frame["step"].nunique(), frame["layer"].nunique())
-    return frame
-
-
-def plot_task_drift(tables: Sequence[str | os.PathLike], method_types: Mapping[str, str], task: str,
-                    out_path: str | os.PathLike) -> None:
-    """The side-by-side final-step CKA plot of one task from its runs' drift tables."""
-    frame = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
-    plot_final_cka(frame, method_types, f"{task}: CKA to base per layer at the final step", out_path)
-
 
 # ---------------------------------------------------------------- comparison section
 

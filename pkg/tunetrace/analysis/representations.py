@@ -176,28 +176,14 @@ def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSp
 
 # ---------------------------------------------------------------- entry points
 
-def _probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
+def probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
                data_dir: str | os.PathLike) -> ProbeSet:
-    from tunetrace.data.prepare import load_prepared
+    from tunetrace.data.readers import load_prepared
     from tunetrace.tasks.dispatch import get_task_type
 
     _, eval_frame = load_prepared(data_dir)
     tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, eval_frame)
     return build_probe(frame, tokenizer, task, spec)
-
-
-def extract_base_representations(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
-                                 data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Step 0 of the pretrained model (the same model every run of the task starts from)."""
-    from tunetrace.tasks.dispatch import get_task_type
-
-    probe = _probe_for(model_spec, task, spec, data_dir)
-    model = get_task_type(task.type).load_model(model_spec, task)
-    info = {"model": model_spec.name_or_path, "run": f"base/{task.name}", "task": task.name, "step": 0}
-    meta = capture_step(model, probe, spec, out_dir, info)
-    log.info("base representations of %s: %d layers x %d probe examples -> %s",
-             task.name, len(meta["layers"]), len(probe.ids), out_dir)
-    return meta
 
 
 def check_layers(model: torch.nn.Module, spec: RepresentationSpec) -> None:
@@ -221,7 +207,7 @@ def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: Represe
     the model when training begins, so a bad `representations.layers` stops the job before any step."""
     from transformers import TrainerCallback
 
-    probe = _probe_for(model_spec, task, spec, data_dir)
+    probe = probe_for(model_spec, task, spec, data_dir)
     out_dir = Path(out_dir)
     info = {"model": model_spec.name_or_path, "run": run, "task": task.name}
 

@@ -74,9 +74,9 @@ FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate":
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
 # the merged model at once.
-# evaluate_run holds none: it scores the outputs its training job wrote (evaluation.outputs), no model is loaded.
+# evaluate_run holds none: it scores the outputs its training job wrote (stages.train.predict_final), loading no model.
 # validate_run loads one checkpoint at a time (2 copies while loading), then its weight analysis holds the base and
-# the final model side by side, plus one matrix pair in float64 (weightspace.analyze_weights).
+# the final model side by side, plus one matrix pair in float64 (stages.validate.analyze_weights).
 WEIGHT_COPIES = {"evaluate_baseline": 2, "extract_base_representations": 2, "evaluate_run": 0, "merge_adapter": 3,
                  "verify_merge": 4, "validate_run": 4}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On

@@ -1,1 +1,1 @@
-"""Evaluate, baseline, merge and verify (dispatching to the task type), and the metrics."""
+"""Evaluation maths: classification metrics, bootstrap intervals, per-group error rates (pure), SQuAD v2 scoring."""

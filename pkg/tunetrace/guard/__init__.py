@@ -1,1 +1,1 @@
-"""GO/NO-GO gates, red-flag validation, the training monitor, tracking (W&B), smoke tests."""
+"""GO/NO-GO gate verdicts and red-flag validation (checks on finished artifacts)."""

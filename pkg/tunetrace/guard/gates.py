@@ -1,6 +1,7 @@
 """GO/NO-GO gate: a cheap pilot run must beat the baseline before the expensive run trains.
 
-The decision and its checks (no model, no torch); the pilot run itself is guard/pilot.py.
+The decision and its checks (no model, no torch); the pilot run and the gate's job are stages/pilot.py and
+stages/gate.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from tunetrace.config import spec_from_dict
+from tunetrace.config import MethodSpec, spec_from_dict
 from tunetrace.evaluation.metrics import relative_improvement
-from tunetrace.fileio import read_json, write_json
+from tunetrace.fileio import read_json
 
 log = logging.getLogger(__name__)
 GO, NO_GO = "GO", "NO-GO"
@@ -44,6 +45,13 @@ class GateSpec:
         return cls.from_dict(method["gate"])
 
 
+def pilot_method(method: MethodSpec, gate: GateSpec) -> MethodSpec:
+    """The method cut to a pilot: `pilot_steps` steps, no checkpoints, no evaluation during training."""
+    return dataclasses.replace(method, max_steps=gate.pilot_steps, save_every_steps=None, save_total_limit=None,
+                               eval_every_steps=None, early_stopping_patience=None,
+                               logging_steps=min(method.logging_steps, gate.pilot_steps))
+
+
 def decide(metric: str, baseline_value: float, pilot_value: float, threshold: float, *, higher_is_better: bool,
            pilot_loss: float | None = None) -> dict[str, Any]:
     """GO when the pilot improves on the baseline by at least `threshold` (relative, direction-aware)."""
@@ -61,33 +69,6 @@ def decide(metric: str, baseline_value: float, pilot_value: float, threshold: fl
             "absolute_improvement": pilot_value - baseline_value, "reasons": reasons}
 
 
-def evaluate_gate(gate: GateSpec, pilot_metrics_path: str | os.PathLike, pilot_run_path: str | os.PathLike,
-                  baseline_path: str | os.PathLike, out_path: str | os.PathLike) -> dict[str, Any]:
-    """Write the gate decision: baseline and pilot values, improvement, threshold, decision, reasons."""
-    pilot, run, baseline = read_json(pilot_metrics_path), read_json(pilot_run_path), read_json(baseline_path)
-    metric = baseline["primary_metric"]
-    name = baseline["reference"] if gate.baseline == "reference" else gate.baseline
-    if name not in baseline["baselines"]:
-        raise ValueError(f"methods.{pilot['method']}.gate.baseline: '{name}' is not a baseline of task {pilot['task']} "
-                         f"({baseline_path} has {sorted(baseline['baselines'])}); use one of those or 'reference'")
-    base_value = float(baseline["baselines"][name]["primary"])
-    higher = bool(baseline["higher_is_better"])
-    result = decide(metric, base_value, float(pilot["primary"]), gate.threshold, higher_is_better=higher,
-                    pilot_loss=run.get("final_train_loss"))
-    document = {
-        "method": pilot["method"], "task": pilot["task"], "seed": pilot["seed"], "metric": metric,
-        "higher_is_better": higher,
-        "baseline": {"name": name, "value": base_value}, "pilot": {"value": float(pilot["primary"]),
-                                                                  "steps": run["global_steps"]},
-        "threshold": gate.threshold, "enforce": gate.enforce, **result,
-        "files": {"pilot_metrics": str(pilot_metrics_path), "baseline": str(baseline_path)},
-    }
-    write_json(out_path, document)
-    log.info("gate %s/%s seed %s: %s (relative improvement %s, threshold %s)", document["method"],
-             document["task"], document["seed"], document["decision"], result["relative_improvement"], gate.threshold)
-    return document
-
-
 def as_paths(value: str | Sequence[str] | None) -> list[str]:
     """A Snakemake input that is one path, a list of paths or nothing, as a list."""
     if not value:
@@ -95,7 +76,7 @@ def as_paths(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
 
 
-def check_gates(paths: str | Sequence[str] | None) -> list[dict[str, Any]]:
+def enforce_gate(paths: str | Sequence[str] | None) -> list[dict[str, Any]]:
     """Raise GateClosed on a NO-GO gate with enforce; log a warning for a NO-GO without it."""
     gates = []
     for path in as_paths(paths):

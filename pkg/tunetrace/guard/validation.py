@@ -6,21 +6,20 @@ Each flag names the files behind it. Trend and oscillation checks are pure funct
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from tunetrace import artifacts as A
 from tunetrace.artifacts import CHECKSUMS
-from tunetrace.config import spec_from_dict
-from tunetrace.fileio import read_json, sha256_file, write_json, write_text
+from tunetrace.config import ValidationSpec
+from tunetrace.fileio import read_json, sha256_file
 
 log = logging.getLogger(__name__)
 CRITICAL, WARNING = "critical", "warning"
@@ -28,38 +27,6 @@ CRITICAL, WARNING = "critical", "warning"
 
 class ValidationFailed(RuntimeError):
     """validation.strict is on and at least one run has a critical red flag."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ValidationSpec:
-    SCHEMA_SECTION: ClassVar[str] = "properties/validation"
-
-    strict: bool
-    max_final_train_loss: float | None
-    max_grad_norm: float
-    loss_increase_tolerance: float
-    smoothing_window: int
-    min_log_points: int
-    overfit_ratio: float
-    oscillation_ratio: float
-    step_time_increase: float
-    memory_increase: float
-    probe_examples: int
-    reload_tolerance: float
-    loss_stall_ratio: float
-    min_prediction_entropy_ratio: float
-    min_gain_over_trivial: float
-    min_steps: int
-    min_steps_per_label: int
-    min_epochs: float
-    warning_codes: tuple[str, ...]
-    critical_codes: tuple[str, ...]
-    smoke_steps: int
-    smoke_save_every_steps: int
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ValidationSpec:
-        return spec_from_dict(cls, data)
 
 
 def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
@@ -292,7 +259,7 @@ def check_predictions(task_type: Any, task: Any, spec: ValidationSpec, run: str,
 
 def check_sizing(run_meta: Mapping[str, Any], spec: ValidationSpec, run: str, meta_path: str) -> list[dict]:
     """The run's planned size (run.json `sizing`) against the rule of thumb (a warning)."""
-    from tunetrace.guard.sizing import SizingSpec, too_few_steps
+    from tunetrace.training.sizing import SizingSpec, too_few_steps
 
     facts = run_meta.get("sizing")
     if not facts:
@@ -303,7 +270,7 @@ def check_sizing(run_meta: Mapping[str, Any], spec: ValidationSpec, run: str, me
     return [flag(WARNING, "too_few_steps", f"{run}: {problem}", [meta_path])] if problem else []
 
 
-def check_gates(gate_paths: Sequence[str]) -> list[dict]:
+def unenforced_gate_flags(gate_paths: Sequence[str]) -> list[dict]:
     """A NO-GO gate that was not enforced (the run trained anyway)."""
     flags = []
     for path in gate_paths:
@@ -395,7 +362,7 @@ def _load(model_spec: Any, task: Any, method: Any, path: Path) -> Any:
 
 def probe_batch(model_spec: Any, task: Any, data_dir: str | os.PathLike, examples: int) -> dict[str, Any]:
     """The first `examples` eval rows as the model reads them (the task type's probe text), one batch."""
-    from tunetrace.data.prepare import load_prepared
+    from tunetrace.data.readers import load_prepared
     from tunetrace.tasks.dispatch import get_task_type
 
     _, frame = load_prepared(data_dir)
@@ -441,17 +408,6 @@ def check_weights(analysis: Mapping[str, Any], run: str, path: str) -> list[dict
     return []
 
 
-def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, final: Path, seed: int, run: str,
-                          weights_path: str | os.PathLike) -> list[dict]:
-    """Analyses the run's update (tunetrace.analysis.weightspace, written to `weights_path`) and checks it.
-    Done here, in the validation's process, which has imported torch and transformers already: a job of its
-    own would pay those imports and the model loads again for each run."""
-    from tunetrace.analysis.weightspace import analyze_weights
-
-    analysis = analyze_weights(model_spec, task, method, spec, final, seed, weights_path)
-    return check_weights(analysis, run, str(weights_path))
-
-
 def degenerate_flags(task_type: Any, task: Any, spec: ValidationSpec, run: str, run_dir: Path,
                      metrics: Mapping[str, Any], metrics_path: str, predictions_path: str | os.PathLike | None,
                      baseline_path: str | os.PathLike | None) -> list[dict]:
@@ -469,66 +425,6 @@ def degenerate_flags(task_type: Any, task: Any, spec: ValidationSpec, run: str, 
 
 
 # ---------------------------------------------------------------- the report
-
-def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
-                 expected_range: Mapping[str, Any] | None,
-                 run_dir: str | os.PathLike, metrics_path: str | os.PathLike, data_dir: str | os.PathLike,
-                 out_json: str | os.PathLike, out_txt: str | os.PathLike, seed: int,
-                 gate_paths: Sequence[str] = (),
-                 representations_dir: str | os.PathLike | None = None,
-                 predictions_path: str | os.PathLike | None = None,
-                 baseline_path: str | os.PathLike | None = None,
-                 weight_spec: Any = None, weights_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Every red-flag check of one run; writes the JSON report and a short text. The degenerate-model
-    checks against the predictions and the baselines run when their paths are given (the rule gives them);
-    with `weights_path` (and its `weight_spec`) the run's weight analysis is written there and checked."""
-    run_dir = Path(run_dir)
-    log_path = str(run_dir / A.TRAIN_LOG)
-    records = read_train_log(log_path)
-    metrics = read_json(metrics_path)
-    checkpoints = sorted((run_dir / A.CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    final = run_dir / A.FINAL_DIR
-    from tunetrace.tasks.dispatch import get_task_type
-
-    task_type, run = get_task_type(task.type), f"{method.name}/{task.name}/seed{seed}"
-    num_labels = task_type.num_labels(task)  # a head over the labels, or None
-    flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),
-             *check_loss_moved(records, spec, num_labels, run, log_path),
-             *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
-             *check_overfit(metrics, records, spec, str(metrics_path), log_path), *check_gates(gate_paths)]
-    flags += degenerate_flags(task_type, task, spec, run, run_dir, metrics, str(metrics_path), predictions_path,
-                              baseline_path)
-    file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
-    reps = Path(representations_dir) if representations_dir else None
-    if reps is not None:
-        file_flags += check_representations(reps)
-    broken = {Path(p) for f in file_flags if f["severity"] == CRITICAL for p in f["files"]}
-    loadable = [d for d in checkpoints if not any(d in b.parents or d == b for b in broken)]
-    flags += file_flags
-    batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
-    flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
-    if weights_path is not None:
-        flags += analysed_weight_flags(model_spec, task, method, weight_spec, final, seed, run, weights_path)
-    flags = apply_severity(flags, spec)
-    document = {
-        "method": method.name, "task": task.name, "seed": seed,
-        "passed": not any(f["severity"] == CRITICAL for f in flags),
-        "critical": sum(f["severity"] == CRITICAL for f in flags),
-        "warning": sum(f["severity"] == WARNING for f in flags),
-        "flags": flags,
-        "checked": {"train_log": log_path, "log_points": len(records), "metrics": str(metrics_path),
-                    "checkpoints": [str(d) for d in checkpoints], "final": str(final),
-                    "representation_steps": len(representation_steps(reps)) if reps else 0, "gates": list(gate_paths),
-                    "predictions": predictions_path and str(predictions_path),
-                    "baseline": baseline_path and str(baseline_path),
-                    "weights": weights_path and str(weights_path)},
-    }
-    write_text(out_txt, format_flags(document))
-    write_json(out_json, document)
-    log.info("validation %s/%s seed %d: %d critical, %d warning", method.name, task.name, seed,
-             document["critical"], document["warning"])
-    return document
-
 
 def format_flags(document: Mapping[str, Any]) -> str:
     """The short text beside the JSON report."""

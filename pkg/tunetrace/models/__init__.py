@@ -1,1 +1,1 @@
-"""Model names (embedded:, tiny:, local, hub), loading, LoRA."""
+"""Model names (embedded:, tiny:, local, hub), layouts, loading, LoRA, pooling and heads, sizes."""

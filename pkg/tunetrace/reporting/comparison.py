@@ -14,7 +14,7 @@ import numpy as np
 
 from tunetrace.analysis.drift import drift_markdown, drift_sections
 from tunetrace.config import load_yaml
-from tunetrace.fileio import json_text, read_json, sha256_file, write_texts
+from tunetrace.fileio import read_json, sha256_file
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "comparison.schema.yaml"
@@ -250,21 +250,6 @@ def _group_lines(entry: Mapping[str, Any]) -> list[str]:
                      + " | ".join(_gap_text(groups[f"{rate}_gap"]) for _, groups in columns) + " |")
     reasons = [line for title, groups in columns for line in _group_reasons(title, groups)]
     return lines + (["", *reasons] if reasons else [])
-
-
-def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out_json: str | os.PathLike,
-                 out_md: str | os.PathLike) -> dict[str, Any]:
-    """Build, validate and write the comparison JSON and Markdown."""
-    document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
-                                inputs["merge_checks"], inputs["manifests"])
-    if inputs.get("drift"):
-        add_drift_sections(document, config, inputs["drift"], inputs.get("weights", []), inputs.get("drift_plots", []))
-    if inputs.get("validations"):
-        add_validation(document, inputs["validations"])
-    validate_comparison(document)
-    # both renderings of the one document, serialised before either file is replaced
-    write_texts({out_json: json_text(document), out_md: render_markdown(document)})
-    return document
 
 
 def add_drift_sections(document: dict[str, Any], config: Mapping[str, Any], tables: list[str], weights: list[str],

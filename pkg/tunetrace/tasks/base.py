@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-    from tunetrace.guard.validation import ValidationSpec
-    from tunetrace.tasks.registry import Entry
+    from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, ValidationSpec
+    from tunetrace.registry import Entry
 
 
 @dataclasses.dataclass

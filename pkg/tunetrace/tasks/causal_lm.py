@@ -20,7 +20,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns
-from tunetrace.data.prepare import load_prepared
+from tunetrace.data.readers import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.batching import in_original_order, length_order

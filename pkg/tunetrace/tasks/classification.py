@@ -15,7 +15,7 @@ import pandas as pd
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_prepared
+from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics
 from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TaskType, TrainingParts, array_column

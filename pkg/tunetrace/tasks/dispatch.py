@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import importlib
 
+from tunetrace.registry import entry
 from tunetrace.tasks.base import TaskType
-from tunetrace.tasks.registry import entry
 
 
 @functools.cache

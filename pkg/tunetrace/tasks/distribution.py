@@ -20,11 +20,11 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
-from tunetrace.data.prepare import load_prepared
+from tunetrace.data.readers import load_prepared
+from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer
 from tunetrace.tasks.generative import first_token_ids, next_token_logits
-from tunetrace.tasks.registry import primary_metric
 from tunetrace.tasks.rows import COL_TARGET, standardise_rows
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
-from tunetrace.data.prepare import load_prepared
+from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.squad import squad_v2_scores
 from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
-from tunetrace.tasks.registry import primary_metric
 from tunetrace.tasks.rows import COL_ANSWER_STARTS, COL_ANSWERS, COL_CONTEXT, COL_QUESTION, standardise_rows
 
 log = logging.getLogger(__name__)

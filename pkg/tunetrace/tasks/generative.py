@@ -21,7 +21,7 @@ import torch
 
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_prepared
+from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics, cross_entropy, group_error_rates
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer, prompt_text

@@ -320,8 +320,8 @@ def _node_main(job_file: str, port: int, threads: int) -> None:
 def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     """One rank's training, representation capture included (built here so every rank has it)."""
     from tunetrace.analysis.steps import RepresentationSpec
-    from tunetrace.guard.sizing import SizingSpec
     from tunetrace.training.loop import train_run
+    from tunetrace.training.sizing import SizingSpec
 
     model, task, method = job.specs()
     spec = RepresentationSpec.from_dict(job.representations) if job.representations else None

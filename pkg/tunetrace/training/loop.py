@@ -18,14 +18,14 @@ from tunetrace import artifacts as A
 from tunetrace.analysis.representations import representation_callback
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import write_json
-from tunetrace.guard.sizing import SizingSpec, log_plan, plan
 from tunetrace.models.loading import parameter_counts
 from tunetrace.provenance.environment import cluster_environment
+from tunetrace.registry import higher_is_better
 from tunetrace.tasks.base import TrainingParts
 from tunetrace.tasks.dispatch import get_task_type
-from tunetrace.tasks.registry import higher_is_better
 from tunetrace.training import checkpoints as C
 from tunetrace.training import jobcontrol
+from tunetrace.training.sizing import SizingSpec, log_plan, plan
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def peak_memory_mb() -> dict[str, float]:
 
 
 def make_jsonl_callback(path: Path, monitor: bool = True, sinks: Sequence[Any] = ()) -> Any:
-    """A TrainerCallback writing one JSON line per log event (see tunetrace.guard.monitor: the monitor)."""
-    from tunetrace.guard.monitor import make_monitor_callback
+    """A TrainerCallback writing one JSON line per log event (see tunetrace.training.monitor: the monitor)."""
+    from tunetrace.training.monitor import make_monitor_callback
 
     return make_monitor_callback(path, monitor=monitor, sinks=sinks)
 

@@ -1,4 +1,5 @@
-"""What the pretrained model (or a trivial predictor) scores before fine-tuning, for any task type."""
+"""Stage of rule evaluate_baseline: what the pretrained model (or a trivial predictor) scores before fine-tuning,
+for any task type."""
 
 from __future__ import annotations
 

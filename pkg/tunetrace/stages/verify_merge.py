@@ -1,18 +1,15 @@
-"""Merge a LoRA adapter into the base weights, and prove the merged model equals the adapter model,
+"""Stage of rule verify_merge: run the adapter model and the merged model on the eval split and prove they agree,
 for any task type (the type names the quantities compared and their tolerances)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
-from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_prepared
-from tunetrace.fileio import atomic_dir, finite, write_json
-from tunetrace.models.loading import parameter_counts
+from tunetrace.data.readers import load_prepared
+from tunetrace.fileio import finite, write_json
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -20,26 +17,6 @@ log = logging.getLogger(__name__)
 
 class MergeCheckError(RuntimeError):
     """The merged model does not reproduce the adapter model within tolerance."""
-
-
-def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike,
-                  out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
-    task_type = get_task_type(task.type)
-    merged = task_type.load_adapter_model(model_spec, task, adapter_dir).merge_and_unload()
-    return save_merged(merged, task_type.load_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
-
-
-def save_merged(merged: Any, tokenizer: Any, model_spec: ModelSpec, adapter_dir: str | os.PathLike,
-                out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write a merged model, its tokenizer and merge metadata as one atomic directory."""
-    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
-    with atomic_dir(out_dir) as tmp:
-        merged.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        write_json(Path(tmp) / A.MERGE_METADATA, info)
-    log.info("merged %s into %s", adapter_dir, out_dir)
-    return info
 
 
 def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,

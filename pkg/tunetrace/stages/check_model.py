@@ -1,5 +1,5 @@
-"""Early model checks (rule check_model): whatever about the base model can fail is found before any job loads
-weights. The model's name must resolve (a local directory with config.json; offline, a hub id in the local
+"""Stage of rule check_model, the early model checks: whatever about the base model can fail is found before any
+job loads weights. The model's name must resolve (a local directory with config.json; offline, a hub id in the local
 cache), its config must load, and every LoRA method's target modules must name layers of the task type's
 model, whose layout (module names and kinds) comes from the model built from the config on the meta device
 (no weights, no memory), or from this machine's cache of such layouts (models.layout).

@@ -1,4 +1,4 @@
-"""Smoke target: the cheap infrastructure test to run before an expensive job.
+"""Stage of rule run_smoke_test (target `smoke`): the cheap infrastructure test to run before an expensive job.
 
 Trains a handful of steps on one repeated batch (so the loss must fall), with a checkpoint every
 few steps; reloads every checkpoint (files, hashes, finite logits); resumes from a middle
@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from tunetrace import artifacts as A
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_prepared
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
+from tunetrace.data.readers import load_prepared
 from tunetrace.fileio import write_json
 from tunetrace.guard.validation import (
     CRITICAL,
-    ValidationSpec,
     check_files,
     check_model_loads,
     probe_batch,

@@ -1,8 +1,10 @@
-"""Score a run's final model on the prepared eval split, for any task type: metrics, predictions, report.
+"""Stage of rule evaluate_run: score a run's final model on the prepared eval split, for any task type: metrics,
+predictions, report.
 
-The second of two halves (the first, `evaluation.outputs.predict_final`, runs in the training job):
-`score_run` scores the raw outputs the training job wrote with the task type's `score`, so evaluate_run
-loads no model, and changing an evaluation setting (or this module) rescores without retraining.
+The second of two halves (the first, `stages.train.predict_final`, runs in the training job, which loads the
+saved final model back while its imports and device are warm): `score_run` scores the raw outputs the training
+job wrote with the task type's `score`, so evaluate_run loads no model, what is scored is what was saved, and
+changing an evaluation setting (or this module) rescores without retraining.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from tunetrace import artifacts as A
-from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
-from tunetrace.data.prepare import load_prepared
-from tunetrace.evaluation.outputs import predict_final, read_outputs
+from tunetrace.config import EvalSpec, MethodSpec, TaskSpec
+from tunetrace.data.readers import load_prepared
 from tunetrace.fileio import finite, write_json, write_text
 from tunetrace.tasks.base import Evaluation
 from tunetrace.tasks.dispatch import get_task_type
+from tunetrace.tasks.outputs import read_outputs
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,3 @@ def score_run(task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, dat
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed}", out_dir)
     log.info("%s/%s seed %d: %s = %.4f", method.name, task.name, seed, metric, evaluation.metrics["primary"])
     return evaluation.metrics
-
-
-def evaluate_run(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
-                 data_dir: str | os.PathLike, run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Both halves in one call (pilot runs, tests): outputs of `run_dir`'s saved final model, then scores."""
-    outputs_path = Path(run_dir) / A.EVAL_OUTPUTS
-    predict_final(model_spec, task, method, data_dir, run_dir, outputs_path)
-    return score_run(task, method, spec, seed, data_dir, outputs_path, out_dir)

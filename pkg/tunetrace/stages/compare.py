@@ -1,0 +1,34 @@
+"""Stage of rule compare_runs: results/comparison.json and comparison.md from every run's results."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from tunetrace.fileio import json_text, write_texts
+from tunetrace.guard.validation import enforce_strict
+from tunetrace.reporting.comparison import (
+    add_drift_sections,
+    add_validation,
+    build_comparison,
+    render_markdown,
+    validate_comparison,
+)
+
+
+def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], strict: bool, out_json: str | os.PathLike,
+                 out_md: str | os.PathLike) -> dict[str, Any]:
+    """Build, validate and write the comparison JSON and Markdown. With `strict` (validation.strict), a critical
+    red flag in `inputs["validations"]` stops it before anything is written."""
+    enforce_strict(inputs.get("validations", []), strict)
+    document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
+                                inputs["merge_checks"], inputs["manifests"])
+    if inputs.get("drift"):
+        add_drift_sections(document, config, inputs["drift"], inputs.get("weights", []), inputs.get("drift_plots", []))
+    if inputs.get("validations"):
+        add_validation(document, inputs["validations"])
+    validate_comparison(document)
+    # both renderings of the one document, serialised before either file is replaced
+    write_texts({out_json: json_text(document), out_md: render_markdown(document)})
+    return document

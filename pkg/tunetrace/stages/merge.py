@@ -1,0 +1,37 @@
+"""Stage of rule merge_adapter: fold a LoRA adapter into the base weights, for any task type, and save a
+standalone model (verify_merge proves it equals the adapter model)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tunetrace import artifacts as A
+from tunetrace.config import ModelSpec, TaskSpec
+from tunetrace.fileio import atomic_dir, write_json
+from tunetrace.models.loading import parameter_counts
+from tunetrace.tasks.dispatch import get_task_type
+
+log = logging.getLogger(__name__)
+
+
+def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike,
+                  out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
+    task_type = get_task_type(task.type)
+    merged = task_type.load_adapter_model(model_spec, task, adapter_dir).merge_and_unload()
+    return save_merged(merged, task_type.load_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
+
+
+def save_merged(merged: Any, tokenizer: Any, model_spec: ModelSpec, adapter_dir: str | os.PathLike,
+                out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write a merged model, its tokenizer and merge metadata as one atomic directory."""
+    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
+    with atomic_dir(out_dir) as tmp:
+        merged.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        write_json(Path(tmp) / A.MERGE_METADATA, info)
+    log.info("merged %s into %s", adapter_dir, out_dir)
+    return info
