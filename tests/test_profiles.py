@@ -56,3 +56,16 @@ def test_slurm_profile_sets_squeue_and_says_why_first() -> None:
     assert yaml.safe_load(text)["slurm-status-command"] == "squeue"
     first = text.splitlines()[0]
     assert first.startswith("# slurm-status-command is squeue") and "sacct" in first and "forever" in first
+
+
+def test_slurm_logs_of_a_requeued_job_are_appended() -> None:
+    """A requeue keeps the Slurm job id, so the plugin's %j.log is the same file: the profile asks sbatch to append
+    (the first attempt's log stays), with an option the plugin lets through."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    extra = profile["default-resources"]["slurm_extra"]
+    assert "--open-mode=append" in extra
+    validate_slurm_extra(SimpleNamespace(resources=SimpleNamespace(slurm_extra=extra)))
