@@ -2,19 +2,16 @@
 
 import json
 
-from tunetrace.guard.validation import enforce_strict
 from tunetrace.logutil import setup_logging
-from tunetrace.provenance.integrity import check_inputs
 from tunetrace.provenance.lineage import discard_records
-from tunetrace.reporting.comparison import compare_runs
+from tunetrace.reporting.comparison import compare_runs, refuse_before_writing
 
 setup_logging(snakemake.log[0], capture_stderr=True)
+inputs = {name: list(snakemake.input.get(name, [])) for name in
+          ("baselines", "evals", "runs", "merge_checks", "manifests", "validations", "drift", "weights", "drift_plots")}
+# a forged input or (strict) a critical flag stops the job here: the previous comparison and its record stand
+refuse_before_writing(inputs, json.loads(snakemake.params.validation)["strict"])
 discard_records(snakemake.output)  # no record may outlive its output if this job fails
-check_inputs(snakemake.input)  # every input is what its rule wrote, before any is read
-inputs = {name: list(snakemake.input[name])
-          for name in ("baselines", "evals", "runs", "merge_checks", "manifests", "validations")}
-enforce_strict(inputs["validations"], json.loads(snakemake.params.validation)["strict"])  # before anything is written
-inputs.update({name: list(snakemake.input.get(name, [])) for name in ("drift", "weights", "drift_plots")})
 compare_runs(json.loads(snakemake.params.study), inputs, snakemake.output.comparison, snakemake.output.markdown)
 
 from tunetrace.provenance.lineage import record_lineage  # noqa: E402  (lineage: keep last)

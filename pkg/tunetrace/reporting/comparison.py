@@ -15,6 +15,8 @@ import numpy as np
 from tunetrace.analysis.drift import drift_markdown, drift_sections
 from tunetrace.config import load_yaml
 from tunetrace.fileio import json_text, read_json, sha256_file, write_texts
+from tunetrace.guard.validation import enforce_strict
+from tunetrace.provenance.integrity import check_inputs
 
 log = logging.getLogger(__name__)
 COMPARISON_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "comparison.schema.yaml"
@@ -250,6 +252,15 @@ def _group_lines(entry: Mapping[str, Any]) -> list[str]:
                      + " | ".join(_gap_text(groups[f"{rate}_gap"]) for _, groups in columns) + " |")
     reasons = [line for title, groups in columns for line in _group_reasons(title, groups)]
     return lines + (["", *reasons] if reasons else [])
+
+
+def refuse_before_writing(inputs: Mapping[str, list[str]], strict: bool) -> None:
+    """Everything that refuses the comparison, before the job touches anything: an input that is not what
+    its rule wrote (provenance.integrity) and, with validation.strict, a critical red flag. The outputs are
+    update() outputs (rules/compare.smk), which Snakemake leaves in place, and their lineage records are
+    only discarded after this, so a refused comparison leaves the previous one standing with its record."""
+    check_inputs([path for paths in inputs.values() for path in paths])
+    enforce_strict(inputs["validations"], strict)
 
 
 def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out_json: str | os.PathLike,
