@@ -2,7 +2,7 @@ rule evaluate_baseline:
     input:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
-        model_check=ancient(MODEL_CHECK),
+        model_check=get_model_check,
     output:
         metrics="results/baseline/{task}/metrics.json",
         predictions="results/baseline/{task}/predictions.parquet",

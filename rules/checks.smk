@@ -1,13 +1,16 @@
 # Checks that stop a study before any job loads weights: the base model of each task (its name, its config,
 # the LoRA targets of every lora method), built on the meta device from config.json alone.
 
-# Every job that loads the base model reads the check as an ancient() input: it waits for the check to
-# pass, but the check being rewritten (it reruns when any lora method's target_modules or its own code
-# change) reruns none of them; their own params and code decide that.
+# A checkpoint, so that one snakemake call reaches the fixed point: when the check is to rerun, Snakemake
+# decides again about the jobs after it once it has run. Without that, a job that loads the base model and
+# reads a rerunning check as an ancient() input was never looked at (Snakemake sets every job downstream of
+# a job to rerun aside, to be planned through its inputs, and an ancient input plans nothing), so a call
+# ran the check alone and the next call the training whose params had changed. Jobs read it through
+# get_model_check (rules/common.smk).
 MODEL_CHECK = "results/checks/model/{task}.json"
 
 
-rule check_model:
+checkpoint check_model:
     output:
         summary=MODEL_CHECK,
     params:

@@ -43,6 +43,16 @@ def get_drift_inputs(runs):
     }
 
 
+def get_model_check(wildcards):
+    """Input function of every job that loads the base model: the task's model check.
+
+    While the check is to (re)run it is a plain input: the job waits for it, and a dry run lists the job
+    as one that may rerun. Once it has run, Snakemake asks again and gets it as an ancient() input: the
+    check being rewritten (it reruns when any LoRA method's target_modules or its own code change) reruns
+    no job; the job's own params, code and other inputs decide."""
+    return ancient(checkpoints.check_model.get(task=wildcards.task).output.summary)
+
+
 def get_gate_input(wildcards):
     """The GO/NO-GO decision: an input of train_run only for methods with gate.enabled."""
     if config["methods"][wildcards.method]["gate"]["enabled"]:

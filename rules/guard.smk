@@ -5,7 +5,7 @@ rule pilot_run:
     input:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
-        model_check=ancient(MODEL_CHECK),
+        model_check=get_model_check,
     output:
         metrics="results/pilots/{method}/{task}/seed{seed}/metrics.json",
         metadata="results/pilots/{method}/{task}/seed{seed}/run.json",
@@ -99,7 +99,7 @@ rule run_smoke_test:
     input:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
-        model_check=ancient(MODEL_CHECK),
+        model_check=get_model_check,
     output:
         report="results/smoke/{method}/{task}.json",
     params:

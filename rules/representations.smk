@@ -1,7 +1,7 @@
 rule extract_base_representations:
     input:
         eval="results/data/{task}/eval.parquet",
-        model_check=ancient(MODEL_CHECK),
+        model_check=get_model_check,
     output:
         reps=directory("results/representations/base/{task}/step_000000"),
     params:

@@ -3,7 +3,7 @@ rule train_run:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
         gate=get_gate_input,
-        model_check=ancient(MODEL_CHECK),
+        model_check=get_model_check,
     output:
         run_dir=directory("results/runs/{method}/{task}/seed{seed}/final"),
         checkpoints=directory("results/runs/{method}/{task}/seed{seed}/checkpoints"),

@@ -115,3 +115,16 @@ def test_slurm_profile_leaves_requests_to_the_rules() -> None:
     examples = yaml.safe_load("\n".join(line.removeprefix("# ") for line in text.split("# set-resources:")[1]
                                          .splitlines() if line.startswith("#   ")))
     assert examples and set(examples) <= set(RULES) - {r for r, s in RULES.items() if s.local}
+
+
+def test_slurm_logs_of_a_requeued_job_are_appended() -> None:
+    """A requeue keeps the Slurm job id, so the plugin's %j.log is the same file: the profile asks sbatch to append
+    (the first attempt's log stays), with an option the plugin lets through."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    extra = profile["default-resources"]["slurm_extra"]
+    assert "--open-mode=append" in extra
+    validate_slurm_extra(SimpleNamespace(resources=SimpleNamespace(slurm_extra=extra)))

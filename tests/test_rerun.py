@@ -8,10 +8,12 @@ The workflow (Snakefile, rules, scripts, pkg) is copied, so a test may edit a li
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,13 +107,13 @@ def test_noop_rerun_plans_nothing(study: CopiedWorkflow) -> None:
     assert study.planned_jobs() == {}
 
 
-def planned(flow: CopiedWorkflow) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run plans."""
-    out = flow.run("--dry-run").stdout
+def planned(flow: CopiedWorkflow, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run plans (checkpoint jobs included)."""
+    out = flow.run("--dry-run", *args).stdout
     jobs: list[tuple[str, dict[str, str]]] = []
     for line in out.splitlines():
         text = line.strip()
-        if text.startswith(("rule ", "localrule ")) and text.endswith(":"):
+        if text.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint ")) and text.endswith(":"):
             jobs.append((text.split()[1].rstrip(":"), {}))
         elif text.startswith("wildcards:") and jobs:
             jobs[-1][1].update(item.strip().split("=", 1) for item in text[len("wildcards:"):].split(","))
@@ -304,3 +306,172 @@ def test_squad_edit_goes_unseen_without_the_task_type_module(qa_study: CopiedWor
     qa_study.run("--touch", "--forceall")  # the variant's params become the recorded ones
     append_comment(qa_study.repo / "pkg" / "tunetrace" / "evaluation" / "squad.py")
     assert planned(qa_study) == []
+
+
+# The rerun matrix: one edit per config section (and code, data, and edits that rerun check_model), each on a
+# private copy of the finished two-task study. The planned jobs must be exactly the expected ones, and once
+# they have run (recorded with --touch) a dry run must plan nothing: one call reaches the fixed point.
+# check_model is a checkpoint (rules/checks.smk): while it is to rerun, a dry run lists every job after it as
+# one that may rerun; the check (cheap, no weights) is then run for real and the plan must be exact.
+
+Job = str  # "rule key=value ..." (wildcards sorted)
+ENDS = {"compare_runs", "summarize_lineage", "all"}  # the comparison, its lineage summary, the default target
+
+
+def job_set(jobs: list[tuple[str, dict[str, str]]]) -> set[Job]:
+    return {" ".join([rule, *(f"{k}={v}" for k, v in sorted(w.items()))]) for rule, w in jobs}
+
+
+def every_job(flow: CopiedWorkflow) -> set[Job]:
+    """Every job of the study under its current config (a forced dry run)."""
+    return job_set(planned(flow, "--forceall"))
+
+
+def select(jobs: set[Job], rules: set[str] | None = None, **wildcards: str) -> set[Job]:
+    """The jobs of `rules` (all rules when None) whose wildcards include `wildcards` (method matches
+    lora_method too)."""
+    def keep(job: Job) -> bool:
+        rule, *items = job.split()
+        found = dict(item.split("=", 1) for item in items)
+        found.setdefault("method", found.get("lora_method", ""))
+        return (rules is None or rule in rules) and all(found.get(k) == v for k, v in wildcards.items())
+
+    return {job for job in jobs if keep(job)}
+
+
+def ends(jobs: set[Job]) -> set[Job]:
+    return select(jobs, ENDS)
+
+
+def edit_config(section: str, change: Callable[[dict], None]) -> Callable[[CopiedWorkflow], None]:
+    def edit(flow: CopiedWorkflow) -> None:
+        change(flow.config)
+        flow.write_config()
+
+    edit.__name__ = section
+    return edit
+
+
+def add_lora_r8(config: dict) -> None:
+    config["methods"]["lora_r8"] = dict(config["methods"]["lora_r4"], lora={"r": 8, "alpha": 16})
+
+
+def add_lora_r8_and_bootstrap(config: dict) -> None:
+    add_lora_r8(config)
+    config["evaluation"]["bootstrap_samples"] = 60
+
+
+def edit_module(relative: str) -> Callable[[CopiedWorkflow], None]:
+    def edit(flow: CopiedWorkflow) -> None:
+        append_comment(flow.repo / "pkg" / "tunetrace" / relative)
+
+    return edit
+
+
+def edit_data(flow: CopiedWorkflow) -> None:
+    write_sentiment_csv(flow.root / "data" / "train2.csv", 52, seed=5)
+
+
+# Expected jobs: a function of every job of the study after the edit.
+Expect = Callable[[set[Job]], set[Job]]
+EVALUATION_RULES = {"evaluate_baseline", "evaluate_run", "verify_merge", "validate_run"}
+RUN_RULES = {"train_run", "evaluate_run", "validate_run", "compute_drift", "merge_adapter", "verify_merge"}
+
+MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
+    # id: (edit, reruns check_model, expected jobs)
+    "model": (edit_config("model", lambda c: c["model"].update(dtype="bfloat16")), True,
+              lambda new: new - select(new, {"prepare_data", "check_model"})),
+    "task_key_read_by_the_model": (
+        edit_config("task", lambda c: c["tasks"]["tiny2"].update(max_length=24)), True,
+        lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new)),
+    "task_key_read_by_the_guard": (
+        edit_config("task", lambda c: c["tasks"]["tiny2"].update(expected_range={"min": 0.1})), False,
+        lambda new: select(new, {"validate_run"}, task="tiny2") | ends(new)),
+    "method_key": (edit_config("method", lambda c: c["methods"]["full"].update(learning_rate=1e-4)), False,
+                   lambda new: select(new, RUN_RULES, method="full") | select(new, {"plot_drift"}) | ends(new)),
+    "add_a_method": (edit_config("methods", add_lora_r8), True,
+                     lambda new: select(new, method="lora_r8") | select(new, {"plot_drift"}) | ends(new)),
+    "remove_a_method": (edit_config("methods", lambda c: c["methods"].pop("lora_r4")), True,
+                        lambda new: select(new, {"plot_drift"}) | ends(new)),
+    "seeds": (edit_config("seeds", lambda c: c.update(seeds=[0, 1])), False,
+              lambda new: select(new, seed="1") | select(new, {"plot_drift"}) | ends(new)),
+    "evaluation": (edit_config("evaluation", lambda c: c["evaluation"].update(bootstrap_samples=60)), False,
+                   lambda new: select(new, EVALUATION_RULES) | ends(new)),
+    "representations": (
+        edit_config("representations", lambda c: c.setdefault("representations", {}).update(cka_batch_size=128)),
+        False, lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new)),
+    "validation": (edit_config("validation", lambda c: c.setdefault("validation", {}).update(loss_stall_ratio=0.9)),
+                   False, lambda new: select(new, {"validate_run"}) | ends(new)),
+    "gate_of_a_disabled_gate": (
+        edit_config("gate", lambda c: c["methods"]["full"].update(gate={"threshold": 0.2})), False,
+        lambda new: set()),
+    "gate_enabled": (
+        edit_config("gate", lambda c: c["methods"]["lora_r4"].update(gate={"enabled": True})), False,
+        lambda new: select(new, method="lora_r4") | select(new, {"plot_drift"}) | ends(new)),
+    "code_of_a_stage": (edit_module("analysis/drift.py"), False,
+                        lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new)),
+    "code_of_the_check_only": (edit_module("models/checks.py"), True, lambda new: set()),
+    "data": (edit_data, False, lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new)),
+    "add_a_method_and_an_evaluation_setting": (
+        edit_config("methods", add_lora_r8_and_bootstrap), True,
+        lambda new: (select(new, method="lora_r8") | select(new, {"plot_drift"})
+                          | select(new, EVALUATION_RULES) | ends(new))),
+}
+
+
+def run_pending_checks(flow: CopiedWorkflow) -> set[Job]:
+    """Run every model check the study plans, for real (no weights are loaded); return the checks run."""
+    checks = select(job_set(planned(flow)), {"check_model"})
+    targets = [f"results/checks/model/{job.split('task=')[1]}.json" for job in checks]
+    if targets:
+        flow.run(*targets)
+    return checks
+
+
+@pytest.mark.parametrize("case", list(MATRIX))
+def test_rerun_matrix(study: CopiedWorkflow, case: str) -> None:
+    """An edit plans exactly the jobs it makes stale, and after they ran a dry run plans nothing."""
+    edit, reruns_check, expect = MATRIX[case]
+    edit(study)
+    expected = expect(every_job(study))
+    first_plan = job_set(planned(study))
+    checks = run_pending_checks(study)
+    assert bool(checks) == reruns_check, checks
+    if reruns_check:  # while the check is pending, the jobs after it are listed as ones that may rerun
+        assert expected <= first_plan, sorted(expected - first_plan)
+    else:
+        assert first_plan == expected, (sorted(first_plan - expected), sorted(expected - first_plan))
+    plan = job_set(planned(study))
+    assert plan == expected, (sorted(plan - expected), sorted(expected - plan))
+    if plan:
+        study.run("--touch")
+    assert planned(study) == []
+
+
+def jobs_in(text: str) -> list[str]:
+    """Rule names of the jobs a snakemake log announces, in order."""
+    return [line.strip().split()[1].rstrip(":") for line in text.splitlines()
+            if line.strip().startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))
+            and line.strip().endswith(":")]
+
+
+def test_one_call_reruns_the_check_and_the_training_it_hid(tmp_path: Path) -> None:
+    """A real run: dropping the LoRA method (the check reruns) and changing full's learning rate and steps,
+    one `snakemake <validation>` reruns the check, training, evaluation and validation, and then a dry run
+    plans nothing (the check as an ancient input of training once hid the training from that call)."""
+    copy_workflow(tmp_path / "repo")
+    config = tiny_config()
+    config["representations"] = {"enabled": False}
+    flow = CopiedWorkflow(tmp_path / "study", config, tmp_path / "repo")
+    target = "results/validation/full/tiny/seed0.json"
+    flow.run(target)
+    report = (flow.root / target).read_bytes()
+    flow.config["methods"].pop("lora_r4")
+    flow.config["methods"]["full"].update(learning_rate=1e-8, max_steps=2)
+    flow.write_config()
+    proc = flow.run(target)
+    ran = jobs_in(proc.stdout + proc.stderr)
+    assert sorted(ran) == ["check_model", "evaluate_run", "train_run", "validate_run"], ran
+    assert (flow.root / target).read_bytes() != report
+    assert json.loads((flow.root / "results/runs/full/tiny/seed0/run.json").read_text())["global_steps"] == 2
+    assert planned(flow, target) == []

@@ -60,6 +60,20 @@ def test_truncate_log_drops_records_after_the_checkpoint(tmp_path: Path) -> None
     assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1, 2]
 
 
+def test_wall_time_sums_the_segments_a_run_was_trained_in() -> None:
+    """run.json's train_wall_time_s is the sum over the checkpoint's recorded segments and this call's; a checkpoint
+    without segments (older) gives a segment of unknown time, and the sum says it is incomplete."""
+    from tunetrace.training.loop import prior_segments, segment, wall_time_summary
+
+    first = segment(0, 8, 2.5)
+    summary = wall_time_summary([*prior_segments({"step": 8, "segments": [first]}, 8), segment(8, 12, 1.25)])
+    assert summary["train_wall_time_s"] == 3.75 and summary["train_wall_time_complete"]
+    assert [(s["from_step"], s["to_step"]) for s in summary["train_segments"]] == [(0, 8), (8, 12)]
+    older = wall_time_summary([*prior_segments({"step": 8}, 8), segment(8, 12, 1.25)])
+    assert older["train_wall_time_s"] == 1.25 and not older["train_wall_time_complete"]
+    assert prior_segments({}, 0) == []
+
+
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("models") / "tiny_bert")
@@ -112,3 +126,10 @@ def test_training_killed_twice_resumes_to_the_uninterrupted_result(tmp_path: Pat
     reference = json.loads((straight.root / RUN / "run.json").read_text())
     assert abs(metadata["final_train_loss"] - reference["final_train_loss"]) <= 1e-6
     assert not (killed.root / STATE).exists(), "resume state must be removed once the run is complete"
+    segments = metadata["train_segments"]
+    assert [(s["from_step"], s["to_step"]) for s in segments] == [
+        (0, C.checkpoint_step(first_resume)), (C.checkpoint_step(first_resume), C.checkpoint_step(second_resume)),
+        (C.checkpoint_step(second_resume), 40)]
+    assert all(s["wall_time_s"] > 0 for s in segments) and metadata["train_wall_time_complete"]
+    assert metadata["train_wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in segments))
+    assert [(s["from_step"], s["to_step"]) for s in reference["train_segments"]] == [(0, 40)]

@@ -2,9 +2,11 @@
 `tunetrace.stages`.
 
 On entry, in this order: the job's log (`snakemake.log[0]`, file descriptor 2 included, so tracebacks and
-library warnings land there), an optional start hook (train_run's `run_as_job`), the removal of the lineage
-records of the outputs it rewrites (no record may outlive its output if the job fails), with `check_inputs`
-the inputs against their records (before any is read), and with `torch_threads` torch's thread count (only
+library warnings land there), an optional start hook (train_run's `run_as_job`), with `check_inputs` the
+inputs against their records (before any is read), an optional `refuse` check of the job (compare_runs: strict
+mode's critical flags), then the removal of the lineage records of the outputs it rewrites (no record may
+outlive its output if the job fails). A job refused before that point leaves its previous outputs and their
+records standing. With `torch_threads`, torch's thread count (only
 jobs that run a model: importing torch costs a light job more than its work). On success the lineage of every
 output is recorded; on an exception nothing is, and the exception fails the job.
 
@@ -43,14 +45,16 @@ class Job:
 
 @contextlib.contextmanager
 def job(smk: Any, *, torch_threads: bool = False, check_inputs: bool = False,
-        on_start: Callable[[], None] | None = None) -> Iterator[Job]:
+        on_start: Callable[[], None] | None = None, refuse: Callable[[Job], None] | None = None) -> Iterator[Job]:
     """Set the job up, yield it, and record the lineage of its outputs when the body returned."""
     setup_logging(smk.log[0], capture_stderr=True)
     if on_start is not None:
         on_start()
-    discard_records(smk.output)
     if check_inputs:
         verify_inputs(smk.input)
+    if refuse is not None:
+        refuse(Job(smk))
+    discard_records(smk.output)
     if torch_threads:
         import torch
 

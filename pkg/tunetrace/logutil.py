@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import gc
 import logging
 import os
+import socket
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+# The first line each process writes into a job's log: attempts are told apart by it and counted by it.
+ATTEMPT_HEADER = "===== tunetrace attempt"
 
 
 def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO,
@@ -16,17 +23,23 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
     With `capture_stderr`, file descriptor 2 itself is sent to the log file, so progress bars,
     library warnings and tracebacks of a workflow job land in its log rather than interleaving
     on the terminal with other jobs.
+
+    The log is appended to, never truncated, and each process starts its part with a header line
+    (attempt_header): a requeued job keeps its earlier attempts, and a second process refused by a
+    live one (training.runlock) adds its refusal below the live one's lines instead of erasing them.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(fd, (attempt_header(log_file) + "\n").encode())
         if capture_stderr:
-            fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             sys.stderr.flush()
             os.dup2(fd, 2)
             os.close(fd)
         else:
-            handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
+            os.close(fd)
+            handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -39,6 +52,26 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
     if log_file:  # the job's first timestamp: the benchmarks take start-up + imports up to this line
         logging.getLogger(__name__).info("logging to %s (pid %d)", log_file, os.getpid())
     skip_exit_collection()
+
+
+def attempt_header(log_file: str | os.PathLike, env: Mapping[str, str] | None = None) -> str:
+    """The header of this process's part of `log_file`: the attempt (one more than the headers already in
+    the file), the Slurm job id and restart count when under Slurm, host, time and pid."""
+    env = os.environ if env is None else env
+    attempt = 1 + count_attempts(log_file)
+    slurm = (f" slurm job {env['SLURM_JOB_ID']} restart {env.get('SLURM_RESTART_COUNT', '0')}"
+             if env.get("SLURM_JOB_ID") else "")
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return f"{ATTEMPT_HEADER} {attempt}{slurm} host {socket.gethostname()} at {now} pid {os.getpid()} ====="
+
+
+def count_attempts(log_file: str | os.PathLike) -> int:
+    """How many processes have started writing `log_file` (its header lines; 0 when it does not exist)."""
+    try:
+        with Path(log_file).open(encoding="utf-8", errors="replace") as handle:
+            return sum(line.startswith(ATTEMPT_HEADER) for line in handle)
+    except FileNotFoundError:
+        return 0
 
 
 def skip_exit_collection() -> None:

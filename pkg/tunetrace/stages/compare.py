@@ -17,11 +17,15 @@ from tunetrace.reporting.comparison import (
 )
 
 
-def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], strict: bool, out_json: str | os.PathLike,
+def refuse_comparison(job: Any) -> None:
+    """With validation.strict, a critical red flag in the job's validations stops it before anything is touched:
+    the outputs are update() outputs (rules/compare.smk), so the previous comparison and its record stand."""
+    enforce_strict(list(job.input.get("validations", [])), job.param("validation")["strict"])
+
+
+def compare_runs(config: Mapping[str, Any], inputs: Mapping[str, list[str]], out_json: str | os.PathLike,
                  out_md: str | os.PathLike) -> dict[str, Any]:
-    """Build, validate and write the comparison JSON and Markdown. With `strict` (validation.strict), a critical
-    red flag in `inputs["validations"]` stops it before anything is written."""
-    enforce_strict(inputs.get("validations", []), strict)
+    """Build, validate and write the comparison JSON and Markdown."""
     document = build_comparison(config, inputs["baselines"], inputs["evals"], inputs["runs"],
                                 inputs["merge_checks"], inputs["manifests"])
     if inputs.get("drift"):

@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import shutil
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,9 +181,11 @@ def train_run(
     _attach_job_callbacks(trainer)
     marker.trainer = trainer
     marker.base_loss = (C.read_marker(resume_from).get("loss_sum") or 0.0) if resume_from else 0.0
+    marker.prior_segments = prior_segments(C.read_marker(resume_from) if resume_from else {}, resumed_step)
     if resume_from:
         log.info("resuming from %s (step %d)", resume_from, resumed_step)
-    started = time.perf_counter()
+    started = marker.started = time.perf_counter()
+    marker.from_step = resumed_step
     try:  # on success the callback's on_train_end has joined the checkpoint finisher
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else resume_from_checkpoint)
     except BaseException:  # a checkpoint saved before the error is completed before the error leaves
@@ -202,6 +205,7 @@ def train_run(
     metadata.update(planned_steps=int(trainer.state.max_steps), sizing=size)
     metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
                     nodes=method.nodes, cluster=cluster_environment())
+    metadata.update(wall_time_summary(marker.segments(int(result.global_step), wall)))
     if sharding is not None:
         metadata["deepspeed"] = sharding
     metadata["set_aside_checkpoints"] = C.set_aside_checkpoints(state_dir, fingerprint)  # damaged, kept
@@ -276,6 +280,9 @@ def make_marker_callback() -> Any:
     class CompleteMarkerCallback(TrainerCallback):
         trainer: Any = None
         base_loss = 0.0  # loss sum of the steps before the checkpoint this call resumed from
+        prior_segments: list[dict[str, Any]] = []  # the training segments before this call's (its checkpoint's)
+        started = 0.0  # perf_counter at this call's start of training
+        from_step = 0
 
         def __init__(self) -> None:
             self.finisher = C.Finisher()  # checksums, fsync and marker off the training thread
@@ -291,13 +298,43 @@ def make_marker_callback() -> Any:
                 path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 current = _loss_sum(self.trainer)
                 total = None if current is None else self.base_loss + current
-                self.finisher.start(path, {"step": state.global_step, "loss_sum": total})
+                segments = self.segments(state.global_step, time.perf_counter() - self.started)
+                self.finisher.start(path, {"step": state.global_step, "loss_sum": total, "segments": segments})
             return control
+
+        def segments(self, step: int, wall: float) -> list[dict[str, Any]]:
+            """The training segments up to `step`: the earlier ones and this call's, `wall` seconds so far."""
+            return [*self.prior_segments, segment(self.from_step, step, wall)]
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             self.finisher.wait()
 
     return CompleteMarkerCallback()
+
+
+def segment(from_step: int, to_step: int, wall: float | None) -> dict[str, Any]:
+    """One training process's share of a run: its steps, wall time of training, host and Slurm job."""
+    return {"from_step": from_step, "to_step": to_step, "wall_time_s": None if wall is None else round(wall, 3),
+            "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+
+
+def prior_segments(marker: dict[str, Any], resumed_step: int) -> list[dict[str, Any]]:
+    """The segments recorded in the checkpoint a run resumes from; a checkpoint written before segments were
+    recorded gives one segment of unknown wall time (so the sum says it is a lower bound)."""
+    if not resumed_step:
+        return []
+    recorded = marker.get("segments")
+    if recorded:
+        return list(recorded)
+    return [{**segment(0, resumed_step, None), "host": None, "slurm_job_id": None}]
+
+
+def wall_time_summary(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """run.json's training time: summed over the segments a resumed run was trained in, and the segments.
+    A killed segment counts up to the checkpoint its successor resumed from (later steps were redone)."""
+    known = [s["wall_time_s"] for s in segments if s["wall_time_s"] is not None]
+    return {"train_wall_time_s": sum(known), "train_wall_time_complete": len(known) == len(segments),
+            "train_segments": segments}
 
 
 def _finish_quietly(finisher: C.Finisher) -> None:
