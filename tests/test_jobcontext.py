@@ -31,10 +31,23 @@ def calls(monkeypatch):
 
 
 def test_order_on_success(tmp_path, calls):
-    """Log, start hook, discard, input check, then the body, then the lineage record; params decoded."""
-    with jobcontext.job(fake_snakemake(tmp_path), check_inputs=True, on_start=lambda: calls.append("start")) as j:
+    """Log, start hook, input check, refusal check, discard, then the body, then the lineage record; params
+    decoded."""
+    with jobcontext.job(fake_snakemake(tmp_path), check_inputs=True, on_start=lambda: calls.append("start"),
+                        refuse=lambda job: calls.append(f"refuse:{job.seed}")) as j:
         calls.append(f"body:{j.param('task')['k']}:{j.seed}")
-    assert calls == ["log:True", "start", "discard", "check_inputs", "body:1:3", "record"]
+    assert calls == ["log:True", "start", "check_inputs", "refuse:3", "discard", "body:1:3", "record"]
+
+
+def test_a_refused_job_keeps_its_previous_records(tmp_path, calls):
+    """A refusal (forged input, strict mode) stops the job before the old outputs' records are discarded."""
+
+    def refuse(job):
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"), jobcontext.job(fake_snakemake(tmp_path), refuse=refuse):
+        calls.append("body")
+    assert calls == ["log:True"]
 
 
 def test_no_record_when_the_stage_fails(tmp_path, calls):
