@@ -278,13 +278,13 @@ def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] |
     below, above = low is not None and value < low, high is not None and value > high
     if not (below or above):
         return []
-    worse = below if higher_is_better else above
+    severity = CRITICAL if (below if higher_is_better else above) else WARNING
     where = f"{name} {value:.4f} is {'below' if below else 'above'} the expected range [{low}, {high}] " \
-            f"(tasks.<task>.expected_range; {name} {'higher' if higher_is_better else 'lower'} is better)"
-    code = "metric_below_range" if below else "metric_above_range"
-    if worse:
-        return [flag(CRITICAL, code, f"{where}: worse than expected", [metrics_path])]
-    return [flag(WARNING, code, f"{where}: suspiciously good (leakage? wrong split?)", [metrics_path])]
+            f"(tasks.<task>.expected_range; {name} {'higher' if higher_is_better else 'lower'} is better): " + (
+                "worse than expected" if severity == CRITICAL else "suspiciously good (leakage? wrong split?)")
+    if below:
+        return [flag(severity, "metric_below_range", where, [metrics_path])]
+    return [flag(severity, "metric_above_range", where, [metrics_path])]
 
 
 def _measured(metrics: Mapping[str, Any], metric: str, stratum: str | None) -> float | None:
@@ -322,8 +322,9 @@ def check_criteria(metrics: Mapping[str, Any], criteria: Sequence[Mapping[str, A
         worse = need is not None and (value < need if higher else value > need)
         better = ceiling is not None and (value > ceiling if higher else value < ceiling)
         sign = ">=" if higher else "<="
+        severity = item.get("severity") or CRITICAL
         if worse:
-            flags.append(flag(item.get("severity") or CRITICAL, "criterion_not_met",
+            flags.append(flag(severity, "criterion_not_met",
                               f"{run}: {where} {value:.4f} fails {key}: {metric} {sign} {need:g} required "
                               f"({metric}: {'higher' if higher else 'lower'} is better)", [metrics_path]))
         elif better:
