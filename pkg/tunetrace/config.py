@@ -236,13 +236,14 @@ def _check_criteria(name: str, task: Mapping[str, Any]) -> None:
 
 
 def _check_class_weights(name: str, task: Mapping[str, Any]) -> None:
-    """class_weights only for sequence_classification, and an explicit list has one weight per label."""
+    """class_weights only for a type with a head over the labels (registry fact), one weight per label."""
     weights = task["class_weights"]
     if weights is None:
         return
-    if task["type"] != "sequence_classification":
-        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': only sequence_classification trains a "
-                          f"loss over label classes (this task is {task['type']}); remove it")
+    if not registry.entry(task["type"]).label_head:
+        heads = [n for n in registry.task_type_names() if registry.entry(n).label_head]
+        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': only {' and '.join(heads)} trains a loss "
+                          f"over label classes (this task is {task['type']}); remove it")
     if isinstance(weights, list) and len(weights) != len(task["labels"]):
         raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': {len(weights)} weights for "
                           f"{len(task['labels'])} labels {task['labels']}; give one per label, in that order, "

@@ -19,6 +19,7 @@ from tunetrace.evaluation.metrics import (
     group_error_rates,
     softmax,
 )
+from tunetrace.tasks import registry
 from tunetrace.tasks.base import MergeQuantity
 
 CI_KEYS = ("accuracy", "f1", "macro_f1", "precision", "recall")
@@ -153,7 +154,7 @@ FIX_COLLAPSE = ("usually fixed by more optimiser steps (methods.<m>.epochs or ma
 
 def fix_collapse(task: TaskSpec) -> str:
     """The collapse advice; for a task type that trains a loss over the labels, the class-weights key by name."""
-    if task.type != "sequence_classification":  # the config refuses class_weights for the other types
+    if not registry.entry(task.type).label_head:  # the config refuses class_weights for the other types
         return FIX_COLLAPSE
     return f"{FIX_COLLAPSE}, or tasks.{task.name}.class_weights: balanced when the labels are imbalanced"
 
