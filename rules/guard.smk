@@ -75,7 +75,7 @@ rule validate_run:
         **WEIGHT_ANALYSIS_OUTPUT,
     params:
         model=get_model_params,
-        task=get_task_params,
+        task=get_validation_task_params,
         method=get_method_params,
         validation=get_validation_params,
         expected_range=get_expected_range_params,

@@ -2,7 +2,7 @@
 # an unrelated key reruns nothing. Resource functions (rules/resources.smk) schedule jobs and stay out of params.
 
 # Read only by the guard rules (gates, validation): editing them must not rerun training.
-GUARD_KEYS = ("expected_range", "gate")
+GUARD_KEYS = ("expected_range", "criteria", "gate")
 
 
 def without_guard_keys(entry):
@@ -26,6 +26,11 @@ DATA_CHECK_KEYS = ("min_train_rows_per_label", "allow_degenerate_data")
 def get_task_params(wildcards):
     task = without_guard_keys(config["tasks"][wildcards.task])
     return as_json({k: v for k, v in task.items() if k not in DATA_CHECK_KEYS})
+
+
+def get_validation_task_params(wildcards):
+    """The task slice of validate_run: get_task_params' keys and the guard's (expected_range, criteria)."""
+    return as_json({k: v for k, v in config["tasks"][wildcards.task].items() if k not in DATA_CHECK_KEYS})
 
 
 def get_data_task_params(wildcards):

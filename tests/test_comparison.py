@@ -63,3 +63,43 @@ def test_comparison_schema_accepts_null_rates_and_refuses_numbers_out_of_range()
                                              "books": {**LEARNED["groups"]["books"], "fpr": 1.5}}})
     with pytest.raises(jsonschema.ValidationError):
         validate_comparison(broken)
+
+
+def _validated(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with a validation section: full seed 0 failed two critical checks and warned once."""
+    flags = [{"method": "full", "task": "t", "seed": 0, "severity": s, "code": c, "message": "m", "files": []}
+             for s, c in (("critical", "loss_at_chance"), ("critical", "not_better_than_trivial"),
+                          ("warning", "too_few_steps"))]
+    doc["validation"] = {"critical": 2, "warning": 1, "flags": flags,
+                         "runs": [{"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 2,
+                                   "warning": 1, "report": "r.json"}]}
+    return doc
+
+
+def _row(md: str, method: str) -> str:
+    return next(line for line in md.splitlines() if line.startswith(f"| {method} | "))
+
+
+def test_flagged_run_is_marked_in_the_results_table():
+    """The results table has a red-flags column: the failed run's row says FAIL with its seed and critical codes."""
+    md = render_markdown(_validated(document()))
+    header = next(line for line in md.splitlines() if line.startswith("| method | type |"))
+    assert header.endswith("| merge check | red flags |")
+    assert _row(md, "full").endswith("| **FAIL** seed 0: loss_at_chance, not_better_than_trivial (1 warning) |")
+    doc = _validated(document())
+    doc["validation"]["flags"] = doc["validation"]["flags"][2:]
+    doc["validation"]["runs"][0].update(passed=True, critical=0)
+    assert _row(render_markdown(doc), "full").endswith("| pass (1 warning) |")
+    assert "red flags" not in render_markdown(document()).split("## Red flags")[0]  # no validation: no column
+
+
+def test_f1_primary_metric_has_no_second_f1_column():
+    """primary_metric f1: the table shows 'f1 (mean ± sd)' once and no separate F1 column; accuracy keeps F1."""
+    doc = document()
+    doc["tasks"]["t"]["primary_metric"] = "f1"
+    header = next(line for line in render_markdown(doc).splitlines() if line.startswith("| method | type |"))
+    assert "| f1 (mean ± sd) |" in header and "| F1 |" not in header
+    cells = _row(render_markdown(doc), "full").split("|")
+    assert len(cells) == len(header.split("|"))
+    accuracy = next(line for line in render_markdown(document()).splitlines() if line.startswith("| method | type |"))
+    assert "| accuracy (mean ± sd) |" in accuracy and "| F1 |" in accuracy

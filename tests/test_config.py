@@ -213,3 +213,39 @@ def test_workflow_slices_build_the_same_specs() -> None:
         assert MethodSpec.from_dict(name, config["methods"][name]) == MethodSpec.from_dict(name, raw["methods"][name])
     assert TaskSpec.from_dict("tiny", config["tasks"]["tiny"]) == TaskSpec.from_dict("tiny", raw["tasks"]["tiny"])
     assert EvalSpec.from_dict(config["evaluation"]) == EvalSpec.from_dict(raw["evaluation"])
+
+
+def _with_task(**keys) -> dict:
+    config = tiny_config()
+    config["tasks"]["tiny"].update(keys)
+    return config
+
+
+def test_criteria_are_filled_and_checked_against_the_task_type() -> None:
+    """A criterion gets stratum/min/max/severity defaults; an unknown metric, a stratum without group_field, no
+    bound, or min > max is refused naming the key."""
+    filled = validate_config(_with_task(criteria=[{"metric": "accuracy", "min": 0.7}]))
+    assert filled["tasks"]["tiny"]["criteria"] == [{"metric": "accuracy", "min": 0.7, "max": None, "stratum": None,
+                                                    "severity": "critical"}]
+    with pytest.raises(ConfigError, match=r"tasks\.tiny\.criteria\[0\]\.metric.*'perplexity'.*accuracy"):
+        validate_config(_with_task(criteria=[{"metric": "perplexity", "max": 2.0}]))
+    with pytest.raises(ConfigError, match=r"criteria\[0\]\.stratum.*group_field"):
+        validate_config(_with_task(group_field=None, criteria=[{"metric": "accuracy", "stratum": "x", "min": 0.5}]))
+    with pytest.raises(ConfigError, match=r"criteria\[0\]'.*needs a bound"):
+        validate_config(_with_task(criteria=[{"metric": "accuracy"}]))
+    with pytest.raises(ConfigError, match=r"criteria\[0\]'.*min 0.9 > max 0.5"):
+        validate_config(_with_task(criteria=[{"metric": "accuracy", "min": 0.9, "max": 0.5}]))
+
+
+def test_class_weights_are_balanced_or_one_per_label() -> None:
+    """class_weights: balanced or a list of one positive weight per label; other lengths, values or task types are
+    refused naming the key."""
+    assert validate_config(_with_task(class_weights="balanced"))["tasks"]["tiny"]["class_weights"] == "balanced"
+    assert TaskSpec.from_dict("tiny", _with_task(class_weights=[1.0, 3.0])["tasks"]["tiny"]).class_weights == (1.0, 3.0)
+    with pytest.raises(ConfigError, match=r"tasks\.tiny\.class_weights.*3 weights for 2 labels"):
+        validate_config(_with_task(class_weights=[1.0, 2.0, 3.0]))
+    with pytest.raises(ConfigError, match=r"tasks\.tiny\.class_weights"):
+        validate_config(_with_task(class_weights="inverse"))
+    lm = {"type": "causal_lm", "source": {"train": "x.jsonl"}, "class_weights": "balanced"}
+    with pytest.raises(ConfigError, match=r"tasks\.lm\.class_weights.*only sequence_classification"):
+        validate_config({**tiny_config(), "tasks": {"lm": lm}})

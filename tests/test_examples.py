@@ -97,3 +97,6 @@ def test_study_merge_validate(make_workflow):
     assert quantities["perplexity_abs_diff"]["value"] < 0.01
     assert_drift(doc["tasks"]["instructions"], set(doc["tasks"]["instructions"]["methods"]))
     assert set(method["runs"][0]["strata"]) == {"easy", "hard"} and "perplexity" in method["metrics"]
+    # the study's criteria reach validate_run: the random-weight tiny model fails its held-out loss < 0.10
+    failed = [f for f in doc["validation"]["flags"] if f["code"] == "criterion_not_met"]
+    assert any("tasks.instructions.criteria[0]" in f["message"] and f["severity"] == "critical" for f in failed)

@@ -78,3 +78,16 @@ def test_torch_threads_sets_the_jobs_thread_count(tmp_path, calls):
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_study_stop_exits_without_a_traceback(tmp_path, calls, caplog):
+    """A StudyStopped (strict mode's verdict) ends the job with exit status 1 and its message logged, no traceback."""
+    from tunetrace.config import StudyStopped
+
+    def refuse(job):
+        raise StudyStopped("validation.strict: full/t/seed0 loss_at_chance")
+
+    with pytest.raises(SystemExit) as stopped, jobcontext.job(fake_snakemake(tmp_path), refuse=refuse):
+        calls.append("body")
+    assert stopped.value.code == 1 and stopped.value.__cause__ is None and "body" not in calls
+    assert "full/t/seed0 loss_at_chance" in caplog.text

@@ -83,3 +83,74 @@ def test_report_prints_undefined_rates_as_na_with_reason():
     report = format_report(metrics)
     assert "n/a (every group): no example of the split is predicted positive" in report
     assert "largest FPR gap: n/a (fewer than two groups" in report and "1.000" not in report
+
+
+def test_collapse_advice_names_the_class_weights_key():
+    """A sequence classifier's collapse flag names tasks.<task>.class_weights: balanced; a generative one does not."""
+    [found] = label_prediction_flags(predictions([0, 1, 0, 1], [0, 0, 0, 0]), TASK, SPEC)[:1]
+    assert "tasks.t.class_weights: balanced" in found["message"]
+    generative = TaskSpec.from_dict("g", {"type": "generative_classification", "source": {},
+                                          "labels": ["negative", "positive"]})
+    assert all("class_weights" not in f["message"]
+               for f in label_prediction_flags(predictions([0, 1, 0, 1], [0, 0, 0, 0]), generative, SPEC))
+
+
+def test_class_weight_vector_known_answers():
+    """balanced: n / (k x n_label) (6 rows, 1 positive: 0.6 and 3.0); a list is used as given; None stays None;
+    balanced with a label absent from training is refused naming the key."""
+    import numpy as np
+
+    from tunetrace.data.checks import DataError
+    from tunetrace.tasks.labels import class_weight_vector
+
+    labels = np.array([0, 0, 0, 0, 0, 1])
+    assert class_weight_vector("balanced", labels, TASK) == pytest.approx([6 / (2 * 5), 6 / (2 * 1)])
+    assert class_weight_vector((1.0, 4.0), labels, TASK) == [1.0, 4.0]
+    assert class_weight_vector(None, labels, TASK) is None
+    with pytest.raises(DataError, match=r"tasks\.t\.class_weights: balanced.*\['positive'\]"):
+        class_weight_vector("balanced", np.zeros(4, dtype=int), TASK)
+
+
+def test_weighted_loss_on_an_imbalanced_task_matches_a_hand_computation(tmp_path):
+    """An imbalanced tiny task (10 negative, 2 positive) with class_weights balanced: the training path's loss on a
+    batch differs from the unweighted one and equals sum_i w[y_i] * -log p(y_i) / sum_i w[y_i]."""
+    import csv
+    import dataclasses
+
+    import numpy as np
+    import torch
+    from transformers import TrainingArguments
+
+    from conftest import tiny_config, write_sentiment_csv
+    from tunetrace.config import MethodSpec, ModelSpec
+    from tunetrace.stages.prepare import prepare_task_data
+
+    write_sentiment_csv(tmp_path / "eval.csv", 8, seed=4)
+    write_sentiment_csv(tmp_path / "all.csv", 24, seed=3)
+    with open(tmp_path / "all.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [r for r in rows if r["label"] == "negative"][:10] + [r for r in rows if r["label"] == "positive"][:2]
+    with open(tmp_path / "train.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    config = tiny_config(str(tmp_path))
+    config["tasks"]["tiny"].update(source={"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")},
+                                   class_weights="balanced")
+    task = TaskSpec.from_dict("tiny", config["tasks"]["tiny"])
+    prepare_task_data(dataclasses.replace(task, allow_degenerate_data=True), tmp_path / "prepared")
+    method = MethodSpec.from_dict("full", config["methods"]["full"])
+    parts = get_task_type(task.type).training_parts(ModelSpec.from_dict({}), task, method, tmp_path / "prepared")
+    assert parts.info["class_weights"] == pytest.approx({"negative": 12 / 20, "positive": 12 / 4})
+    batch = parts.collator([parts.train_set[i] for i in range(len(parts.train_set))])
+    trainer = parts.trainer_class(model=parts.model, args=TrainingArguments(str(tmp_path / "out"), use_cpu=True,
+                                                                           report_to=[]))
+    parts.model.eval()
+    with torch.no_grad():
+        weighted = float(trainer.compute_loss(parts.model, dict(batch)))
+        out = parts.model(**dict(batch))
+    labels = batch["labels"].numpy()
+    nll = -torch.log_softmax(out.logits.float(), dim=-1).numpy()[range(len(labels)), labels]
+    w = np.where(labels == 1, 3.0, 0.6)
+    assert weighted == pytest.approx(float((w * nll).sum() / w.sum()), rel=1e-5)
+    assert abs(weighted - float(out.loss)) > 1e-3  # the model's own (unweighted) loss differs

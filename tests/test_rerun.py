@@ -410,7 +410,7 @@ MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
         lambda new: select(new, method="lora_r4") | select(new, {"plot_drift"}) | ends(new)),
     "code_of_a_stage": (edit_module("analysis/drift.py"), False,
                         lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new)),
-    "code_of_the_check_only": (edit_module("models/checks.py"), True, lambda new: set()),
+    "code_of_the_check_only": (edit_module("stages/check_model.py"), True, lambda new: set()),
     "data": (edit_data, False, lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new)),
     "add_a_method_and_an_evaluation_setting": (
         edit_config("methods", add_lora_r8_and_bootstrap), True,

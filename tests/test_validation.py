@@ -392,3 +392,197 @@ def test_an_unknown_flag_code_in_the_config_is_refused(key):
     config["validation"] = {key: ["below_baselin"]}
     with pytest.raises(ConfigError, match=rf"validation\.{key}.*'below_baselin'.*not_better_than_trivial"):
         validate_config(config)
+
+
+# ---------------------------------------------------------------- verdicts that need evidence
+
+def _ci_metrics(value: float, low: float, high: float, n: int = 200, name: str = "accuracy") -> dict:
+    return {"primary": value, "primary_metric": name, "ci": {name: [low, high]}, "n": n, "confidence": 0.95}
+
+
+MAJORITY = {"higher_is_better": True, "baselines": {"majority": {"primary": 0.5}}}
+
+
+def test_trivial_baseline_is_judged_by_the_confidence_interval():
+    """Accuracy 0.56, 95% CI [0.495, 0.625] over 200 examples, majority 0.50: critical, quoting the lower bound;
+    a CI [0.51, 0.61] passes."""
+    [found] = check_baselines(_ci_metrics(0.56, 0.495, 0.625), MAJORITY, "majority", SPEC, RUN, ["m"])
+    assert (found["code"], found["severity"]) == ("not_better_than_trivial", "critical")
+    assert "95% CI [0.4950, 0.6250] over 200 eval examples: its lower bound 0.4950" in found["message"]
+    assert check_baselines(_ci_metrics(0.56, 0.51, 0.61), MAJORITY, "majority", SPEC, RUN, ["m"]) == []
+
+
+def test_lower_is_better_interval_uses_its_upper_bound():
+    """Wasserstein 0.20 with CI [0.15, 0.32] against uniform 0.30: the upper bound does not beat it."""
+    doc = {"higher_is_better": False, "baselines": {"uniform": {"primary": 0.30}}}
+    metrics = _ci_metrics(0.20, 0.15, 0.32, name="wasserstein")
+    [found] = check_baselines(metrics, doc, "uniform", SPEC, RUN, [])
+    assert "its upper bound 0.3200" in found["message"]
+    assert check_baselines(_ci_metrics(0.20, 0.15, 0.28, name="wasserstein"), doc, "uniform", SPEC, RUN, []) == []
+
+
+def test_tiny_eval_set_uses_the_point_estimate_and_says_why():
+    """24 eval examples (< min_interval_examples 30): 0.56 passes on its point estimate, 0.50 fails naming the
+    reason; no interval at all says bootstrap_samples."""
+    assert check_baselines(_ci_metrics(0.56, 0.3, 0.8, n=24), MAJORITY, "majority", SPEC, RUN, []) == []
+    [found] = check_baselines(_ci_metrics(0.50, 0.3, 0.7, n=24), MAJORITY, "majority", SPEC, RUN, [])
+    assert "point estimate: only 24 eval examples (< validation.min_interval_examples 30)" in found["message"]
+    [bare] = check_baselines({"primary": 0.5, "primary_metric": "accuracy", "n": 500}, MAJORITY, "majority", SPEC,
+                             RUN, [])
+    assert "evaluation.bootstrap_samples 0" in bare["message"]
+
+
+def test_trivial_flag_names_class_weights_for_a_classifier():
+    """The advice of not_better_than_trivial names tasks.<task>.class_weights when given the key."""
+    [found] = check_baselines({"primary": 0.5}, MAJORITY, "majority", SPEC, RUN, [], "tasks.tiny.class_weights")
+    assert "tasks.tiny.class_weights: balanced" in found["message"]
+
+
+def test_weights_barely_changed_known_answers():
+    """Every matrix below min_relative_update is critical, naming the largest; one above it passes; 0 disables."""
+    tiny = {"matrices": [_matrix("a", 1e-6), _matrix("b", 5e-5)]}
+    [found] = check_weights(tiny, RUN, "w.json", 1e-4)
+    assert (found["code"], found["severity"]) == ("weights_barely_changed", "critical")
+    assert "largest 5e-05, b" in found["message"]
+    assert check_weights({"matrices": [_matrix("a", 1e-6), _matrix("b", 2e-4)]}, RUN, "w.json", 1e-4) == []
+    assert check_weights(tiny, RUN, "w.json", 0.0) == []
+
+
+def test_run_that_ended_in_warmup_is_critical():
+    """2 steps with warmup_ratio 0.9 (2 warmup steps): lr_never_warmed_up quoting the logged learning rate; warmup
+    0.1 (1 step) or a constant schedule: none."""
+    from tunetrace.guard.validation import check_warmup, warmup_steps
+
+    assert (warmup_steps(0.1, 2), warmup_steps(0.9, 2), warmup_steps(5, 100)) == (1, 2, 5)
+    meta, records = {"global_steps": 2, "planned_steps": 2}, [{"step": 1, "loss": 0.7, "learning_rate": 0.0}]
+    [found] = check_warmup(meta, tiny_method("full", warmup_ratio=0.9), records, RUN, "run.json", "log")
+    assert (found["code"], found["severity"]) == ("lr_never_warmed_up", "critical")
+    assert "inside the 2-step warmup" in found["message"] and "learning rate is 0 at step 1" in found["message"]
+    assert check_warmup(meta, tiny_method("full", warmup_ratio=0.1), records, RUN, "run.json", "log") == []
+    constant = tiny_method("full", warmup_ratio=0.9, scheduler="constant")
+    assert check_warmup(meta, constant, records, RUN, "run.json", "log") == []
+
+
+def test_loss_at_chance_from_one_log_point():
+    """One logged loss 0.739 >= ln 2 is loss_at_chance (saying it is the only point); 0.5 is not."""
+    [found] = check_loss_moved([{"step": 1, "loss": 0.739}], SPEC, 2, RUN, "log")
+    assert found["code"] == "loss_at_chance" and "the only log point" in found["message"]
+    assert check_loss_moved([{"step": 1, "loss": 0.5}], SPEC, 2, RUN, "log") == []
+
+
+def test_expected_range_follows_the_metric_direction():
+    """Perplexity (lower is better) above max is critical, below min a warning; accuracy keeps its old meaning."""
+    from tunetrace.guard.validation import check_metric
+
+    worse = check_metric({"primary": 3.0, "primary_metric": "perplexity"}, {"min": None, "max": 2.0}, "m", False)
+    assert [(f["code"], f["severity"]) for f in worse] == [("metric_above_range", "critical")]
+    good = check_metric({"primary": 0.5, "primary_metric": "perplexity"}, {"min": 1.0, "max": None}, "m", False)
+    assert [(f["code"], f["severity"]) for f in good] == [("metric_below_range", "warning")]
+    low = check_metric({"primary": 0.5, "primary_metric": "accuracy"}, {"min": 0.6, "max": None}, "m")
+    assert [(f["code"], f["severity"]) for f in low] == [("metric_below_range", "critical")]
+
+
+LM_METRICS = {"loss": 0.08, "perplexity": 1.08, "primary": 0.08, "primary_metric": "loss",
+              "strata": {"easy": {"loss": 0.05, "perplexity": 1.05}, "hard": {"loss": 1.2, "perplexity": 3.32}}}
+
+
+def example_criteria() -> list[dict]:
+    """The criteria of config/examples/study_merge_validate.yaml, defaults filled."""
+    import yaml
+
+    from tunetrace.config import validate_config
+
+    path = Path(__file__).resolve().parents[1] / "config" / "examples" / "study_merge_validate.yaml"
+    return validate_config(yaml.safe_load(path.read_text()))["tasks"]["instructions"]["criteria"]
+
+
+def test_example_criteria_are_enforced_per_stratum():
+    """The merge-validation study's four bounds: loss 0.08 < 0.10, perplexity 1.08 < 2.0, easy 1.05 < 1.5 pass;
+    hard-stratum perplexity 3.32 >= 3.0 fails, critical, naming the criterion and the direction."""
+    from tunetrace.guard.validation import check_criteria
+
+    criteria = example_criteria()
+    assert [(c["metric"], c["stratum"], c["max"]) for c in criteria] == [
+        ("loss", None, 0.10), ("perplexity", None, 2.0), ("perplexity", "easy", 1.5), ("perplexity", "hard", 3.0)]
+    [found] = check_criteria(LM_METRICS, criteria, "causal_lm", "instructions", RUN, "m.json")
+    assert (found["code"], found["severity"]) == ("criterion_not_met", "critical")
+    assert "perplexity in stratum 'hard' 3.3200 fails tasks.instructions.criteria[3]" in found["message"]
+    assert "perplexity <= 3 required (perplexity: lower is better)" in found["message"]
+    passing = {**LM_METRICS, "strata": {**LM_METRICS["strata"], "hard": {"loss": 1.0, "perplexity": 2.7}}}
+    assert check_criteria(passing, criteria, "causal_lm", "instructions", RUN, "m.json") == []
+
+
+def test_criteria_severity_direction_and_unmeasured():
+    """A warning criterion stays a warning; accuracy (higher is better) fails below min and is suspiciously good
+    above max, per group of a classifier; a stratum the evaluation lacks is criterion_unmeasured."""
+    from tunetrace.guard.validation import check_criteria
+
+    metrics = {"accuracy": 0.9, "groups": {"groups": {"films": {"accuracy": 0.6}, "books": {"accuracy": 1.0}}}}
+    criteria = [{"metric": "accuracy", "stratum": "films", "min": 0.7, "max": None, "severity": "warning"},
+                {"metric": "accuracy", "stratum": "books", "min": 0.7, "max": 0.99, "severity": "critical"},
+                {"metric": "accuracy", "stratum": "games", "min": 0.7, "max": None, "severity": "critical"},
+                {"metric": "accuracy", "stratum": None, "min": 0.8, "max": None, "severity": "critical"}]
+    found = check_criteria(metrics, criteria, "sequence_classification", "t", RUN, "m.json")
+    assert [(f["code"], f["severity"]) for f in found] == [
+        ("criterion_not_met", "warning"), ("criterion_suspiciously_good", "warning"),
+        ("criterion_unmeasured", "critical")]
+
+
+def test_strict_stop_is_a_study_stopped_with_the_whole_story(tmp_path: Path):
+    """enforce_strict raises a StudyStopped (from tunetrace.config, not guard) whose message names the flag, the
+    run, the file and the fix."""
+    from tunetrace.config import StudyStopped
+
+    doc = {"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 1, "warning": 0,
+           "flags": [flag("critical", "loss_at_chance", "stuck", ["a/train_log.jsonl"])]}
+    (tmp_path / "seed0.json").write_text(json.dumps(doc))
+    with pytest.raises(StudyStopped) as stopped:
+        enforce_strict([str(tmp_path / "seed0.json")], strict=True)
+    text = str(stopped.value)
+    assert "full/t/seed0 loss_at_chance" in text and "a/train_log.jsonl" in text and "validation.strict: false" in text
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory: pytest.TempPathFactory):
+    """Real tiny runs, evaluated against the task's real baselines: the do-nothing run of the issue (learning rate
+    1e-8, 2 steps, its one log point in warmup) and a run that learned (16 steps at 2e-4)."""
+    from tunetrace.config import EvalSpec
+    from tunetrace.stages.baseline import evaluate_baseline
+    from tunetrace.stages.pilot import score_pilot
+
+    root = tmp_path_factory.mktemp("judged")
+    task, data = tiny_task(root)
+    spec = EvalSpec.from_dict({"bootstrap_samples": 200})
+    evaluate_baseline(MODEL, task, spec, data, root / "baseline.json")
+    methods = {"idle": tiny_method("full", learning_rate=1e-8, max_steps=2, warmup_ratio=0.1, logging_steps=5,
+                                   save_every_steps=None),
+               "learned": tiny_method("full", learning_rate=2e-4, max_steps=16, warmup_ratio=0.1, logging_steps=2,
+                                      save_every_steps=None)}
+    reports = {}
+    for name, method in methods.items():
+        train_run(MODEL, task, method, 0, data, root / name)
+        score_pilot(MODEL, task, method, spec, 0, data, root / name, root / name / "eval")
+        # 24 eval examples: the interval is used (the demo's case) by lowering the threshold below them
+        reports[name] = validate_run(MODEL, task, method, dataclasses.replace(SPEC, min_interval_examples=20), None,
+                                     root / name, root / name / "eval" / "metrics.json", data,
+                                     root / name / "v.json", root / name / "v.txt", seed=0,
+                                     predictions_path=root / name / "eval" / "predictions.parquet",
+                                     baseline_path=root / "baseline.json")
+    return reports
+
+
+def test_do_nothing_run_fails_validation_naming_why(judged):
+    """Learning rate 1e-8 for 2 steps: not passed, with loss_at_chance from its one log point and the trivial
+    baseline not beaten by the interval, each naming the run."""
+    report = judged["idle"]
+    critical = {f["code"]: f["message"] for f in report["flags"] if f["severity"] == "critical"}
+    assert not report["passed"], report["flags"]
+    assert "loss_at_chance" in critical and "the only log point" in critical["loss_at_chance"]
+    assert "not_better_than_trivial" in critical and "CI [" in critical["not_better_than_trivial"]
+    assert all(message.startswith("full/tiny/seed0: ") for message in critical.values())
+
+
+def test_run_that_learned_still_passes(judged):
+    """A run that learned the tiny task passes with no critical flag (too_few_steps stays a warning)."""
+    report = judged["learned"]
+    assert report["passed"] and report["critical"] == 0, report["flags"]

@@ -14,8 +14,17 @@ from collections.abc import Sequence
 
 from tunetrace.config import ConfigError
 from tunetrace.provenance.audit import audit, render_repairs, render_tree, repair_plan, repair_targets
-from tunetrace.provenance.status import parse_summary, render_table, run_summary, run_table, tampered_outputs
-from tunetrace.study import add_study_options, study_from_args
+from tunetrace.provenance.status import (
+    add_verdicts,
+    comparison_state,
+    parse_summary,
+    render_table,
+    render_verdicts,
+    run_summary,
+    run_table,
+    tampered_outputs,
+)
+from tunetrace.study import add_study_options, load_study_config, study_from_args
 
 
 def _extra(args: argparse.Namespace, snakefile: bool | None = None) -> list[str]:
@@ -53,19 +62,34 @@ def _run_repair(args: argparse.Namespace, plan: list) -> int:
     return 0 if after["ok"] else 1
 
 
+def _strict(args: argparse.Namespace) -> bool | None:
+    """validation.strict of the study; None when its config is not where --configfile says (given after `--`)."""
+    try:
+        return bool(load_study_config(args.study)["validation"]["strict"])
+    except ConfigError:
+        return None
+
+
 def _status(args: argparse.Namespace) -> int:
+    """Exit 0 only when every run is done, no output was tampered with and no critical red flag stands."""
     print(args.study.describe(), file=sys.stderr)
+    strict = _strict(args)
     os.chdir(args.study.directory)
     rows = parse_summary(run_summary(_extra(args, snakefile=True)))
     tampered = tampered_outputs(rows)
     table = run_table(rows, tampered=tampered)
+    add_verdicts(table)
+    comparison = comparison_state({key: entry["verdict"] for key, entry in table.items()}, strict)
     if args.json:
         print(json.dumps([{"method": m, "task": t, "seed": s, **v} for (m, t, s), v in table.items()], indent=2))
+        print("\n".join(render_verdicts(table, comparison)), file=sys.stderr)
     else:
         print(render_table(table) if table else "no runs in the workflow's plan")
         for problem in tampered.values():
             print(problem.message())
-    return 0 if all(v["state"] == "done" for v in table.values()) and not tampered else 1
+        print("\n".join(render_verdicts(table, comparison)))
+    flagged = any(entry["verdict"] and entry["verdict"]["critical"] for entry in table.values())
+    return 0 if all(v["state"] == "done" for v in table.values()) and not tampered and not flagged else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_audit.add_argument("--run", action="store_true", help="run that repair (one snakemake command), then audit again")
     p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --cores 2"
     p_audit.set_defaults(func=_audit)
-    p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed)",
+    p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed), each run's "
+                              "red-flag verdict and the comparison's state",
+                              description="Exit 1 when a run is not done, an output was modified, or a critical red "
+                              "flag stands (each named with its run and report).",
                               epilog="options for snakemake follow `--`, e.g. -- --cores 1")
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.set_defaults(func=_status)

@@ -26,6 +26,11 @@ class ConfigError(ValueError):
     """The experiment config is invalid; the message names the key and what is allowed."""
 
 
+class StudyStopped(RuntimeError):
+    """The study stops on purpose (validation.strict found critical red flags, ...). The message is the whole
+    story: what stopped, which runs and files, and the fix; an adapter prints it and exits 1, no traceback."""
+
+
 # libyaml's parser where PyYAML has it: the same safe constructors, a tenth of the time on the 35 KB schema,
 # which snakemake's planning and every job's adapter read
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -167,6 +172,8 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
             )
         _check_task_type(name, task)
+        _check_criteria(name, task)
+        _check_class_weights(name, task)
     for name, method in config["methods"].items():
         if method["early_stopping_patience"] and not method["eval_every_steps"]:
             raise ConfigError(
@@ -207,6 +214,39 @@ def _check_task_type(name: str, task: dict[str, Any]) -> None:
         raise ConfigError(f"invalid config at 'tasks.{name}.primary_metric': type {task['type']} does not report "
                           f"'{task['primary_metric']}'; allowed: {', '.join(entry.metrics)}")
     task["primary_metric"] = registry.primary_metric(task["type"], task["primary_metric"])  # null: the type's default
+
+
+def _check_criteria(name: str, task: Mapping[str, Any]) -> None:
+    """Each criterion names a metric of the task's type (which gives its direction), a stratum only with a
+    group_field, and at least one bound; min <= max."""
+    entry = registry.entry(task["type"])
+    for i, item in enumerate(task["criteria"]):
+        key = f"tasks.{name}.criteria[{i}]"
+        if item["metric"] not in entry.metrics:
+            raise ConfigError(f"invalid config at '{key}.metric': type {task['type']} does not report "
+                              f"'{item['metric']}'; allowed: {', '.join(entry.metrics)}")
+        if item["stratum"] is not None and not task["group_field"]:
+            raise ConfigError(f"invalid config at '{key}.stratum': a stratum is a value of the task's group_field; "
+                              f"set tasks.{name}.group_field or remove the stratum")
+        if item["min"] is None and item["max"] is None:
+            raise ConfigError(f"invalid config at '{key}': a criterion needs a bound; set min or max")
+        if item["min"] is not None and item["max"] is not None and item["min"] > item["max"]:
+            raise ConfigError(f"invalid config at '{key}': min {item['min']} > max {item['max']}")
+
+
+def _check_class_weights(name: str, task: Mapping[str, Any]) -> None:
+    """class_weights only for a type with a head over the labels (registry fact), one weight per label."""
+    weights = task["class_weights"]
+    if weights is None:
+        return
+    if not registry.entry(task["type"]).label_head:
+        heads = [n for n in registry.task_type_names() if registry.entry(n).label_head]
+        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': only {' and '.join(heads)} trains a loss "
+                          f"over label classes (this task is {task['type']}); remove it")
+    if isinstance(weights, list) and len(weights) != len(task["labels"]):
+        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': {len(weights)} weights for "
+                          f"{len(task['labels'])} labels {task['labels']}; give one per label, in that order, "
+                          "or `balanced`")
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
@@ -296,6 +336,8 @@ class TaskSpec:
     max_answer_length: int
     n_best: int
     expected_range: Mapping[str, Any]  # {min, max} of the primary metric (validation)
+    criteria: tuple[Mapping[str, Any], ...]  # bounds per metric and stratum (validation; rules pass them to it only)
+    class_weights: str | tuple[float, ...] | None  # sequence_classification's loss weights per label
     min_train_rows_per_label: int  # degenerate-data check of prepare_data (task types with class labels)
     allow_degenerate_data: bool
 
@@ -434,6 +476,8 @@ class ValidationSpec:
     loss_stall_ratio: float
     min_prediction_entropy_ratio: float
     min_gain_over_trivial: float
+    min_interval_examples: int
+    min_relative_update: float
     min_steps: int
     min_steps_per_label: int
     min_epochs: float

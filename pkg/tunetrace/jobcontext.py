@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tunetrace.config import StudyStopped
 from tunetrace.logutil import setup_logging
 from tunetrace.provenance.integrity import check_inputs as verify_inputs
 from tunetrace.provenance.lineage import discard_records, record_lineage
@@ -53,11 +55,20 @@ def job(smk: Any, *, torch_threads: bool = False, check_inputs: bool = False,
     if check_inputs:
         verify_inputs(smk.input)
     if refuse is not None:
-        refuse(Job(smk))
+        try:
+            refuse(Job(smk))
+        except StudyStopped as stop:
+            logging.getLogger("tunetrace").error("%s", stop)
+            raise SystemExit(1) from None
     discard_records(smk.output)
     if torch_threads:
         import torch
 
         torch.set_num_threads(smk.threads)
-    yield Job(smk)
+    try:
+        yield Job(smk)
+    except StudyStopped as stop:
+        # a verdict, not a crash (validation.strict): its message is the whole story, so no traceback
+        logging.getLogger("tunetrace").error("%s", stop)
+        raise SystemExit(1) from None
     record_lineage(smk)

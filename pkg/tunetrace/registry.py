@@ -23,6 +23,7 @@ class Entry:
     # metrics a task of this type can name as primary_metric, the first being the default -> higher is better
     metrics: Mapping[str, bool]
     text_pairs: bool = False  # accepts two text_fields (a sentence pair)
+    label_head: bool = False  # trains a head over the labels with a cross-entropy loss (tasks.<t>.class_weights apply)
 
     @property
     def module(self) -> str:
@@ -31,7 +32,7 @@ class Entry:
 
 REGISTRY: dict[str, Entry] = {
     "sequence_classification": Entry("tunetrace.tasks.classification:SequenceClassification",
-                                     CLASSIFICATION_METRICS, text_pairs=True),
+                                     CLASSIFICATION_METRICS, text_pairs=True, label_head=True),
     "generative_classification": Entry("tunetrace.tasks.generative:GenerativeClassification",
                                        CLASSIFICATION_METRICS, text_pairs=True),
     "causal_lm": Entry("tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False}),

@@ -18,15 +18,16 @@ import numpy as np
 
 from tunetrace import artifacts as A
 from tunetrace.artifacts import CHECKSUMS
-from tunetrace.config import ValidationSpec
+from tunetrace.config import StudyStopped, ValidationSpec
 from tunetrace.fileio import read_json, sha256_file
 
 log = logging.getLogger(__name__)
 CRITICAL, WARNING = "critical", "warning"
 
 
-class ValidationFailed(RuntimeError):
-    """validation.strict is on and at least one run has a critical red flag."""
+class ValidationFailed(StudyStopped):
+    """validation.strict is on and at least one run has a critical red flag (a StudyStopped: the message
+    lists every critical flag, its run and files, and the fix)."""
 
 
 def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
@@ -169,11 +170,16 @@ def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
                      run: str, log_path: str) -> list[dict]:
     """A train loss that rose to DIVERGED_RATIO x its first logged value or more (diverged), or barely moved
     from it, or that ends no lower than chance (ln(number of labels), a uniform guess) for a classifier. The
-    final loss is the running median of the last log points, so one lucky or unlucky batch does not decide."""
+    final loss is the running median of the last log points, so one lucky or unlucky batch does not decide.
+    One log point is enough for the chance level (a run that logged once still has a final loss); the
+    movement checks need two."""
     steps, loss = _series(records, "loss")
-    if loss.size < 2 or not np.isfinite(loss).all():
-        return []  # nothing to compare, or non-finite (nonfinite_loss says so)
+    if loss.size == 0 or not np.isfinite(loss).all():
+        return []  # nothing logged (no_loss_logged), or non-finite (nonfinite_loss says so)
     final, flags = float(running_median(loss, spec.smoothing_window)[-1]), []
+    if loss.size == 1:
+        seen = f"train loss {final:.4f} at step {int(steps[0])} (the only log point)"
+        return _loss_at_chance(final, seen, num_labels, False, run, log_path)
     seen = f"train loss {loss[0]:.4f} at step {int(steps[0])} -> {final:.4f} at step {int(steps[-1])} (running median)"
     diverged = loss[0] > 0 and final >= DIVERGED_RATIO * loss[0]
     if diverged:
@@ -183,30 +189,114 @@ def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
         flags.append(flag(CRITICAL, "loss_barely_moved", f"{run}: {seen}, {final / loss[0]:.0%} of the start "
                           f"(>= validation.loss_stall_ratio {spec.loss_stall_ratio:.0%}): the run barely trained; "
                           f"{FIX_STEPS}", [log_path]))
+    return flags + _loss_at_chance(final, seen, num_labels, diverged, run, log_path)
+
+
+def _loss_at_chance(final: float, seen: str, num_labels: int | None, diverged: bool, run: str,
+                    log_path: str) -> list[dict]:
+    """loss_at_chance when a classifier's final train loss is not below ln(number of labels)."""
     chance = math.log(num_labels) if num_labels and num_labels > 1 else None
-    if chance is not None and final >= chance:
-        fix = FIX_DIVERGED if diverged else f"{FIX_STEPS}, or a head and pooling that suit the model"
-        flags.append(flag(CRITICAL, "loss_at_chance", f"{run}: {seen} is not below chance level ln({num_labels}) = "
-                          f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; {fix}",
-                          [log_path]))
-    return flags
+    if chance is None or final < chance:
+        return []
+    fix = FIX_DIVERGED if diverged else f"{FIX_STEPS}, or a head and pooling that suit the model"
+    return [flag(CRITICAL, "loss_at_chance", f"{run}: {seen} is not below chance level ln({num_labels}) = "
+                 f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; {fix}", [log_path])]
+
+
+def warmup_steps(warmup: float, planned_steps: int) -> int:
+    """Optimiser steps of the linear warmup as the Trainer counts them: a value below 1 is a share of the
+    planned steps (rounded up), else a step count."""
+    return int(warmup) if warmup >= 1 else math.ceil(planned_steps * warmup)
+
+
+def check_warmup(run_meta: Mapping[str, Any], method: Any, records: Sequence[Mapping[str, Any]], run: str,
+                 meta_path: str, log_path: str) -> list[dict]:
+    """lr_never_warmed_up: the run stopped (max_steps, early stopping, a short epoch) at or before the last
+    warmup step, so no step ran at the configured learning rate; the train log's last learning rate is
+    the evidence quoted."""
+    steps, planned = run_meta.get("global_steps"), run_meta.get("planned_steps")
+    if steps is None or not planned or not method.warmup_ratio or method.scheduler == "constant":
+        return []  # a run.json without the counts, no warmup, or a schedule that ignores it
+    warm = warmup_steps(method.warmup_ratio, int(planned))
+    if steps > warm:
+        return []
+    logged = _series(records, "learning_rate")
+    last = f"; the last logged learning rate is {logged[1][-1]:.3g} at step {int(logged[0][-1])}" if logged[1].size \
+        else ""
+    return [flag(CRITICAL, "lr_never_warmed_up", f"{run}: training ended at step {steps}, inside the "
+                 f"{warm}-step warmup (methods.<m>.warmup_ratio {method.warmup_ratio:g} of {planned} planned steps), "
+                 f"so no step ran at the learning rate {method.learning_rate:g}{last}; usually fixed by more "
+                 "optimiser steps (methods.<m>.epochs or max_steps) or a smaller warmup_ratio",
+                 [meta_path, log_path])]
 
 
 # ---------------------------------------------------------------- metrics
 
-def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] | None, metrics_path: str) -> list[dict]:
-    """Primary metric below the expected range (critical) or above it (warning)."""
+def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] | None, metrics_path: str,
+                 higher_is_better: bool = True) -> list[dict]:
+    """The primary metric outside the expected range, in its direction: on the worse side critical, on the
+    better side a warning (suspiciously good). The codes name the side (below / above)."""
     if not expected_range:
         return []
     value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
-    low, high = expected_range["min"], expected_range["max"]  # tasks.<task>.expected_range, defaults filled
-    if low is not None and value < low:
-        return [flag(CRITICAL, "metric_below_range", f"{name} {value:.4f} is below the expected range "
-                     f"[{low}, {high}] (tasks.<task>.expected_range)", [metrics_path])]
-    if high is not None and value > high:
-        return [flag(WARNING, "metric_above_range", f"{name} {value:.4f} is above the expected range "
-                     f"[{low}, {high}]: suspiciously good (leakage? wrong split?)", [metrics_path])]
-    return []
+    low, high = expected_range.get("min"), expected_range.get("max")  # tasks.<task>.expected_range
+    below, above = low is not None and value < low, high is not None and value > high
+    if not (below or above):
+        return []
+    severity = CRITICAL if (below if higher_is_better else above) else WARNING
+    where = f"{name} {value:.4f} is {'below' if below else 'above'} the expected range [{low}, {high}] " \
+            f"(tasks.<task>.expected_range; {name} {'higher' if higher_is_better else 'lower'} is better): " + (
+                "worse than expected" if severity == CRITICAL else "suspiciously good (leakage? wrong split?)")
+    if below:
+        return [flag(severity, "metric_below_range", where, [metrics_path])]
+    return [flag(severity, "metric_above_range", where, [metrics_path])]
+
+
+def _measured(metrics: Mapping[str, Any], metric: str, stratum: str | None) -> float | None:
+    """A metric of the whole eval split or of one stratum: `strata` (causal_lm, distribution) or the per-group
+    rows of `groups` (label-predicting types); None when the evaluation did not report it."""
+    if stratum is None:
+        value = metrics.get(metric)
+    else:
+        row = (metrics.get("strata") or {}).get(stratum) or ((metrics.get("groups") or {}).get("groups") or {}).get(
+            stratum) or {}
+        value = row.get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_criteria(metrics: Mapping[str, Any], criteria: Sequence[Mapping[str, Any]], task_type: str, task: str,
+                   run: str, metrics_path: str) -> list[dict]:
+    """Every criterion of tasks.<task>.criteria in its metric's direction (tunetrace.registry): a value on
+    the worse side of its requirement is criterion_not_met at the criterion's severity, one beyond the bound on
+    the better side criterion_suspiciously_good (a warning), one the evaluation did not report
+    criterion_unmeasured (critical)."""
+    from tunetrace.registry import higher_is_better
+
+    flags = []
+    for i, item in enumerate(criteria):
+        metric, stratum, low, high = item["metric"], item.get("stratum"), item.get("min"), item.get("max")
+        key, where = f"tasks.{task}.criteria[{i}]", f"{metric}" + (f" in stratum {stratum!r}" if stratum else "")
+        value = _measured(metrics, metric, stratum)
+        if value is None or not math.isfinite(value):
+            flags.append(flag(CRITICAL, "criterion_unmeasured", f"{run}: {key} bounds {where}, which the evaluation "
+                              "did not report (or reported as NaN); check the metric name and the stratum (a value "
+                              "of the task's group_field in the eval split)", [metrics_path]))
+            continue
+        higher = higher_is_better(task_type, metric)
+        need, ceiling = (low, high) if higher else (high, low)
+        worse = need is not None and (value < need if higher else value > need)
+        better = ceiling is not None and (value > ceiling if higher else value < ceiling)
+        sign = ">=" if higher else "<="
+        severity = item.get("severity") or CRITICAL
+        if worse:
+            flags.append(flag(severity, "criterion_not_met",
+                              f"{run}: {where} {value:.4f} fails {key}: {metric} {sign} {need:g} required "
+                              f"({metric}: {'higher' if higher else 'lower'} is better)", [metrics_path]))
+        elif better:
+            flags.append(flag(WARNING, "criterion_suspiciously_good",
+                              f"{run}: {where} {value:.4f} is better than {key}'s plausible limit {ceiling:g}: "
+                              "suspiciously good (leakage? wrong split?)", [metrics_path]))
+    return flags
 
 
 def check_overfit(metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
@@ -226,22 +316,47 @@ def _beats(value: float, reference: float, higher_is_better: bool, margin: float
     return (value - reference) * (1 if higher_is_better else -1) > margin
 
 
+def trivial_evidence(metrics: Mapping[str, Any], higher: bool, spec: ValidationSpec) -> tuple[float, str]:
+    """The value compared with the trivial baseline and what it is: the worse end of the primary metric's
+    confidence interval, or the point estimate with the reason no interval is used."""
+    value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
+    interval, n = (metrics.get("ci") or {}).get(name), metrics.get("n")
+    level = f"{metrics.get('confidence', 0.95):.0%}"
+    if interval and n is not None and n >= spec.min_interval_examples:
+        low, high = interval
+        return (low if higher else high), (f"{name} {value:.4f}, {level} CI [{low:.4f}, {high:.4f}] over {n} eval "
+                                           f"examples: its {'lower' if higher else 'upper'} bound "
+                                           f"{low if higher else high:.4f}")
+    if not interval:
+        why = "no confidence interval was computed (evaluation.bootstrap_samples 0, or none for this metric)"
+    elif n is None:
+        why = "the evaluation does not say how many examples the interval rests on"
+    else:
+        why = f"only {n} eval examples (< validation.min_interval_examples {spec.min_interval_examples}), too few " \
+              "for a bootstrap interval"
+    return value, f"{name} {value:.4f} (point estimate: {why})"
+
+
 def check_baselines(metrics: Mapping[str, Any], baseline: Mapping[str, Any], trivial: str | None,
-                    spec: ValidationSpec, run: str, paths: Sequence[str]) -> list[dict]:
+                    spec: ValidationSpec, run: str, paths: Sequence[str], weights_key: str | None = None) -> list[dict]:
     """The primary metric against the task's baselines (direction from the baseline document): not beating
-    the trivial one (no model at all) is critical, falling below a learned one (a linear probe, the base
-    model) is a warning with the margin."""
+    the trivial one (no model at all) with its confidence interval is critical (trivial_evidence: the point
+    estimate on a tiny eval split), falling below a learned one (a linear probe, the base model) is a
+    warning with the margin. `weights_key` (tasks.<task>.class_weights, for a type whose loss is over the
+    labels) joins the advice: a classifier stuck at the majority baseline is the case class weights fix."""
     value, name = metrics["primary"], metrics.get("primary_metric", "primary metric")
     higher, flags = baseline["higher_is_better"], []
+    fix = f"{FIX_STEPS}, or {weights_key}: balanced when the labels are imbalanced" if weights_key else FIX_STEPS
     for base, scores in baseline["baselines"].items():
         ref = scores.get("primary")
         if ref is None or value is None:
             continue
-        if base == trivial and not _beats(value, ref, higher, spec.min_gain_over_trivial):
-            flags.append(flag(CRITICAL, "not_better_than_trivial", f"{run}: {name} {value:.4f} does not beat the "
+        evidence, seen = trivial_evidence(metrics, higher, spec) if base == trivial else (value, "")
+        if base == trivial and not _beats(evidence, ref, higher, spec.min_gain_over_trivial):
+            flags.append(flag(CRITICAL, "not_better_than_trivial", f"{run}: {seen} does not beat the "
                               f"trivial baseline '{base}' {ref:.4f} by more than validation.min_gain_over_trivial "
-                              f"{spec.min_gain_over_trivial:g}: no better than predicting without a model; "
-                              f"{FIX_STEPS}, or class weights when the labels are imbalanced", paths))
+                              f"{spec.min_gain_over_trivial:g}: not shown better than predicting without a model; "
+                              f"{fix}", paths))
         elif base != trivial and _beats(ref, value, higher):
             flags.append(flag(WARNING, "below_baseline", f"{run}: {name} {value:.4f} is {abs(value - ref):.4f} "
                               f"{'below' if higher else 'above'} the '{base}' baseline {ref:.4f}: fine-tuning did "
@@ -393,9 +508,10 @@ def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequ
     return flags
 
 
-def check_weights(analysis: Mapping[str, Any], run: str, path: str) -> list[dict]:
-    """The final weights against the base model's (the run's weight analysis): NaN/inf in a matrix, or no
-    matrix changed at all, which no loss curve shows when the wrong model was saved as final."""
+def check_weights(analysis: Mapping[str, Any], run: str, path: str, min_update: float = 0.0) -> list[dict]:
+    """The final weights against the base model's (the run's weight analysis): NaN/inf in a matrix, no matrix
+    changed at all, which no loss curve shows when the wrong model was saved as final, or every matrix moved
+    by less than `min_update` of its norm (validation.min_relative_update)."""
     matrices = analysis["matrices"]
     broken = [m["name"] for m in matrices if not m["finite"]]
     if broken:
@@ -405,22 +521,33 @@ def check_weights(analysis: Mapping[str, Any], run: str, path: str) -> list[dict
         return [flag(CRITICAL, "weights_unchanged", f"{run}: the final weights equal the base model's in all "
                      f"{len(matrices)} adapted matrices; training changed nothing (a learning rate of 0, frozen "
                      f"parameters, or the base model saved as final)", [path])]
+    largest = max((m["relative_update_norm"] for m in matrices), default=None)
+    if largest is not None and largest < min_update:
+        top = max(matrices, key=lambda m: m["relative_update_norm"])["name"]
+        return [flag(CRITICAL, "weights_barely_changed", f"{run}: every one of the {len(matrices)} adapted matrices "
+                     f"moved by less than validation.min_relative_update {min_update:g} of its norm "
+                     f"(||W_tuned - W_base|| / ||W_base||; largest {largest:.3g}, {top}): the final model is the base "
+                     f"model in all but rounding; {FIX_STEPS}", [path])]
     return []
 
 
-def degenerate_flags(task_type: Any, task: Any, spec: ValidationSpec, run: str, run_dir: Path,
-                     metrics: Mapping[str, Any], metrics_path: str, predictions_path: str | os.PathLike | None,
+def degenerate_flags(task_type: Any, task: Any, method: Any, spec: ValidationSpec, run: str, run_dir: Path,
+                     records: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any], metrics_path: str,
+                     predictions_path: str | os.PathLike | None,
                      baseline_path: str | os.PathLike | None) -> list[dict]:
-    """The checks that catch a model that learned nothing: its planned size (run.json), its predictions
-    (the task type's own signs) and its primary metric against the task's baselines."""
+    """The checks that catch a model that learned nothing: its planned size and its warmup (run.json), its
+    predictions (the task type's own signs) and its primary metric against the task's baselines."""
     flags, meta_path = [], run_dir / A.RUN_METADATA
     if meta_path.is_file():
-        flags += check_sizing(read_json(meta_path), spec, run, str(meta_path))
+        run_meta = read_json(meta_path)
+        flags += check_sizing(run_meta, spec, run, str(meta_path))
+        flags += check_warmup(run_meta, method, records, run, str(meta_path), str(run_dir / A.TRAIN_LOG))
     if predictions_path is not None:
         flags += check_predictions(task_type, task, spec, run, str(predictions_path))
     if baseline_path is not None:
+        weights_key = f"tasks.{task.name}.class_weights" if task_type.num_labels(task) else None
         flags += check_baselines(metrics, read_json(baseline_path), task_type.trivial_baseline, spec, run,
-                                 [metrics_path, str(baseline_path)])
+                                 [metrics_path, str(baseline_path)], weights_key)
     return flags
 
 

@@ -1,5 +1,5 @@
 """`tunetrace status`: done / missing / stale / failed / modified per (method, task, seed), from the
-workflow's view.
+workflow's view, with each run's red-flag verdict (its validation report) and the comparison's state.
 
 The workflow's own view is `snakemake --summary` (a dry run: one row per output with its status and
 plan); lineage adds what Snakemake cannot see: an input re-written behind its back (ids disagree), and
@@ -9,6 +9,7 @@ files whose size and mtime match their record are trusted here, the audit re-has
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -103,11 +104,75 @@ def run_table(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".
 
 
 def render_table(table: Mapping[tuple, Mapping[str, Any]]) -> str:
-    """Plain text table, one line per run."""
+    """Plain text table, one line per run; the red-flag verdict last when the entries carry one (add_verdicts)."""
     rules = sorted({r for entry in table.values() for r in entry["rules"]})
-    header = ["method", "task", "seed", "state", *rules]
+    judged = any("verdict" in entry for entry in table.values())
+    header = ["method", "task", "seed", "state", *rules, *(["verdict"] if judged else [])]
     lines = [header]
     for (method, task, seed), entry in table.items():
-        lines.append([method, task, str(seed), entry["state"], *(entry["rules"].get(r, "-") for r in rules)])
+        lines.append([method, task, str(seed), entry["state"], *(entry["rules"].get(r, "-") for r in rules),
+                      *([verdict_cell(entry.get("verdict"))] if judged else [])])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------- verdicts
+
+VALIDATION_REPORT = "results/validation/{method}/{task}/seed{seed}.json"
+COMPARISON = Path("results") / "comparison.json"
+COMPARE_LOG = Path("logs") / "compare_runs" / "compare_runs.log"
+STRICT_MESSAGE = "validation.strict is true"  # the start of guard.validation.enforce_strict's message
+
+
+def run_verdict(method: str, task: str, seed: int, workdir: str | os.PathLike = ".") -> dict[str, Any] | None:
+    """A run's red-flag verdict from its validation report (None when it has none yet): passed, the counts,
+    and every critical flag (code, message)."""
+    name = VALIDATION_REPORT.format(method=method, task=task, seed=seed)
+    if not (Path(workdir) / name).is_file():
+        return None
+    report = json.loads((Path(workdir) / name).read_text(encoding="utf-8"))
+    critical = [{"code": f["code"], "message": f["message"]} for f in report["flags"] if f["severity"] == "critical"]
+    return {"passed": report["passed"], "critical": report["critical"], "warning": report["warning"],
+            "critical_flags": critical, "report": name}
+
+
+def add_verdicts(table: Mapping[tuple, dict[str, Any]], workdir: str | os.PathLike = ".") -> None:
+    """Each run's entry gets its `verdict` (run_verdict; None before validate_run wrote its report)."""
+    for (method, task, seed), entry in table.items():
+        entry["verdict"] = run_verdict(method, task, seed, workdir)
+
+
+def verdict_cell(verdict: Mapping[str, Any] | None) -> str:
+    """One table cell: pass, pass(1w), FAIL(2c,1w), or - (not validated yet)."""
+    if verdict is None:
+        return "-"
+    counts = ",".join(f"{verdict[k]}{k[0]}" for k in ("critical", "warning") if verdict[k])
+    return ("pass" if verdict["passed"] else "FAIL") + (f"({counts})" if counts else "")
+
+
+def comparison_state(verdicts: Mapping[tuple, Mapping[str, Any] | None], strict: bool | None,
+                     workdir: str | os.PathLike = ".") -> dict[str, Any]:
+    """Whether results/comparison.json is written, or withheld by validation.strict (its job's log says so, or
+    `strict` and critical flags standing say it will be), with the runs and codes; or not made yet.
+    `strict` None: the study's config could not be read here."""
+    if (Path(workdir) / COMPARISON).is_file():
+        return {"state": "written", "reason": None}
+    failing = [f"{m}/{t}/seed{s}: " + ", ".join(f["code"] for f in v["critical_flags"])
+               for (m, t, s), v in verdicts.items() if v and v["critical"]]
+    log = Path(workdir) / COMPARE_LOG
+    stopped = log.is_file() and STRICT_MESSAGE in log.read_text(encoding="utf-8", errors="replace")
+    if failing and (stopped or strict):
+        return {"state": "withheld", "reason": "validation.strict is true and critical red flags stand ("
+                + "; ".join(failing) + "); fix those runs or set validation.strict: false"}
+    return {"state": "not written", "reason": "the workflow has not made it yet"}
+
+
+def render_verdicts(table: Mapping[tuple, Mapping[str, Any]], comparison: Mapping[str, Any]) -> list[str]:
+    """Below the table: the comparison's state, then each critical flag that stands, with its run and report."""
+    lines = [f"comparison: {COMPARISON} {comparison['state']}"
+             + (f" - {comparison['reason']}" if comparison["reason"] else "")]
+    for (method, task, seed), entry in table.items():
+        verdict = entry.get("verdict")
+        for item in (verdict or {}).get("critical_flags", []):
+            lines.append(f"CRITICAL {method}/{task}/seed{seed} {item['code']}: {item['message']} [{verdict['report']}]")
+    return lines

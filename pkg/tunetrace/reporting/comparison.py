@@ -139,7 +139,7 @@ def _fmt(stat: Mapping[str, Any], digits: int = 4) -> str:
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
-    """comparison.md: one table per task, then group error rates."""
+    """comparison.md: one table per task (each run's red-flag verdict in its row), then group error rates."""
     lines = ["# tunetrace comparison", "",
              f"Model: `{doc['model']}` · seeds: {doc['seeds']} · generated {doc['generated_at']}", ""]
     for task, entry in doc["tasks"].items():
@@ -147,18 +147,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += [f"## {task}", "", "Baselines (pretrained model, before fine-tuning):", ""]
         for name, b in entry["baseline"].items():
             lines.append(f"- {name}: {metric} {b['primary']:.4f}")
-        lines += ["", f"| method | type | {metric} (mean ± sd) | Δ vs baseline | F1 "
-                  "| trainable params | train time (s) | samples/s | peak mem (MB) | merge check |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, m in entry["methods"].items():
-            merge = m["merge_check"]
-            merge_txt = "n/a" if merge is None else merge_text(merge)
-            lines.append(
-                f"| {name} | {m['type']} | {_fmt(m['primary'])} "
-                f"| {m['delta_vs_baseline']['absolute']:+.4f} | {_fmt(m['metrics']['f1'])} "
-                f"| {m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%) "
-                f"| {_fmt(m['train_wall_time_s'], 1)} | {_fmt(m['train_samples_per_second'], 1)} "
-                f"| {_fmt(m['peak_memory_mb'], 0)} | {merge_txt} |")
+        lines += ["", *_results_table(doc, task, entry)]
         lines += _extra_lines(entry)
         lines += _group_lines(entry)
         lines += drift_markdown(entry.get("drift"))
@@ -166,6 +155,42 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     lines += ["", "Every number above is traceable to the input files listed in "
               "`comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
+
+
+def _results_table(doc: Mapping[str, Any], task: str, entry: Mapping[str, Any]) -> list[str]:
+    """One row per method; F1 beside the primary metric unless it is the primary metric; with red flags, a
+    verdict column, so a flagged run is marked where its numbers are read."""
+    metric, flagged = entry["primary_metric"], "validation" in doc
+    f1 = metric != "f1"
+    titles = ["method", "type", f"{metric} (mean ± sd)", "Δ vs baseline", *(["F1"] if f1 else []),
+              "trainable params", "train time (s)", "samples/s", "peak mem (MB)", "merge check",
+              *(["red flags"] if flagged else [])]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    for name, m in entry["methods"].items():
+        merge = m["merge_check"]
+        cells = [name, m["type"], _fmt(m["primary"]), f"{m['delta_vs_baseline']['absolute']:+.4f}",
+                 *([_fmt(m["metrics"]["f1"])] if f1 else []),
+                 f"{m['trainable_parameters']['count']:,} ({m['trainable_parameters']['percent']:.2f}%)",
+                 _fmt(m["train_wall_time_s"], 1), _fmt(m["train_samples_per_second"], 1), _fmt(m["peak_memory_mb"], 0),
+                 "n/a" if merge is None else merge_text(merge),
+                 *([verdict_text(doc["validation"], name, task)] if flagged else [])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def verdict_text(section: Mapping[str, Any], method: str, task: str) -> str:
+    """'**FAIL** seed 0: loss_at_chance, not_better_than_trivial' (critical codes per seed), else 'pass', with the
+    warning count; 'not validated' when no report covers the method."""
+    runs = [r for r in section["runs"] if r["method"] == method and r["task"] == task]
+    if not runs:
+        return "not validated"
+    flags = [f for f in section["flags"] if f["method"] == method and f["task"] == task]
+    critical = {r["seed"]: sorted({f["code"] for f in flags if f["seed"] == r["seed"] and f["severity"] == "critical"})
+                for r in runs}
+    warnings = sum(f["severity"] == "warning" for f in flags)
+    notes = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+    failed = "; ".join(f"seed {seed}: {', '.join(codes)}" for seed, codes in critical.items() if codes)
+    return f"**FAIL** {failed}{notes}" if failed else f"pass{notes}"
 
 
 def merge_text(merge: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from tunetrace.guard.validation import (
     CRITICAL,
     WARNING,
     apply_severity,
+    check_criteria,
     check_files,
     check_grad_norm,
     check_loss,
@@ -65,12 +66,14 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     final = run_dir / A.FINAL_DIR
     task_type, run = get_task_type(task.type), f"{method.name}/{task.name}/seed{seed}"
     num_labels = task_type.num_labels(task)  # a head over the labels, or None
+    higher = task_type.higher_is_better(metrics.get("primary_metric", task.primary_metric))
     flags = [*check_loss(records, spec, num_labels, log_path), *check_grad_norm(records, spec, log_path),
-             *check_loss_moved(records, spec, num_labels, run, log_path),
-             *check_resources(records, spec, log_path), *check_metric(metrics, expected_range, str(metrics_path)),
+             *check_loss_moved(records, spec, num_labels, run, log_path), *check_resources(records, spec, log_path),
+             *check_metric(metrics, expected_range, str(metrics_path), higher),
+             *check_criteria(metrics, task.criteria, task.type, task.name, run, str(metrics_path)),
              *check_overfit(metrics, records, spec, str(metrics_path), log_path), *unenforced_gate_flags(gate_paths)]
-    flags += degenerate_flags(task_type, task, spec, run, run_dir, metrics, str(metrics_path), predictions_path,
-                              baseline_path)
+    flags += degenerate_flags(task_type, task, method, spec, run, run_dir, records, metrics, str(metrics_path),
+                              predictions_path, baseline_path)
     file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
     reps = Path(representations_dir) if representations_dir else None
     if reps is not None:
@@ -81,7 +84,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     batch = probe_batch(model_spec, task, data_dir, spec.probe_examples)
     flags += check_model_loads(model_spec, task, method, loadable, final, batch, spec.reload_tolerance)
     if weights_path is not None:
-        flags += analysed_weight_flags(model_spec, task, method, weight_spec, final, seed, run, weights_path)
+        flags += analysed_weight_flags(model_spec, task, method, weight_spec, final, seed, run, weights_path,
+                                       spec.min_relative_update)
     flags = apply_severity(flags, spec)
     document = {
         "method": method.name, "task": task.name, "seed": seed,
@@ -104,12 +108,12 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
 
 
 def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, final: Path, seed: int, run: str,
-                          weights_path: str | os.PathLike) -> list[dict]:
+                          weights_path: str | os.PathLike, min_update: float = 0.0) -> list[dict]:
     """Analyses the run's update (`analyze_weights` below, written to `weights_path`) and checks it.
     Done here, in the validation's process, which has imported torch and transformers already: a job of its
-    own would pay those imports (4-5 s) and the model loads again for each run."""
+    own would pay those imports and the model loads again for each run."""
     analysis = analyze_weights(model_spec, task, method, spec, final, seed, weights_path)
-    return check_weights(analysis, run, str(weights_path))
+    return check_weights(analysis, run, str(weights_path), min_update)
 
 
 
@@ -145,7 +149,7 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
                     final_dir: str | os.PathLike, seed: int, out_path: str | os.PathLike) -> dict[str, Any]:
     """Per adapted matrix of a run: update norm, effective rank, intruders (and LoRA rank use). One matrix at
     a time: beside the two models, memory holds one matrix pair, never a copy of every weight; a log line every
-    PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU: about 55 s per 4096 x 4096 matrix)."""
+    PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU)."""
     task_type = get_task_type(task.type)
     base = _backbone_linear_modules(task_type.load_model(model_spec, task))
     tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir)

@@ -20,6 +20,7 @@ from tunetrace.evaluation.metrics import classification_metrics
 from tunetrace.models.pooling import resolve_pooling
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TaskType, TrainingParts, array_column
 from tunetrace.tasks.labels import (
+    class_weight_vector,
     format_report,
     label_prediction_flags,
     logit_quantities,
@@ -115,16 +116,20 @@ class SequenceClassification(TaskType):
 
     def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
-        from tunetrace.tasks.encoding import encode_classification, make_collator
+        from tunetrace.tasks.encoding import encode_classification, make_collator, weighted_loss_trainer
 
         train_frame, eval_frame = load_prepared(data_dir)
+        weights = class_weight_vector(task.class_weights, train_frame[A.COL_LABEL].to_numpy(), task)
         tokenizer = self.load_tokenizer(model_spec)
         train_set, truncated = encode_classification(train_frame, tokenizer, task.max_length)
         eval_set, _ = encode_classification(eval_frame, tokenizer, task.max_length)
+        info: dict[str, Any] = {"pooling": self.pooling(model_spec, task)}
+        if weights is not None:
+            info["class_weights"] = dict(zip(task.label_names, weights, strict=True))
         return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer,
                              train_set=train_set, eval_set=eval_set, collator=make_collator(tokenizer),
-                             truncated=truncated, compute_metrics=compute_metrics_fn(task),
-                             info={"pooling": self.pooling(model_spec, task)})
+                             truncated=truncated, compute_metrics=compute_metrics_fn(task), info=info,
+                             trainer_class=weighted_loss_trainer(weights) if weights is not None else None)
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
                 batch_size: int) -> ModelOutputs:

@@ -45,6 +45,29 @@ def encode_classification(frame: pd.DataFrame, tokenizer: Any, max_length: int) 
     return EncodedDataset(dict(encodings), frame[A.COL_LABEL].astype(int).tolist()), truncated
 
 
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy with a weight per label: sum_i w[y_i] * -log p_i(y_i) / sum_i w[y_i] (torch's)."""
+    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device, torch.float32))
+
+
+def weighted_loss_trainer(weights: list[float]) -> type:
+    """A Trainer whose classification loss weighs each label (tasks.<task>.class_weights); the model is called
+    without labels, so its own unweighted loss is never computed."""
+    from transformers import Trainer
+
+    class WeightedLossTrainer(Trainer):
+        loss_weights = torch.tensor(weights, dtype=torch.float32)
+        loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it over accumulation steps
+
+        def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            loss = weighted_cross_entropy(outputs.logits, inputs["labels"], self.loss_weights)
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedLossTrainer
+
+
 def make_collator(tokenizer: Any) -> Any:
     """Dynamic padding to the longest example in each batch."""
     from transformers import DataCollatorWithPadding

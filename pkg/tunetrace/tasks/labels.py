@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tunetrace import artifacts as A
+from tunetrace import registry
 from tunetrace.config import EvalSpec, TaskSpec
 from tunetrace.data.checks import DataError, cell_text, check_columns, check_unique_ids, row_number
 from tunetrace.evaluation.metrics import (
@@ -22,6 +23,23 @@ from tunetrace.evaluation.metrics import (
 from tunetrace.tasks.base import MergeQuantity
 
 CI_KEYS = ("accuracy", "f1", "macro_f1", "precision", "recall")
+
+
+def class_weight_vector(setting: str | tuple[float, ...] | None, train_labels: np.ndarray,
+                        task: TaskSpec) -> list[float] | None:
+    """The training loss's weight per label (tasks.<task>.class_weights): None (unweighted), `balanced`
+    (n / (k x n_label), so every label weighs n / k in total, as scikit-learn counts it) or the given list."""
+    if setting is None:
+        return None
+    k = len(task.labels)
+    if setting != "balanced":
+        return [float(w) for w in setting]
+    counts = np.bincount(np.asarray(train_labels, dtype=int), minlength=k)
+    if (counts == 0).any():
+        missing = [task.label_names[i] for i in np.flatnonzero(counts == 0)]
+        raise DataError(f"tasks.{task.name}.class_weights: balanced needs every label in the training split; "
+                        f"{missing} have no training row; give explicit weights or add rows")
+    return [float(w) for w in counts.sum() / (k * counts)]
 
 
 def standardise_labelled(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
@@ -130,8 +148,15 @@ def group_report(groups: dict[str, Any]) -> list[str]:
     return lines
 
 
-FIX_COLLAPSE = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps), a larger learning rate "
-                "(methods.<m>.learning_rate), or class weights when the labels are imbalanced")
+FIX_COLLAPSE = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps) or a larger learning rate "
+                "(methods.<m>.learning_rate)")
+
+
+def fix_collapse(task: TaskSpec) -> str:
+    """The collapse advice; for a task type that trains a loss over the labels, the class-weights key by name."""
+    if not registry.entry(task.type).label_head:  # the config refuses class_weights for the other types
+        return FIX_COLLAPSE
+    return f"{FIX_COLLAPSE}, or tasks.{task.name}.class_weights: balanced when the labels are imbalanced"
 
 
 def entropy_bits(values: np.ndarray) -> float:
@@ -152,22 +177,22 @@ def label_prediction_flags(predictions: pd.DataFrame, task: TaskSpec, spec: Any)
     than the labels (entropy ratio below `spec.min_prediction_entropy_ratio`), the positive class of a
     binary task never predicted. An unparseable output (generative) counts as an outcome of its own."""
     y_true, y_pred = predictions[A.COL_LABEL].to_numpy(), predictions["prediction"].to_numpy()
-    names, flags = task.label_names, []
+    names, flags, fix = task.label_names, [], fix_collapse(task)
     label_h, pred_h = entropy_bits(y_true), entropy_bits(y_pred)
     seen = f"(labels: {_counts_text(y_true, names)}; predictions: {_counts_text(y_pred, names)})"
     if label_h > 0 and len(np.unique(y_pred)) == 1:
         flags.append({"code": "single_class_predictions", "message": f"predicts {_counts_text(y_pred, names)} - one "
-                      f"outcome for all {len(y_pred)} eval examples {seen}: the model collapsed; {FIX_COLLAPSE}"})
+                      f"outcome for all {len(y_pred)} eval examples {seen}: the model collapsed; {fix}"})
     elif label_h > 0 and pred_h / label_h < spec.min_prediction_entropy_ratio:
         flags.append({"code": "prediction_entropy_low", "message": f"prediction entropy {pred_h:.3f} bits is "
                       f"{pred_h / label_h:.2f} of the label entropy {label_h:.3f} bits (< validation."
                       f"min_prediction_entropy_ratio {spec.min_prediction_entropy_ratio:g}) {seen}: nearly "
-                      f"one class; {FIX_COLLAPSE}"})
+                      f"one class; {fix}"})
     positive = task.positive_index
     if len(names) == 2 and (y_true == positive).any() and not (y_pred == positive).any():
         flags.append({"code": "positive_never_predicted", "message": f"never predicts the positive class "
                       f"'{names[positive]}' ({int((y_true == positive).sum())} positives in the eval split), so its "
-                      f"recall and F1 are 0 by construction; {FIX_COLLAPSE} (check tasks.<t>.positive_label too)"})
+                      f"recall and F1 are 0 by construction; {fix} (check tasks.{task.name}.positive_label too)"})
     return flags
 
 
