@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import TaskSpec, validate_config
 from tunetrace.data.checks import DataError
 from tunetrace.data.readers import read_table
-from tunetrace.data.splits import stratified_split
+from tunetrace.data.splits import stratified_sample, stratified_split
 from tunetrace.stages.prepare import prepare_task_data
 
 
@@ -113,3 +114,58 @@ def test_stratified_split_keeps_each_stratum() -> None:
     rest, held = stratified_split(frame, 0.5, seed=3, by=["label", "group"])
     assert len(held) == 20 and len(rest) == 20
     assert held.groupby(["label", "group"]).size().tolist() == [5, 5, 5, 5]
+
+
+def test_max_eval_examples_is_a_stratified_seeded_sample(tmp_path: Path) -> None:
+    """max_eval_examples keeps the label and group shares of the eval file, per seed, in file order."""
+    rows = ([("positive", "films")] * 60 + [("negative", "films")] * 20 + [("positive", "books")] * 15
+            + [("negative", "books")] * 5)  # 60/20/15/5 of 100, in blocks so a first-N cut is lopsided
+    frame = pd.DataFrame({"id": [f"e{i:03d}" for i in range(100)], "text": [f"t{i}" for i in range(100)],
+                          "label": [r[0] for r in rows], "domain": [r[1] for r in rows]})
+    frame.to_csv(tmp_path / "eval.csv", index=False)
+    write_sentiment_csv(tmp_path / "train.csv", 40)
+    source = {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")}
+    first = prepare_task_data(_task(source=source, max_eval_examples=20), tmp_path / "a")
+    again = prepare_task_data(_task(source=source, max_eval_examples=20), tmp_path / "b")
+    other = prepare_task_data(_task(source={**source, "split_seed": 7}, max_eval_examples=20), tmp_path / "c")
+    evaluation = pd.read_parquet(tmp_path / "a" / A.EVAL_SPLIT)
+    shares = evaluation.groupby([A.COL_LABEL_NAME, A.COL_GROUP]).size().to_dict()
+    assert shares == {("positive", "films"): 12, ("negative", "films"): 4, ("positive", "books"): 3,
+                      ("negative", "books"): 1}
+    assert evaluation[A.COL_ID].tolist() == sorted(evaluation[A.COL_ID])  # file order kept
+    assert first["splits"]["eval"]["sha256"] == again["splits"]["eval"]["sha256"]
+    assert first["splits"]["eval"]["sha256"] != other["splits"]["eval"]["sha256"]
+    assert first["eval_sample"] == {"max_eval_examples": 20, "from_rows": 100, "seed": 0,
+                                    "stratified_by": [A.COL_LABEL, A.COL_GROUP]}
+
+
+def test_stratified_sample_keeps_a_row_of_each_tiny_stratum() -> None:
+    """A stratum far below its proportional share still keeps one row; the total is exact."""
+    frame = pd.DataFrame({"label": [0] * 95 + [1] * 3 + [2] * 2})
+    sample = stratified_sample(frame, 10, seed=1, by=["label"])
+    assert len(sample) == 10
+    assert sample["label"].value_counts().sort_index().tolist() == [8, 1, 1]
+    scarce = stratified_sample(frame, 2, seed=1, by=["label"])
+    assert sorted(scarce["label"]) == [0, 1]  # fewer rows than strata: the largest strata first
+
+
+def test_json_array_file_reads_as_rows(tmp_path: Path) -> None:
+    """A .json file holding an array of objects reads into one row per object, like the same JSONL."""
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["positive", "negative", "positive"]})
+    frame.to_json(tmp_path / "d.json", orient="records")
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    assert (tmp_path / "d.json").read_text().startswith("[")
+    assert read_table(tmp_path / "d.json").equals(read_table(tmp_path / "d.jsonl"))
+    (tmp_path / "bad.json").write_text('[{"text": "a"}, "b"]')
+    with pytest.raises(DataError, match=r"bad.json: item 1 of the JSON array is a str"):
+        read_table(tmp_path / "bad.json")
+
+
+def test_squad_json_is_still_detected(tmp_path: Path) -> None:
+    """A .json SQuAD document under format auto reads as SQuAD rows, not as one row of 'data'."""
+    document = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
+        {"id": "q1", "question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]},
+        {"id": "q2", "question": "Who?", "answers": [], "is_impossible": True}]}]}]}
+    (tmp_path / "squad.json").write_text(json.dumps(document))
+    auto, declared = read_table(tmp_path / "squad.json"), read_table(tmp_path / "squad.json", "squad")
+    assert auto.equals(declared) and auto["id"].tolist() == ["q1", "q2"]

@@ -1,4 +1,4 @@
-"""Readers of task data: local files (CSV, TSV, JSONL, Parquet, SQuAD JSON) or a hub split, each error naming
+"""Readers of task data: local files (CSV, TSV, JSONL, JSON array, Parquet, SQuAD JSON) or a hub split, each error naming
 the file (and line) and the fix; and the prepared splits as the prepare_data job wrote them.
 """
 
@@ -16,7 +16,7 @@ import pandas as pd
 from tunetrace import artifacts as A
 from tunetrace.data.checks import DataError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 
 
 def infer_format(path: str | os.PathLike, declared: str = "auto") -> str:
@@ -26,7 +26,7 @@ def infer_format(path: str | os.PathLike, declared: str = "auto") -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise DataError(f"{path}: cannot tell the format from '{suffix}'; "
-                        "set source.format to one of csv, tsv, jsonl, parquet")
+                        "set source.format to one of csv, tsv, jsonl, json, parquet, squad")
     return FORMATS[suffix]
 
 
@@ -68,6 +68,34 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _is_squad(document: Any) -> bool:
+    """A SQuAD document: {"data": [{"paragraphs": [...]}, ...]}."""
+    data = document.get("data") if isinstance(document, dict) else None
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "paragraphs" in data[0]
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    """A .json file: an array of objects (one per example), a SQuAD document, or JSON Lines under a .json name."""
+    text = _decode(path)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        if err.msg == "Extra data":  # one object per line: JSON Lines saved as .json
+            return _read_jsonl(path)
+        raise DataError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from err
+    if _is_squad(document):
+        return _read_squad(path)
+    if not isinstance(document, list):
+        raise DataError(f"{path}: a JSON {type(document).__name__}, not an array of examples; write the file as "
+                        "[{...}, {...}] (one object per example), as JSON Lines, or set source.format: squad for "
+                        "a SQuAD document")
+    for index, item in enumerate(document):
+        if not isinstance(item, dict):
+            raise DataError(f"{path}: item {index} of the JSON array is a {type(item).__name__}, not an object; "
+                            "every example must be an object of column: value")
+    return pd.DataFrame(document)
+
+
 def load_squad_json(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Flatten a SQuAD JSON file to rows: id, title, context, question, answers (texts), answer_starts."""
     with open(path, encoding="utf-8") as handle:
@@ -107,6 +135,8 @@ def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto"
         frame = _read_delimited(path, "\t", quoting)
     elif fmt == "jsonl":
         frame = _read_jsonl(path)
+    elif fmt == "json":
+        frame = _read_json(path)
     elif fmt == "parquet":
         frame = pd.read_parquet(path)
     elif fmt == "squad":
@@ -118,21 +148,35 @@ def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto"
     return frame
 
 
-def read_hub_split(hub_id: str, split: str) -> pd.DataFrame:
-    """Load a hub dataset split; a clear error when offline or without `datasets`."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        raise DataError(
-            f"hub dataset '{hub_id}' cannot be fetched: HF_HUB_OFFLINE is set (no network). "
-            "Download it once and point source.train/source.eval at local files"
-        )
+def _fetch_fix(hub_id: str) -> str:
+    return (f"download it once with network and the same HF_DATASETS_CACHE: python -c \"import datasets; "
+            f"datasets.load_dataset('{hub_id}')\", or point source.train/source.eval at local files "
+            "(docs/tasks.md, 'Hub datasets')")
+
+
+def read_hub_split(hub_id: str, split: str, key: str) -> pd.DataFrame:
+    """Load a split of a hub dataset with `datasets.load_dataset`: from the hub, or offline
+    (HF_DATASETS_OFFLINE=1 / HF_HUB_OFFLINE=1) from the local datasets cache. `key` is the config key
+    of the task's source (tasks.<name>.source) the errors name."""
     try:
         import datasets  # type: ignore[import-not-found]
     except ImportError as err:
-        raise DataError(f"hub dataset '{hub_id}' needs the `datasets` package: pip install datasets") from err
+        raise DataError(f"{key}.hub_id '{hub_id}' needs the `datasets` package: pip install datasets") from err
+    offline = any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+                  for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    cache = os.environ.get("HF_DATASETS_CACHE") or str(datasets.config.HF_DATASETS_CACHE)
     try:
-        return datasets.load_dataset(hub_id, split=split).to_pandas()
-    except Exception as err:  # noqa: BLE001 - any hub failure becomes one clear message
-        raise DataError(f"hub dataset '{hub_id}' split '{split}' could not be loaded ({err})") from err
+        dataset = datasets.load_dataset(hub_id, split=split, cache_dir=cache)
+    except Exception as err:  # noqa: BLE001 - any hub or cache failure becomes one clear message
+        if isinstance(err, ValueError) and "split" in str(err).lower():
+            raise DataError(f"{key}: hub dataset '{hub_id}' has no split '{split}' ({err}); set "
+                            f"{key}.train / {key}.eval to one of its splits") from err
+        if offline:
+            raise DataError(f"{key}.hub_id '{hub_id}': not in the local datasets cache {cache} and the hub is off "
+                            f"(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE set); {_fetch_fix(hub_id)} ({err})") from err
+        raise DataError(f"{key}.hub_id '{hub_id}' split '{split}' could not be loaded ({err}); "
+                        f"{_fetch_fix(hub_id)}") from err
+    return dataset.to_pandas()
 
 
 def load_prepared(data_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:

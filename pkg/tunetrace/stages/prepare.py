@@ -22,6 +22,7 @@ from tunetrace.data.splits import (
     STRATUM_PREFIX,
     check_split_sizes,
     distribution,
+    eval_sample,
     held_out,
     stratified_split,
     stratum_columns,
@@ -37,8 +38,9 @@ def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.Da
     """Read and standardise the train and eval splits of a task; return them and the source files."""
     source = task.source
     if source["format"] == "hub":
-        train_raw = read_hub_split(source["hub_id"], source["train"] or "train")
-        eval_raw = read_hub_split(source["hub_id"], source["eval"]) if source["eval"] else None
+        key = f"tasks.{task.name}.source"
+        train_raw = read_hub_split(source["hub_id"], source["train"] or "train", key)
+        eval_raw = read_hub_split(source["hub_id"], source["eval"], key) if source["eval"] else None
         files: list[Path] = []
         origin_train, origin_eval = f"hub:{source['hub_id']}", f"hub:{source['hub_id']}"
     else:
@@ -96,6 +98,7 @@ def check_training_labels(task: TaskSpec, train: pd.DataFrame, origin: str) -> N
 def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> dict[str, Any]:
     """Write train/eval Parquet and a manifest (row counts, label distribution, source hashes)."""
     train, evaluation, files = load_splits(task, workdir)
+    eval_rows = len(evaluation)
     train, evaluation = subsample(train, evaluation, task)
     # checked before anything is written: a refused task leaves no output directory behind
     origin = str(files[0]) if files else f"hub:{task.source['hub_id']}"
@@ -121,6 +124,7 @@ def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str |
         },
     }
     manifest["held_out"] = held_out(task, evaluation)
+    manifest["eval_sample"] = eval_sample(task, eval_rows, evaluation)
     write_json(out / A.DATA_MANIFEST, manifest)
     log.info("prepared %s: %d train, %d eval rows", task.name, len(train), len(evaluation))
     return manifest
