@@ -1,5 +1,5 @@
-"""Readers of task data: local files (CSV, TSV, JSONL, JSON array, Parquet, SQuAD JSON) or a hub split, each error naming
-the file (and line) and the fix; and the prepared splits as the prepare_data job wrote them.
+"""Readers of task data: local files (CSV, TSV, JSONL, JSON array, Parquet, SQuAD JSON) or a hub split, each
+error naming the file (and line) and the fix; and the prepared splits as the prepare_data job wrote them.
 """
 
 from __future__ import annotations
