@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -169,3 +170,60 @@ def test_squad_json_is_still_detected(tmp_path: Path) -> None:
     (tmp_path / "squad.json").write_text(json.dumps(document))
     auto, declared = read_table(tmp_path / "squad.json"), read_table(tmp_path / "squad.json", "squad")
     assert auto.equals(declared) and auto["id"].tolist() == ["q1", "q2"]
+
+
+def _hub_cache(cache: Path, hub_id: str, splits: dict[str, pd.DataFrame]) -> None:
+    """Lay `splits` out in `cache` as `datasets.load_dataset(hub_id)` leaves a hub dataset after an online load
+    (<org>___<name>/default/<version>/<hash>/, Arrow files + dataset_info.json), built by datasets itself."""
+    import datasets
+    from datasets.data_files import DataFilesDict
+    from datasets.packaged_modules.parquet.parquet import Parquet
+
+    files = {}
+    for split, frame in splits.items():
+        files[split] = [str(cache.parent / f"{split}.parquet")]
+        datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(files[split][0])
+    org, name = hub_id.split("/")
+    builder = Parquet(cache_dir=str(cache.parent / "build"), dataset_name=name, config_name="default",
+                      data_files=DataFilesDict.from_patterns(files), hash="0123abcd")
+    builder.download_and_prepare()
+    shutil.copytree(builder.cache_dir, cache / f"{org}___{name}" / "default" / "0.0.0" / "0123abcd")
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty datasets cache, with the hub switched off (as HF_DATASETS_OFFLINE=1 does at import)."""
+    datasets = pytest.importorskip("datasets")
+    cache = tmp_path / "hf" / "datasets"
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def test_hub_format_reads_the_local_datasets_cache_offline(tmp_path: Path, offline_hub: Path) -> None:
+    """source.format hub loads `org/name` through load_dataset from the local cache with the hub off."""
+    frames = {}
+    for split, rows in (("train", 24), ("validation", 8)):
+        write_sentiment_csv(tmp_path / f"{split}.csv", rows)
+        frames[split] = pd.read_csv(tmp_path / f"{split}.csv")
+    _hub_cache(offline_hub, "acme/tiny_reviews", frames)
+    task = _task(source={"format": "hub", "hub_id": "acme/tiny_reviews", "train": "train", "eval": "validation"})
+    manifest = prepare_task_data(task, tmp_path / "out")
+    evaluation = pd.read_parquet(tmp_path / "out" / A.EVAL_SPLIT)
+    assert manifest["splits"]["train"]["rows"] == 24 and len(evaluation) == 8
+    assert evaluation[A.COL_ID].tolist() == frames["validation"]["id"].tolist()
+    with pytest.raises(DataError, match=r"tasks\.tiny\.source: hub dataset 'acme/tiny_reviews' has no split 'test'"):
+        prepare_task_data(_task(source={**task.source, "eval": "test"}), tmp_path / "bad")
+
+
+def test_hub_format_without_a_cache_names_the_key_and_the_fix(tmp_path: Path, offline_hub: Path) -> None:
+    """Offline with the dataset not cached: the error names the task key, the cache and how to fill it."""
+    task = _task(source={"format": "hub", "hub_id": "acme/not_cached"})
+    with pytest.raises(DataError) as info:
+        prepare_task_data(task, tmp_path / "out")
+    message = str(info.value)
+    assert "tasks.tiny.source.hub_id 'acme/not_cached'" in message and str(offline_hub) in message
+    assert "datasets.load_dataset('acme/not_cached')" in message and "HF_DATASETS_OFFLINE" in message
+    assert not (tmp_path / "out").exists()
