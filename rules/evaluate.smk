@@ -6,6 +6,7 @@ rule evaluate_run:
     output:
         metrics="results/eval/{method}/{task}/seed{seed}/metrics.json",
         predictions="results/eval/{method}/{task}/seed{seed}/predictions.parquet",
+        predictions_csv="results/eval/{method}/{task}/seed{seed}/predictions.csv",
         report="results/eval/{method}/{task}/seed{seed}/report.txt",
     params:
         task=get_task_params,

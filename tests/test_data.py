@@ -6,16 +6,20 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import tiny_config, write_sentiment_csv
 from tunetrace import artifacts as A
-from tunetrace.config import TaskSpec, validate_config
+from tunetrace.config import EvalSpec, MethodSpec, TaskSpec, validate_config
 from tunetrace.data.checks import DataError
 from tunetrace.data.readers import read_table
 from tunetrace.data.splits import stratified_sample, stratified_split
+from tunetrace.stages.evaluate import predictions_csv, score_run
 from tunetrace.stages.prepare import prepare_task_data
+from tunetrace.tasks.base import ModelOutputs
+from tunetrace.tasks.outputs import write_outputs
 
 
 def _task(**overrides: object) -> TaskSpec:
@@ -227,3 +231,45 @@ def test_hub_format_without_a_cache_names_the_key_and_the_fix(tmp_path: Path, of
     assert "tasks.tiny.source.hub_id 'acme/not_cached'" in message and str(offline_hub) in message
     assert "datasets.load_dataset('acme/not_cached')" in message and "HF_DATASETS_OFFLINE" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_writes_a_predictions_csv_beside_the_parquet(tmp_path: Path) -> None:
+    """score_run writes predictions.csv: id, text, label and prediction by name, group, correct, probabilities."""
+    write_sentiment_csv(tmp_path / "data" / "train.csv", 24)
+    write_sentiment_csv(tmp_path / "data" / "eval.csv", 6)
+    task = _task()
+    prepare_task_data(task, tmp_path / "prepared", workdir=tmp_path)
+    frame = pd.read_parquet(tmp_path / "prepared" / A.EVAL_SPLIT)
+    logits = np.zeros((len(frame), 2))
+    logits[np.arange(len(frame)), [1, 1, 0, 0, 1, 0]] = 3.0  # class 1 = positive for the first two, ...
+    write_outputs(ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID], "logits": list(logits)}), {"truncated": 0}),
+                  tmp_path / "outputs.parquet")
+    config = validate_config(tiny_config())
+    score_run(task, MethodSpec.from_dict("full", config["methods"]["full"]), EvalSpec.from_dict(config["evaluation"]),
+              0, tmp_path / "prepared", tmp_path / "outputs.parquet", tmp_path / "eval")
+    table = pd.read_csv(tmp_path / "eval" / A.PREDICTIONS_CSV, keep_default_na=False)
+    assert list(table.columns) == ["id", "text", "label", "prediction", "group", "correct",
+                                   "prob_negative", "prob_positive"]
+    assert table["id"].tolist() == frame[A.COL_ID].tolist() and table["text"].tolist() == frame[A.COL_TEXT].tolist()
+    assert table["label"].tolist() == frame[A.COL_LABEL_NAME].tolist()
+    assert table["prediction"].tolist() == ["positive", "positive", "negative", "negative", "positive", "negative"]
+    assert table["correct"].tolist() == (table["label"] == table["prediction"]).tolist()
+    assert table["group"].tolist() == frame[A.COL_GROUP].tolist()
+    parquet = pd.read_parquet(tmp_path / "eval" / A.PREDICTIONS)
+    assert np.allclose(table["prob_positive"], parquet["prob_positive"])
+
+
+@pytest.mark.parametrize("inputs, rows, leading", [
+    ({"prompt": ["Q: 1+1?"], "completion": ["2"]}, {"nll_sum": [1.5], "completion_tokens": [1], "loss": [1.5]},
+     ["id", "prompt", "completion", "group"]),
+    ({"question": ["Where?"], "context": ["In Paris."]}, {"prediction": ["Paris"], "answers": ['["Paris"]']},
+     ["id", "question", "context", "prediction", "group"]),
+    ({"text": ["Which one?"]}, {"pred_a": [0.7], "target_a": [1.0], "wasserstein": [0.3]},
+     ["id", "text", "group"]),
+])
+def test_predictions_csv_carries_each_task_types_inputs(inputs: dict, rows: dict, leading: list[str]) -> None:
+    """Types without classes (causal LM, extractive QA, distribution) get their inputs and own columns."""
+    frame = pd.DataFrame({A.COL_ID: ["x1"], **inputs, A.COL_GROUP: ["g"]})
+    table = predictions_csv(pd.DataFrame({A.COL_ID: ["x1"], **rows, A.COL_GROUP: ["g"]}), frame)
+    assert list(table.columns) == leading + [c for c in rows if c not in leading]
+    assert table.loc[0, leading[1]] == next(iter(inputs.values()))[0]

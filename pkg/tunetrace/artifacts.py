@@ -17,6 +17,7 @@ CHECKSUMS = "checksums.json"  # sha256 of every file of a checkpoint or final mo
 # evaluation (results/eval/{method}/{task}/seed{seed}/)
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.parquet"
+PREDICTIONS_CSV = "predictions.csv"  # the same rows, for a spreadsheet: names instead of class indices
 EVAL_REPORT = "report.txt"
 
 # merge (results/merged/{method}/{task}/seed{seed}/)
