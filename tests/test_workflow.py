@@ -30,6 +30,9 @@ def test_every_declared_artifact_exists_and_loads(finished_workflow: Workflow) -
         assert json.loads((run / "run.json").read_text())["global_steps"] == 4
         predictions = pd.read_parquet(root / f"results/eval/{method}/{task}/seed{seed}/predictions.parquet")
         assert len(predictions) == 24 and predictions["prob_positive"].between(0, 1).all()
+        csv_path = root / f"results/eval/{method}/{task}/seed{seed}/predictions.csv"
+        assert pd.read_csv(csv_path)["id"].astype(str).tolist() == predictions["example_id"].astype(str).tolist()
+        assert json.loads(csv_path.with_name(csv_path.name + ".lineage.json").read_text())["rule"] == "evaluate_run"
 
 
 def test_metrics_lie_in_range(finished_workflow: Workflow) -> None:
