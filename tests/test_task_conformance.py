@@ -438,6 +438,8 @@ def test_evaluate_writes_metrics_with_primary_and_predictions(study, name, metho
     predictions = pd.read_parquet(out / A.PREDICTIONS)
     assert len(predictions) == len(eval_ids), f"{len(predictions)} prediction rows for {len(eval_ids)} eval examples"
     assert predictions[A.COL_ID].astype(str).tolist() == eval_ids
+    table = pd.read_csv(out / A.PREDICTIONS_CSV, dtype=str, keep_default_na=False)  # the same rows, with the inputs
+    assert table["id"].tolist() == eval_ids and len(table.columns) > len(predictions.columns) - 1
 
 
 @pytest.mark.parametrize("name, method", MATRIX)
