@@ -218,6 +218,9 @@ def test_hub_format_reads_the_local_datasets_cache_offline(tmp_path: Path, offli
     evaluation = pd.read_parquet(tmp_path / "out" / A.EVAL_SPLIT)
     assert manifest["splits"]["train"]["rows"] == 24 and len(evaluation) == 8
     assert evaluation[A.COL_ID].tolist() == frames["validation"]["id"].tolist()
+    assert [(h["id"], h["split"], h["rows"]) for h in manifest["hub"]] == [("acme/tiny_reviews", "train", 24),
+                                                                        ("acme/tiny_reviews", "validation", 8)]
+    assert all(h["fingerprint"] for h in manifest["hub"])
     with pytest.raises(DataError, match=r"tasks\.tiny\.source: hub dataset 'acme/tiny_reviews' has no split 'test'"):
         prepare_task_data(_task(source={**task.source, "eval": "test"}), tmp_path / "bad")
 

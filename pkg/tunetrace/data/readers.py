@@ -176,7 +176,11 @@ def read_hub_split(hub_id: str, split: str, key: str) -> pd.DataFrame:
                             f"(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE set); {_fetch_fix(hub_id)} ({err})") from err
         raise DataError(f"{key}.hub_id '{hub_id}' split '{split}' could not be loaded ({err}); "
                         f"{_fetch_fix(hub_id)}") from err
-    return dataset.to_pandas()
+    frame = dataset.to_pandas()
+    # which build of the dataset was read (datasets' content fingerprint), for the data manifest
+    frame.attrs["hub"] = {"id": hub_id, "split": split, "rows": len(frame),
+                          "fingerprint": getattr(dataset, "_fingerprint", None)}
+    return frame
 
 
 def load_prepared(data_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:

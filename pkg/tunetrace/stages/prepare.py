@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,40 +35,60 @@ from tunetrace.tasks.dispatch import get_task_type
 log = logging.getLogger(__name__)
 
 
-def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Read and standardise the train and eval splits of a task; return them and the source files."""
+@dataclass
+class Sources:
+    """A task's raw train and eval tables as read (eval None: carved from train), where they came from."""
+
+    train: pd.DataFrame
+    eval: pd.DataFrame | None
+    origin_train: str
+    origin_eval: str
+    files: list[Path] = field(default_factory=list)
+    hub: list[dict[str, Any]] = field(default_factory=list)  # the hub splits read (id, split, rows, fingerprint)
+
+
+def read_sources(task: TaskSpec, workdir: str | os.PathLike = ".") -> Sources:
+    """Read a task's train and eval tables: local files, or splits of a hub dataset."""
     source = task.source
     if source["format"] == "hub":
         key = f"tasks.{task.name}.source"
         train_raw = read_hub_split(source["hub_id"], source["train"] or "train", key)
         eval_raw = read_hub_split(source["hub_id"], source["eval"], key) if source["eval"] else None
-        files: list[Path] = []
-        origin_train, origin_eval = f"hub:{source['hub_id']}", f"hub:{source['hub_id']}"
-    else:
-        train_path = Path(workdir) / source["train"]
-        files = [train_path]
-        train_raw = read_table(train_path, source["format"], source["quoting"])
-        origin_train = str(train_path)
-        eval_raw = None
-        if source["eval"]:
-            eval_path = Path(workdir) / source["eval"]
-            files.append(eval_path)
-            eval_raw = read_table(eval_path, source["format"], source["quoting"])
-            origin_eval = str(eval_path)
+        origin = f"hub:{source['hub_id']}"
+        return Sources(train_raw, eval_raw, origin, origin,
+                       hub=[f.attrs["hub"] for f in (train_raw, eval_raw) if f is not None])
+    train_path = Path(workdir) / source["train"]
+    sources = Sources(read_table(train_path, source["format"], source["quoting"]), None, str(train_path), "",
+                      files=[train_path])
+    if source["eval"]:
+        eval_path = Path(workdir) / source["eval"]
+        sources.files.append(eval_path)
+        sources.eval = read_table(eval_path, source["format"], source["quoting"])
+        sources.origin_eval = str(eval_path)
+    return sources
+
+
+def standardise_splits(task: TaskSpec, sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The standardised train and eval splits (the eval split held out of train when no eval table was read)."""
+    source = task.source
     task_type = get_task_type(task.type)
-    train = task_type.standardise(train_raw, task, origin_train, "train")
-    if eval_raw is None:
-        by = [c for c in (A.COL_LABEL, A.COL_GROUP) if c in train]
-        by += stratum_columns(train, train_raw, source["stratify_by"], origin_train)
-        if not by:  # no label, group or listed column: one stratum
-            train[STRATUM_PREFIX] = ""
-            by = [STRATUM_PREFIX]
-        train, evaluation = stratified_split(train, source["eval_fraction"], source["split_seed"], by)
-        train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)])
-                             for f in (train, evaluation))
-    else:
-        evaluation = task_type.standardise(eval_raw, task, origin_eval, "eval")
-    return train, evaluation, files
+    train = task_type.standardise(sources.train, task, sources.origin_train, "train")
+    if sources.eval is not None:
+        return train, task_type.standardise(sources.eval, task, sources.origin_eval, "eval")
+    by = [c for c in (A.COL_LABEL, A.COL_GROUP) if c in train]
+    by += stratum_columns(train, sources.train, source["stratify_by"], sources.origin_train)
+    if not by:  # no label, group or listed column: one stratum
+        train[STRATUM_PREFIX] = ""
+        by = [STRATUM_PREFIX]
+    train, evaluation = stratified_split(train, source["eval_fraction"], source["split_seed"], by)
+    train, evaluation = (f.drop(columns=[c for c in f if c.startswith(STRATUM_PREFIX)]) for f in (train, evaluation))
+    return train, evaluation
+
+
+def load_splits(task: TaskSpec, workdir: str | os.PathLike = ".") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Read and standardise the train and eval splits of a task; return them and the source files."""
+    sources = read_sources(task, workdir)
+    return *standardise_splits(task, sources), sources.files
 
 
 def check_training_labels(task: TaskSpec, train: pd.DataFrame, origin: str) -> None:
@@ -97,7 +118,9 @@ def check_training_labels(task: TaskSpec, train: pd.DataFrame, origin: str) -> N
 
 def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> dict[str, Any]:
     """Write train/eval Parquet and a manifest (row counts, label distribution, source hashes)."""
-    train, evaluation, files = load_splits(task, workdir)
+    sources = read_sources(task, workdir)
+    train, evaluation = standardise_splits(task, sources)
+    files = sources.files
     eval_rows = len(evaluation)
     train, evaluation = subsample(train, evaluation, task)
     # checked before anything is written: a refused task leaves no output directory behind
@@ -113,6 +136,7 @@ def prepare_task_data(task: TaskSpec, out_dir: str | os.PathLike, workdir: str |
         "type": task.type,
         "labels": task.label_names,
         "sources": [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
+        "hub": sources.hub or None,
         "splits": {
             name: {
                 "rows": int(len(frame)),
