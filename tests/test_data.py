@@ -161,6 +161,11 @@ def test_json_array_file_reads_as_rows(tmp_path: Path) -> None:
     frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
     assert (tmp_path / "d.json").read_text().startswith("[")
     assert read_table(tmp_path / "d.json").equals(read_table(tmp_path / "d.jsonl"))
+    (tmp_path / "lines.json").write_text('{"text": "a", "label": "positive"}\n{"text": "b", "label": "negative"}\n')
+    assert read_table(tmp_path / "lines.json")["text"].tolist() == ["a", "b"]  # JSON Lines under .json, as before
+    (tmp_path / "object.json").write_text('{\n  "rows": [{"text": "a"}]\n}\n')
+    with pytest.raises(DataError, match=r"object.json: a JSON dict, not an array of examples"):
+        read_table(tmp_path / "object.json")
     (tmp_path / "bad.json").write_text('[{"text": "a"}, "b"]')
     with pytest.raises(DataError, match=r"bad.json: item 1 of the JSON array is a str"):
         read_table(tmp_path / "bad.json")

@@ -85,6 +85,8 @@ def _read_json(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from err
     if _is_squad(document):
         return _read_squad(path)
+    if isinstance(document, dict) and len(text.strip().splitlines()) == 1:  # JSON Lines of one example
+        return _read_jsonl(path)
     if not isinstance(document, list):
         raise DataError(f"{path}: a JSON {type(document).__name__}, not an array of examples; write the file as "
                         "[{...}, {...}] (one object per example), as JSON Lines, or set source.format: squad for "
