@@ -174,9 +174,10 @@ def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
 
 
 def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
-    """GPUs only where the method has them: a CPU-only method's jobs request none, training (train_run, the pilot, the smoke test)
-    the method's, the baseline one when any method trains on GPUs, the merge check one GPU however many training
-    used; every other job none (merging and the validation are CPU work, scoring a run loads no model)."""
+    """GPUs only where the method has them: a CPU-only method's jobs request none, training (train_run, the pilot,
+    the smoke test) the method's, the baseline one when any method trains on GPUs, the merge check one GPU however
+    many training used; every other job none (merging and the validation are CPU work, scoring a run loads no
+    model)."""
     methods = config["methods"]
     if rule in TRAINING_RULES:
         return method_gpus(methods[method])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,8 @@ def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_di
 
     wandb_dir = Path(run_dir) / WANDB_SUBDIR
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False,
-                              x_save_requirements=False, disable_git=True)
     run = wandb.init(mode=spec.wandb_mode, project=spec.project, entity=spec.entity, dir=str(wandb_dir),
-                     config=dict(config or {}), settings=settings, reinit="finish_previous",
+                     config=dict(config or {}), settings=_settings(), reinit="finish_previous",
                      **run_identity(spec, method, task, seed))
     log.info("W&B %s run %s in %s", spec.wandb_mode, run.id, run.dir)
     failed = True
@@ -80,6 +78,50 @@ def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_di
     finally:
         run.finish(exit_code=1 if failed else 0)
         wandb.teardown()  # waits for the W&B service to flush the run file to disk
+
+
+def _settings() -> Any:
+    import wandb
+
+    return wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False,
+                          x_save_requirements=False, disable_git=True)
+
+
+def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
+               alerts: Sequence[tuple[str, str]] = ()) -> bool:
+    """Add `summary` to the W&B run that trained a run (its id and mode from run.json's `tracking`), resumed by
+    id (resume="allow"), and raise one alert (title, text) each; False, doing nothing, when the run was not
+    tracked. Offline, the update is a second local run directory of the same id, merged into the run by `wandb
+    sync`; W&B does not keep alerts offline, so their titles are also the summary's `alerts`."""
+    info = read_json(run_json).get("tracking") or {}
+    if info.get("wandb_mode", "disabled") == "disabled" or not info.get("wandb_run_id"):
+        return False
+    import wandb
+
+    wandb_dir = Path(run_json).parent / WANDB_SUBDIR
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(mode=info["wandb_mode"], id=info["wandb_run_id"], resume="allow",
+                     project=info.get("wandb_project"), group=info.get("wandb_group"), dir=str(wandb_dir),
+                     settings=_settings(), reinit="finish_previous")
+    try:
+        run.summary.update({**summary, "alerts": [title for title, _ in alerts]})
+        for title, text in alerts:
+            _alert(run, title, text)
+    finally:
+        run.finish()
+        wandb.teardown()
+    log.info("W&B %s run %s: summary updated (%d alerts)", info["wandb_mode"], run.id, len(alerts))
+    return True
+
+
+def _alert(run: Any, title: str, text: str) -> None:
+    """One W&B alert; offline runs may refuse it (the summary's `alerts` keeps its title then)."""
+    import wandb
+
+    try:
+        run.alert(title=title, text=text, level=wandb.AlertLevel.ERROR)
+    except Exception as err:  # noqa: BLE001 - an alert is a notice; the summary has it anyway
+        log.warning("W&B alert %r not sent (%s); it is in the run summary's alerts", title, err)
 
 
 def record_tracking(run_json: str | os.PathLike, tracker: Tracker) -> None:
