@@ -43,7 +43,7 @@ from tunetrace.guard.validation import (
 )
 from tunetrace.provenance.lineage import read_record, recorded_hashes
 from tunetrace.tasks.dispatch import get_task_type
-from tunetrace.training.tracking import update_run
+from tunetrace.training.tracking import tracked_run_id, update_run
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def update_tracked_run(run_dir: Path, metrics: Mapping[str, Any], document: Mapp
     """Put the validation in the W&B run that trained `run_dir` (when it was tracked): summary, and one alert per
     critical flag."""
     run_json = run_dir / A.RUN_METADATA
-    if not run_json.is_file():
+    if not run_json.is_file() or not tracked_run_id(run_json):
         return
     run = f"{document['method']}/{document['task']}/seed{document['seed']}"
     alerts = [(f"{run}: {f['code']}", f["message"]) for f in document["flags"] if f["severity"] == CRITICAL]

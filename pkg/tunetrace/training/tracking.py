@@ -87,17 +87,23 @@ def _settings() -> Any:
                           x_save_requirements=False, disable_git=True)
 
 
+def tracked_run_id(run_json: str | os.PathLike) -> str | None:
+    """The W&B run id run.json records (None when the run was not tracked)."""
+    info = read_json(run_json).get("tracking") or {}
+    return None if info.get("wandb_mode", "disabled") == "disabled" else info.get("wandb_run_id")
+
+
 def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
                alerts: Sequence[tuple[str, str]] = ()) -> bool:
     """Add `summary` to the W&B run that trained a run (its id and mode from run.json's `tracking`), resumed by
     id (resume="allow"), and raise one alert (title, text) each; False, doing nothing, when the run was not
     tracked. Offline, the update is a second local run directory of the same id, merged into the run by `wandb
     sync`; W&B does not keep alerts offline, so their titles are also the summary's `alerts`."""
-    info = read_json(run_json).get("tracking") or {}
-    if info.get("wandb_mode", "disabled") == "disabled" or not info.get("wandb_run_id"):
+    if not tracked_run_id(run_json):
         return False
     import wandb
 
+    info = read_json(run_json)["tracking"]
     wandb_dir = Path(run_json).parent / WANDB_SUBDIR
     wandb_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(mode=info["wandb_mode"], id=info["wandb_run_id"], resume="allow",
