@@ -18,7 +18,7 @@ from typing import Any
 from tunetrace import artifacts as A
 from tunetrace.config import MethodSpec, ValidationSpec
 from tunetrace.data.readers import load_prepared
-from tunetrace.fileio import write_json
+from tunetrace.fileio import read_json, write_json
 from tunetrace.guard.validation import (
     CRITICAL,
     check_files,
@@ -90,7 +90,8 @@ def run_smoke(job: TrainingJob, spec: ValidationSpec, work_dir: str | os.PathLik
         "loss_decreases": last < first,
     }
     report = {"method": method.name, "task": task.name, "seed": seed, "passed": all(checks.values()), "checks": checks,
-              "steps": smoke.max_steps, "checkpoints": [str(c) for c in checkpoints], "resumed_from": str(middle),
+              "steps": smoke.max_steps, "world_size": read_json(work / "run" / A.RUN_METADATA)["world_size"],
+              "checkpoints": [str(c) for c in checkpoints], "resumed_from": str(middle),
               "first_loss": first, "last_loss": last, "resumed_last_loss": resumed.get(smoke.max_steps),
               "flags": flags}
     log.info("smoke %s/%s: %s", method.name, task.name, checks)
