@@ -97,8 +97,8 @@ def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
                alerts: Sequence[tuple[str, str]] = ()) -> bool:
     """Add `summary` to the W&B run that trained a run (its id and mode from run.json's `tracking`), resumed by
     id (resume="allow"), and raise one alert (title, text) each; False, doing nothing, when the run was not
-    tracked. Offline, the update is a second local run directory of the same id, merged into the run by `wandb
-    sync`; W&B does not keep alerts offline, so their titles are also the summary's `alerts`."""
+    tracked. Offline, the update is a second local run directory of the same id (alerts included), merged into
+    the run by `wandb sync`; the alerts' titles are also the summary's `alerts`, visible without the alert feed."""
     if not tracked_run_id(run_json):
         return False
     import wandb
@@ -121,7 +121,7 @@ def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
 
 
 def _alert(run: Any, title: str, text: str) -> None:
-    """One W&B alert; offline runs may refuse it (the summary's `alerts` keeps its title then)."""
+    """One W&B alert; one that W&B refuses is logged (the summary's `alerts` keeps its title)."""
     import wandb
 
     try:
@@ -137,18 +137,17 @@ def record_tracking(run_json: str | os.PathLike, tracker: Tracker) -> None:
     write_json(run_json, metadata)
 
 
-def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
-    """The history rows (logged metrics) of an offline W&B run file `run-<id>.wandb`.
+def offline_records(wandb_file: str | os.PathLike) -> Iterator[Any]:
+    """The protobuf records of an offline W&B run file `run-<id>.wandb`, in order.
 
     The file is a LevelDB-style log of protobuf records: a 7-byte header, then 32 KiB blocks of
     chunks (crc32 uint32, length uint16, type uint8: 1 full, 2 first, 3 middle, 4 last).
     """
-    import json
     import struct
 
     from wandb.proto import wandb_internal_pb2
 
-    data, block, pos, buffer, rows = Path(wandb_file).read_bytes(), 32768, 7, b"", []
+    data, block, pos, buffer = Path(wandb_file).read_bytes(), 32768, 7, b""
     while pos + 7 <= len(data):
         left = block - pos % block
         crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
@@ -160,7 +159,29 @@ def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(buffer)
-            if record.WhichOneof("record_type") == "history":
-                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                             for item in record.history.item})
-    return rows
+            yield record
+
+
+def _items(items: Any) -> dict[str, Any]:
+    import json
+
+    return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
+
+
+def read_offline_history(wandb_file: str | os.PathLike) -> list[dict[str, Any]]:
+    """The history rows (logged metrics) of an offline W&B run file."""
+    return [_items(r.history.item) for r in offline_records(wandb_file) if r.WhichOneof("record_type") == "history"]
+
+
+def read_offline_summary(wandb_file: str | os.PathLike) -> dict[str, Any]:
+    """The summary an offline W&B run file sets (its summary updates, in order)."""
+    summary: dict[str, Any] = {}
+    for record in offline_records(wandb_file):
+        if record.WhichOneof("record_type") == "summary":
+            summary.update(_items(record.summary.update))
+    return summary
+
+
+def read_offline_alerts(wandb_file: str | os.PathLike) -> list[str]:
+    """The titles of the alerts an offline W&B run file holds (sent when it is synced)."""
+    return [r.alert.title for r in offline_records(wandb_file) if r.WhichOneof("record_type") == "alert"]
