@@ -132,13 +132,16 @@ def run_lineage_id(run_json: Path) -> str:
 
 def update_tracked_run(run_dir: Path, metrics: Mapping[str, Any], document: Mapping[str, Any]) -> None:
     """Put the validation in the W&B run that trained `run_dir` (when it was tracked): summary, and one alert per
-    critical flag."""
+    critical flag. A failed update (online, no network) is logged, not raised: the report on disk is the verdict."""
     run_json = run_dir / A.RUN_METADATA
     if not run_json.is_file() or not tracked_run_id(run_json):
         return
     run = f"{document['method']}/{document['task']}/seed{document['seed']}"
     alerts = [(f"{run}: {f['code']}", f["message"]) for f in document["flags"] if f["severity"] == CRITICAL]
-    update_run(run_json, tracking_summary(metrics, document, run_lineage_id(run_json)), alerts)
+    try:
+        update_run(run_json, tracking_summary(metrics, document, run_lineage_id(run_json)), alerts)
+    except Exception:  # noqa: BLE001 - the report is written; an unreachable W&B server must not fail the validation
+        log.exception("W&B update of %s failed; the validation report has every flag (%s)", run_json, run)
 
 
 def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, final: Path, seed: int, run: str,

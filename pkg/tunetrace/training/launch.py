@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from tunetrace.artifacts import RUN_METADATA
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from tunetrace.fileio import write_json
 from tunetrace.training import jobcontrol
 from tunetrace.training.runlock import run_lock
@@ -239,6 +239,8 @@ def run_training(job: TrainingJob, threads: int = 1, log_sinks: Sequence[Any] = 
     global rank 0 (this process, or the launched rank 0) owns the W&B run (`_train`).
     """
     model, task, method = job.specs()
+    if job.tracking is not None:
+        TrackingSpec.from_dict(job.tracking)  # a bad tracking slice fails here, before any rank starts
     with run_lock(job.resume_dir) if job.resume_dir else contextlib.nullcontext():
         if not needs_launcher(method):  # one process on one node
             check_visible_gpus(method)
@@ -341,7 +343,6 @@ def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     """One rank's training, representation capture included (built here so every rank has it). With
     `job.tracking`, rank 0 starts the W&B run, logs every train-log record to it and records its id in run.json;
     the other ranks import no wandb (one run per training run, however many ranks)."""
-    from tunetrace.config import TrackingSpec
     from tunetrace.training.tracking import record_tracking, start_tracking
 
     tracking = TrackingSpec.from_dict(job.tracking) if job.tracking is not None and is_global_main() else None
