@@ -28,6 +28,11 @@ rule pilot_run:
     resources:
         mem_mb=get_mem_mb("pilot_run"),
         runtime=get_runtime("pilot_run"),
+        gpu=get_slurm("pilot_run", "gpu"),
+        nodes=get_slurm("pilot_run", "nodes"),
+        gres=get_slurm("pilot_run", "gres"),
+        tasks=get_slurm("pilot_run", "tasks"),
+        cpus_per_gpu=get_slurm("pilot_run", "cpus_per_gpu"),
     script:
         "../workflow_scripts/pilot_run.py"
 
@@ -119,6 +124,11 @@ rule run_smoke_test:
     resources:
         mem_mb=get_mem_mb("run_smoke_test"),
         runtime=get_runtime("run_smoke_test"),
+        gpu=get_slurm("run_smoke_test", "gpu"),
+        nodes=get_slurm("run_smoke_test", "nodes"),
+        gres=get_slurm("run_smoke_test", "gres"),
+        tasks=get_slurm("run_smoke_test", "tasks"),
+        cpus_per_gpu=get_slurm("run_smoke_test", "cpus_per_gpu"),
     script:
         "../workflow_scripts/run_smoke_test.py"
 

@@ -221,3 +221,49 @@ def test_zero3_resumes_after_a_kill(zero_runs: Callable[[str], Path], tmp_path: 
     resumed, reference = loss_curve(run / "train_log.jsonl"), loss_curve(uninterrupted / "train_log.jsonl")
     assert [s for s, _ in resumed] == [s for s, _ in reference]
     assert max(abs(a - b) for (_, a), (_, b) in zip(resumed, reference, strict=True)) < 1e-6
+
+
+# --- the pilot of a gate and the smoke test go through the same launcher as train_run ---
+
+def _two_rank_job(root: Path, steps: int = 6, save_every: int = 3) -> TrainingJob:
+    config = validate_config(tiny_bert_config(make_tiny_bert(root / "bert"), steps=steps, save_every=save_every))
+    config["methods"]["full"]["processes"] = 2
+    return dataclasses.replace(_job(root, config), run_dir=str(root / "pilot"), resume_dir=None)
+
+
+@pytest.mark.workflow
+def test_pilot_of_two_cpu_ranks_gives_metrics_the_gate_reads(tmp_path: Path) -> None:
+    """A pilot launched on 2 gloo ranks writes one run.json of world size 2 and the metrics file a one-process
+    pilot writes (same keys), and evaluate_gate decides on it."""
+    from tunetrace.config import EvalSpec
+    from tunetrace.guard.gates import GateSpec
+    from tunetrace.stages.gate import evaluate_gate
+    from tunetrace.stages.pilot import run_pilot
+
+    gate, spec = GateSpec.from_dict({"enabled": True, "pilot_steps": 4}), EvalSpec.from_dict({"bootstrap_samples": 0})
+    job = _two_rank_job(tmp_path)
+    metrics = run_pilot(job, gate, spec, threads=2)
+    single = dataclasses.replace(job, method={**job.method, "processes": None}, run_dir=str(tmp_path / "single"))
+    assert set(metrics) == set(run_pilot(single, gate, spec, threads=2))
+    run = json.loads((Path(job.run_dir) / "run.json").read_text())
+    assert run["world_size"] == 2 and run["global_steps"] == 4
+    assert not (Path(job.run_dir) / "final").exists() and not (Path(job.run_dir) / "launch_job.json").exists()
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"primary_metric": metrics["primary_metric"], "reference": "majority",
+                                    "higher_is_better": True, "baselines": {"majority": {"primary": 0.0}}}))
+    decision = evaluate_gate(gate, Path(job.run_dir) / "metrics.json", Path(job.run_dir) / "run.json", baseline,
+                             tmp_path / "gate.json")
+    assert decision["pilot"] == {"value": metrics["primary"], "steps": 4}
+
+
+@pytest.mark.workflow
+def test_smoke_test_of_two_cpu_ranks_passes(tmp_path: Path) -> None:
+    """The smoke test launched on 2 gloo ranks trains, reloads each checkpoint, resumes from the middle one (again
+    on 2 ranks) and passes."""
+    from tunetrace.config import ValidationSpec
+    from tunetrace.stages.smoke import run_smoke
+
+    spec = ValidationSpec.from_dict({"smoke_steps": 6, "smoke_save_every_steps": 3})
+    report = run_smoke(_two_rank_job(tmp_path), spec, tmp_path / "work", tmp_path / "smoke.json", threads=2)
+    assert report["passed"] and report["world_size"] == 2 and len(report["checkpoints"]) == 2
+    assert report["resumed_last_loss"] is not None and json.loads((tmp_path / "smoke.json").read_text())["passed"]

@@ -85,12 +85,29 @@ def test_full_training_on_cpu_holds_optimizer_state() -> None:
     assert full == 17500 and lora == 10000
 
 
+def test_pilot_and_smoke_ask_what_train_run_asks_but_runtime() -> None:
+    """The pilot and the smoke test of a 4-GPU, 2-node method ask train_run's memory, GPUs, threads, nodes and
+    Slurm resources (they go through its launcher), with their own shorter runtime."""
+    from tunetrace.cluster.requests import slurm_resources
+
+    config = study(big={"type": "full", "resources": {"gpus": 4, "nodes": 2, "cpus": 16},
+                        "gate": {"enabled": True}})
+    train = job_request("train_run", config, 14_000_000_000, "big")
+    for rule in ("pilot_run", "run_smoke_test"):
+        request = job_request(rule, config, 14_000_000_000, "big")
+        assert (request.mem_mb, request.gpus, request.cpus, request.nodes) == (train.mem_mb, 4, 16, 2)
+        assert slurm_resources(request) == slurm_resources(train)
+        assert request.runtime < train.runtime
+
+
 def test_gpus_only_where_the_method_has_them() -> None:
-    """The CPU-only method's jobs ask no GPU; the GPU method's training its GPUs, the merge check one; merging and
-    scoring a run (evaluate_run loads no model) none; the scoring asks only the fixed overhead, whatever the model."""
+    """The CPU-only method's jobs ask no GPU; the GPU method's training (its smoke test too) its GPUs, the merge
+    check one; merging and scoring a run (evaluate_run loads no model) none; the scoring asks only the fixed
+    overhead, whatever the model."""
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
-    assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4}
+    assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4,
+                                                        ("run_smoke_test", "full"): 4}
     assert {("evaluate_run", "full"), ("validate_run", "full"), ("merge_adapter", "lora_cpu"),
             ("verify_merge", "lora_cpu"), ("extract_base_representations", None)} <= set(gpus)
     cpu_only = study(lora={"type": "lora"})
@@ -156,9 +173,9 @@ def test_tiny_study_fits_the_one_node_cluster() -> None:
 
 
 def workflow_rules() -> set[str]:
-    """The names of the `rule NAME:` lines of the Snakefile and rules/*.smk."""
+    """The names of the `rule NAME:` and `checkpoint NAME:` lines of the Snakefile and rules/*.smk."""
     files = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
-    return {m for f in files for m in re.findall(r"^rule (\w+):", f.read_text(encoding="utf-8"), re.MULTILINE)}
+    return {m for f in files for m in re.findall(r"^(?:rule|checkpoint) (\w+):", f.read_text(encoding="utf-8"), re.MULTILINE)}
 
 
 def test_requests_know_every_rule_of_the_workflow() -> None:
@@ -274,10 +291,11 @@ def test_profile_partition_and_time_limit() -> None:
 
 
 def test_retry_beyond_the_node_is_a_warning() -> None:
-    """A first attempt that fits but whose doubled retry does not is a warning, not an error."""
+    """A first attempt that fits but whose doubled retry does not is a warning, not an error (for training and the
+    smoke test, which asks what training asks)."""
     config = study(full={"type": "full", "resources": {"mem_mb": 20000}})
     _, findings = diagnose(study_requests(config, 22_000_000), ONE_NODE, SQUEUE)
-    assert [(f.severity, f.rule) for f in findings] == [("warning", "train_run")]
+    assert sorted((f.severity, f.rule) for f in findings) == [("warning", "run_smoke_test"), ("warning", "train_run")]
 
 
 @pytest.mark.parametrize(("profile", "age", "accounting", "expected"), [

@@ -65,7 +65,7 @@ def dry_run_resources(*argv: str) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     rule = None
     for line in proc.stdout.splitlines():
-        if line.startswith(("rule ", "localrule ")):
+        if line.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint ")):
             rule = line.split()[-1].rstrip(":")
         elif rule and line.strip().startswith("resources:") and rule not in found:
             items = line.split(":", 1)[1].strip().split(", ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import socket
 from pathlib import Path
@@ -13,7 +15,9 @@ from tunetrace.config import TrackingSpec
 from tunetrace.training.loop import train_run
 from tunetrace.training.tracking import (
     WANDB_SUBDIR,
+    read_offline_alerts,
     read_offline_history,
+    read_offline_summary,
     record_tracking,
     run_identity,
     start_tracking,
@@ -102,3 +106,39 @@ def test_lineage_record_carries_the_wandb_run_id(tmp_path: Path, wandb_env: Path
     records = build_records(job, HashCache(None))
     tracked = json.loads(Path("run.json").read_text())["tracking"]["wandb_run_id"]
     assert tracked and {r["wandb_run_id"] for r in records.values()} == {tracked}
+
+
+@pytest.mark.workflow
+def test_two_rank_launch_has_one_wandb_run_that_validation_updates(tmp_path: Path, wandb_env: Path):
+    """Of 2 launched gloo ranks only rank 0 starts W&B: one offline run with every logged loss; validate's update
+    of the same run id adds the eval metrics, verdict, flag codes, lineage id and one alert per critical flag."""
+    from scale_helpers import make_tiny_bert, tiny_bert_config
+    from test_accelerate import _job
+    from tunetrace.config import validate_config
+    from tunetrace.stages.validate import update_tracked_run
+    from tunetrace.training.launch import run_training
+
+    config = validate_config(tiny_bert_config(make_tiny_bert(tmp_path / "bert"), steps=4, save_every=2))
+    config["methods"]["full"]["processes"] = 2
+    job = dataclasses.replace(_job(tmp_path, config), tracking={"wandb_mode": "offline"})
+    run_training(job, threads=2)
+    run_dir = Path(job.run_dir)
+    runs = sorted((run_dir / WANDB_SUBDIR / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    run_id = json.loads((run_dir / "run.json").read_text())["tracking"]["wandb_run_id"]
+    history = [row for row in read_offline_history(runs[0] / f"run-{run_id}.wandb") if "train/loss" in row]
+    logged = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert [row["train/loss"] for row in history] == pytest.approx([r["loss"] for r in logged]) and len(logged) == 4
+
+    flags = [{"severity": "critical", "code": "hash_mismatch", "message": "checkpoint-2 differs", "files": []},
+             {"severity": "warning", "code": "metric_above_range", "message": "high", "files": []}]
+    document = {"method": "full", "task": "tiny", "seed": 0, "passed": False, "critical": 1, "warning": 1,
+                "flags": flags}
+    update_tracked_run(run_dir, {"primary": 0.75, "primary_metric": "accuracy", "accuracy": 0.75}, document)
+    updates = sorted(set((run_dir / WANDB_SUBDIR / "wandb").glob("offline-run-*")) - set(runs))
+    assert len(updates) == 1 and (updates[0] / f"run-{run_id}.wandb").is_file()  # the same run id, for wandb sync
+    summary = read_offline_summary(updates[0] / f"run-{run_id}.wandb")
+    assert summary["eval/accuracy"] == 0.75 and summary["validation/passed"] is False
+    assert summary["validation/flag_codes"] == ["hash_mismatch", "metric_above_range"]
+    assert summary["lineage_id"] == hashlib.sha256((run_dir / "run.json").read_bytes()).hexdigest()
+    assert read_offline_alerts(updates[0] / f"run-{run_id}.wandb") == ["full/tiny/seed0: hash_mismatch"]

@@ -131,6 +131,36 @@ def test_truncated_checkpoint_is_named(study):
     assert [f["files"] for f in hits] == [[str(weights)]]
 
 
+def test_each_checkpoint_file_is_hashed_once_per_validation(study, monkeypatch: pytest.MonkeyPatch):
+    """The job's input check (against the lineage records) and the checksum check read each file's bytes once."""
+    from collections import Counter
+
+    import tunetrace.guard.validation as validation_module
+    import tunetrace.provenance.lineage as lineage_module
+    from tunetrace.provenance.integrity import check_inputs
+    from tunetrace.provenance.lineage import HashCache, JobInfo, build_records, write_records
+
+    run_dir = copy_run(study, "hashed")
+    monkeypatch.chdir(run_dir)
+    outputs = [("checkpoints", "checkpoints"), ("final", "final")]
+    write_records(build_records(JobInfo("train_run", {}, [], outputs, {}), HashCache(None)))
+    calls: Counter[str] = Counter()
+
+    def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls[str(Path(path).resolve())] += 1
+        return real(path, *args, **kwargs)
+
+    real = validation_module.sha256_file
+    monkeypatch.setattr(validation_module, "sha256_file", counting)
+    monkeypatch.setattr(lineage_module, "sha256_file", counting)
+    check_inputs(["checkpoints", "final"])  # what the validate_run job does before validating
+    document = run_validation(study, run_dir)
+    files = [p.resolve() for d in ("checkpoints", "final") for p in (run_dir / d).rglob("*")
+             if p.is_file() and not p.name.endswith(".lineage.json")]
+    assert files and {str(f): calls[str(f)] for f in files} == {str(f): 1 for f in files}
+    assert not codes(document) & {"hash_mismatch", "file_missing"}
+
+
 def test_unreachable_expected_range_is_critical(study):
     """A primary metric below tasks.<task>.expected_range.min raises metric_below_range."""
     document = run_validation(study, study[0] / "clean", expected_range={"min": 0.99, "max": None})

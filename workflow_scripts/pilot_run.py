@@ -1,20 +1,27 @@
-"""Adapter for rule pilot_run: a short pilot of the method, evaluated on the eval split."""
+"""Adapter for rule pilot_run: a short pilot of the method (launched as train_run launches it), evaluated on the
+eval split."""
 
 from pathlib import Path
 
-from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
+from tunetrace.config import EvalSpec
 from tunetrace.guard.gates import GateSpec
 from tunetrace.jobcontext import job
 from tunetrace.stages.pilot import run_pilot
+from tunetrace.training.launch import TrainingJob
 
 with job(snakemake, torch_threads=True) as j:
     run_pilot(
-        ModelSpec.from_dict(j.param("model")),
-        TaskSpec.from_dict(j.wildcards.task, j.param("task")),
-        MethodSpec.from_dict(j.wildcards.method, j.param("method")),
+        TrainingJob(
+            model=j.param("model"),
+            task_name=j.wildcards.task,
+            task=j.param("task"),
+            method_name=j.wildcards.method,
+            method=j.param("method"),
+            seed=j.seed,
+            data_dir=str(Path(j.input.train).parent),
+            run_dir=str(Path(j.output.metrics).parent),
+        ),
         GateSpec.from_method({"gate": j.param("pilot")}),
         EvalSpec.from_dict(j.param("evaluation")),
-        seed=j.seed,
-        data_dir=Path(j.input.train).parent,
-        out_dir=Path(j.output.metrics).parent,
+        threads=j.threads,
     )

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from tunetrace.config import TrackingSpec
 from tunetrace.jobcontext import job
 from tunetrace.stages.train import train
 from tunetrace.training.jobcontrol import run_as_job
@@ -24,11 +23,10 @@ with job(snakemake, torch_threads=True, on_start=run_as_job) as j:
             representations=j.param("representations"),
             reps_dir=j.output.reps,
             sizing=j.param("sizing"),
+            tracking=j.param("tracking"),  # rank 0 of the run owns the W&B run
         ),
-        TrackingSpec.from_dict(j.param("tracking")),
         gate_paths=j.input.get("gate"),  # a NO-GO gate with enforce stops before any training
         threads=j.threads,
-        metadata_path=j.output.metadata,
         outputs_path=j.output.outputs,
         checkpoints_dir=j.output.checkpoints,
         reps_dir=j.output.reps,

@@ -82,11 +82,11 @@ WEIGHT_COPIES = {"evaluate_baseline": 2, "extract_base_representations": 2, "eva
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
-# The pilot of a gate and the smoke test train the method in their own process on the CPU (they ask no GPU): one
-# CPU rank of train_run.
+# The pilot of a gate and the smoke test train the method through train_run's launcher (its GPUs, ranks, DeepSpeed
+# stage and nodes): they ask what train_run of the method asks, but their own (shorter) runtime.
 CPU_FULL_TRAIN_BYTES = 16
 CHECKPOINT_STAGING_BYTES = 12
-CPU_TRAINING_RULES = ("pilot_run", "run_smoke_test")
+TRAINING_RULES = ("train_run", "pilot_run", "run_smoke_test")
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
 # validate_run's weight analysis (per matrix, in float64 on the CPU: the base's SVD, the update's singular values,
 # the tuned matrix's top-k vectors) is most of it at scale, hours for a 7B model's full update (the measured rates
@@ -101,7 +101,7 @@ CPU_SLOWDOWN = 6
 # validation's reloads and weight analysis, the baseline's and the merge check's forward passes and the base
 # model's representations are numeric work only at scale: one thread below SMALL_MODEL parameters, so two such
 # jobs share a 2-core machine instead of each holding both cores while one sits idle (the demo's time:
-# BENCHMARKS.md, "The demo end to end"). The pilot and the smoke test train: two.
+# BENCHMARKS.md, "The demo end to end"). Training (the pilot and the smoke test too) takes the method's cpus.
 DEFAULT_THREADS = 2
 ONE_THREAD_RULES = ("evaluate_run", "merge_adapter", *FIXED)
 SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "verify_merge",
@@ -159,8 +159,6 @@ def memory_mb(rule: str, parameters: int, dtype: str, method: Mapping[str, Any] 
         return _round_up(overhead_mb + WEIGHT_COPIES[rule] * weights / MB)
     assert method is not None, f"{rule} is sized by its method"
     full = method["type"] == "full"
-    if rule in CPU_TRAINING_RULES:
-        return _round_up(_cpu_training_mb(parameters, weights, full, overhead_mb))
     if not method_gpus(method):
         return _round_up(ranks_on_node(method) * _cpu_training_mb(parameters, weights, full, overhead_mb))
     staging = parameters * CHECKPOINT_STAGING_BYTES if full else 0
@@ -176,11 +174,12 @@ def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
 
 
 def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
-    """GPUs only where the method has them: a CPU-only method's jobs request none, the baseline one when any
-    method trains on GPUs, the merge check one GPU however many training used; every other job none (merging and
-    the validation are CPU work, scoring a run loads no model, the pilot and the smoke test train on the CPU)."""
+    """GPUs only where the method has them: a CPU-only method's jobs request none, training (train_run, the pilot,
+    the smoke test) the method's, the baseline one when any method trains on GPUs, the merge check one GPU however
+    many training used; every other job none (merging and the validation are CPU work, scoring a run loads no
+    model)."""
     methods = config["methods"]
-    if rule == "train_run":
+    if rule in TRAINING_RULES:
         return method_gpus(methods[method])
     if rule == "evaluate_baseline":
         return int(any(method_gpus(m) for m in methods.values()))
@@ -199,10 +198,14 @@ def job_threads(rule: str, parameters: int | None) -> int:
 
 
 def _overrides(rule: str, config: Mapping[str, Any], method: str | None) -> Mapping[str, Any]:
-    """The config's own request of a rule: methods.<name>.resources for training, resources.<rule> otherwise."""
+    """The config's own request of a rule: methods.<name>.resources for training, resources.<rule> otherwise; the
+    pilot and the smoke test take the method's but its runtime (theirs is shorter), resources.<rule> over it."""
     if rule == "train_run":
         return config["methods"][method]["resources"]
-    return config["resources"].get(rule) or {}
+    own = config["resources"].get(rule) or {}
+    if rule in TRAINING_RULES:
+        return {**{k: v for k, v in config["methods"][method]["resources"].items() if k != "runtime"}, **own}
+    return own
 
 
 def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, method: str | None = None) -> Request:
@@ -219,10 +222,10 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
                                               settings["overhead_mb"])
     # Only training places the model on its GPUs; evaluation, merge and the merge check run on the CPU
     # (the model is never moved), so their runtime is estimated at CPU speed even where a GPU is allocated.
-    on_gpu = rule == "train_run" and gpus > 0
+    on_gpu = rule in TRAINING_RULES and gpus > 0
     runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
-    cpus = spec["resources"]["cpus"] if rule == "train_run" else job_threads(rule, parameters)
-    nodes = spec["resources"]["nodes"] if rule == "train_run" else 1
+    cpus = spec["resources"]["cpus"] if rule in TRAINING_RULES else job_threads(rule, parameters)
+    nodes = spec["resources"]["nodes"] if rule in TRAINING_RULES else 1
     return Request(rule, method, int(mem), int(runtime), gpus, int(cpus), int(nodes), RULES[rule].local)
 
 
@@ -236,7 +239,7 @@ def slurm_resources(request: Request) -> dict[str, int | str]:
     the method's cpus. Only training spans nodes; the other jobs name their GPUs alone."""
     multi_node = request.nodes > 1
     resources: dict[str, int | str] = {"gpu": 0 if multi_node else request.gpus}
-    if request.rule == "train_run":
+    if request.rule in TRAINING_RULES:
         gpus = request.gpus
         resources.update(nodes=request.nodes, gres=f"gpu:{gpus}" if multi_node and gpus else "",
                          tasks=0 if gpus else request.nodes, cpus_per_gpu=-(-request.cpus // gpus) if gpus else 0)
@@ -280,8 +283,6 @@ def _memory_formula(rule: str) -> str:
         copies = WEIGHT_COPIES[rule]
         return f"overhead + {copies} copies of the weights" if copies else "overhead (no model loaded)"
     cpu = f"overhead + {CPU_FULL_TRAIN_BYTES} B/param (full) or 2 copies (LoRA)"
-    if rule in CPU_TRAINING_RULES:
-        return cpu + ", one CPU rank"
     return (f"per rank on the node: on CPU {cpu}; on GPUs overhead + 2 copies, full adds "
             f"{CHECKPOINT_STAGING_BYTES} B/param of checkpoint staging")
 

@@ -410,10 +410,12 @@ def _check_safetensors(path: Path) -> str | None:
     return None
 
 
-def check_files(directory: Path, expected: Mapping[str, str] | None, what: str) -> list[dict]:
+def check_files(directory: Path, expected: Mapping[str, str] | None, what: str,
+                known: Mapping[str, str] | None = None) -> list[dict]:
     """Missing, empty, hash-mismatched or undecodable files of a checkpoint-like directory.
 
-    `expected` maps relative file names to sha256 (None: the directory's own checksums.json)."""
+    `expected` maps relative file names to sha256 (None: the directory's own checksums.json); `known` maps file
+    paths to a sha256 already computed from their current bytes (the job's input check), not computed again."""
     if not directory.is_dir():
         return [flag(CRITICAL, "missing", f"{what} directory is missing", [directory])]
     sums_path = directory / CHECKSUMS
@@ -429,7 +431,7 @@ def check_files(directory: Path, expected: Mapping[str, str] | None, what: str) 
             flags.append(flag(CRITICAL, "file_missing", f"{what}: {name} is missing", [path]))
         elif path.stat().st_size == 0:
             flags.append(flag(CRITICAL, "file_empty", f"{what}: {name} is empty", [path]))
-        elif sha256_file(path) != digest:
+        elif ((known or {}).get(str(path)) or sha256_file(path)) != digest:
             flags.append(flag(CRITICAL, "hash_mismatch", f"{what}: {name} differs from its recorded sha256 "
                               "(truncated or modified after it was written)", [path]))
         elif path.suffix == ".safetensors" and (problem := _check_safetensors(path)):

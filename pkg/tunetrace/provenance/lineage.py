@@ -144,6 +144,22 @@ def hash_artifact(artifact: str | os.PathLike, known: Mapping[str, Mapping[str, 
             "size": sum(e["size"] for e in entries), "files": entries, "reused_hashes": reused}
 
 
+def recorded_hashes(artifact: str | os.PathLike) -> dict[str, str]:
+    """sha256 by file path of an artifact's files that still have the size and mtime its lineage record holds
+    (none without a record): a job that verified its inputs (provenance.integrity) hashed exactly these bytes,
+    so its checks can reuse the hashes instead of reading every checkpoint again."""
+    record = read_record(artifact)
+    if record is None:
+        return {}
+    known = {f["path"]: f for f in record["artifact"]["files"]}
+    hashes = {}
+    for rel, path in list_files(artifact):
+        entry, stat = known.get(rel), path.stat()
+        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+            hashes[str(path)] = entry["sha256"]
+    return hashes
+
+
 def describe_input(path: str, name: str, cache: HashCache) -> dict[str, Any]:
     """An input's path, sha256 and lineage id, reusing its own record's hashes when the files are unchanged."""
     record = read_record(path)

@@ -1,7 +1,7 @@
 """Stage of rule run_smoke_test (target `smoke`): the cheap infrastructure test to run before an expensive job.
 
-Trains a handful of steps on one repeated batch (so the loss must fall), with a checkpoint every
-few steps; reloads every checkpoint (files, hashes, finite logits); resumes from a middle
+Trains, through the launcher train_run uses, a handful of steps on one repeated batch (so the loss must fall),
+with a checkpoint every few steps; reloads every checkpoint (files, hashes, finite logits); resumes from a middle
 checkpoint and checks the resumed run ends where the uninterrupted one did.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tunetrace import artifacts as A
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
+from tunetrace.config import MethodSpec, ValidationSpec
 from tunetrace.data.readers import load_prepared
-from tunetrace.fileio import write_json
+from tunetrace.fileio import read_json, write_json
 from tunetrace.guard.validation import (
     CRITICAL,
     check_files,
@@ -26,6 +26,7 @@ from tunetrace.guard.validation import (
     probe_batch,
     read_train_log,
 )
+from tunetrace.training.launch import TrainingJob, method_slice, run_training
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,19 @@ def _losses(run_dir: Path) -> dict[int, float]:
     return {r["step"]: float(r["loss"]) for r in read_train_log(run_dir / A.TRAIN_LOG) if "loss" in r}
 
 
-def run_smoke(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: ValidationSpec, seed: int,
-              data_dir: str | os.PathLike, work_dir: str | os.PathLike, out_path: str | os.PathLike) -> dict[str, Any]:
-    """Run every smoke check, write the report, raise SmokeFailed when one fails."""
-    from tunetrace.training.loop import train_run
-
+def run_smoke(job: TrainingJob, spec: ValidationSpec, work_dir: str | os.PathLike, out_path: str | os.PathLike,
+              threads: int = 1) -> dict[str, Any]:
+    """Run every smoke check, write the report, raise SmokeFailed when one fails. Both trainings go through the
+    launcher train_run uses (training.launch: the method's GPUs, processes, DeepSpeed stage and nodes)."""
+    model_spec, task, method = job.specs()
+    seed = job.seed
     work = Path(work_dir)
     shutil.rmtree(work, ignore_errors=True)
     smoke = smoke_method(method, spec)
-    data = one_batch_data(data_dir, smoke.batch_size, work / "data")
-    train_run(model_spec, task, smoke, seed, data, work / "run")
+    data = one_batch_data(job.data_dir, smoke.batch_size * smoke.world_size, work / "data")
+    smoke_job = dataclasses.replace(job, method=method_slice(smoke, job.method), data_dir=str(data),
+                                    run_dir=str(work / "run"), resume_dir=None)
+    run_training(smoke_job, threads=threads)
     checkpoints = sorted((work / "run" / A.CHECKPOINTS_DIR).glob("checkpoint-*"),
                          key=lambda p: int(p.name.split("-")[1]))
     batch = probe_batch(model_spec, task, data, spec.probe_examples)
@@ -73,7 +77,8 @@ def run_smoke(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: V
     losses = _losses(work / "run")
     resumed: dict[int, float] = {}
     if middle is not None:
-        train_run(model_spec, task, smoke, seed, data, work / "resumed", resume_from_checkpoint=str(middle))
+        run_training(dataclasses.replace(smoke_job, run_dir=str(work / "resumed"),
+                                         resume_from_checkpoint=str(middle)), threads=threads)
         resumed = _losses(work / "resumed")
     first, last = losses.get(1, math.nan), losses.get(smoke.max_steps, math.nan)
     gap = abs(resumed.get(smoke.max_steps, math.nan) - last)
@@ -85,7 +90,8 @@ def run_smoke(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: V
         "loss_decreases": last < first,
     }
     report = {"method": method.name, "task": task.name, "seed": seed, "passed": all(checks.values()), "checks": checks,
-              "steps": smoke.max_steps, "checkpoints": [str(c) for c in checkpoints], "resumed_from": str(middle),
+              "steps": smoke.max_steps, "world_size": read_json(work / "run" / A.RUN_METADATA)["world_size"],
+              "checkpoints": [str(c) for c in checkpoints], "resumed_from": str(middle),
               "first_loss": first, "last_loss": last, "resumed_last_loss": resumed.get(smoke.max_steps),
               "flags": flags}
     log.info("smoke %s/%s: %s", method.name, task.name, checks)

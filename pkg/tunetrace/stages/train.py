@@ -18,30 +18,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tunetrace import artifacts as A
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.readers import load_prepared
 from tunetrace.guard.gates import enforce_gate
 from tunetrace.tasks.base import ModelOutputs
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.tasks.outputs import write_outputs
 from tunetrace.training.launch import TrainingJob, run_training
-from tunetrace.training.tracking import record_tracking, start_tracking
 
 log = logging.getLogger(__name__)
 
 
-def train(job: TrainingJob, tracking: TrackingSpec, *, gate_paths: str | Sequence[str] | None, threads: int,
-          metadata_path: str | os.PathLike, outputs_path: str | os.PathLike, checkpoints_dir: str | os.PathLike,
-          reps_dir: str | os.PathLike) -> None:
-    """Train the run (tracked), record the tracking in run.json, write the final model's eval outputs, and
-    create the output directories a run without checkpoints or representations leaves empty. A NO-GO gate
-    with enforce stops before any training."""
+def train(job: TrainingJob, *, gate_paths: str | Sequence[str] | None, threads: int,
+          outputs_path: str | os.PathLike, checkpoints_dir: str | os.PathLike, reps_dir: str | os.PathLike) -> None:
+    """Train the run (tracked by its rank 0 when `job.tracking` asks: the W&B run id lands in run.json), write the
+    final model's eval outputs, and create the output directories a run without checkpoints or representations
+    leaves empty. A NO-GO gate with enforce stops before any training."""
     enforce_gate(gate_paths)
     run_dir = Path(job.run_dir)
-    config = {"method": job.method, "task": job.task_name, "seed": job.seed}
-    with start_tracking(tracking, job.method_name, job.task_name, job.seed, run_dir, config=config) as tracker:
-        run_training(job, threads=threads, log_sinks=[tracker.log])
-    record_tracking(metadata_path, tracker)
+    run_training(job, threads=threads)
     predict_final(*job.specs(), data_dir=job.data_dir, run_dir=run_dir, out_path=outputs_path)
     Path(checkpoints_dir).mkdir(parents=True, exist_ok=True)
     Path(reps_dir).mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.analysis.weightspace import HEAD_PREFIXES, PROGRESS_EVERY_S, WeightSpec, matrix_report
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
-from tunetrace.fileio import read_json, write_json, write_text
+from tunetrace.fileio import read_json, sha256_file, write_json, write_text
 from tunetrace.guard.validation import (
     CRITICAL,
     WARNING,
@@ -41,7 +41,9 @@ from tunetrace.guard.validation import (
     representation_steps,
     unenforced_gate_flags,
 )
+from tunetrace.provenance.lineage import read_record, recorded_hashes
 from tunetrace.tasks.dispatch import get_task_type
+from tunetrace.training.tracking import tracked_run_id, update_run
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,9 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
              *check_overfit(metrics, records, spec, str(metrics_path), log_path), *unenforced_gate_flags(gate_paths)]
     flags += degenerate_flags(task_type, task, method, spec, run, run_dir, records, metrics, str(metrics_path),
                               predictions_path, baseline_path)
-    file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name)]
+    # The job's input check hashed every checkpoint file against its lineage record: reuse those hashes.
+    known = {**recorded_hashes(run_dir / A.CHECKPOINTS_DIR), **recorded_hashes(final)}
+    file_flags = [f for d in [*checkpoints, final] for f in check_files(d, None, d.name, known)]
     reps = Path(representations_dir) if representations_dir else None
     if reps is not None:
         file_flags += check_representations(reps)
@@ -104,7 +108,40 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     write_json(out_json, document)
     log.info("validation %s/%s seed %d: %d critical, %d warning", method.name, task.name, seed,
              document["critical"], document["warning"])
+    update_tracked_run(run_dir, metrics, document)
     return document
+
+
+def tracking_summary(metrics: Mapping[str, Any], document: Mapping[str, Any], lineage_id: str) -> dict[str, Any]:
+    """The W&B summary of a validated run: its final eval metrics (numbers), the verdict, the flag codes and the
+    lineage id of its run.json."""
+    summary: dict[str, Any] = {f"eval/{k}": v for k, v in metrics.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    summary.update({"eval/primary_metric": metrics.get("primary_metric"), "validation/passed": document["passed"],
+                    "validation/critical": document["critical"], "validation/warning": document["warning"],
+                    "validation/flag_codes": sorted({f["code"] for f in document["flags"]}),
+                    "lineage_id": lineage_id})
+    return summary
+
+
+def run_lineage_id(run_json: Path) -> str:
+    """The lineage id of run.json (its record's id), else the sha256 of run.json itself (no record written)."""
+    record = read_record(run_json)
+    return record["id"] if record else sha256_file(run_json)
+
+
+def update_tracked_run(run_dir: Path, metrics: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+    """Put the validation in the W&B run that trained `run_dir` (when it was tracked): summary, and one alert per
+    critical flag. A failed update (online, no network) is logged, not raised: the report on disk is the verdict."""
+    run_json = run_dir / A.RUN_METADATA
+    if not run_json.is_file() or not tracked_run_id(run_json):
+        return
+    run = f"{document['method']}/{document['task']}/seed{document['seed']}"
+    alerts = [(f"{run}: {f['code']}", f["message"]) for f in document["flags"] if f["severity"] == CRITICAL]
+    try:
+        update_run(run_json, tracking_summary(metrics, document, run_lineage_id(run_json)), alerts)
+    except Exception:  # noqa: BLE001 - the report is written; an unreachable W&B server must not fail the validation
+        log.exception("W&B update of %s failed; the validation report has every flag (%s)", run_json, run)
 
 
 def analysed_weight_flags(model_spec: Any, task: Any, method: Any, spec: Any, final: Path, seed: int, run: str,

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from tunetrace.config import MethodSpec, ModelSpec, TaskSpec
+from tunetrace.artifacts import RUN_METADATA
+from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, TrackingSpec
 from tunetrace.fileio import write_json
 from tunetrace.training import jobcontrol
 from tunetrace.training.runlock import run_lock
@@ -55,10 +56,23 @@ class TrainingJob:
     representations: dict[str, Any] | None = None
     reps_dir: str | None = None
     sizing: dict[str, Any] | None = None  # validation's sizing keys: the too-few-steps warning
+    tracking: dict[str, Any] | None = None  # the tracking slice: rank 0 of the run owns its W&B run
+    resume_from_checkpoint: str | None = None  # a checkpoint to start from (the smoke test's resume check)
 
     def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
         return (ModelSpec.from_dict(self.model), TaskSpec.from_dict(self.task_name, self.task),
                 MethodSpec.from_dict(self.method_name, self.method))
+
+
+# MethodSpec fields that are not keys of the method's config slice
+_DERIVED_METHOD_FIELDS = ("name", "lora", "gpus", "nodes")
+
+
+def method_slice(method: MethodSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The method's config slice `data` with the scalar keys of `method` (a pilot or smoke cut of it, made by
+    replacing those keys), so the launched ranks train the cut method."""
+    keys = [f.name for f in dataclasses.fields(method) if f.name not in _DERIVED_METHOD_FIELDS]
+    return {**data, **{key: getattr(method, key) for key in keys}}
 
 
 def needs_launcher(method: MethodSpec) -> bool:
@@ -221,10 +235,12 @@ def run_training(job: TrainingJob, threads: int = 1, log_sinks: Sequence[Any] = 
 
     With a resume directory, this process holds the run's lock (`training.runlock`) for the whole
     run, launched ranks included: a second trainer of the same run stops before touching its state.
-    `log_sinks` (e.g. the W&B logger) receive every train-log record in the in-process path; launched
-    ranks cannot reach this process's objects, so there the train log file is the only record.
+    `log_sinks` receive every train-log record in the in-process path; with `job.tracking`, the run's
+    global rank 0 (this process, or the launched rank 0) owns the W&B run (`_train`).
     """
     model, task, method = job.specs()
+    if job.tracking is not None:
+        TrackingSpec.from_dict(job.tracking)  # a bad tracking slice fails here, before any rank starts
     with run_lock(job.resume_dir) if job.resume_dir else contextlib.nullcontext():
         if not needs_launcher(method):  # one process on one node
             check_visible_gpus(method)
@@ -317,8 +333,29 @@ def _node_main(job_file: str, port: int, threads: int) -> None:
     _launch(launch_command(method, Path(job_file), threads, machine), method.processes_per_node, method)
 
 
+def is_global_main() -> bool:
+    """Whether this process is rank 0 of the whole run (RANK, set by the launcher for every rank; unset in
+    the in-process path, which is the only rank)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
-    """One rank's training, representation capture included (built here so every rank has it)."""
+    """One rank's training, representation capture included (built here so every rank has it). With
+    `job.tracking`, rank 0 starts the W&B run, logs every train-log record to it and records its id in run.json;
+    the other ranks import no wandb (one run per training run, however many ranks)."""
+    from tunetrace.training.tracking import record_tracking, start_tracking
+
+    tracking = TrackingSpec.from_dict(job.tracking) if job.tracking is not None and is_global_main() else None
+    if tracking is None:
+        _train_rank(job, log_sinks)
+        return
+    config = {"method": job.method, "task": job.task_name, "seed": job.seed}
+    with start_tracking(tracking, job.method_name, job.task_name, job.seed, job.run_dir, config=config) as tracker:
+        _train_rank(job, [*log_sinks, tracker.log])
+    record_tracking(Path(job.run_dir) / RUN_METADATA, tracker)
+
+
+def _train_rank(job: TrainingJob, log_sinks: Sequence[Any]) -> None:
     from tunetrace.analysis.steps import RepresentationSpec
     from tunetrace.training.loop import train_run
     from tunetrace.training.sizing import SizingSpec
@@ -327,7 +364,8 @@ def _train(job: TrainingJob, log_sinks: Sequence[Any] = ()) -> None:
     spec = RepresentationSpec.from_dict(job.representations) if job.representations else None
     train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir,
               representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir,
-              log_sinks=log_sinks, sizing=SizingSpec.from_dict(job.sizing) if job.sizing is not None else None)
+              log_sinks=log_sinks, sizing=SizingSpec.from_dict(job.sizing) if job.sizing is not None else None,
+              resume_from_checkpoint=job.resume_from_checkpoint)
 
 
 if __name__ == "__main__":
