@@ -249,3 +249,14 @@ def test_class_weights_are_balanced_or_one_per_label() -> None:
     lm = {"type": "causal_lm", "source": {"train": "x.jsonl"}, "class_weights": "balanced"}
     with pytest.raises(ConfigError, match=r"tasks\.lm\.class_weights.*only sequence_classification"):
         validate_config({**tiny_config(), "tasks": {"lm": lm}})
+
+
+def test_gate_base_model_baseline_is_refused_for_an_untrained_head() -> None:
+    """gate.baseline base_model is accepted for a causal LM task and refused, naming the key and why, for a
+    sequence classifier (its new head is untrained)."""
+    config = tiny_config()
+    config["methods"]["full"]["gate"] = {"enabled": True, "baseline": "base_model"}
+    with pytest.raises(ConfigError, match=r"methods\.full\.gate\.baseline.*task tiny.*newly initialised output head"):
+        validate_config(config)
+    lm = {"type": "causal_lm", "source": {"train": "x.jsonl"}}
+    assert validate_config({**config, "tasks": {"lm": lm}})["methods"]["full"]["gate"]["baseline"] == "base_model"

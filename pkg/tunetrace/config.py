@@ -175,6 +175,7 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         _check_criteria(name, task)
         _check_class_weights(name, task)
     for name, method in config["methods"].items():
+        _check_gate_baseline(name, method, config["tasks"])
         if method["early_stopping_patience"] and not method["eval_every_steps"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
@@ -184,6 +185,20 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
                 f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
             )
+
+
+def _check_gate_baseline(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
+    """gate.baseline base_model only where the task type scores the pretrained model as it is (registry fact)."""
+    gate = method["gate"]
+    if not gate["enabled"] or gate["baseline"] != "base_model":
+        return
+    for task_name, task in tasks.items():
+        if registry.entry(task["type"]).base_model_baseline is None:
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.gate.baseline': base_model cannot be scored for task {task_name} "
+                f"(type {task['type']}): the type adds a newly initialised output head, so the untrained model "
+                "predicts at chance and says nothing of the pretrained model (the trivial baseline already measures "
+                "chance); use 'reference' or the task's trivial baseline instead")
 
 
 def _check_names_differ_in_more_than_case(section: str, entries: Mapping[str, Any]) -> None:
