@@ -31,8 +31,8 @@ def evaluate_gate(gate: GateSpec, pilot_metrics_path: str | os.PathLike, pilot_r
     document = {
         "method": pilot["method"], "task": pilot["task"], "seed": pilot["seed"], "metric": metric,
         "higher_is_better": higher,
-        "baseline": {"name": name, "requested": gate.baseline, "value": base_value}, "pilot": {"value": float(pilot["primary"]),
-                                                                  "steps": run["global_steps"]},
+        "baseline": {"name": name, "requested": gate.baseline, "value": base_value},
+        "pilot": {"value": float(pilot["primary"]), "steps": run["global_steps"]},
         "threshold": gate.threshold, "enforce": gate.enforce, **result,
         "files": {"pilot_metrics": str(pilot_metrics_path), "baseline": str(baseline_path)},
     }
