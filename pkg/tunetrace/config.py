@@ -180,11 +180,31 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
+        _check_early_stopping_metric(name, method, config["tasks"])
         if method["deepspeed"] and not method["resources"]["gpus"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
                 f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
             )
+
+
+def _check_early_stopping_metric(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
+    """early_stopping_metric: eval_loss, or a metric (primary: the task's) that every task's type computes during
+    training (registry facts); a causal LM's primary metric loss is its eval_loss."""
+    requested = method["early_stopping_metric"]
+    if not method["early_stopping_patience"] or requested == "eval_loss":
+        return
+    for task_name, task in tasks.items():
+        entry = registry.entry(task["type"])
+        metric = registry.primary_metric(task["type"], task["primary_metric"]) if requested == "primary" else requested
+        if metric not in entry.metrics:
+            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                              f"(type {task['type']}) reports no '{metric}'; use primary, eval_loss or one of "
+                              f"{sorted(entry.metrics)}")
+        if not entry.metrics_in_training and metric != "loss":
+            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                              f"(type {task['type']}) computes only the eval loss during training, not "
+                              f"'{metric}' ({requested}); set early_stopping_metric: eval_loss")
 
 
 def _check_gate_baseline(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
@@ -412,6 +432,7 @@ class MethodSpec:
     save_total_limit: int | None
     logging_steps: int
     early_stopping_patience: int | None
+    early_stopping_metric: str
     lora: LoraSpec
     processes: int | None
     deepspeed: str | None
