@@ -621,11 +621,12 @@ def seed_disagreement(document: Mapping[str, Any], max_spread: float | None,
             spread = max(values.values()) - min(values.values())
             if spread > max_spread:
                 per_seed = ", ".join(f"seed{s} {v:.4f}" for s, v in values.items())
-                flags.append({"method": method, "task": task, "seed": None, **flag(
-                    severity, "seed_disagreement",
-                    f"{method}/{task}: {entry['primary_metric']} spreads {spread:.4f} across seeds ({per_seed}), "
-                    f"above validation.max_seed_spread {max_spread}: the mean hides unstable training; try more "
-                    "steps, a lower learning rate or more seeds before reading the difference between methods")})
+                message = (f"{method}/{task}: {entry['primary_metric']} spreads {spread:.4f} across seeds "
+                           f"({per_seed}), above validation.max_seed_spread {max_spread}: the mean hides unstable "
+                           "training; try more steps, a lower learning rate or more seeds before reading the "
+                           "difference between methods")
+                flags.append({"method": method, "task": task, "seed": None,
+                              **flag(severity, "seed_disagreement", message)})
     return flags
 
 
