@@ -60,5 +60,12 @@ def get_gate_input(wildcards):
     return []
 
 
+def get_smoke_input(wildcards):
+    """The smoke report of this method and task: an input of train_run only with validation.smoke_before_training."""
+    if config["validation"]["smoke_before_training"]:
+        return [f"results/smoke/{wildcards.method}/{wildcards.task}.json"]
+    return []
+
+
 def get_smoke_targets(wildcards):
     return [f"results/smoke/{m}/{t}.json" for m in METHODS for t in TASKS]

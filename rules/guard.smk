@@ -85,6 +85,7 @@ rule validate_run:
         validation=get_validation_params,
         expected_range=get_expected_range_params,
         weight_analysis=get_weight_analysis_params,
+        representations=get_representation_params,
         code=get_code_params("validate_run"),
     log:
         "logs/validate_run/{method}/{task}/seed{seed}.log",

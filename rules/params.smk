@@ -124,8 +124,12 @@ def get_sizing_params(wildcards):
 
 
 def get_strict_params(wildcards):
-    """Only the strict switch, so threshold edits rerun validation but not the comparison."""
-    return as_json({"strict": config["validation"]["strict"]})
+    """Only the strict switch and the study-level seed check, so threshold edits rerun validation but not the
+    comparison."""
+    validation = config["validation"]
+    severity = "critical" if "seed_disagreement" in validation["critical_codes"] else "warning"
+    return as_json({"strict": validation["strict"], "max_seed_spread": validation["max_seed_spread"],
+                    "seed_disagreement_severity": severity})
 
 
 def get_pilot_params(wildcards):

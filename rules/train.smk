@@ -3,6 +3,8 @@ rule train_run:
         train="results/data/{task}/train.parquet",
         eval="results/data/{task}/eval.parquet",
         gate=get_gate_input,
+        # a passed smoke test (run_smoke_test fails its job otherwise), with validation.smoke_before_training
+        smoke=get_smoke_input,
         model_check=get_model_check,
     output:
         run_dir=directory("results/runs/{method}/{task}/seed{seed}/final"),

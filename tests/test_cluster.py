@@ -175,7 +175,8 @@ def test_tiny_study_fits_the_one_node_cluster() -> None:
 def workflow_rules() -> set[str]:
     """The names of the `rule NAME:` and `checkpoint NAME:` lines of the Snakefile and rules/*.smk."""
     files = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
-    return {m for f in files for m in re.findall(r"^(?:rule|checkpoint) (\w+):", f.read_text(encoding="utf-8"), re.MULTILINE)}
+    pattern = re.compile(r"^(?:rule|checkpoint) (\w+):", re.MULTILINE)
+    return {m for f in files for m in pattern.findall(f.read_text(encoding="utf-8"))}
 
 
 def test_requests_know_every_rule_of_the_workflow() -> None:

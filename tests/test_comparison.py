@@ -103,3 +103,18 @@ def test_f1_primary_metric_has_no_second_f1_column():
     assert len(cells) == len(header.split("|"))
     accuracy = next(line for line in render_markdown(document()).splitlines() if line.startswith("| method | type |"))
     assert "| accuracy (mean ± sd) |" in accuracy and "| F1 |" in accuracy
+
+
+def test_seed_disagreement_section_validates_and_renders():
+    """Two seeds 0.30 apart under validation.max_seed_spread 0.1: comparison.json's study_flags validate against
+    the schema and comparison.md shows the flag in its study-level section."""
+    from tunetrace.guard.validation import seed_disagreement
+
+    doc = document()
+    doc["seeds"] = [0, 1]
+    doc["tasks"]["t"]["methods"]["full"]["runs"].append({"seed": 1, "primary": 0.45, "ci": {}, "groups": None,
+                                                         "strata": None})
+    doc["study_flags"] = {"max_seed_spread": 0.1, "flags": seed_disagreement(doc, 0.1)}
+    validate_comparison(doc)
+    assert doc["study_flags"]["flags"][0]["code"] == "seed_disagreement"
+    assert "| full | t | warning | seed_disagreement | full/t: accuracy spreads 0.3000" in render_markdown(doc)

@@ -249,3 +249,31 @@ def test_class_weights_are_balanced_or_one_per_label() -> None:
     lm = {"type": "causal_lm", "source": {"train": "x.jsonl"}, "class_weights": "balanced"}
     with pytest.raises(ConfigError, match=r"tasks\.lm\.class_weights.*only sequence_classification"):
         validate_config({**tiny_config(), "tasks": {"lm": lm}})
+
+
+def test_gate_base_model_baseline_is_refused_for_an_untrained_head() -> None:
+    """gate.baseline base_model is accepted for a causal LM task and refused, naming the key and why, for a
+    sequence classifier (its new head is untrained)."""
+    config = tiny_config()
+    config["methods"]["full"]["gate"] = {"enabled": True, "baseline": "base_model"}
+    with pytest.raises(ConfigError, match=r"methods\.full\.gate\.baseline.*task tiny.*newly initialised output head"):
+        validate_config(config)
+    lm = {"type": "causal_lm", "source": {"train": "x.jsonl"}}
+    assert validate_config({**config, "tasks": {"lm": lm}})["methods"]["full"]["gate"]["baseline"] == "base_model"
+
+
+def test_early_stopping_metric_is_checked_against_what_the_type_computes_in_training() -> None:
+    """early_stopping_metric: a classifier may follow f1 or eval_loss; a distribution task only eval_loss
+    (its primary metric is computed only after training); an unknown metric is refused naming the key."""
+    config = tiny_config()
+    config["methods"]["full"].update(eval_every_steps=2, early_stopping_patience=2, early_stopping_metric="f1")
+    assert MethodSpec.from_dict("full", validate_config(config)["methods"]["full"]).early_stopping_metric == "f1"
+    config["methods"]["full"]["early_stopping_metric"] = "perplexity"
+    with pytest.raises(ConfigError, match=r"methods\.full\.early_stopping_metric.*no 'perplexity'"):
+        validate_config(config)
+    dist = {"type": "distribution", "source": {"train": "x.jsonl"}, "options": ["a", "b"], "target_field": "t"}
+    config["methods"]["full"]["early_stopping_metric"] = "primary"
+    with pytest.raises(ConfigError, match=r"computes only the eval loss.*'wasserstein'.*eval_loss"):
+        validate_config({**config, "tasks": {"d": dist}})
+    config["methods"]["full"]["early_stopping_metric"] = "eval_loss"
+    validate_config({**config, "tasks": {"d": dist}})

@@ -19,6 +19,9 @@ def shrink(config: dict, methods: list[str] | None = None, tasks: list[str] | No
     config["tasks"] = {k: v for k, v in config["tasks"].items() if tasks is None or k in tasks}
     for method in config["methods"].values():
         method.update({"max_steps": 2, "batch_size": 8, "logging_steps": 1})
+        if "gate" in method:  # two pilot steps decide nothing: the gate is reported, not enforced
+            method["gate"].update({"pilot_steps": 2, "enforce": False})
+    config.setdefault("validation", {})["smoke_before_training"] = False  # the dry-run test covers the smoke jobs
     for task in config["tasks"].values():
         task.update({"max_train_examples": 24, "max_eval_examples": 12})
     config["evaluation"]["bootstrap_samples"] = min(config["evaluation"].get("bootstrap_samples", 0), 20)
@@ -70,6 +73,20 @@ def test_study_go_no_go_distribution(make_workflow):
         assert {"wasserstein", "mae", "correlation"} <= set(method["metrics"])
     assert task["methods"]["lora_r8"]["merge_check"]["passed"]
     assert_drift(task, set(task["methods"]))
+
+
+def test_go_no_go_dry_run_plans_smoke_pilot_and_gate_before_training(make_workflow):
+    """The GO/NO-GO example as written plans a smoke test, a pilot and a gate per method before each main run."""
+    config = yaml.safe_load((REPO / "config" / "examples" / "study_go_no_go_distribution.yaml").read_text())
+    flow: Workflow = make_workflow(config)
+    shutil.copytree(REPO / "data" / "examples", flow.root / "data" / "examples", dirs_exist_ok=True)
+    jobs = flow.planned_jobs("results/comparison.json")
+    methods = len(config["methods"])
+    assert (jobs["run_smoke_test"], jobs["pilot_run"], jobs["evaluate_gate"], jobs["train_run"]) == (
+        methods, methods, methods, methods)
+    order = flow.run("--dry-run", "results/runs/full/opinions/seed0/run.json").stdout
+    assert order.index("rule run_smoke_test") < order.index("rule train_run")
+    assert order.index("rule evaluate_gate") < order.index("rule train_run")
 
 
 def test_study_bias_audit(make_workflow):

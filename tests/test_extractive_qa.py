@@ -109,3 +109,19 @@ def test_extractive_qa_lora_run_scores_squad_v2(tmp_path):
     merge_adapter(MINILM, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
     assert verify_merge(MINILM, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "run" / A.FINAL_DIR,
                         tmp_path / "merged", tmp_path / "c.json")["passed"]
+
+
+def test_extractive_qa_evaluates_during_training_and_stops_early_on_eval_loss(tmp_path):
+    """eval_every_steps gives extractive QA an eval loss on the eval split's windows, which early stopping follows
+    (methods.<m>.early_stopping_metric: eval_loss)."""
+    from tunetrace.training.loop import train_run
+
+    task = qa_task(write_squad(tmp_path / "s.json"))
+    prepare_task_data(task, tmp_path / "data")
+    method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 3, "batch_size": 8, "logging_steps": 1,
+                                           "eval_every_steps": 1, "early_stopping_patience": 5,
+                                           "early_stopping_metric": "eval_loss"})
+    train_run(MINILM, task, method, 0, tmp_path / "data", tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / A.TRAIN_LOG).read_text().splitlines()]
+    evals = [r["eval_loss"] for r in records if "eval_loss" in r]
+    assert len(evals) == 3 and all(np.isfinite(evals))

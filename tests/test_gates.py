@@ -45,7 +45,7 @@ def test_gate_file_fields(tmp_path: Path):
     saved = json.loads((tmp_path / "gate.json").read_text())
     assert saved == doc
     assert (saved["baseline"], saved["pilot"]["value"], saved["threshold"], saved["decision"]) == (
-        {"name": "linear_probe", "value": 0.7}, 0.8, 0.05, GO)
+        {"name": "linear_probe", "requested": "reference", "value": 0.7}, 0.8, 0.05, GO)
     assert saved["relative_improvement"] == pytest.approx(0.1 / 0.7)
 
 
@@ -80,3 +80,22 @@ def test_gate_on_a_baseline_the_task_type_lacks_names_the_key(tmp_path: Path):
     with pytest.raises(ValueError, match=r"methods\.full\.gate\.baseline: 'majority'.*\['base_model'\]"):
         evaluate_gate(GateSpec.from_dict({"enabled": True, "baseline": "majority"}), metrics, run, baseline,
                       tmp_path / "gate.json")
+
+
+@pytest.mark.parametrize("entry", ["base_model", "base_prompted"])
+def test_gate_against_the_base_model(tmp_path: Path, entry: str):
+    """gate.baseline base_model compares with the pretrained model's score (causal LM/distribution `base_model`,
+    generative classification `base_prompted`), lower-is-better read in its direction."""
+    metrics, run, baseline = write_gate_inputs(tmp_path, 2.0)
+    baseline.write_text(json.dumps({"primary_metric": "loss", "reference": entry, "higher_is_better": False,
+                                    "baselines": {entry: {"primary": 2.5}, "uniform": {"primary": 1.0}}}))
+    doc = evaluate_gate(GateSpec.from_dict({"baseline": "base_model"}), metrics, run, baseline, tmp_path / "g.json")
+    assert doc["baseline"] == {"name": entry, "requested": "base_model", "value": 2.5}
+    assert doc["decision"] == GO and doc["relative_improvement"] == pytest.approx(0.2)
+
+
+def test_gate_base_model_without_a_base_model_score_says_why(tmp_path: Path):
+    """base_model on a baseline document without a base-model score (an untrained head) names the key and why."""
+    metrics, run, baseline = write_gate_inputs(tmp_path, 0.8)
+    with pytest.raises(ValueError, match=r"gate\.baseline: 'base_model'.*untrained head"):
+        evaluate_gate(GateSpec.from_dict({"baseline": "base_model"}), metrics, run, baseline, tmp_path / "g.json")

@@ -616,3 +616,57 @@ def test_run_that_learned_still_passes(judged):
     """A run that learned the tiny task passes with no critical flag (too_few_steps stays a warning)."""
     report = judged["learned"]
     assert report["passed"] and report["critical"] == 0, report["flags"]
+
+
+def _comparison(primaries: list[float]) -> dict:
+    runs = [{"seed": s, "primary": v} for s, v in enumerate(primaries)]
+    return {"tasks": {"t": {"primary_metric": "accuracy", "methods": {"full": {"runs": runs}}}}}
+
+
+def test_seed_disagreement_flags_a_spread_above_the_bound():
+    """A method whose seeds' primary metric spreads by more than validation.max_seed_spread is flagged with every
+    seed's value; a spread within the bound, one seed or no bound is not."""
+    from tunetrace.guard.validation import seed_disagreement
+
+    (hit,) = seed_disagreement(_comparison([0.81, 0.62, 0.79]), 0.1)
+    assert (hit["code"], hit["severity"], hit["method"], hit["task"]) == ("seed_disagreement", "warning", "full", "t")
+    assert "spreads 0.1900" in hit["message"] and "seed1 0.6200" in hit["message"]
+    assert seed_disagreement(_comparison([0.81, 0.75]), 0.1) == []
+    assert seed_disagreement(_comparison([0.81]), 0.0) == []
+    assert seed_disagreement(_comparison([0.81, 0.1]), None) == []
+    assert seed_disagreement(_comparison([0.81, 0.1]), 0.1, "critical")[0]["severity"] == "critical"
+
+
+def test_study_flags_are_rendered_in_the_comparison_markdown():
+    """comparison.md gets a study-level section listing each seed_disagreement flag."""
+    from tunetrace.guard.validation import seed_disagreement
+    from tunetrace.reporting.comparison import _study_flag_lines
+
+    doc = {"study_flags": {"max_seed_spread": 0.1, "flags": seed_disagreement(_comparison([0.9, 0.5]), 0.1)}}
+    text = "\n".join(_study_flag_lines(doc))
+    assert "## Study-level flags" in text and "| full | t | warning | seed_disagreement |" in text
+
+
+def test_expected_representation_steps_follow_every_steps():
+    """Captures every every_steps, at the last step, and at 0 only with capture_step0."""
+    from tunetrace.guard.validation import expected_representation_steps
+
+    assert expected_representation_steps(10, 4, False) == [4, 8, 10]
+    assert expected_representation_steps(8, 4, True) == [0, 4, 8]
+
+
+def test_missing_representation_step_is_flagged(tmp_path: Path):
+    """A step directory the interval calls for but the run lacks is critical and named; none when all are there or
+    representations are off."""
+    from tunetrace.guard.validation import check_representation_steps
+
+    for step in (0, 4):
+        (tmp_path / f"step_{step:06d}").mkdir()
+    spec = {"enabled": True, "every_steps": 4, "capture_step0": True}
+    (hit,) = check_representation_steps(tmp_path, 10, spec, "full/t/seed0")
+    assert hit["code"] == "representation_steps_missing" and hit["severity"] == "critical"
+    assert "2 of 4" in hit["message"] and "step_000008, step_000010" in hit["message"]
+    for step in (8, 10):
+        (tmp_path / f"step_{step:06d}").mkdir()
+    assert check_representation_steps(tmp_path, 10, spec, "r") == []
+    assert check_representation_steps(tmp_path, 12, {**spec, "enabled": False}, "r") == []

@@ -12,4 +12,5 @@ with job(snakemake, check_inputs=True, refuse=refuse_comparison) as j:
         {name: list(j.input.get(name, [])) for name in INPUTS},
         out_json=j.output.comparison,
         out_md=j.output.markdown,
+        study_checks=j.param("validation"),  # validation.max_seed_spread: the seed_disagreement flag
     )

@@ -27,4 +27,5 @@ with job(snakemake, torch_threads=True, check_inputs=True) as j:
         representations_dir=j.input.reps,
         weight_spec=WeightSpec.from_dict(j.param("weight_analysis")),
         weights_path=j.output.get("weights"),  # with representations on (rules/common.smk)
+        representation_spec=j.param("representations"),  # the steps expected in reps
     )

@@ -24,6 +24,8 @@ RED_FLAG_CODES = frozenset({
     "nonfinite_weights", "weights_unchanged", "weights_barely_changed",
     # the gate
     "gate_no_go",
+    # the study (comparison level, across seeds) and the representation steps of a run
+    "seed_disagreement", "representation_steps_missing",
 })
 # Resource trends: "<log key>_trend_up" for step_time_s, cpu_rss_mb and each gpu<N>_allocated_mb.
 TREND_SUFFIX = "_trend_up"

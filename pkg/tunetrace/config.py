@@ -175,15 +175,50 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         _check_criteria(name, task)
         _check_class_weights(name, task)
     for name, method in config["methods"].items():
+        _check_gate_baseline(name, method, config["tasks"])
         if method["early_stopping_patience"] and not method["eval_every_steps"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.early_stopping_patience': needs eval_every_steps to be set"
             )
+        _check_early_stopping_metric(name, method, config["tasks"])
         if method["deepspeed"] and not method["resources"]["gpus"]:
             raise ConfigError(
                 f"invalid config at 'methods.{name}.deepspeed': DeepSpeed needs GPUs; set "
                 f"methods.{name}.resources.gpus >= 1 or deepspeed: null"
             )
+
+
+def _check_early_stopping_metric(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
+    """early_stopping_metric: eval_loss, or a metric (primary: the task's) that every task's type computes during
+    training (registry facts); a causal LM's primary metric loss is its eval_loss."""
+    requested = method["early_stopping_metric"]
+    if not method["early_stopping_patience"] or requested == "eval_loss":
+        return
+    for task_name, task in tasks.items():
+        entry = registry.entry(task["type"])
+        metric = registry.primary_metric(task["type"], task["primary_metric"]) if requested == "primary" else requested
+        if metric not in entry.metrics:
+            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                              f"(type {task['type']}) reports no '{metric}'; use primary, eval_loss or one of "
+                              f"{sorted(entry.metrics)}")
+        if not entry.metrics_in_training and metric != "loss":
+            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                              f"(type {task['type']}) computes only the eval loss during training, not "
+                              f"'{metric}' ({requested}); set early_stopping_metric: eval_loss")
+
+
+def _check_gate_baseline(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
+    """gate.baseline base_model only where the task type scores the pretrained model as it is (registry fact)."""
+    gate = method["gate"]
+    if not gate["enabled"] or gate["baseline"] != "base_model":
+        return
+    for task_name, task in tasks.items():
+        if registry.entry(task["type"]).base_model_baseline is None:
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.gate.baseline': base_model cannot be scored for task {task_name} "
+                f"(type {task['type']}): the type adds a newly initialised output head, so the untrained model "
+                "predicts at chance and says nothing of the pretrained model (the trivial baseline already measures "
+                "chance); use 'reference' or the task's trivial baseline instead")
 
 
 def _check_names_differ_in_more_than_case(section: str, entries: Mapping[str, Any]) -> None:
@@ -397,6 +432,7 @@ class MethodSpec:
     save_total_limit: int | None
     logging_steps: int
     early_stopping_patience: int | None
+    early_stopping_metric: str
     lora: LoraSpec
     processes: int | None
     deepspeed: str | None

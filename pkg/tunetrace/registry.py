@@ -24,6 +24,11 @@ class Entry:
     metrics: Mapping[str, bool]
     text_pairs: bool = False  # accepts two text_fields (a sentence pair)
     label_head: bool = False  # trains a head over the labels with a cross-entropy loss (tasks.<t>.class_weights apply)
+    # the baseline (in results/baseline/{task}/metrics.json) that is the pretrained model scored as it is;
+    # None where the type adds a newly initialised head, whose untrained output says nothing of the base model
+    base_model_baseline: str | None = None
+    # computes its metrics during training (Trainer compute_metrics); the others report only eval_loss there
+    metrics_in_training: bool = False
 
     @property
     def module(self) -> str:
@@ -32,12 +37,14 @@ class Entry:
 
 REGISTRY: dict[str, Entry] = {
     "sequence_classification": Entry("tunetrace.tasks.classification:SequenceClassification",
-                                     CLASSIFICATION_METRICS, text_pairs=True, label_head=True),
+                                     CLASSIFICATION_METRICS, text_pairs=True, label_head=True,
+                                     metrics_in_training=True),
     "generative_classification": Entry("tunetrace.tasks.generative:GenerativeClassification",
-                                       CLASSIFICATION_METRICS, text_pairs=True),
-    "causal_lm": Entry("tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False}),
+                                       CLASSIFICATION_METRICS, text_pairs=True, base_model_baseline="base_prompted"),
+    "causal_lm": Entry("tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False},
+                       base_model_baseline="base_model"),
     "distribution": Entry("tunetrace.tasks.distribution:Distribution",
-                          {"wasserstein": False, "mae": False, "correlation": True}),
+                          {"wasserstein": False, "mae": False, "correlation": True}, base_model_baseline="base_model"),
     "extractive_qa": Entry("tunetrace.tasks.extractive_qa:ExtractiveQA", {"squad_f1": True, "exact": True}),
 }
 

@@ -54,6 +54,7 @@ RULES = {
     "evaluate_gate": RuleSchedule("method", local=True),
     "train_run": RuleSchedule("method", local=False),
     "evaluate_run": RuleSchedule("method", local=True),
+    "evaluate_checkpoint": RuleSchedule("method", local=False),
     "validate_run": RuleSchedule("method", local=False),
     "merge_adapter": RuleSchedule("lora_method", local=False),
     "verify_merge": RuleSchedule("lora_method", local=False),
@@ -77,7 +78,9 @@ FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate":
 # evaluate_run holds none: it scores the outputs its training job wrote (stages.train.predict_final), loading no model.
 # validate_run loads one checkpoint at a time (2 copies while loading), then its weight analysis holds the base and
 # the final model side by side, plus one matrix pair in float64 (stages.validate.analyze_weights).
-WEIGHT_COPIES = {"evaluate_baseline": 2, "extract_base_representations": 2, "evaluate_run": 0, "merge_adapter": 3,
+# evaluate_checkpoint loads one checkpoint as evaluate_baseline loads the base model.
+WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_checkpoint": 2, "extract_base_representations": 2,
+                 "evaluate_run": 0, "merge_adapter": 3,
                  "verify_merge": 4, "validate_run": 4}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
@@ -92,7 +95,8 @@ TRAINING_RULES = ("train_run", "pilot_run", "run_smoke_test")
 # the tuned matrix's top-k vectors) is most of it at scale, hours for a 7B model's full update (the measured rates
 # are in BENCHMARKS.md); the estimate leaves a third more.
 # The pilot (gate.pilot_steps steps) and the smoke test (a few steps) ask a fixed time.
-RUNTIME = {"evaluate_baseline": (20, 20), "extract_base_representations": (60, 20), "evaluate_run": (10, 0),
+RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_checkpoint": (20, 20), "extract_base_representations": (60, 20),
+           "evaluate_run": (10, 0),
            "merge_adapter": (15, 10), "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240),
            "pilot_run": (60, 0), "run_smoke_test": (30, 0)}
 CPU_SLOWDOWN = 6
@@ -104,7 +108,7 @@ CPU_SLOWDOWN = 6
 # BENCHMARKS.md, "The demo end to end"). Training (the pilot and the smoke test too) takes the method's cpus.
 DEFAULT_THREADS = 2
 ONE_THREAD_RULES = ("evaluate_run", "merge_adapter", *FIXED)
-SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "verify_merge",
+SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "evaluate_checkpoint", "verify_merge",
                                 "extract_base_representations")
 SMALL_MODEL = 200_000_000
 GATE_RULES = ("pilot_run", "evaluate_gate")  # jobs only of the methods with gate.enabled

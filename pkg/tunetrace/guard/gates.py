@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from tunetrace import registry
 from tunetrace.config import MethodSpec, spec_from_dict
 from tunetrace.evaluation.metrics import relative_improvement
 from tunetrace.fileio import read_json
@@ -67,6 +68,19 @@ def decide(metric: str, baseline_value: float, pilot_value: float, threshold: fl
     return {"decision": NO_GO if reasons else GO,
             "relative_improvement": improvement if math.isfinite(improvement) else None,
             "absolute_improvement": pilot_value - baseline_value, "reasons": reasons}
+
+
+def baseline_name(requested: str, baseline: Mapping[str, Any]) -> str:
+    """The entry of a baseline document (results/baseline/{task}/metrics.json) that gate.baseline names:
+    `reference` is the document's reference, `base_model` the type's score of the pretrained model as it is
+    (registry `base_model_baseline`: base_model, or base_prompted for generative classification)."""
+    if requested == "reference":
+        return str(baseline["reference"])
+    if requested == "base_model":
+        names = [e.base_model_baseline for e in registry.REGISTRY.values()
+                 if e.base_model_baseline in baseline["baselines"]]
+        return str(names[0]) if names else requested
+    return requested
 
 
 def as_paths(value: str | Sequence[str] | None) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunetrace import artifacts as A
+from tunetrace.analysis.steps import step_dir_name
 from tunetrace.artifacts import CHECKSUMS
 from tunetrace.config import StudyStopped, ValidationSpec
 from tunetrace.fileio import read_json, sha256_file
@@ -458,6 +459,32 @@ def check_representations(root: Path) -> list[dict]:
     return flags
 
 
+def expected_representation_steps(global_steps: int, every_steps: int, capture_step0: bool) -> list[int]:
+    """The steps a run's representation callback captures: every `every_steps`, the last step, and 0 with
+    capture_step0 (otherwise step 0 is the base extraction, not the run's)."""
+    steps = set(range(every_steps, global_steps + 1, every_steps)) | {global_steps}
+    return sorted(steps | ({0} if capture_step0 else set()))
+
+
+def check_representation_steps(root: Path, global_steps: int, spec: Mapping[str, Any] | None,
+                               run: str) -> list[dict]:
+    """The representation steps expected from representations.every_steps (and the run's global_steps) against
+    the step directories found: a missing step (a short interval, a killed capture) is critical, as the drift
+    table would silently have a gap there."""
+    if not spec or not spec.get("enabled"):
+        return []
+    expected = expected_representation_steps(global_steps, int(spec["every_steps"]), bool(spec.get("capture_step0")))
+    found = {int(p.name.removeprefix("step_")) for p in representation_steps(root)}
+    missing = [s for s in expected if s not in found]
+    if not missing:
+        return []
+    return [flag(CRITICAL, "representation_steps_missing",
+                 f"{run}: {len(missing)} of {len(expected)} expected representation steps missing "
+                 f"({', '.join(step_dir_name(s) for s in missing[:10])}{' ...' if len(missing) > 10 else ''}; "
+                 f"representations.every_steps {spec['every_steps']} over {global_steps} steps); rerun the run: "
+                 f"snakemake --forcerun train_run {root}", [root])]
+
+
 # ---------------------------------------------------------------- models
 
 def _probe_logits(model: Any, batch: Mapping[str, Any]) -> np.ndarray:
@@ -578,6 +605,31 @@ def summarise(validation_paths: Sequence[str]) -> dict[str, Any]:
         flags += [{"method": doc["method"], "task": doc["task"], "seed": doc["seed"], **f} for f in doc["flags"]]
     return {"critical": sum(r["critical"] for r in runs), "warning": sum(r["warning"] for r in runs),
             "runs": runs, "flags": flags}
+
+
+def seed_disagreement(document: Mapping[str, Any], max_spread: float | None,
+                      severity: str = WARNING) -> list[dict[str, Any]]:
+    """Study-level flags of the comparison: a method whose seeds' primary metric spreads (max - min, in the
+    metric's units) by more than `max_spread` on a task; its mean +- std hides that the seeds disagree.
+    None switches the check off; one seed has no spread."""
+    if max_spread is None:
+        return []
+    flags = []
+    for task, entry in document["tasks"].items():
+        for method, summary in entry["methods"].items():
+            values = {r["seed"]: r["primary"] for r in summary["runs"] if r["primary"] is not None}
+            if len(values) < 2:
+                continue
+            spread = max(values.values()) - min(values.values())
+            if spread > max_spread:
+                per_seed = ", ".join(f"seed{s} {v:.4f}" for s, v in values.items())
+                message = (f"{method}/{task}: {entry['primary_metric']} spreads {spread:.4f} across seeds "
+                           f"({per_seed}), above validation.max_seed_spread {max_spread}: the mean hides unstable "
+                           "training; try more steps, a lower learning rate or more seeds before reading the "
+                           "difference between methods")
+                flags.append({"method": method, "task": task, "seed": None,
+                              **flag(severity, "seed_disagreement", message)})
+    return flags
 
 
 def enforce_strict(validation_paths: Sequence[str], strict: bool) -> None:

@@ -152,6 +152,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += _group_lines(entry)
         lines += drift_markdown(entry.get("drift"))
     lines += _validation_lines(doc)
+    lines += _study_flag_lines(doc)
     lines += ["", "Every number above is traceable to the input files listed in "
               "`comparison.json` (`inputs`, with sha256).", ""]
     return "\n".join(lines)
@@ -296,5 +297,18 @@ def _validation_lines(doc: Mapping[str, Any]) -> list[str]:
     if section["flags"]:
         lines += ["| method | task | seed | severity | flag | message |", "|---|---|---|---|---|---|"]
         lines += [f"| {f['method']} | {f['task']} | {f['seed']} | {f['severity']} | {f['code']} | {f['message']} |"
+                  for f in section["flags"]]
+    return lines
+
+
+def _study_flag_lines(doc: Mapping[str, Any]) -> list[str]:
+    section = doc.get("study_flags")
+    if not section:
+        return []
+    lines = ["", "## Study-level flags", "", f"Across seeds (validation.max_seed_spread {section['max_seed_spread']}):"
+             f" {len(section['flags'])} flag(s).", ""]
+    if section["flags"]:
+        lines += ["| method | task | severity | flag | message |", "|---|---|---|---|---|"]
+        lines += [f"| {f['method']} | {f['task']} | {f['severity']} | {f['code']} | {f['message']} |"
                   for f in section["flags"]]
     return lines

@@ -31,6 +31,7 @@ from tunetrace.guard.validation import (
     check_metric,
     check_model_loads,
     check_overfit,
+    check_representation_steps,
     check_representations,
     check_resources,
     check_weights,
@@ -56,7 +57,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
                  representations_dir: str | os.PathLike | None = None,
                  predictions_path: str | os.PathLike | None = None,
                  baseline_path: str | os.PathLike | None = None,
-                 weight_spec: Any = None, weights_path: str | os.PathLike | None = None) -> dict[str, Any]:
+                 weight_spec: Any = None, weights_path: str | os.PathLike | None = None,
+                 representation_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every red-flag check of one run; writes the JSON report and a short text. The degenerate-model
     checks against the predictions and the baselines run when their paths are given (the rule gives them);
     with `weights_path` (and its `weight_spec`) the run's weight analysis is written there and checked."""
@@ -82,6 +84,8 @@ def validate_run(model_spec: Any, task: Any, method: Any, spec: ValidationSpec,
     reps = Path(representations_dir) if representations_dir else None
     if reps is not None:
         file_flags += check_representations(reps)
+        run_meta = read_json(run_dir / A.RUN_METADATA)
+        file_flags += check_representation_steps(reps, int(run_meta["global_steps"]), representation_spec, run)
     broken = {Path(p) for f in file_flags if f["severity"] == CRITICAL for p in f["files"]}
     loadable = [d for d in checkpoints if not any(d in b.parents or d == b for b in broken)]
     flags += file_flags

@@ -196,14 +196,17 @@ class ExtractiveQA(TaskType):
 
     def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                        data_dir: str | os.PathLike) -> TrainingParts:
-        """Fine-tune the start/end head (and the encoder, or LoRA adapters) on the windows."""
+        """Fine-tune the start/end head (and the encoder, or LoRA adapters) on the windows. Evaluation during
+        training (methods.<m>.eval_every_steps) is the span loss on the eval split's windows, labelled as the
+        training windows are: eval_loss, the one number early stopping can follow for this type."""
         from transformers import DataCollatorWithPadding
 
-        train, _ = load_prepared(data_dir)
+        train, evaluation = load_prepared(data_dir)
         tokenizer = self.load_tokenizer(model_spec)
         dataset, info = encode_train(train, tokenizer, task)
+        eval_set = encode_train(evaluation, tokenizer, task)[0] if method.eval_every_steps else None
         return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer, train_set=dataset,
-                             eval_set=None, collator=DataCollatorWithPadding(tokenizer),
+                             eval_set=eval_set, collator=DataCollatorWithPadding(tokenizer),
                              truncated=info["split_examples"], info={"windows": info})
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,

@@ -81,8 +81,8 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
         save_steps=save_steps or 500,
         save_total_limit=method.save_total_limit,
         load_best_model_at_end=early,
-        metric_for_best_model=task.primary_metric if early else None,
-        greater_is_better=higher_is_better(task.type, task.primary_metric) if early else None,
+        metric_for_best_model=early_stopping_metric(method, task) if early else None,
+        greater_is_better=early_stopping_higher(method, task) if early else None,
         logging_steps=method.logging_steps,
         logging_first_step=True,
         report_to=report_to,
@@ -97,6 +97,17 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
     )
 
 
+def early_stopping_metric(method: MethodSpec, task: TaskSpec) -> str:
+    """The Trainer's metric_for_best_model (it reads `eval_<name>`): `loss` for eval_loss, else the metric."""
+    metric = task.primary_metric if method.early_stopping_metric == "primary" else method.early_stopping_metric
+    return "loss" if metric == "eval_loss" else metric
+
+
+def early_stopping_higher(method: MethodSpec, task: TaskSpec) -> bool:
+    metric = early_stopping_metric(method, task)
+    return False if metric == "loss" else higher_is_better(task.type, metric)
+
+
 def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
                    data_dir: str | os.PathLike) -> TrainingParts:
     """The task type's model, data and loss for one run (the global seed is set before this)."""
@@ -105,6 +116,11 @@ def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
         raise ValueError(f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
                          "evaluation during training; "
                          "leave eval_every_steps unset (evaluate_run scores the final model)")
+    metric = early_stopping_metric(method, task)
+    if method.early_stopping_patience and metric != "loss" and parts.compute_metrics is None:
+        raise ValueError(f"methods.{method.name}.early_stopping_metric: task type '{task.type}' (task {task.name}) "
+                         f"computes only the eval loss during training, not '{metric}'; set "
+                         f"methods.{method.name}.early_stopping_metric: eval_loss")
     return parts
 
 
