@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from tunetrace.config import ConfigError
+from tunetrace.config import ConfigError, load_yaml
 from tunetrace.provenance.audit import audit, render_repairs, render_tree, repair_plan, repair_targets
 from tunetrace.provenance.status import (
     add_verdicts,
@@ -154,6 +154,14 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.study, args.profile)
 
 
+def _check_yaml(study: object) -> None:
+    """A config file with a YAML syntax error is named with its line here: snakemake itself only says "Config file
+    is not valid JSON or YAML", naming neither the file nor the line."""
+    for path in study.config_paths():  # type: ignore[attr-defined]
+        if path.is_file():
+            load_yaml(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tunetrace` console script; exit 0 when everything is in order."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -164,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.snakemake_args = argv[split + 1:]
     try:
         args.study = study_from_args(args)
+        _check_yaml(args.study)
         return args.func(args)
     except ConfigError as err:
         print(f"tunetrace {args.command}: {err}", file=sys.stderr)

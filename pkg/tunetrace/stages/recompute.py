@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +26,9 @@ from tunetrace.provenance.lineage import read_record
 # relative and absolute tolerance for floats: recomputing on another machine may differ in the last bits
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
+# when a document was written differs on every recomputation, and is no number derived from the inputs
+VOLATILE_KEYS = frozenset({"generated_at"})
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +59,7 @@ def _same_number(a: Any, b: Any) -> bool:
 def diff_values(stored: Any, recomputed: Any, where: str = "$") -> Iterator[tuple[str, Any, Any]]:
     """(JSON path, stored, recomputed) for every leaf that differs; floats within tolerance are equal."""
     if isinstance(stored, Mapping) and isinstance(recomputed, Mapping):
-        for key in sorted(set(stored) | set(recomputed), key=str):
+        for key in sorted((set(stored) | set(recomputed)) - VOLATILE_KEYS, key=str):
             yield from diff_values(stored.get(key, "<absent>"), recomputed.get(key, "<absent>"), f"{where}.{key}")
     elif isinstance(stored, list) and isinstance(recomputed, list) and len(stored) == len(recomputed):
         for i, (a, b) in enumerate(zip(stored, recomputed, strict=True)):
@@ -87,7 +91,7 @@ def diff_table(path: str, fresh: Path, rule: str) -> list[Mismatch]:
 
 
 def diff_text(path: str, fresh: Path, rule: str) -> list[Mismatch]:
-    stored, again = Path(path).read_text().splitlines(), fresh.read_text().splitlines()
+    stored, again = (TIMESTAMP.sub("<time>", text).splitlines() for text in (Path(path).read_text(), fresh.read_text()))
     for line, (a, b) in enumerate(zip(stored, again, strict=False), start=1):
         if a != b:
             return [Mismatch(path, f"line {line}", a, b, rule)]
