@@ -191,7 +191,7 @@ def test_final_output_edit_is_found_cheaply(study: Path, monkeypatch: pytest.Mon
 
 def test_recompute_diff_names_json_paths_within_tolerance() -> None:
     """diff_values gives the JSON path of each differing leaf; float noise and generated_at are not differences."""
-    from tunetrace.stages.recompute import diff_values
+    from tunetrace.recompute import diff_values
 
     stored = {"accuracy": 0.99, "groups": [{"rate": 0.5}], "f1": 0.7, "generated_at": "a"}
     again = {"accuracy": 0.58, "groups": [{"rate": 0.5 + 1e-12}], "f1": 0.7, "generated_at": "b"}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Workflow
-from tunetrace.stages.recompute import TIMESTAMP
+from tunetrace.recompute import TIMESTAMP
 
 pytestmark = pytest.mark.workflow
 FORGED = "results/eval/full/tiny/seed0/metrics.json"

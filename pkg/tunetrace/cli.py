@@ -43,7 +43,7 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         print(render_tree(result))
         if args.recompute:
-            from tunetrace.stages.recompute import render_recompute
+            from tunetrace.recompute import render_recompute
 
             print("\n" + render_recompute(result["recompute"]))
         if plan is not None:
@@ -54,9 +54,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _recompute(result: dict) -> None:
-    """Derive the cheap numbers again (`stages.recompute`); a mismatch marks its file `modified`, so --fix and
+    """Derive the cheap numbers again (`tunetrace.recompute`); a mismatch marks its file `modified`, so --fix and
     --run repair it like any other tampered output."""
-    from tunetrace.stages.recompute import recompute
+    from tunetrace.recompute import recompute
 
     found = result["recompute"] = recompute([p for p, n in result["nodes"].items() if n["kind"] == "artifact"])
     for mismatch in found["mismatches"]:

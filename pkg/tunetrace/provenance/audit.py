@@ -8,7 +8,7 @@ rewritten after this artifact was made, its bytes are not the ones this artifact
 `unrecorded` (a workflow artifact without record). An input entry written before records were chained (no
 `record_sha256`) is noted as `unchained`, not a problem.
 
-`audit --recompute` (`provenance.recompute`) also derives every cheap number again from its inputs.
+`audit --recompute` (`tunetrace.recompute`) also derives every cheap number again from its inputs.
 """
 
 from __future__ import annotations
