@@ -1,6 +1,6 @@
 """A forged number whose record was rewritten to match: `tunetrace audit --recompute` derives it again from its
 inputs and names the file and field, the lineage chain names the rewritten record, and the next `snakemake`
-rebuilds a hand-edited comparison.json (checked when the DAG is built).
+refuses a hand-edited comparison.json with the command that rebuilds it (checked when the DAG is built).
 
 One module fixture copies the shared finished tiny study once (conftest.finished_workflow); each test works on
 its own copy of that copy.
@@ -99,21 +99,24 @@ def test_record_without_chain_is_unchained_not_failed(copy: Path) -> None:
     assert "unchained" in proc.stdout and FORGED in proc.stdout.split("unchained")[-1]
 
 
-def test_edited_comparison_json_is_rebuilt_by_the_next_snakemake(copy: Path, finished_workflow: Workflow) -> None:
-    """A hand edit of comparison.json is found when the DAG is built: the dry run says so and plans compare_runs,
-    the run rebuilds both renderings, and the audit passes again."""
+def test_edited_comparison_json_is_refused_by_the_next_snakemake(copy: Path, finished_workflow: Workflow) -> None:
+    """A hand edit of comparison.json is found when the DAG is built: snakemake stops with the file and the
+    command, nothing is touched, and that command rebuilds both renderings so the audit passes again."""
     flow = Workflow.__new__(Workflow)
     flow.root, flow.config = copy, finished_workflow.config
     target, markdown = copy / COMPARISON, copy / "results/comparison.md"
-    before, markdown_before = target.read_text(), markdown.read_text()
-    document = json.loads(before)
+    markdown_before = markdown.read_text()
+    document = json.loads(target.read_text())
     document["tasks"]["tiny"]["methods"]["full"]["metrics"]["accuracy"]["mean"] = 0.99
-    target.write_text(json.dumps(document, indent=2))
-    dry = flow.run("--dry-run", *MTIME_ONLY)
-    assert f"{COMPARISON} differs from its lineage record" in dry.stderr + dry.stdout
-    assert "compare_runs" in dry.stdout + dry.stderr
-    assert target.read_text() != before  # a dry run deletes nothing
-    flow.run(*MTIME_ONLY)
+    edited = json.dumps(document, indent=2)
+    target.write_text(edited)
+    refused = flow.run(*MTIME_ONLY, check=False)
+    assert refused.returncode != 0
+    message = refused.stdout + refused.stderr
+    assert f"{COMPARISON}: file comparison.json: sha256" in message
+    assert f"snakemake --forcerun {COMPARISON}" in message
+    assert target.read_text() == edited and markdown.read_text() == markdown_before
+    flow.run(*MTIME_ONLY, "--forcerun", COMPARISON)
     assert TIMESTAMP.sub("", markdown.read_text()) == TIMESTAMP.sub("", markdown_before)
     assert json.loads(target.read_text())["tasks"]["tiny"]["methods"]["full"]["metrics"]["accuracy"]["mean"] != 0.99
     assert tunetrace(copy, "audit", COMPARISON).returncode == 0
