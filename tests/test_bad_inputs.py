@@ -333,6 +333,17 @@ def test_rerun_after_disk_full_names_the_disk_not_a_killed_job(tmp_path: Path, m
     assert "was killed" not in caplog.text
 
 
+def test_tunetrace_commands_name_the_yaml_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`tunetrace status --configfile bad.yaml` exits 2 naming file:line (snakemake names neither), before any
+    snakemake call."""
+    from tunetrace import cli
+
+    with pytest.raises(ConfigError):
+        _bad_yaml(tmp_path)
+    assert cli.main(["status", "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]) == 2
+    assert f"{tmp_path / 'config.yaml'}:4:" in capsys.readouterr().err
+
+
 def test_degenerate_data_is_prepared_with_a_warning_when_allowed(tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     """allow_degenerate_data: true prepares a one-row training split and logs the counts instead of stopping."""
