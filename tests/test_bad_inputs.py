@@ -396,3 +396,17 @@ def test_rewritten_model_check_reruns_no_model_job(make_workflow) -> None:
     flow.run(target)
     assert (flow.root / target).stat().st_mtime_ns == before
     assert flow.planned_jobs(target) == {}
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda c: c["tasks"]["tiny"]["source"].update(eval="../../../../etc/passwd"), "tasks.tiny.source.eval"),
+    (lambda c: c["methods"]["full"].update(lora={"r": 4}), "methods.full.lora"),
+], ids=["data_outside_study", "lora_block_on_full"])
+def test_plan_time_refusals_stop_snakemake_before_any_job(make_workflow, edit, key) -> None:
+    """The config checks run when snakemake plans: a dry run stops naming the key, and no results/ appear."""
+    flow = make_workflow()
+    edit(flow.config)
+    flow.write_config()
+    proc = flow.run("--dry-run", check=False)
+    assert proc.returncode != 0 and f"'{key}'" in proc.stdout + proc.stderr
+    assert not (flow.root / "results").exists()
