@@ -9,6 +9,7 @@ def get_data_sources(wildcards):
 
 
 def get_comparison_inputs(wildcards):
+    refuse_edited_final_outputs()  # rules/compare.smk: a hand-edited comparison is refused at DAG build
     runs = [(m, t, s) for m in METHODS for t in TASKS for s in SEEDS]
     lora_runs = [(m, t, s) for (m, t, s) in runs if m in LORA_METHODS]
     return {

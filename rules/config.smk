@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from tunetrace.config import ConfigError, check_data_files, validate_config
+from tunetrace.config import ConfigError, check_data_files, check_tracking, validate_config
 from tunetrace.models.names import ModelError, check_model_name
 
 ENV_FILE = "../envs/tunetrace.yaml"
@@ -14,6 +14,7 @@ ENV_FILE = "../envs/tunetrace.yaml"
 try:
     config.update(validate_config(config))  # defaults filled from the schema, semantic checks included
     check_data_files(config)
+    check_tracking(config)  # online W&B needs credentials: said now, not in the first training job
     check_model_name(config["model"]["name_or_path"])  # a local model directory must exist (torch-free)
 except (ConfigError, ModelError) as err:
     raise WorkflowError(f"tunetrace: {err}") from None

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conftest import tiny_config, write_sentiment_csv
-from tunetrace.config import ConfigError, LoraSpec, MethodSpec, ModelSpec, TaskSpec, validate_config
+from tunetrace.config import (
+    ConfigError,
+    LoraSpec,
+    MethodSpec,
+    ModelSpec,
+    TaskSpec,
+    check_tracking,
+    load_yaml,
+    validate_config,
+)
 from tunetrace.data.checks import DataError
 from tunetrace.models.names import ModelError, check_hub_cache, check_model_name
 from tunetrace.stages.prepare import prepare_task_data
@@ -94,6 +104,45 @@ def _colliding(section: str, name: str, twin: str) -> None:
     config = tiny_config()
     config[section][twin] = config[section][name]
     validate_config(config)
+
+
+def _edited(edit: Callable[[dict], None]) -> dict:
+    """The tiny config, validated after `edit` changed it as written."""
+    config = tiny_config()
+    edit(config)
+    return validate_config(config)
+
+
+def _long_max_length(tmp: Path) -> None:
+    from tunetrace.stages.check_model import check_model
+
+    check_model(MINILM, _task(tmp, max_length=1024), {}, tmp / "results" / "checks" / "model" / "tiny.json")
+
+
+_REAL_DISK_USAGE = shutil.disk_usage
+
+
+def _nearly_full(path: str | Path) -> tuple:
+    """shutil.disk_usage of a filesystem with 1000 bytes free."""
+    return _REAL_DISK_USAGE(path)._replace(free=1000)
+
+
+def _disk_full(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint save on a filesystem with 1000 bytes free."""
+    from tunetrace.training import checkpoints
+
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", _nearly_full)
+    checkpoints.ensure_free_space(tmp / "results" / "runs" / "checkpoints", 10**6, "checkpoint-4")
+
+
+def _bad_yaml(tmp: Path) -> None:
+    (tmp / "config.yaml").write_text("tasks:\n  tiny:\n    source: {train: a.csv\nmethods: [full\n")
+    load_yaml(tmp / "config.yaml")
+
+
+def _online_without_credentials(tmp: Path) -> None:
+    config = _edited(lambda c: c["tracking"].update(wandb_mode="online"))
+    check_tracking(config, env={}, home=tmp)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +223,28 @@ CATALOGUE = {
     "task_names_differing_in_case": Case(
         lambda tmp, mp: _colliding("tasks", "tiny", "TINY"), ConfigError,
         ("'tasks.tiny'", "'tasks.TINY'", "only in case", "rename one")),
+    # --- early checks (plan time, or check_model before any job loads weights) ---
+    "max_length_above_model_positions": Case(  # train_run crashed with a raw tensor-size error before
+        lambda tmp, mp: _long_max_length(tmp), ModelError,
+        ("'tasks.tiny.max_length'", "1024 is above", "max_position_embeddings = 512",
+         "set tasks.tiny.max_length to 512 or less"), leaves="results/checks"),
+    "disk_full_before_a_checkpoint_save": Case(
+        _disk_full, OSError,
+        ("disk full", "checkpoint-4", "{tmp}/results/runs/checkpoints", "needs about 1000000 bytes", "1000 bytes free",
+         "free space there", "rerun"), leaves="results/runs"),
+    "yaml_syntax_error_in_a_configfile": Case(
+        lambda tmp, mp: _bad_yaml(tmp), ConfigError,
+        ("{tmp}/config.yaml:4:", "not valid YAML", "line 3", "fix the syntax")),
+    "lora_block_on_a_full_method": Case(
+        lambda tmp, mp: _edited(lambda c: c["methods"]["full"].update(lora={"r": 4})), ConfigError,
+        ("'methods.full.lora'", "type lora only", "methods.full.type is full", "remove the lora block")),
+    "data_path_outside_the_study": Case(
+        lambda tmp, mp: _edited(lambda c: c["tasks"]["tiny"]["source"].update(train="../../../../etc/passwd")),
+        ConfigError, ("'tasks.tiny.source.train'", "'../../../../etc/passwd'", "outside the study directory",
+                      "absolute path", "tasks.tiny.source.allow_outside_study: true")),
+    "wandb_online_without_credentials": Case(
+        lambda tmp, mp: _online_without_credentials(tmp), ConfigError,
+        ("'tracking.wandb_mode'", "online", "WANDB_API_KEY", "wandb login", "WANDB_MODE=offline")),
 }
 
 
@@ -221,6 +292,56 @@ def test_offline_hub_id_in_the_local_cache_passes(tmp_path: Path, monkeypatch: p
     (repo / "snapshots" / "abc123").mkdir(parents=True)
     (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
     check_hub_cache(HUB_ID)
+
+
+def test_data_outside_the_study_passes_when_meant() -> None:
+    """A relative path out of the study with allow_outside_study: true, or an absolute path, is accepted."""
+    _edited(lambda c: c["tasks"]["tiny"]["source"].update(train="../shared/train.csv", allow_outside_study=True))
+    _edited(lambda c: c["tasks"]["tiny"]["source"].update(train="/srv/data/train.csv"))
+    _edited(lambda c: c["tasks"]["tiny"]["source"].update(train="data/../data/train.csv"))
+
+
+def test_wandb_online_passes_with_credentials_or_offline_env(tmp_path: Path) -> None:
+    """online passes with WANDB_API_KEY, an api.wandb.ai entry in ~/.netrc, or WANDB_MODE=offline."""
+    config = _edited(lambda c: c["tracking"].update(wandb_mode="online"))
+    check_tracking(config, env={"WANDB_API_KEY": "x"}, home=tmp_path)
+    check_tracking(config, env={"WANDB_MODE": "offline"}, home=tmp_path)
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password x\n")
+    check_tracking(config, env={}, home=tmp_path)
+
+
+def test_lora_block_on_a_lora_method_and_max_length_within_positions_pass(tmp_path: Path) -> None:
+    """The checks refuse only what they name: a lora block on a lora method and max_length 512 pass."""
+    from tunetrace.stages.check_model import check_max_length
+
+    _edited(lambda c: c["methods"]["lora_r4"].update(lora={"r": 2}))
+    check_max_length(MINILM, _task(tmp_path, max_length=512))
+
+
+def test_rerun_after_disk_full_names_the_disk_not_a_killed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """A half-written checkpoint left by a save that ran out of space is removed on rerun with a message that
+    names the full disk and does not say the job was killed."""
+    from tunetrace.training import checkpoints
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"half")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", _nearly_full)
+    with caplog.at_level(logging.WARNING):
+        assert checkpoints.remove_incomplete(tmp_path) == [tmp_path / "checkpoint-4"]
+    assert "out of disk space" in caplog.text and "1000 bytes are free" in caplog.text
+    assert "was killed" not in caplog.text
+
+
+def test_tunetrace_commands_name_the_yaml_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`tunetrace status --configfile bad.yaml` exits 2 naming file:line (snakemake names neither), before any
+    snakemake call."""
+    from tunetrace import cli
+
+    with pytest.raises(ConfigError):
+        _bad_yaml(tmp_path)
+    assert cli.main(["status", "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]) == 2
+    assert f"{tmp_path / 'config.yaml'}:4:" in capsys.readouterr().err
 
 
 def test_degenerate_data_is_prepared_with_a_warning_when_allowed(tmp_path: Path,
@@ -275,3 +396,17 @@ def test_rewritten_model_check_reruns_no_model_job(make_workflow) -> None:
     flow.run(target)
     assert (flow.root / target).stat().st_mtime_ns == before
     assert flow.planned_jobs(target) == {}
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda c: c["tasks"]["tiny"]["source"].update(eval="../../../../etc/passwd"), "tasks.tiny.source.eval"),
+    (lambda c: c["methods"]["full"].update(lora={"r": 4}), "methods.full.lora"),
+], ids=["data_outside_study", "lora_block_on_full"])
+def test_plan_time_refusals_stop_snakemake_before_any_job(make_workflow, edit, key) -> None:
+    """The config checks run when snakemake plans: a dry run stops naming the key, and no results/ appear."""
+    flow = make_workflow()
+    edit(flow.config)
+    flow.write_config()
+    proc = flow.run("--dry-run", check=False)
+    assert proc.returncode != 0 and f"'{key}'" in proc.stdout + proc.stderr
+    assert not (flow.root / "results").exists()

@@ -149,3 +149,51 @@ def test_audit_repairs_a_vanished_output_by_forcerun(study: Path) -> None:
     result = audit("results/comparison.json")
     assert {p["path"]: p["status"] for p in result["problems"]} == {"results/eval/metrics.json": "missing"}
     assert repair_targets(repair_plan(result)) == ["results/eval/metrics.json"]
+
+
+def test_chained_record_rewritten_later_breaks_the_chain(study: Path) -> None:
+    """A consumer records its input's record hash; rewriting that record (to match a forged file) is `broken`,
+    named from the consumer; a consumer recorded without the hash only lists the input as unchained."""
+    from tunetrace.provenance.audit import audit
+    from tunetrace.provenance.lineage import sidecar_path
+
+    Path("results/comparison.json").write_text("{}\n")
+    job = JobInfo(rule="compare_runs", wildcards={}, inputs=[("evals", "results/eval/metrics.json")],
+                  outputs=[("comparison", "results/comparison.json")], params={})
+    write_records(build_records(job, HashCache(None)))
+    assert audit("results/comparison.json")["ok"]
+    side = sidecar_path("results/eval/metrics.json")
+    side.write_text(side.read_text().replace('"evaluate_run"', '"evaluate_run" '))
+    result = audit("results/comparison.json")
+    [problem] = result["problems"]
+    assert problem["path"] == "results/eval/metrics.json" and problem["status"] == "broken"
+    assert "chain broken: results/eval/metrics.json's record changed after results/comparison.json was made" \
+        in problem["problems"][0]
+    consumer = sidecar_path("results/comparison.json")
+    consumer.write_text(consumer.read_text().replace('"record_sha256"', '"old_field"'))
+    unchained = audit("results/comparison.json")
+    assert unchained["ok"] and unchained["unchained"] == ["results/eval/metrics.json"]
+
+
+def test_final_output_edit_is_found_cheaply(study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """edited_final_outputs hashes no file whose size and mtime match its record, and names a hand-edited one."""
+    from tunetrace.provenance import integrity, lineage
+
+    hashed: list[str] = []
+    real = lineage.sha256_file
+    monkeypatch.setattr(lineage, "sha256_file", lambda path: hashed.append(str(path)) or real(path))
+    assert integrity.edited_final_outputs(["results/eval/metrics.json", "results/absent.json"]) == []
+    assert hashed == []
+    Path("results/eval/metrics.json").write_text('{"accuracy": 0.99}\n')
+    [problem] = integrity.edited_final_outputs(["results/eval/metrics.json"])
+    assert problem.status == "modified" and "sha256" in problem.detail and hashed
+
+
+def test_recompute_diff_names_json_paths_within_tolerance() -> None:
+    """diff_values gives the JSON path of each differing leaf; float noise and generated_at are not differences."""
+    from tunetrace.recompute import diff_values
+
+    stored = {"accuracy": 0.99, "groups": [{"rate": 0.5}], "f1": 0.7, "generated_at": "a"}
+    again = {"accuracy": 0.58, "groups": [{"rate": 0.5 + 1e-12}], "f1": 0.7, "generated_at": "b"}
+    assert list(diff_values(stored, again)) == [("$.accuracy", 0.99, 0.58)]
+    assert list(diff_values({"a": [1, 2]}, {"a": [1, 3]})) == [("$.a[1]", 2, 3)]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from tunetrace.config import ConfigError
+from tunetrace.config import ConfigError, load_yaml
 from tunetrace.provenance.audit import audit, render_repairs, render_tree, repair_plan, repair_targets
 from tunetrace.provenance.status import (
     add_verdicts,
@@ -35,16 +35,42 @@ def _extra(args: argparse.Namespace, snakefile: bool | None = None) -> list[str]
 def _audit(args: argparse.Namespace) -> int:
     os.chdir(args.study.directory)  # lineage records name paths relative to the study directory
     result = audit(args.artifact)
+    if args.recompute:
+        _recompute(result)
     plan = repair_plan(result) if args.fix or args.run else None
     if args.json:
         print(json.dumps({**result, "repair": plan} if plan is not None else result, indent=2, sort_keys=True))
     else:
         print(render_tree(result))
+        if args.recompute:
+            from tunetrace.recompute import render_recompute
+
+            print("\n" + render_recompute(result["recompute"]))
         if plan is not None:
             print("\n" + render_repairs(plan, _extra(args)))
     if not args.run or result["ok"]:
         return 0 if result["ok"] else 1
     return _run_repair(args, plan)
+
+
+def _recompute(result: dict) -> None:
+    """Derive the cheap numbers again (`tunetrace.recompute`); a mismatch marks its file `modified`, so --fix and
+    --run repair it like any other tampered output."""
+    from tunetrace.recompute import recompute
+
+    found = result["recompute"] = recompute([p for p, n in result["nodes"].items() if n["kind"] == "artifact"])
+    for mismatch in found["mismatches"]:
+        node = result["nodes"][mismatch["path"]]
+        node["problems"].append(f"recomputed {mismatch['field']}: stored {mismatch['stored']!r} != "
+                                f"{mismatch['recomputed']!r}")
+        node["status"] = "modified" if node["status"] in ("ok", "stale", "unrecorded") else node["status"]
+    paths = {m["path"] for m in found["mismatches"]}
+    known = {p["path"] for p in result["problems"]}
+    result["problems"] = [p if p["path"] not in paths else {**p, "problems": result["nodes"][p["path"]]["problems"]}
+                          for p in result["problems"]]
+    result["problems"] += [{"path": p, "status": "modified", "problems": result["nodes"][p]["problems"]}
+                           for p in sorted(paths - known)]
+    result["ok"] = not result["problems"]
 
 
 def _run_repair(args: argparse.Namespace, plan: list) -> int:
@@ -101,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_audit.add_argument("--fix", action="store_true",
                          help="list the `snakemake --forcerun <output>` commands that repair the tree")
     p_audit.add_argument("--run", action="store_true", help="run that repair (one snakemake command), then audit again")
+    p_audit.add_argument("--recompute", action="store_true",
+                         help="also derive every cheap number again from its inputs (evaluations, drift tables, the "
+                         "comparison) and name each file and field that differs")
     p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --cores 2"
     p_audit.set_defaults(func=_audit)
     p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed), each run's "
@@ -125,6 +154,14 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.study, args.profile)
 
 
+def _check_yaml(study: object) -> None:
+    """A config file with a YAML syntax error is named with its line here: snakemake itself only says "Config file
+    is not valid JSON or YAML", naming neither the file nor the line."""
+    for path in study.config_paths():  # type: ignore[attr-defined]
+        if path.is_file():
+            load_yaml(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tunetrace` console script; exit 0 when everything is in order."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -135,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.snakemake_args = argv[split + 1:]
     try:
         args.study = study_from_args(args)
+        _check_yaml(args.study)
         return args.func(args)
     except ConfigError as err:
         print(f"tunetrace {args.command}: {err}", file=sys.stderr)

@@ -42,7 +42,19 @@ def load_yaml(path: str | os.PathLike) -> Any:
         with open(path, encoding="utf-8") as handle:
             return yaml.load(handle, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        message = yaml_error_message(path, err)
+    raise ConfigError(message)  # outside the handler: the one-line message, no parser traceback chained to it
+
+
+def yaml_error_message(path: str | os.PathLike, err: yaml.YAMLError) -> str:
+    """`file:line:column: not valid YAML: what; the fix`, on one line (PyYAML's own text spans several)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    what = " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+    opened = getattr(err, "context_mark", None)
+    if opened is not None and mark is not None and opened.line != mark.line:
+        what += f" (the construct opened at line {opened.line + 1})"
+    return f"{where}: not valid YAML: {what or str(err).splitlines()[0]}; fix the syntax at that line"
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -132,6 +144,7 @@ def schema_defaults_for(section: str, data: Mapping[str, Any] | None) -> dict:
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
     """Return a copy of `config` with defaults filled in; raise ConfigError naming the bad key."""
     validator = _section_validator("") if schema is None else DefaultingValidator(dict(schema))
+    _check_type_keys(config)  # on the config as written: the defaults fill every method's lora block
     filled = copy.deepcopy(dict(config))
     errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
@@ -141,6 +154,57 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         )
     _check_semantics(filled)
     return filled
+
+
+# method keys that apply to one method type only (the schema fills their defaults for every method)
+TYPE_ONLY_KEYS = {"lora": "lora"}
+
+
+def _check_type_keys(config: Mapping[str, Any]) -> None:
+    """A method block may not set keys of another method type: a `lora:` block on a `type: full` method would be
+    ignored, and the study would train something other than what its config says."""
+    methods = config.get("methods")
+    for name, method in (methods.items() if isinstance(methods, Mapping) else ()):
+        if not isinstance(method, Mapping):
+            continue
+        kind = method.get("type", "full")
+        for key, owner in TYPE_ONLY_KEYS.items():
+            if key in method and kind != owner:
+                raise ConfigError(f"invalid config at 'methods.{name}.{key}': applies to methods of type {owner} only, "
+                                  f"and methods.{name}.type is {kind}; remove the {key} block or set "
+                                  f"methods.{name}.type: {owner}")
+
+
+def _check_data_inside_study(name: str, source: Mapping[str, Any]) -> None:
+    """A relative data path must stay inside the study directory (`../../etc/passwd` would be read and copied
+    into results/); an absolute path, or allow_outside_study: true, says it is meant."""
+    if source["format"] == "hub" or source.get("allow_outside_study"):
+        return
+    for split in ("train", "eval"):
+        path = source.get(split)
+        if not path or os.path.isabs(path):
+            continue
+        norm = os.path.normpath(path)
+        if norm == ".." or norm.startswith(".." + os.sep):
+            raise ConfigError(f"invalid config at 'tasks.{name}.source.{split}': data path '{path}' lies outside the "
+                              f"study directory; move the file into the study, give an absolute path, or set "
+                              f"tasks.{name}.source.allow_outside_study: true")
+
+
+def check_tracking(config: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                   home: str | os.PathLike | None = None) -> None:
+    """tracking.wandb_mode: online needs W&B credentials (WANDB_API_KEY or an api.wandb.ai entry in ~/.netrc) or
+    WANDB_MODE=offline in the environment; checked at plan time, not after the first training job has started."""
+    env = os.environ if env is None else env
+    if config["tracking"]["wandb_mode"] != "online" or env.get("WANDB_API_KEY") or \
+            env.get("WANDB_MODE") in ("offline", "disabled", "dryrun"):
+        return
+    netrc = Path(env.get("NETRC") or Path(home or Path.home()) / ".netrc")
+    if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="replace"):
+        return
+    raise ConfigError(f"invalid config at 'tracking.wandb_mode': online, but no W&B credentials here (no "
+                      f"WANDB_API_KEY, no api.wandb.ai entry in {netrc}); run `wandb login`, export WANDB_API_KEY, set "
+                      f"tracking.wandb_mode: offline, or export WANDB_MODE=offline")
 
 
 def _check_flag_codes(validation: Mapping[str, Any]) -> None:
@@ -171,6 +235,7 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'tasks.{name}.positive_label': {positive!r} is not in labels {task['labels']}"
             )
+        _check_data_inside_study(name, source)
         _check_task_type(name, task)
         _check_criteria(name, task)
         _check_class_weights(name, task)
@@ -303,6 +368,7 @@ def load_config(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> di
     """Load, validate and default a config file (for the CLI and tests)."""
     config = validate_config(load_yaml(path) or {})
     check_data_files(config, workdir)
+    check_tracking(config)
     return config
 
 

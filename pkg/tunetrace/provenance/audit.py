@@ -3,7 +3,12 @@
 Statuses of a node: `ok`; `missing` (the file or directory, or a file inside it, is gone);
 `modified` (bytes differ from the sha256 recorded when it was written, or a raw source differs from
 what its consumer recorded); `stale` (an input was re-written after this artifact was made: its
-lineage id is not the one this artifact recorded); `unrecorded` (a workflow artifact without record).
+lineage id is not the one this artifact recorded); `broken` (chain broken: an input's lineage record was
+rewritten after this artifact was made, its bytes are not the ones this artifact's record holds for it);
+`unrecorded` (a workflow artifact without record). An input entry written before records were chained (no
+`record_sha256`) is noted as `unchained`, not a problem.
+
+`audit --recompute` (`tunetrace.recompute`) also derives every cheap number again from its inputs.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import Any
 
 from tunetrace.models.names import resolve_model_path
 from tunetrace.provenance.integrity import OPTIONS_HINT, file_differences, repair_command
-from tunetrace.provenance.lineage import hash_artifact, read_record
+from tunetrace.provenance.lineage import hash_artifact, read_record, record_hash
 
-_RANK = {"ok": 0, "stale": 1, "unrecorded": 2, "modified": 3, "missing": 4}
+_RANK = {"ok": 0, "stale": 1, "unrecorded": 2, "broken": 3, "modified": 3, "missing": 4}
 
 
 @dataclasses.dataclass
@@ -36,6 +41,7 @@ class Node:
     inputs: list[str] = dataclasses.field(default_factory=list)
     siblings: list[str] = dataclasses.field(default_factory=list)
     sources: list[str] = dataclasses.field(default_factory=list)
+    unchained: list[str] = dataclasses.field(default_factory=list)  # inputs recorded without a record hash
 
     def flag(self, status: str, message: str) -> None:
         self.problems.append(message)
@@ -125,6 +131,22 @@ class Auditor:
         if entry.get("lineage_id") and child.lineage_id != entry["lineage_id"]:
             consumer.flag("stale", f"input {entry['path']} was re-written after this artifact "
                                    f"(lineage id {entry['lineage_id']} -> {child.lineage_id})")
+            return
+        self.check_chain(consumer, entry, child)
+
+    def check_chain(self, consumer: Node, entry: Mapping[str, Any], child: Node) -> None:
+        """The input's record must be, byte for byte, the one that existed when the consumer was made."""
+        if not entry.get("lineage_id"):
+            return
+        recorded = entry.get("record_sha256")
+        if recorded is None:  # a record written before chaining: nothing to compare, not a failure
+            consumer.unchained.append(entry["path"])
+            return
+        now = record_hash(entry["path"])
+        if now != recorded:
+            child.flag("broken", f"chain broken: {entry['path']}'s record changed after {consumer.path} was made "
+                                 f"(record sha256 {str(now)[:12]} != {recorded[:12]} recorded by {consumer.path}; "
+                                 f"a record is never rewritten by hand: regenerate {entry['path']})")
 
 
 def audit(artifact: str) -> dict[str, Any]:
@@ -136,7 +158,8 @@ def audit(artifact: str) -> dict[str, Any]:
         root.flag("unrecorded", "no lineage record beside it (expected <artifact>.lineage.json)")
     problems = [{"path": n.path, "status": n.status, "problems": n.problems}
                 for n in auditor.nodes.values() if n.status != "ok"]
-    return {"root": str(artifact), "ok": not problems, "problems": problems,
+    unchained = sorted({p for n in auditor.nodes.values() for p in n.unchained})
+    return {"root": str(artifact), "ok": not problems, "problems": problems, "unchained": unchained,
             "nodes": {p: dataclasses.asdict(n) for p, n in auditor.nodes.items()}}
 
 
@@ -168,6 +191,9 @@ def render_tree(result: Mapping[str, Any]) -> str:
     count = len(result["problems"])
     lines.append("")
     lines.append(f"{len(nodes)} nodes, {count} with problems" if count else f"{len(nodes)} nodes, all ok")
+    if result.get("unchained"):
+        lines.append(f"{len(result['unchained'])} input(s) unchained (recorded before record hashes were kept; "
+                     f"not a failure): {', '.join(result['unchained'])}")
     return "\n".join(lines)
 
 

@@ -127,3 +127,12 @@ def check_inputs(paths: Iterable[str | os.PathLike]) -> None:
     problems = verify_inputs(paths)
     if problems:
         raise TamperedInput(problems)
+
+
+def edited_final_outputs(paths: Iterable[str | os.PathLike], workdir: str | os.PathLike = ".") -> list[Problem]:
+    """The final outputs (results/comparison.json, .md) whose bytes no longer match their records, checked when
+    the DAG is built: size and mtime first, sha256 only for a file where either differs. An output without a
+    record (not yet written, lineage off) is not a problem here."""
+    present = [p for p in paths if (Path(workdir) / p).is_file()]
+    return [problem for problem in verify_inputs(present, workdir, trust_unchanged=True, require_record=False)
+            if problem.status == "modified"]

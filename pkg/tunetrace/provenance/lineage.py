@@ -160,15 +160,23 @@ def recorded_hashes(artifact: str | os.PathLike) -> dict[str, str]:
     return hashes
 
 
+def record_hash(artifact: str | os.PathLike) -> str | None:
+    """sha256 of the bytes of an artifact's lineage record (None without one): a consumer's record holds it
+    for each input, so a record rewritten later (say, to match a hand-edited output) breaks that chain."""
+    side = sidecar_path(artifact)
+    return sha256_file(side) if side.is_file() else None
+
+
 def describe_input(path: str, name: str, cache: HashCache) -> dict[str, Any]:
-    """An input's path, sha256 and lineage id, reusing its own record's hashes when the files are unchanged."""
+    """An input's path, sha256, lineage id and record hash, reusing its own record's hashes when the files are
+    unchanged."""
     record = read_record(path)
     if record is not None:
         known = {f["path"]: f for f in record["artifact"]["files"]}
         art = hash_artifact(path, known)
         same = art["sha256"] == record["artifact"]["sha256"]
         return {"name": name, "path": path, "kind": art["kind"], "sha256": art["sha256"],
-                "lineage_id": record["id"], "matches_record": same}
+                "lineage_id": record["id"], "record_sha256": record_hash(path), "matches_record": same}
     art = cache.hash(path)
     return {"name": name, "path": path, "kind": art["kind"], "sha256": art["sha256"], "lineage_id": None,
             "matches_record": None}

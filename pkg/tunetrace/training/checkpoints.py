@@ -82,8 +82,51 @@ def remove_incomplete(state_dir: str | os.PathLike) -> list[Path]:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     for path in removed:
-        log.warning("removed incomplete checkpoint %s (written by a job that was killed)", path)
+        log.warning("removed incomplete checkpoint %s (its save never finished: the job that wrote it stopped "
+                    "during the save%s)", path, _low_space_hint(root))
     return removed
+
+
+# free space kept beyond a write's estimated size: logs, the marker, filesystem overhead
+SPACE_MARGIN = 64 * 2**20
+
+
+class DiskFull(OSError):
+    """Not enough free space for a write the job is about to make; nothing was written."""
+
+
+def _low_space_hint(path: Path) -> str:
+    """Why a save may not have finished, when the disk says so (not every stopped save was a killed job)."""
+    try:
+        free = shutil.disk_usage(path if path.exists() else path.parent).free
+    except OSError:
+        return ", killed or failed"
+    return f"; only {free} bytes are free there now, so it likely ran out of disk space" if free < 2**30 \
+        else ", killed or failed"
+
+
+def estimate_checkpoint_bytes(model: Any, state_dir: str | os.PathLike | None = None, optimizer: bool = True) -> int:
+    """Bytes a save will take: the newest complete checkpoint's size when there is one, else the trainable
+    weights (what the Trainer saves of a LoRA or a full run) plus, for a checkpoint, two float32 optimizer states
+    per trainable parameter (Adam)."""
+    last = last_complete_checkpoint(state_dir) if state_dir else None
+    if last is not None:
+        return sum(p.stat().st_size for p in last.rglob("*") if p.is_file())
+    extra = 8 if optimizer else 0
+    return sum(p.numel() * (p.element_size() + extra) for p in model.parameters() if p.requires_grad)
+
+
+def ensure_free_space(path: str | os.PathLike, needed: int, what: str) -> None:
+    """Raise DiskFull naming the path, the bytes needed and free, and the fix, before a write that cannot fit."""
+    where = Path(path)
+    probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if free >= needed + SPACE_MARGIN:
+        return
+    raise DiskFull(f"disk full: {what} at {where} needs about {needed} bytes (+{SPACE_MARGIN} margin) and the "
+                   f"filesystem holding {probe} has {free} bytes free; free space there (old studies' results/, "
+                   f"set_aside/ checkpoints) or move the study to a bigger disk, then rerun (training resumes from "
+                   f"the last complete checkpoint)")
 
 
 def write_checksums(directory: str | os.PathLike) -> dict[str, str]:

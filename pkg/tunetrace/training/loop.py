@@ -210,6 +210,9 @@ def train_run(
     wall = time.perf_counter() - started
     jobcontrol.raise_if_stopped("at the end of training, before the final model was saved")
     final_dir = run_dir / A.FINAL_DIR
+    if trainer.is_world_process_zero():
+        C.ensure_free_space(final_dir, C.estimate_checkpoint_bytes(trainer.model, optimizer=False),
+                             "the final model")
     trainer.save_model(str(final_dir))
     if not trainer.is_world_process_zero():
         return {}
@@ -306,6 +309,10 @@ def make_marker_callback() -> Any:
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if control.should_save:  # the Trainer saves next and may delete an old checkpoint (save_total_limit)
                 self.finisher.wait()
+                if state.is_world_process_zero:  # a full disk is named before the save, not as a torch error in it
+                    model = kwargs.get("model") or self.trainer.model
+                    C.ensure_free_space(args.output_dir, C.estimate_checkpoint_bytes(model, args.output_dir),
+                                        f"checkpoint-{state.global_step}")
 
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if torch.distributed.is_available() and torch.distributed.is_initialized():
