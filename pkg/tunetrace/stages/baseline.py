@@ -11,6 +11,7 @@ from typing import Any
 from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.fileio import finite, write_json
+from tunetrace.models.placement import placement_for
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, dat
     task_type = get_task_type(task.type)
     evaluation = task_type.baseline(model_spec, task, spec, data_dir, seed)
     metric = evaluation.metrics["primary_metric"]
+    # the placement a model baseline loads with (models.placement; trivial baselines load none)
     document = {"task": task.name, "model": model_spec.name_or_path, **evaluation.metrics,
-                "higher_is_better": task_type.higher_is_better(metric)}
+                "higher_is_better": task_type.higher_is_better(metric),
+                "placement": placement_for(model_spec).to_dict()}
     if evaluation.predictions is None:
         raise TypeError(f"task type {task.type}: baseline() returned no predictions (the contract requires them)")
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

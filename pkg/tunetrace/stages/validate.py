@@ -41,6 +41,7 @@ from tunetrace.guard.validation import (
     representation_steps,
     unenforced_gate_flags,
 )
+from tunetrace.models.placement import placement_for
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,9 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
     a time: beside the two models, memory holds one matrix pair, never a copy of every weight; a log line every
     PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU)."""
     task_type = get_task_type(task.type)
-    base = _backbone_linear_modules(task_type.load_model(model_spec, task))
-    tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir)
+    placement = placement_for(model_spec)
+    base = _backbone_linear_modules(task_type.load_model(model_spec, task, placement=placement))
+    tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir, placement=placement)
     tuned = _lora_layers(tuned_model) if method.is_lora else _backbone_linear_modules(tuned_model)
     rank = method.lora.r if method.is_lora else None
     names = sorted(n for n in tuned if n in base)
@@ -167,7 +169,7 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
         raise ValueError(f"{final_dir}: no adapted weight matrix matches the base model's linear layers")
     result = {"method": method.name, "method_type": method.type, "task": task.name, "seed": seed,
               "model": model_spec.name_or_path, "intruder_threshold": spec.intruder_threshold,
-              "intruder_top_k": spec.intruder_top_k, "matrices": matrices}
+              "intruder_top_k": spec.intruder_top_k, "placement": placement.to_dict(), "matrices": matrices}
     write_json(out_path, result)
     log.info("%s/%s seed %d: %d matrices analysed", method.name, task.name, seed, len(matrices))
     return result

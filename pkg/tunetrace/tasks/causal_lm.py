@@ -22,6 +22,7 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.readers import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
+from tunetrace.models.placement import Placement, input_device, placement_for
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.batching import in_original_order, length_order
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
@@ -109,7 +110,7 @@ def completion_nll(model: torch.nn.Module, dataset: SFTDataset,
                    tokenizer: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Summed completion NLL and completion token count per example, in order (batched shortest first)."""
     model.eval()
-    device = next(model.parameters()).device
+    device = input_device(model)
     sums, counts = [], []
     order = _length_order(dataset)
     for batch in _loader(dataset, order, tokenizer, batch_size):
@@ -236,12 +237,11 @@ def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
     """Largest |logit difference| of two decoders over every non-padding position of `dataset`."""
     a.eval(), b.eval()
     worst = 0.0
-    device = next(a.parameters()).device  # both on one device (a GPU for the GPU proof)
     for batch in _loader(dataset, _length_order(dataset), tokenizer, batch_size):
-        batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"].bool()
-        la = a(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
-        lb = b(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
+        # each model takes its inputs on its own first device (placed or sharded models may differ)
+        la = a(**{k: batch[k].to(input_device(a)) for k in ("input_ids", "attention_mask")}).logits.cpu()[mask]
+        lb = b(**{k: batch[k].to(input_device(b)) for k in ("input_ids", "attention_mask")}).logits.cpu()[mask]
         worst = max(worst, float((la.float() - lb.float()).abs().max()) if la.numel() else 0.0)
     return worst
 
@@ -252,8 +252,9 @@ class DecoderTaskType(TaskType):
     peft_task_type = "CAUSAL_LM"
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
-        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing)
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing,
+                              placement=placement)
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         return meta_skeleton(model_spec, "AutoModelForCausalLM")
@@ -288,7 +289,8 @@ class CausalLM(DecoderTaskType):
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
                  seed: int) -> Evaluation:
         _, frame = load_prepared(data_dir)
-        metrics, rows = score_frame(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        metrics, rows = score_frame(model, self.load_tokenizer(model_spec), frame, task,
                                     self.primary_metric(task), spec.batch_size)
         return Evaluation({"primary_metric": metrics["primary_metric"], "reference": "base_model",
                            "primary": metrics["primary"], "baselines": {"base_model": metrics}}, rows)

@@ -32,6 +32,8 @@ from tunetrace.tasks.labels import (
 if TYPE_CHECKING:
     import torch
 
+    from tunetrace.models.placement import Placement
+
 log = logging.getLogger(__name__)
 
 
@@ -92,11 +94,12 @@ class SequenceClassification(TaskType):
         return task.label_names
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
         from tunetrace.models.loading import load_classifier
 
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
-        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path))
+        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path),
+                               placement=placement)
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         """The head load_model builds: the architecture's own, or models.heads' mean-pooled class (no pooler)."""

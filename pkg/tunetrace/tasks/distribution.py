@@ -21,6 +21,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.readers import load_prepared
+from tunetrace.models.placement import placement_for
 from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer
@@ -190,8 +191,8 @@ class Distribution(DecoderTaskType):
                  seed: int) -> Evaluation:
         """The base model's distributions, and the uniform and train-mean distributions, against the targets."""
         train, frame = load_prepared(data_dir)
-        pred, _ = predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec),
-                          frame, task, spec.batch_size)
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        pred, _ = predict(model, self.load_tokenizer(model_spec), frame, task, spec.batch_size)
         k = len(_options(task))
         baselines = {"base_model": _score(pred, frame, task),
                      "uniform": _score(np.full((len(frame), k), 1.0 / k), frame, task),

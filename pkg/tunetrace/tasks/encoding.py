@@ -15,6 +15,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.models.placement import input_device, placement_for
 from tunetrace.tasks.batching import in_original_order, length_order
 
 
@@ -83,7 +84,7 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
 
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = input_device(model)
     order = length_order([len(ids) for ids in dataset.encodings["input_ids"]])
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
                                          collate_fn=make_collator(tokenizer))
@@ -110,7 +111,8 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     tokenizer = load_tokenizer(model_spec)
     source = resolve_model_path(model_spec.name_or_path)
     with timed_load(source):
-        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
+        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code,
+                                          **placement_for(model_spec).load_kwargs()).eval()
     lengths = [len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)["input_ids"]]
     order = length_order(lengths)
     chunks = []
@@ -119,7 +121,7 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], [pairs[i] for i in rows] if pairs else None, truncation=True,
                           max_length=max_length, padding=True, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state.float()
+        hidden = model(**{k: v.to(input_device(model)) for k, v in batch.items()}).last_hidden_state.float().cpu()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
     return in_original_order(np.concatenate(chunks), order)

@@ -23,8 +23,9 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.squad import squad_v2_scores
-from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton
+from tunetrace.models.loading import _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton, placed
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.models.placement import Placement, input_device
 from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.rows import COL_ANSWER_STARTS, COL_ANSWERS, COL_CONTEXT, COL_QUESTION, standardise_rows
@@ -89,10 +90,11 @@ def window_logits(model: torch.nn.Module, dataset: QADataset,
         chunk = [{k: v for k, v in dataset[i].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
                  for i in range(start, min(start + batch_size, len(dataset)))]
         batch = collator(chunk)
-        result = model(**batch)
+        result = model(**{k: v.to(input_device(model)) for k, v in batch.items()})
         for j, item in enumerate(chunk):
             n = len(item["input_ids"])
-            out.append((result.start_logits[j, :n].float().numpy(), result.end_logits[j, :n].float().numpy()))
+            out.append((result.start_logits[j, :n].float().cpu().numpy(),
+                         result.end_logits[j, :n].float().cpu().numpy()))
     return out
 
 
@@ -172,13 +174,13 @@ class ExtractiveQA(TaskType):
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
         """The encoder with a span head (fresh from the base, or a saved run or merged model)."""
         from transformers import AutoModelForQuestionAnswering
 
         set_offline_if_local(model_spec.name_or_path)
         return AutoModelForQuestionAnswering.from_pretrained(path or resolve_model_path(model_spec.name_or_path),
-                                                             dtype=DTYPES[model_spec.dtype],
+                                                             **placed(model_spec, placement),
                                                              **_pretrained_kwargs(model_spec))
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:

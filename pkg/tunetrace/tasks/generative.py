@@ -23,6 +23,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics, cross_entropy, group_error_rates
+from tunetrace.models.placement import input_device, placement_for
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer, prompt_text
 from tunetrace.tasks.labels import (
@@ -83,7 +84,8 @@ def next_token_logits(model: torch.nn.Module, tokenizer: Any, prompts: list[str]
         width = max(map(len, chunk))
         ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in chunk])
         mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in chunk])
-        logits = model(input_ids=ids, attention_mask=mask).logits
+        device = input_device(model)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.cpu()
         out.append(logits[torch.arange(len(chunk)), mask.sum(1) - 1].float())
     return torch.cat(out), truncated
 
@@ -109,6 +111,7 @@ def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], m
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         if tokenizer.bos_token_id is not None:
             ids = torch.cat([torch.tensor([[tokenizer.bos_token_id]]), ids], dim=1)
+        ids = ids.to(input_device(model))
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                              do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         texts.append(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
@@ -198,8 +201,8 @@ class GenerativeClassification(DecoderTaskType):
         """The model before fine-tuning, with the baseline (sophisticated) prompt; its predictions are kept."""
         _, frame = load_prepared(data_dir)
         template = task.baseline_prompt_template or task.prompt_template
-        outputs = self._predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                template, spec.batch_size)
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        outputs = self._predict(model, self.load_tokenizer(model_spec), frame, task, template, spec.batch_size)
         result = self.score(outputs, frame, task, spec, seed)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
         return Evaluation({"primary_metric": task.primary_metric, "reference": "base_prompted",
