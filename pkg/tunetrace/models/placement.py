@@ -5,6 +5,8 @@ CPU when the job sees no GPU; one GPU when the weights fit it with headroom; els
 by accelerate's big-model inference (a device map from `accelerate.infer_auto_device_map` with a memory cap per
 GPU, blocks the model declares unsplittable kept whole). Training places its model itself (Trainer, DeepSpeed):
 its loads take no placement and stay on the CPU until the launcher moves them.
+
+Imports no torch at the top: the cluster requests (at the DAG build) read its HEADROOM.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 if TYPE_CHECKING:
+    import torch
+
     from tunetrace.config import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ def decide(parameters: int, dtype: str, gpu_memory: list[int], headroom: float =
 
 def visible_gpu_memory() -> list[int]:
     """Total memory of each GPU this job sees (torch honours CUDA_VISIBLE_DEVICES); empty without CUDA."""
+    import torch
+
     if not torch.cuda.is_available():
         return []
     return [torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())]
@@ -124,6 +128,8 @@ def shard_device_map(skeleton: torch.nn.Module, max_memory: Mapping[Any, int], d
 def input_device(model: torch.nn.Module) -> torch.device:
     """Where a batch goes: the device of the first module of a dispatched model's map (its embeddings), else
     the device of its parameters."""
+    import torch
+
     device_map = getattr(model, "hf_device_map", None)
     if device_map:
         first = next(iter(device_map.values()))
