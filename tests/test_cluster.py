@@ -107,7 +107,8 @@ def test_inference_jobs_of_a_big_model_ask_the_gpus_that_hold_it() -> None:
     config = study(lora={"type": "lora", "resources": {"gpus": 4}})
     config["model"]["dtype"] = "bfloat16"
     gpus = {r.rule: r.gpus for r in study_requests(config, 70_000_000_000)}
-    one_copy, two_copies = (gpus["evaluate_baseline"], gpus["merge_adapter"]), (gpus["verify_merge"], gpus["validate_run"])
+    one_copy = (gpus["evaluate_baseline"], gpus["merge_adapter"])
+    two_copies = (gpus["verify_merge"], gpus["validate_run"])
     assert one_copy == (3, 3) and two_copies == (5, 5)
     config["resources"]["gpu_mem_gb"] = 141
     assert job_request("verify_merge", config, 70_000_000_000, "lora").gpus == 3
