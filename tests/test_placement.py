@@ -44,6 +44,13 @@ def test_a_model_larger_than_all_gpus_is_refused_with_the_count_needed():
         P.decide(70_000_000_000, "bfloat16", [80 * GIB])
 
 
+def test_two_models_in_one_job_share_each_gpu():
+    """A job holding two copies (the merge check) shards a model that alone would fit one GPU."""
+    assert P.decide(30_000_000_000, "bfloat16", [80 * GIB] * 2).kind == "gpu"
+    both = P.decide(30_000_000_000, "bfloat16", [80 * GIB] * 2, copies=2)
+    assert both.kind == "sharded" and both.max_memory == {0: int(0.8 * 40 * GIB), 1: int(0.8 * 40 * GIB)}
+
+
 def test_placement_is_logged_once_per_job(caplog):
     """One 'placement: <reason>' line however often the job's loaders ask."""
     P._placement_for.cache_clear()

@@ -65,9 +65,12 @@ def weights_bytes(parameters: int, dtype: str) -> int:
     return parameters * DTYPE_BYTES[dtype]
 
 
-def decide(parameters: int, dtype: str, gpu_memory: list[int], headroom: float = HEADROOM) -> Placement:
-    """The placement of a model of `parameters` in `dtype` on GPUs of `gpu_memory` bytes each (empty: none).
-    Pure, so the policy is tested without GPUs."""
+def decide(parameters: int, dtype: str, gpu_memory: list[int], headroom: float = HEADROOM,
+           copies: int = 1) -> Placement:
+    """The placement of a model of `parameters` in `dtype` on GPUs of `gpu_memory` bytes each (empty: none),
+    for a job that holds `copies` such models at once (the merge check: adapter and merged model), each placed
+    alike within its share of every GPU. Pure, so the policy is tested without GPUs."""
+    gpu_memory = [m // copies for m in gpu_memory]
     size = weights_bytes(parameters, dtype)
     gib = size / 2**30
     if not gpu_memory:
@@ -98,18 +101,19 @@ def visible_gpu_memory() -> list[int]:
 
 
 @functools.cache
-def _placement_for(name_or_path: str, revision: str | None, dtype: str) -> Placement:
+def _placement_for(name_or_path: str, revision: str | None, dtype: str, copies: int) -> Placement:
     from tunetrace.models.size import parameter_count
 
     parameters = parameter_count(name_or_path, revision) or UNKNOWN_PARAMETERS
-    placement = decide(parameters, dtype, visible_gpu_memory())
+    placement = decide(parameters, dtype, visible_gpu_memory(), copies=copies)
     log.info("placement: %s", placement.reason)
     return placement
 
 
-def placement_for(spec: ModelSpec) -> Placement:
-    """The placement of the base model `spec` in this job (decided and logged once per job and model)."""
-    return _placement_for(spec.name_or_path, spec.revision, spec.dtype)
+def placement_for(spec: ModelSpec, copies: int = 1) -> Placement:
+    """The placement of the base model `spec` in this job, which holds `copies` models of its size at once
+    (decided and logged once per job; cluster.requests.GPU_COPIES asks the GPUs for the same copies)."""
+    return _placement_for(spec.name_or_path, spec.revision, spec.dtype, copies)
 
 
 def shard_device_map(skeleton: torch.nn.Module, max_memory: Mapping[Any, int], dtype: str) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
     a time: beside the two models, memory holds one matrix pair, never a copy of every weight; a log line every
     PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU)."""
     task_type = get_task_type(task.type)
-    placement = placement_for(model_spec)
+    placement = placement_for(model_spec, copies=2)  # the base and the final model side by side
     base = _backbone_linear_modules(task_type.load_model(model_spec, task, placement=placement))
     tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir, placement=placement)
     tuned = _lora_layers(tuned_model) if method.is_lora else _backbone_linear_modules(tuned_model)

@@ -30,7 +30,7 @@ def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     tokenizer = task_type.load_tokenizer(model_spec, str(merged_dir))
-    placement = placement_for(model_spec)
+    placement = placement_for(model_spec, copies=2)  # the adapter model and the merged model side by side
     adapter = task_type.load_adapter_model(model_spec, task, adapter_dir, placement=placement)
     merged = task_type.load_model(model_spec, task, path=str(merged_dir), placement=placement)
     check = task_type.merge_check(adapter, merged, tokenizer, frame, task, spec)
