@@ -54,6 +54,7 @@ def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, dat
     training fitted in memory, so inference does. (The placement, with torch, is imported here, not at the top:
     evaluate_run reads outputs without torch.)"""
     from tunetrace.models.placement import placement_for
+    from tunetrace.tasks.partial import BatchStore, files_fingerprint, fingerprint
 
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
@@ -62,8 +63,12 @@ def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, dat
     tokenizer = task_type.load_tokenizer(model_spec, str(final))
     # the training job's GPUs, still allocated: the placement policy puts the final model on them
     model = task_type.load_tuned_model(model_spec, task, method, final, placement=placement_for(model_spec))
-    outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size)
+    # finished batches kept beside the outputs: a job killed while predicting resumes there, for this final model
+    store = BatchStore.beside(out_path, fingerprint("predict_final", model_spec, task, method.batch_size,
+                                                    files_fingerprint(final, data_dir)))
+    outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size, store=store)
     write_outputs(outputs, out_path)
+    store.finish()
     log.info("%s/%s: outputs of the saved final model on %d eval examples in %.2f s", method.name, task.name,
              len(frame), time.perf_counter() - started)
     return outputs

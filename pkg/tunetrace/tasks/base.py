@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, ValidationSpec
     from tunetrace.models.placement import Placement
     from tunetrace.registry import Entry
+    from tunetrace.tasks.partial import BatchStore
 
 
 @dataclasses.dataclass
@@ -211,8 +212,10 @@ class TaskType(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
-        """The model's raw outputs on `frame` (a prepared eval split), in its row order."""
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+        """The model's raw outputs on `frame` (a prepared eval split), in its row order. With a `store`
+        (tasks.partial), each finished batch of forward passes is kept, and those an earlier attempt finished
+        are loaded instead of recomputed."""
 
     @abc.abstractmethod
     def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
@@ -227,9 +230,10 @@ class TaskType(abc.ABC):
 
     @abc.abstractmethod
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}
-        and the per-example predictions of the reference baseline (or of the base model)."""
+        and the per-example predictions of the reference baseline (or of the base model); `store` as in
+        `predict`, for the base model's forward passes."""
 
     @abc.abstractmethod
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any,
