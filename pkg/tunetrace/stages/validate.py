@@ -5,6 +5,7 @@ the task type) and compared matrix by matrix with the pure maths of analysis.wei
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -16,7 +17,14 @@ import numpy as np
 import torch
 
 from tunetrace import artifacts as A
-from tunetrace.analysis.weightspace import HEAD_PREFIXES, PROGRESS_EVERY_S, WeightSpec, matrix_report
+from tunetrace.analysis.weightcache import FactorCache
+from tunetrace.analysis.weightspace import (
+    HEAD_PREFIXES,
+    PROGRESS_EVERY_S,
+    WeightSpec,
+    left_singular_vectors,
+    matrix_report,
+)
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
 from tunetrace.fileio import read_json, write_json, write_text
 from tunetrace.guard.validation import (
@@ -158,10 +166,15 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
     tuned = _lora_layers(tuned_model) if method.is_lora else _backbone_linear_modules(tuned_model)
     rank = method.lora.r if method.is_lora else None
     names = sorted(n for n in tuned if n in base)
+    # the SVDs on the job's GPU when it has one; the base's factorisations shared by every run of the study
+    device = placement.main_device if placement.kind != "cpu" else None
+    cache = FactorCache(_base_identity(model_spec, task))
     matrices, last_log = [], time.monotonic()
     for done, name in enumerate(names, 1):
         before = _weight(base[name])
-        matrices.append(matrix_report(name, before, _tuned_weight(tuned[name], before, method.is_lora), spec, rank))
+        vectors = functools.partial(cache.left_vectors, name, functools.partial(left_singular_vectors, before, device))
+        matrices.append(matrix_report(name, before, _tuned_weight(tuned[name], before, method.is_lora), spec, rank,
+                                      vectors, device))
         if time.monotonic() - last_log > PROGRESS_EVERY_S:
             log.info("weight analysis: %d of %d matrices", done, len(names))
             last_log = time.monotonic()
@@ -171,5 +184,18 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
               "model": model_spec.name_or_path, "intruder_threshold": spec.intruder_threshold,
               "intruder_top_k": spec.intruder_top_k, "placement": placement.to_dict(), "matrices": matrices}
     write_json(out_path, result)
-    log.info("%s/%s seed %d: %d matrices analysed", method.name, task.name, seed, len(matrices))
+    log.info("%s/%s seed %d: %d matrices analysed on %s (base factorisations: %d cached, %d computed)",
+             method.name, task.name, seed, len(matrices), device or "cpu", cache.hits, cache.misses)
     return result
+
+
+def _base_identity(model_spec: ModelSpec, task: TaskSpec) -> list[Any]:
+    """What the base's matrices depend on: the model's name, revision and dtype, the task's head (labels; the
+    backbone's matrices never depend on it, but a head-less task type loads another class), and for a model on
+    disk its weight files (name, size, modification time)."""
+    from tunetrace.models.names import is_local, resolve_model_path
+    from tunetrace.tasks.partial import files_fingerprint
+
+    files = files_fingerprint(resolve_model_path(model_spec.name_or_path)) if is_local(model_spec.name_or_path) else []
+    return [model_spec.name_or_path, model_spec.revision, model_spec.dtype, task.type,
+            [f for f in files if f[0].endswith(".safetensors")]]
