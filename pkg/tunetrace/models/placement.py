@@ -46,9 +46,9 @@ class Placement:
 
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of from_pretrained that load the weights straight onto the placement's devices."""
-        from tunetrace.models.loading import DTYPES
+        import torch
 
-        kwargs: dict[str, Any] = {"dtype": DTYPES[self.dtype], "low_cpu_mem_usage": True}
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype), "low_cpu_mem_usage": True}
         if self.device_map is not None:
             kwargs["device_map"] = self.device_map
         if self.max_memory is not None:
@@ -120,13 +120,12 @@ def shard_device_map(skeleton: torch.nn.Module, max_memory: Mapping[Any, int], d
     """The device map big-model inference uses for `skeleton` (a model on the meta device) within `max_memory`
     per device: accelerate.infer_auto_device_map with the model's own unsplittable blocks (`_no_split_modules`),
     as from_pretrained(device_map="auto", max_memory=...) computes it."""
+    import torch
     from accelerate import infer_auto_device_map
-
-    from tunetrace.models.loading import DTYPES
 
     no_split = list(getattr(skeleton, "_no_split_modules", None) or [])
     return dict(infer_auto_device_map(skeleton, max_memory=dict(max_memory), no_split_module_classes=no_split,
-                                      dtype=DTYPES[dtype]))
+                                      dtype=getattr(torch, dtype)))
 
 
 def input_device(model: torch.nn.Module) -> torch.device:
