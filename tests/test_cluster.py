@@ -101,13 +101,16 @@ def test_pilot_and_smoke_ask_what_train_run_asks_but_runtime() -> None:
 
 
 def test_gpus_only_where_the_method_has_them() -> None:
-    """The CPU-only method's jobs ask no GPU; the GPU method's training (its smoke test too) its GPUs, the merge
-    check one; merging and scoring a run (evaluate_run loads no model) none; the scoring asks only the fixed
+    """The CPU-only method's jobs ask no GPU; the GPU method's training (its smoke test too) its GPUs, its
+    validation and the study's inference jobs one for a small model; scoring a run (evaluate_run loads no model) none
+    and only the fixed
     overhead, whatever the model."""
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
     assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4,
-                                                        ("run_smoke_test", "full"): 4}
+                                                        ("run_smoke_test", "full"): 4,
+                                                        ("extract_base_representations", None): 1,
+                                                        ("validate_run", "full"): 1}
     assert {("evaluate_run", "full"), ("validate_run", "full"), ("merge_adapter", "lora_cpu"),
             ("verify_merge", "lora_cpu"), ("extract_base_representations", None)} <= set(gpus)
     cpu_only = study(lora={"type": "lora"})
@@ -115,13 +118,29 @@ def test_gpus_only_where_the_method_has_them() -> None:
     assert job_request("evaluate_run", study(8_000_000_000), None, "full").mem_mb == 2000
 
 
+def test_inference_jobs_of_a_big_model_ask_the_gpus_that_hold_it() -> None:
+    """70B bf16 (140 GB) on 80 GB GPUs: the baseline and the merge hold one copy (3 GPUs at 80 % use), the
+    merge check and the validation two (5 GPUs); a larger resources.gpu_mem_gb asks fewer."""
+    config = study(lora={"type": "lora", "resources": {"gpus": 4}})
+    config["model"]["dtype"] = "bfloat16"
+    gpus = {r.rule: r.gpus for r in study_requests(config, 70_000_000_000)}
+    one_copy = (gpus["evaluate_baseline"], gpus["merge_adapter"])
+    two_copies = (gpus["verify_merge"], gpus["validate_run"])
+    assert one_copy == (3, 3) and two_copies == (5, 5)
+    config["resources"]["gpu_mem_gb"] = 141
+    assert job_request("verify_merge", config, 70_000_000_000, "lora").gpus == 3
+
+
 def test_validation_is_sized_by_the_model_for_its_weight_analysis() -> None:
     """validate_run asks memory for 4 copies of the weights and a runtime that grows with the model (its weight
-    analysis): the embedded model's defaults stay small, a 7B model's run for hours, resources.validate_run wins."""
+    analysis): the embedded model's defaults stay small, a 7B model's run for hours (on the CPU: six times the
+    GPU rate), resources.validate_run wins."""
     small = job_request("validate_run", study(22_000_000), None, "full")
     large = job_request("validate_run", study(7_000_000_000, "bfloat16"), None, "full")
-    assert (small.mem_mb, small.runtime, small.gpus) == (2500, 32, 0)
-    assert large.mem_mb == 55500 and large.runtime == 30 + 12 * 6 * 7  # 2000 + 4 x 14 GB (bf16); 8.9 hours
+    assert (small.mem_mb, small.runtime, small.gpus) == (2500, 31, 1)
+    assert large.mem_mb == 55500 and large.runtime == 30 + 12 * 7  # 2000 + 4 x 14 GB (bf16), on its GPU
+    on_cpu = study(7_000_000_000, "bfloat16", lora={"type": "lora"})
+    assert job_request("validate_run", on_cpu, None, "lora").runtime == 30 + 12 * 6 * 7  # 8.9 hours
     config = study(7_000_000_000)
     config["resources"]["validate_run"] = {"mem_mb": 9000, "runtime": 600}
     assert job_request("validate_run", config, None, "full").retry(2).runtime == 1200
@@ -277,6 +296,16 @@ def test_too_many_gpus_and_missing_partition() -> None:
     messages = [f.message for f in findings]
     assert any("train_run (method full) requests 4 GPUs" in m and "methods.full.resources.gpus" in m for m in messages)
     assert any("partition 'gpu' does not exist" in m for m in messages)
+
+
+def test_doctor_checks_the_gpus_of_a_big_models_inference_jobs() -> None:
+    """A 70B model's merge check asks 5 GPUs; on one-GPU nodes the doctor says so and names resources.gpu_mem_gb."""
+    config = study(lora={"type": "lora", "resources": {"gpus": 1}})
+    config["model"]["dtype"] = "bfloat16"
+    _, findings = diagnose(study_requests(config, 70_000_000_000), ONE_NODE, SQUEUE)
+    merge_check = [f.message for f in findings if f.rule == "verify_merge" and "GPUs" in f.message]
+    assert len(merge_check) == 1 and "requests 5 GPUs" in merge_check[0]
+    assert "resources.gpu_mem_gb" in merge_check[0]
 
 
 def test_profile_partition_and_time_limit() -> None:

@@ -204,7 +204,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "reporting": {"guard", "analysis"},
     "guard": {"training", "analysis", "tasks", "evaluation", "data"},
     "training": {"analysis", "tasks", "data", "models", "provenance"},
-    "analysis": {"tasks", "data"},
+    "analysis": {"tasks", "data", "models"},  # models: where a batch goes (models.placement.input_device)
     "tasks": {"evaluation", "data", "models"},
     "evaluation": set(),
     "data": set(),

@@ -118,11 +118,13 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
         rule = re.sub(r"_wildcards_.*", "", comment.removeprefix("rule_"))
         method = "lora" if "_wildcards_lora" in comment else "full" if "_wildcards_full" in comment else "-"
         gpus.setdefault((rule, method), set()).add(_requested_gpus(job))
-    for key in [("train_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-")]:
+    # the GPU method's training and inference jobs (placed on the GPU), the study's baseline; none for the CPU method
+    for key in [("train_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-"), ("merge_adapter", "lora"),
+                ("validate_run", "lora")]:
         assert gpus[key] == {"1"}, (key, gpus)
     assert all(v in ({""}, {"1"}) for v in gpus.values()), gpus
     assert not set(LOCAL_RULES) & {rule for rule, _ in gpus}, gpus
-    for key in [("train_run", "full"), ("merge_adapter", "lora"), ("validate_run", "lora")]:
+    for key in [("train_run", "full"), ("validate_run", "full")]:
         assert gpus[key] == {""}, (key, gpus)
     run = json.loads((flow.root / "results/runs/lora/tiny/seed0/run.json").read_text())
     assert run["cluster"]["slurm_job_id"] in job_ids and run["cluster"]["slurm_gpus_on_node"] == "1"

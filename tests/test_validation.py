@@ -362,6 +362,45 @@ def test_clean_run_weights_are_analysed_and_pass(study):
     assert document["checked"]["weights"] == str(run_dir / "weights.json")
 
 
+def test_second_runs_weight_analysis_reuses_the_base_factorisations(study, tmp_path, monkeypatch):
+    """Two runs of a study: the first computes the base's 36 SVDs and caches them, the second computes none of
+    them (all cache hits) and gets the numbers an uncached analysis gets; the analysis records its placement."""
+    from tunetrace.analysis import weightspace
+    from tunetrace.analysis.weightspace import WeightSpec
+    from tunetrace.stages import validate
+
+    root, task, data, method = study
+    monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path / "cache"))
+    base_svds: list[int] = []
+    real = weightspace.left_singular_vectors
+
+    def counted(matrix, device=None):
+        base_svds.append(1)
+        return real(matrix, device)
+
+    monkeypatch.setattr(validate, "left_singular_vectors", counted)
+    spec = WeightSpec.from_dict({})
+    first = validate.analyze_weights(MODEL, task, method, spec, root / "clean" / "final", 0, tmp_path / "a.json")
+    assert len(base_svds) == 36 and len(list((tmp_path / "cache" / "weight-factors").glob("*.safetensors"))) == 36
+    second = validate.analyze_weights(MODEL, task, method, spec, root / "clean" / "final", 0, tmp_path / "b.json")
+    assert len(base_svds) == 36  # none recomputed
+    assert second["matrices"] == first["matrices"] and first["placement"]["kind"] == "cpu"
+
+
+def test_weight_maths_on_a_torch_device_match_numpy():
+    """The torch SVD path (a GPU's, run here on the CPU device) gives numpy's numbers within tolerance."""
+    from tunetrace.analysis.weightspace import WeightSpec, matrix_report
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(24, 16))
+    tuned = base + 0.3 * rng.normal(size=(24, 1)) @ rng.normal(size=(1, 16))
+    spec = WeightSpec.from_dict({"intruder_top_k": 4})
+    on_numpy = matrix_report("m", base, tuned, spec, None)
+    on_torch = matrix_report("m", base, tuned, spec, None, device="cpu")
+    assert on_torch["intruder_dimensions"] == on_numpy["intruder_dimensions"]
+    assert on_torch["update_effective_rank"] == pytest.approx(on_numpy["update_effective_rank"], rel=1e-9)
+
+
 def test_nan_in_final_weights_is_critical_not_a_crash(study):
     """A final model with a NaN weight matrix: the analysis records it as not finite (no SVD is tried on it)
     and the validation raises nonfinite_weights."""

@@ -25,6 +25,7 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.analysis.steps import RepresentationSpec, step_dir_name, write_step
 from tunetrace.config import ModelSpec, TaskSpec
+from tunetrace.models.placement import input_device
 from tunetrace.tasks.batching import in_original_order, length_order
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def preserved_rng_and_mode(model: torch.nn.Module) -> Iterator[None]:
 def extract(model: torch.nn.Module, probe: ProbeSet,
             spec: RepresentationSpec) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
     """Pooled hidden states of every selected layer for the probe set (CPU, storage dtype)."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     store = STORE_DTYPES[spec.dtype]
     chunks: dict[int, list[torch.Tensor]] = {}
     masks = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,9 +50,30 @@ def relative_update_norm(base: np.ndarray, tuned: np.ndarray) -> float:
     return float(delta / denom) if denom > 0 else float(delta)
 
 
-def effective_rank(matrix: np.ndarray) -> float:
+def left_singular_vectors(matrix: np.ndarray, device: str | None = None) -> np.ndarray:
+    """All left singular vectors (columns, thin SVD) in float64: numpy's LAPACK without a `device`, else
+    torch.linalg.svd on that torch device, a GPU's (the same vectors up to sign; intruder counts compare
+    |cosines|, so signs never matter)."""
+    if device is None:
+        return np.linalg.svd(np.asarray(matrix, np.float64), full_matrices=False)[0]
+    import torch
+
+    tensor = torch.as_tensor(np.asarray(matrix, np.float64), device=device)
+    return torch.linalg.svd(tensor, full_matrices=False)[0].cpu().numpy()
+
+
+def singular_values(matrix: np.ndarray, device: str | None = None) -> np.ndarray:
+    """Singular values in float64, largest first: numpy without a `device`, else torch.linalg.svdvals there."""
+    if device is None:
+        return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+    import torch
+
+    return torch.linalg.svdvals(torch.as_tensor(np.asarray(matrix, np.float64), device=device)).cpu().numpy()
+
+
+def effective_rank(matrix: np.ndarray, device: str | None = None) -> float:
     """exp(-sum p_i log p_i) with p = singular values / their sum; 0 for a zero matrix."""
-    singular = np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+    singular = singular_values(matrix, device)
     total = singular.sum()
     if total <= 0:
         return 0.0
@@ -79,9 +100,12 @@ def top_left_singular_vectors(matrix: np.ndarray, k: int) -> np.ndarray:
     return left / np.where(singular > 0, singular, 1.0)
 
 
-def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int, threshold: float) -> int:
-    """Count of the top-k singular vectors of `tuned` with max |cos| to base's singular vectors < threshold."""
-    u_base, _, _ = np.linalg.svd(np.asarray(base, np.float64), full_matrices=False)
+def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int, threshold: float,
+                        u_base: np.ndarray | None = None) -> int:
+    """Count of the top-k singular vectors of `tuned` with max |cos| to base's singular vectors < threshold.
+    `u_base`: base's left singular vectors when already known (a study's runs share one base)."""
+    if u_base is None:
+        u_base = left_singular_vectors(base)
     u_tuned = top_left_singular_vectors(tuned, min(int(top_k), min(np.shape(tuned))))
     best = np.abs(u_tuned.T @ u_base).max(axis=1)
     return int((best < threshold).sum())
@@ -93,20 +117,24 @@ def layer_index(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSpec, rank: int | None) -> dict[str, Any]:
+def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSpec, rank: int | None,
+                  base_vectors: Callable[[], np.ndarray] | None = None, device: str | None = None) -> dict[str, Any]:
     """Every weight-space number of one matrix; rank utilisation when the update is a LoRA of rank r.
     A matrix holding NaN/inf (a diverged run) gets no numbers and `finite: false`: no SVD converges on it,
-    and the run's validation flags it (`nonfinite_weights`)."""
+    and the run's validation flags it (`nonfinite_weights`). `base_vectors` gives base's left singular vectors
+    (from a cache, analysis.weightcache); `device` (a torch device, a GPU's) runs the SVDs there with torch."""
     row = {"name": name, "layer": layer_index(name), "shape": list(base.shape), "lora_rank": rank}
     if not (np.isfinite(base).all() and np.isfinite(tuned).all()):
         return {**row, "finite": False, "relative_update_norm": None, "update_effective_rank": None,
                 "intruder_dimensions": None, "rank_utilisation": None}
-    erank = effective_rank(np.asarray(tuned, np.float64) - np.asarray(base, np.float64))
+    erank = effective_rank(np.asarray(tuned, np.float64) - np.asarray(base, np.float64), device)
+    u_base = base_vectors() if base_vectors is not None else left_singular_vectors(base, device)
     return {
         **row, "finite": True,
         "relative_update_norm": relative_update_norm(base, tuned),
         "update_effective_rank": erank,
-        "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold),
+        "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold,
+                                                   u_base),
         "rank_utilisation": (erank / rank) if rank else None,
     }
 

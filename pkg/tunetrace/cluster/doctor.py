@@ -66,6 +66,16 @@ def _job(request: Request) -> str:
     return request.rule + (f" (method {request.method})" if request.method else "")
 
 
+def _gpu_fix(request: Request) -> str:
+    """How to fix a GPU count the partition cannot give: training names the method's GPUs; an inference job's
+    count follows the model (cluster.requests.inference_gpus), so it names the GPU memory it assumed."""
+    partition = f"set slurm_partition of {request.rule} (profile set-resources) to a partition with more GPUs"
+    if request.rule == "train_run":
+        return f"{partition}, or methods.{request.method}.resources.gpus: 0 to train on CPU"
+    return (f"{partition}, or resources.gpu_mem_gb to the memory of the partition's GPUs (the job asks for enough "
+            "GPUs to hold its copies of the weights), or a profile set-resources gpu for it")
+
+
 def check_request(request: Request, partition: Partition) -> list[Finding]:
     """Problems of one request on the largest node of its partition; a retry's growth is a warning."""
     found, job = [], _job(request)
@@ -74,9 +84,7 @@ def check_request(request: Request, partition: Partition) -> list[Finding]:
               ("cpus", request.cpus, partition.cpus, "CPUs"))
     for what, asked, offered, unit in limits:
         if asked > offered:
-            fix = (f"set {_key(request, what)} to at most {offered}" if what != "gpus" else
-                   f"set slurm_partition of {request.rule} (profile set-resources) to a partition with GPUs, or "
-                   f"methods.{request.method}.resources.gpus: 0 to train on CPU")
+            fix = (f"set {_key(request, what)} to at most {offered}" if what != "gpus" else _gpu_fix(request))
             found.append(Finding("error", request.rule, f"{job} requests {asked} {unit}; the largest node of "
                                  f"partition '{partition.name}' has {offered}: {fix}"))
     limit = partition.time_limit_min

@@ -82,6 +82,10 @@ FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate":
 WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_checkpoint": 2, "extract_base_representations": 2,
                  "evaluate_run": 0, "merge_adapter": 3,
                  "verify_merge": 4, "validate_run": 4}
+# Copies of the weights an inference job places on its GPUs (models.placement): one model, or two side by side
+# (the merge check's adapter and merged models, the weight analysis's base and final models).
+GPU_COPIES = {"evaluate_baseline": 1, "evaluate_checkpoint": 1, "extract_base_representations": 1, "merge_adapter": 1, "verify_merge": 2,
+              "validate_run": 2}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
@@ -177,19 +181,29 @@ def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
     return int(math.ceil(base + per_billion * (1 if on_gpu else CPU_SLOWDOWN) * parameters / 1e9))
 
 
-def rule_gpus(rule: str, config: Mapping[str, Any], method: str | None) -> int:
-    """GPUs only where the method has them: a CPU-only method's jobs request none, training (train_run, the pilot,
-    the smoke test) the method's, the baseline one when any method trains on GPUs, the merge check one GPU however
-    many training used; every other job none (merging and the validation are CPU work, scoring a run loads no
-    model)."""
+def inference_gpus(rule: str, parameters: int, dtype: str, gpu_mem_gb: float) -> int:
+    """GPUs that hold an inference job's copies of the weights (GPU_COPIES) within the placement's headroom:
+    models.placement shards a model larger than one GPU over the job's GPUs."""
+    from tunetrace.models.placement import HEADROOM
+
+    weights = parameters * BYTES[dtype] * GPU_COPIES[rule]
+    return max(1, math.ceil(weights / (HEADROOM * gpu_mem_gb * 1e9)))
+
+
+def rule_gpus(rule: str, config: Mapping[str, Any], parameters: int, method: str | None) -> int:
+    """GPUs where the study trains on GPUs, derived from the method and the model: training takes the method's;
+    each inference job (GPU_COPIES) enough of resources.gpu_mem_gb for its copies of the weights, where its method
+    (or, for the study's jobs, any method) has GPUs. A CPU-only study asks none; scoring a run loads no model;
+    the pilot and the smoke test go through train_run's launcher and ask what it asks."""
     methods = config["methods"]
     if rule in TRAINING_RULES:
         return method_gpus(methods[method])
-    if rule == "evaluate_baseline":
-        return int(any(method_gpus(m) for m in methods.values()))
-    if rule == "verify_merge":
-        return min(1, method_gpus(methods[method]))
-    return 0
+    if rule not in GPU_COPIES:
+        return 0
+    on_gpus = method_gpus(methods[method]) if method else any(method_gpus(m) for m in methods.values())
+    if not on_gpus:
+        return 0
+    return inference_gpus(rule, parameters, config["model"]["dtype"], config["resources"]["gpu_mem_gb"])
 
 
 def job_threads(rule: str, parameters: int | None) -> int:
@@ -220,13 +234,12 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     settings = config["resources"]
     parameters = settings["model_parameters"] or parameters or DEFAULT_PARAMETERS
     spec = config["methods"][method] if method else None
-    gpus = rule_gpus(rule, config, method)
+    gpus = rule_gpus(rule, config, parameters, method)
     override = _overrides(rule, config, method)
     mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec,
                                               settings["overhead_mb"])
-    # Only training places the model on its GPUs; evaluation, merge and the merge check run on the CPU
-    # (the model is never moved), so their runtime is estimated at CPU speed even where a GPU is allocated.
-    on_gpu = rule in TRAINING_RULES and gpus > 0
+    # a job with GPUs runs its model there (training, or models.placement for the inference jobs)
+    on_gpu = gpus > 0
     runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
     cpus = spec["resources"]["cpus"] if rule in TRAINING_RULES else job_threads(rule, parameters)
     nodes = spec["resources"]["nodes"] if rule in TRAINING_RULES else 1
@@ -297,16 +310,23 @@ def _runtime_formula(rule: str) -> str:
     base, per_billion = RUNTIME[rule]
     if not per_billion:
         return f"{base} min"
+    return f"{base} + {per_billion} min per 1e9 parameters on GPUs, {per_billion * CPU_SLOWDOWN} on CPU"
+
+
+def _gpu_formula(rule: str) -> str:
     if rule == "train_run":
-        return f"{base} + {per_billion} min per 1e9 parameters on GPUs, {per_billion * CPU_SLOWDOWN} on CPU"
-    return f"{base} + {per_billion * CPU_SLOWDOWN} min per 1e9 parameters (on the CPU)"
+        return "the method's `resources.gpus`"
+    if rule in GPU_COPIES:
+        return (f"where the study trains on GPUs: ceil({GPU_COPIES[rule]} x weights / "
+                "(headroom x `resources.gpu_mem_gb`))")
+    return "0"
 
 
 def formula_table() -> str:
     """How each rule's first-attempt request is computed, as a Markdown table (docs/scale.md)."""
-    rows = ["| job | runs on | host memory (`--mem`) | runtime |", "|---|---|---|---|"]
+    rows = ["| job | runs on | host memory (`--mem`) | runtime | GPUs |", "|---|---|---|---|---|"]
     rows += [f"| `{rule}` | {'local' if RULES[rule].local else 'node'} | {_memory_formula(rule)} | "
-             f"{_runtime_formula(rule)} |" for rule in JOB_RULES]
+             f"{_runtime_formula(rule)} | {_gpu_formula(rule)} |" for rule in JOB_RULES]
     return "\n".join(rows)
 
 
@@ -321,7 +341,8 @@ def markdown_table(config: Mapping[str, Any], parameters: int | None) -> str:
 
 
 # The studies whose requests docs/scale.md shows: the demo's (config/config.yaml: MiniLM, 22.7M parameters, float32,
-# CPU only) and a 1B float32 model with a gated one-GPU full fine-tuning beside a CPU-only LoRA.
+# CPU only), a 1B float32 model with a gated one-GPU full fine-tuning beside a CPU-only LoRA, and a 70B bfloat16
+# model whose LoRA trains on 4 GPUs: its inference jobs ask for the GPUs that hold their copies of the weights.
 DEMO_PARAMETERS = 22_713_728
 EXAMPLE_STUDIES: dict[str, dict[str, Any]] = {
     "demo": {"methods": {"full": {"type": "full", "resources": {"cpus": 1}},
@@ -330,6 +351,8 @@ EXAMPLE_STUDIES: dict[str, dict[str, Any]] = {
     "1b": {"methods": {"full": {"type": "full", "resources": {"gpus": 1, "cpus": 8}, "gate": {"enabled": True}},
                        "lora": {"type": "lora", "resources": {"cpus": 4}}},
            "parameters": 1_000_000_000},
+    "70b": {"methods": {"lora": {"type": "lora", "resources": {"gpus": 4, "cpus": 16}}},
+            "parameters": 70_000_000_000, "dtype": "bfloat16"},
 }
 
 
@@ -338,7 +361,8 @@ def example_config(name: str) -> dict[str, Any]:
     from tunetrace.config import validate_config
 
     study = EXAMPLE_STUDIES[name]
-    return validate_config({"model": {"dtype": "float32"}, "seeds": [0], "methods": study["methods"],
+    return validate_config({"model": {"dtype": study.get("dtype", "float32")}, "seeds": [0],
+                            "methods": study["methods"],
                             "resources": {"model_parameters": study["parameters"]},
                             "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}}})
 

@@ -27,6 +27,7 @@ from tunetrace.models.names import (
 
 if TYPE_CHECKING:
     from tunetrace.config import LoraSpec, ModelSpec
+    from tunetrace.models.placement import Placement
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,14 @@ def load_tokenizer(spec: ModelSpec, path: str | None = None) -> Any:
     return tokenizer
 
 
+def placed(spec: ModelSpec, placement: Placement | None) -> dict[str, Any]:
+    """from_pretrained's dtype and, for an inference job's `placement` (models.placement), its device map; no
+    placement (training, which places the model itself): the spec's dtype on the CPU."""
+    return placement.load_kwargs() if placement is not None else {"dtype": DTYPES[spec.dtype]}
+
+
 def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
-                    pooling: str = "cls") -> torch.nn.Module:
+                    pooling: str = "cls", placement: Placement | None = None) -> torch.nn.Module:
     """A sequence-classification model from the base (or from `path`, e.g. a merged model) whose head reads
     `pooling`: "cls" the architecture's own head, "mean" a models.heads class (models.pooling resolves
     task.pooling). The pooling goes into the config, so the saved model's config.json records it."""
@@ -113,7 +120,7 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
-            dtype=DTYPES[spec.dtype],
+            **placed(spec, placement),
             **_pretrained_kwargs(spec),
         )
     if model.config.pad_token_id is None:
@@ -170,14 +177,15 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
 
 
-def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpointing: bool = False) -> torch.nn.Module:
+def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpointing: bool = False,
+                   placement: Placement | None = None) -> torch.nn.Module:
     """A decoder LLM (Llama, Qwen, GPT-2, ...) with a pad token id set, from the base or `path`."""
     from transformers import AutoModelForCausalLM
 
     set_offline_if_local(spec.name_or_path)
     source = path or resolve_model_path(spec.name_or_path)
     with timed_load(source):
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[spec.dtype], **_pretrained_kwargs(spec))
+        model = AutoModelForCausalLM.from_pretrained(source, **placed(spec, placement), **_pretrained_kwargs(spec))
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     if gradient_checkpointing:

@@ -12,6 +12,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec, TaskSpec
 from tunetrace.fileio import atomic_dir, write_json
 from tunetrace.models.loading import parameter_counts
+from tunetrace.models.placement import placement_for
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,16 @@ def merge_adapter(model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.P
                   out_dir: str | os.PathLike) -> dict[str, Any]:
     """Fold the adapter into the base weights; save a standalone model (loadable without PEFT)."""
     task_type = get_task_type(task.type)
-    merged = task_type.load_adapter_model(model_spec, task, adapter_dir).merge_and_unload()
+    placement = placement_for(model_spec)
+    merged = task_type.load_adapter_model(model_spec, task, adapter_dir, placement=placement).merge_and_unload()
     return save_merged(merged, task_type.load_tokenizer(model_spec, str(adapter_dir)), model_spec, adapter_dir, out_dir)
 
 
 def save_merged(merged: Any, tokenizer: Any, model_spec: ModelSpec, adapter_dir: str | os.PathLike,
                 out_dir: str | os.PathLike) -> dict[str, Any]:
     """Write a merged model, its tokenizer and merge metadata as one atomic directory."""
-    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged)}
+    info = {"base_model": model_spec.name_or_path, "adapter": str(adapter_dir), "parameters": parameter_counts(merged),
+            "placement": placement_for(model_spec).to_dict()}
     with atomic_dir(out_dir) as tmp:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))

@@ -45,20 +45,25 @@ def train(job: TrainingJob, *, gate_paths: str | Sequence[str] | None, threads: 
 def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike,
                   run_dir: str | os.PathLike, out_path: str | os.PathLike) -> ModelOutputs:
     """The saved final model's raw outputs on the eval split, loaded back from `run_dir/final` (what is
-    scored is what was saved). Batches of the method's training batch size: training fitted in memory,
-    so inference does. (torch is imported here, not at the top: evaluate_run reads outputs without it.)"""
-    import torch
+    scored is what was saved), placed by models.placement. Batches of the method's training batch size:
+    training fitted in memory, so inference does. (The placement, with torch, is imported here, not at the top:
+    evaluate_run reads outputs without torch.)"""
+    from tunetrace.models.placement import placement_for
+    from tunetrace.tasks.partial import BatchStore, files_fingerprint, fingerprint
 
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     final = Path(run_dir) / A.FINAL_DIR
     started = time.perf_counter()
     tokenizer = task_type.load_tokenizer(model_spec, str(final))
-    model = task_type.load_tuned_model(model_spec, task, method, final)
-    if method.gpus and torch.cuda.is_available():
-        model.to("cuda")  # the training job's GPU, still allocated: predict there
-    outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size)
+    # the training job's GPUs, still allocated: the placement policy puts the final model on them
+    model = task_type.load_tuned_model(model_spec, task, method, final, placement=placement_for(model_spec))
+    # finished batches kept beside the outputs: a job killed while predicting resumes there, for this final model
+    store = BatchStore.beside(out_path, fingerprint("predict_final", model_spec, task, method.batch_size,
+                                                    files_fingerprint(final, data_dir)))
+    outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size, store=store)
     write_outputs(outputs, out_path)
+    store.finish()
     log.info("%s/%s: outputs of the saved final model on %d eval examples in %.2f s", method.name, task.name,
              len(frame), time.perf_counter() - started)
     return outputs

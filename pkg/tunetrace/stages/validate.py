@@ -5,6 +5,7 @@ the task type) and compared matrix by matrix with the pure maths of analysis.wei
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -16,7 +17,14 @@ import numpy as np
 import torch
 
 from tunetrace import artifacts as A
-from tunetrace.analysis.weightspace import HEAD_PREFIXES, PROGRESS_EVERY_S, WeightSpec, matrix_report
+from tunetrace.analysis.weightcache import FactorCache
+from tunetrace.analysis.weightspace import (
+    HEAD_PREFIXES,
+    PROGRESS_EVERY_S,
+    WeightSpec,
+    left_singular_vectors,
+    matrix_report,
+)
 from tunetrace.config import MethodSpec, ModelSpec, TaskSpec, ValidationSpec
 from tunetrace.fileio import read_json, sha256_file, write_json, write_text
 from tunetrace.guard.validation import (
@@ -43,6 +51,7 @@ from tunetrace.guard.validation import (
     unenforced_gate_flags,
 )
 from tunetrace.provenance.lineage import read_record, recorded_hashes
+from tunetrace.models.placement import placement_for
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.training.tracking import tracked_run_id, update_run
 
@@ -192,15 +201,21 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
     a time: beside the two models, memory holds one matrix pair, never a copy of every weight; a log line every
     PROGRESS_EVERY_S seconds (a 7B model's analysis takes hours on a CPU)."""
     task_type = get_task_type(task.type)
-    base = _backbone_linear_modules(task_type.load_model(model_spec, task))
-    tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir)
+    placement = placement_for(model_spec, copies=2)  # the base and the final model side by side
+    base = _backbone_linear_modules(task_type.load_model(model_spec, task, placement=placement))
+    tuned_model = task_type.load_tuned_model(model_spec, task, method, final_dir, placement=placement)
     tuned = _lora_layers(tuned_model) if method.is_lora else _backbone_linear_modules(tuned_model)
     rank = method.lora.r if method.is_lora else None
     names = sorted(n for n in tuned if n in base)
+    # the SVDs on the job's GPU when it has one; the base's factorisations shared by every run of the study
+    device = placement.main_device if placement.kind != "cpu" else None
+    cache = FactorCache(_base_identity(model_spec, task))
     matrices, last_log = [], time.monotonic()
     for done, name in enumerate(names, 1):
         before = _weight(base[name])
-        matrices.append(matrix_report(name, before, _tuned_weight(tuned[name], before, method.is_lora), spec, rank))
+        vectors = functools.partial(cache.left_vectors, name, functools.partial(left_singular_vectors, before, device))
+        matrices.append(matrix_report(name, before, _tuned_weight(tuned[name], before, method.is_lora), spec, rank,
+                                      vectors, device))
         if time.monotonic() - last_log > PROGRESS_EVERY_S:
             log.info("weight analysis: %d of %d matrices", done, len(names))
             last_log = time.monotonic()
@@ -208,7 +223,20 @@ def analyze_weights(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, s
         raise ValueError(f"{final_dir}: no adapted weight matrix matches the base model's linear layers")
     result = {"method": method.name, "method_type": method.type, "task": task.name, "seed": seed,
               "model": model_spec.name_or_path, "intruder_threshold": spec.intruder_threshold,
-              "intruder_top_k": spec.intruder_top_k, "matrices": matrices}
+              "intruder_top_k": spec.intruder_top_k, "placement": placement.to_dict(), "matrices": matrices}
     write_json(out_path, result)
-    log.info("%s/%s seed %d: %d matrices analysed", method.name, task.name, seed, len(matrices))
+    log.info("%s/%s seed %d: %d matrices analysed on %s (base factorisations: %d cached, %d computed)",
+             method.name, task.name, seed, len(matrices), device or "cpu", cache.hits, cache.misses)
     return result
+
+
+def _base_identity(model_spec: ModelSpec, task: TaskSpec) -> list[Any]:
+    """What the base's matrices depend on: the model's name, revision and dtype, the task's head (labels; the
+    backbone's matrices never depend on it, but a head-less task type loads another class), and for a model on
+    disk its weight files (name, size, modification time)."""
+    from tunetrace.models.names import is_local, resolve_model_path
+    from tunetrace.tasks.partial import files_fingerprint
+
+    files = files_fingerprint(resolve_model_path(model_spec.name_or_path)) if is_local(model_spec.name_or_path) else []
+    return [model_spec.name_or_path, model_spec.revision, model_spec.dtype, task.type,
+            [f for f in files if f[0].endswith(".safetensors")]]

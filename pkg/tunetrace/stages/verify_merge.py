@@ -10,6 +10,7 @@ from typing import Any
 from tunetrace.config import EvalSpec, ModelSpec, TaskSpec
 from tunetrace.data.readers import load_prepared
 from tunetrace.fileio import finite, write_json
+from tunetrace.models.placement import placement_for
 from tunetrace.tasks.dispatch import get_task_type
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,14 @@ def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     tokenizer = task_type.load_tokenizer(model_spec, str(merged_dir))
-    adapter = task_type.load_adapter_model(model_spec, task, adapter_dir)
-    merged = task_type.load_model(model_spec, task, path=str(merged_dir))
+    placement = placement_for(model_spec, copies=2)  # the adapter model and the merged model side by side
+    adapter = task_type.load_adapter_model(model_spec, task, adapter_dir, placement=placement)
+    merged = task_type.load_model(model_spec, task, path=str(merged_dir), placement=placement)
     check = task_type.merge_check(adapter, merged, tokenizer, frame, task, spec)
     result = {**(identity or {}), "task_type": task.type, "passed": check.passed, "examples": check.examples,
               "quantities": {q.name: q.to_dict() for q in check.quantities}, **check.details,
-              "on_failure": spec.merge_failure, "adapter": str(adapter_dir), "merged": str(merged_dir)}
+              "on_failure": spec.merge_failure, "adapter": str(adapter_dir), "merged": str(merged_dir),
+              "placement": placement.to_dict()}
     write_json(out_path, finite(result))
     summary = ", ".join(f"{q.name} {q.value:.3g}" for q in check.quantities if q.checked and q.value is not None)
     log.info("merge check %s: %s", "passed" if check.passed else "FAILED", summary)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import torch
 
     from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec, ValidationSpec
+    from tunetrace.models.placement import Placement
     from tunetrace.registry import Entry
+    from tunetrace.tasks.partial import BatchStore
 
 
 @dataclasses.dataclass
@@ -155,8 +157,9 @@ class TaskType(abc.ABC):
     # --- models ---
     @abc.abstractmethod
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
-        """The type's model from the base (`path` None) or from a saved directory (full run, merged model)."""
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+        """The type's model from the base (`path` None) or from a saved directory (full run, merged model);
+        an inference job passes its `placement` (models.placement), training none (loaded on the CPU)."""
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         """The model `load_model` would return, built from the base's config on the meta device (no weights
@@ -186,19 +189,20 @@ class TaskType(abc.ABC):
         model = self.load_model(model_spec, task, gradient_checkpointing=method.gradient_checkpointing)
         return name_adapter_base(self.apply_lora(model, method), model_spec) if method.is_lora else model
 
-    def load_adapter_model(self, model_spec: ModelSpec, task: TaskSpec,
-                           adapter_dir: str | os.PathLike) -> torch.nn.Module:
-        """The base with a trained LoRA adapter attached (not merged)."""
+    def load_adapter_model(self, model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike,
+                           placement: Placement | None = None) -> torch.nn.Module:
+        """The base with a trained LoRA adapter attached (not merged); PEFT puts each adapter weight on the
+        device of the layer it adapts, so a placed or sharded base stays so."""
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(self.load_model(model_spec, task), str(adapter_dir))
+        return PeftModel.from_pretrained(self.load_model(model_spec, task, placement=placement), str(adapter_dir))
 
     def load_tuned_model(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                         final_dir: str | os.PathLike) -> torch.nn.Module:
+                         final_dir: str | os.PathLike, placement: Placement | None = None) -> torch.nn.Module:
         """A run's final model from its `final/` directory (LoRA: the base with the adapter attached)."""
         if method.is_lora:
-            return self.load_adapter_model(model_spec, task, final_dir)
-        return self.load_model(model_spec, task, path=str(Path(final_dir)))
+            return self.load_adapter_model(model_spec, task, final_dir, placement=placement)
+        return self.load_model(model_spec, task, path=str(Path(final_dir)), placement=placement)
 
     # --- training, evaluation, baselines, merge check, probes ---
     @abc.abstractmethod
@@ -208,8 +212,10 @@ class TaskType(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
-        """The model's raw outputs on `frame` (a prepared eval split), in its row order."""
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+        """The model's raw outputs on `frame` (a prepared eval split), in its row order. With a `store`
+        (tasks.partial), each finished batch of forward passes is kept, and those an earlier attempt finished
+        are loaded instead of recomputed."""
 
     @abc.abstractmethod
     def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
@@ -224,9 +230,10 @@ class TaskType(abc.ABC):
 
     @abc.abstractmethod
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}
-        and the per-example predictions of the reference baseline (or of the base model)."""
+        and the per-example predictions of the reference baseline (or of the base model); `store` as in
+        `predict`, for the base model's forward passes."""
 
     @abc.abstractmethod
     def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any,

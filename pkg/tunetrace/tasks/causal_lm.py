@@ -22,8 +22,10 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns
 from tunetrace.data.readers import load_prepared
 from tunetrace.models.loading import load_causal_lm, load_tokenizer, meta_skeleton
+from tunetrace.models.placement import Placement, input_device, placement_for
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
 from tunetrace.tasks.batching import in_original_order, length_order
+from tunetrace.tasks.partial import BatchStore, run_batches
 from tunetrace.tasks.rows import COL_COMPLETION, COL_MESSAGES, COL_PROMPT, split_messages, standardise_rows
 
 log = logging.getLogger(__name__)
@@ -105,20 +107,24 @@ def _token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def completion_nll(model: torch.nn.Module, dataset: SFTDataset,
-                   tokenizer: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Summed completion NLL and completion token count per example, in order (batched shortest first)."""
+def completion_nll(model: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int,
+                   store: BatchStore | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Summed completion NLL and completion token count per example, in order (batched shortest first; finished
+    batches kept in `store`, tasks.partial)."""
     model.eval()
-    device = next(model.parameters()).device
-    sums, counts = [], []
+    device = input_device(model)
     order = _length_order(dataset)
-    for batch in _loader(dataset, order, tokenizer, batch_size):
+
+    def nll_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        nll = _token_nll(logits, batch["labels"])
-        sums.append(nll.sum(1).double().cpu().numpy())
-        counts.append((batch["labels"][:, 1:] != IGNORE).sum(1).cpu().numpy())
-    return in_original_order(np.concatenate(sums), order), in_original_order(np.concatenate(counts), order)
+        nll = _token_nll(logits, batch["labels"].to(logits.device))
+        return {"sum": nll.sum(1).double(), "count": (batch["labels"][:, 1:] != IGNORE).sum(1)}
+
+    done = run_batches(_loader(dataset, order, tokenizer, batch_size), nll_of, store, "nll")
+    sums = np.concatenate([d["sum"].numpy() for d in done])
+    counts = np.concatenate([d["count"].numpy() for d in done])
+    return in_original_order(sums, order), in_original_order(counts, order)
 
 
 def _length_order(dataset: SFTDataset) -> np.ndarray:
@@ -190,10 +196,10 @@ def decoder_parts(task_type: TaskType, model_spec: ModelSpec, task: TaskSpec, me
 
 
 def lm_outputs(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-               batch_size: int) -> ModelOutputs:
+               batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
     """Completion negative log-likelihood and token count per prompt/completion row, with the encoding flags."""
     dataset, info = encode_sft(frame, tokenizer, task.max_length)
-    nll_sum, n_tokens = completion_nll(model, dataset, tokenizer, batch_size)
+    nll_sum, n_tokens = completion_nll(model, dataset, tokenizer, batch_size, store)
     table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "nll_sum": nll_sum, "completion_tokens": n_tokens,
                           **{k: v for k, v in info["flags"].items()}})
     return ModelOutputs(table, {k: v for k, v in info.items() if k != "flags"})
@@ -214,9 +220,9 @@ def score_lm_outputs(outputs: ModelOutputs, frame: pd.DataFrame, primary: str) -
 
 
 def score_frame(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, primary: str,
-                batch_size: int) -> tuple[dict, pd.DataFrame]:
+                batch_size: int, store: BatchStore | None = None) -> tuple[dict, pd.DataFrame]:
     """Completion loss and perplexity of `model` on prompt/completion rows, and one row per example."""
-    return score_lm_outputs(lm_outputs(model, tokenizer, frame, task, batch_size), frame, primary)
+    return score_lm_outputs(lm_outputs(model, tokenizer, frame, task, batch_size, store), frame, primary)
 
 
 def format_lm_report(metrics: dict[str, Any]) -> str:
@@ -236,12 +242,11 @@ def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
     """Largest |logit difference| of two decoders over every non-padding position of `dataset`."""
     a.eval(), b.eval()
     worst = 0.0
-    device = next(a.parameters()).device  # both on one device (a GPU for the GPU proof)
     for batch in _loader(dataset, _length_order(dataset), tokenizer, batch_size):
-        batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"].bool()
-        la = a(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
-        lb = b(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
+        # each model takes its inputs on its own first device (placed or sharded models may differ)
+        la = a(**{k: batch[k].to(input_device(a)) for k in ("input_ids", "attention_mask")}).logits.cpu()[mask]
+        lb = b(**{k: batch[k].to(input_device(b)) for k in ("input_ids", "attention_mask")}).logits.cpu()[mask]
         worst = max(worst, float((la.float() - lb.float()).abs().max()) if la.numel() else 0.0)
     return worst
 
@@ -252,8 +257,9 @@ class DecoderTaskType(TaskType):
     peft_task_type = "CAUSAL_LM"
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
-        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing)
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing,
+                              placement=placement)
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         return meta_skeleton(model_spec, "AutoModelForCausalLM")
@@ -277,8 +283,8 @@ class CausalLM(DecoderTaskType):
         return decoder_parts(self, model_spec, task, method, train_frame, eval_frame)
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
-        return lm_outputs(model, tokenizer, frame, task, batch_size)
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+        return lm_outputs(model, tokenizer, frame, task, batch_size, store)
 
     def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
               seed: int) -> Evaluation:
@@ -286,10 +292,11 @@ class CausalLM(DecoderTaskType):
         return Evaluation(metrics, rows, format_lm_report(metrics))
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         _, frame = load_prepared(data_dir)
-        metrics, rows = score_frame(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                    self.primary_metric(task), spec.batch_size)
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        metrics, rows = score_frame(model, self.load_tokenizer(model_spec), frame, task,
+                                    self.primary_metric(task), spec.batch_size, store)
         return Evaluation({"primary_metric": metrics["primary_metric"], "reference": "base_model",
                            "primary": metrics["primary"], "baselines": {"base_model": metrics}}, rows)
 

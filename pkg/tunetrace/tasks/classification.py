@@ -32,6 +32,9 @@ from tunetrace.tasks.labels import (
 if TYPE_CHECKING:
     import torch
 
+    from tunetrace.models.placement import Placement
+    from tunetrace.tasks.partial import BatchStore
+
 log = logging.getLogger(__name__)
 
 
@@ -43,20 +46,22 @@ def one_hot_logits(predictions: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFrame, evaluation: pd.DataFrame,
-                        batch_size: int, seed: int) -> np.ndarray:
-    """Log-probabilities of a logistic regression on the frozen model's mean-pooled features."""
+                        batch_size: int, seed: int, store: BatchStore | None = None) -> np.ndarray:
+    """Log-probabilities of a logistic regression on the frozen model's mean-pooled features (their batches
+    kept in `store`, tasks.partial)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     from tunetrace.tasks.encoding import mean_pooled_features
 
-    def features(frame: pd.DataFrame) -> np.ndarray:
+    def features(frame: pd.DataFrame, name: str) -> np.ndarray:
         pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
-        return mean_pooled_features(model_spec, frame[A.COL_TEXT].tolist(), pairs, task.max_length, batch_size)
+        return mean_pooled_features(model_spec, frame[A.COL_TEXT].tolist(), pairs, task.max_length, batch_size,
+                                    store, name)
 
     scaler = StandardScaler()
-    x_train = scaler.fit_transform(features(train))
-    x_eval = scaler.transform(features(evaluation))
+    x_train = scaler.fit_transform(features(train, "features_train"))
+    x_eval = scaler.transform(features(evaluation, "features_eval"))
     probe = LogisticRegression(max_iter=2000, C=1.0, random_state=seed).fit(x_train, train[A.COL_LABEL].to_numpy())
     logits = np.full((len(evaluation), len(task.labels)), np.log(1e-12))
     # clipped so an over-confident probe gives a large but finite loss
@@ -92,11 +97,12 @@ class SequenceClassification(TaskType):
         return task.label_names
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
         from tunetrace.models.loading import load_classifier
 
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
-        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path))
+        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path),
+                               placement=placement)
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         """The head load_model builds: the architecture's own, or models.heads' mean-pooled class (no pooler)."""
@@ -132,11 +138,11 @@ class SequenceClassification(TaskType):
                              trainer_class=weighted_loss_trainer(weights) if weights is not None else None)
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
         from tunetrace.tasks.encoding import encode_classification, predict_logits
 
         dataset, truncated = encode_classification(frame, tokenizer, task.max_length)
-        logits = predict_logits(model, dataset, tokenizer, batch_size).numpy()
+        logits = predict_logits(model, dataset, tokenizer, batch_size, store).numpy()
         return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "logits": list(logits)}),
                             {"truncated": truncated})
 
@@ -148,14 +154,14 @@ class SequenceClassification(TaskType):
         return Evaluation(metrics, predictions_frame(logits, frame, task), format_report(metrics))
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         train, evaluation = load_prepared(data_dir)
         k = len(task.labels)
         majority = int(np.bincount(train[A.COL_LABEL].to_numpy(), minlength=k).argmax())
         results: dict[str, Any] = {"majority": score_predictions(
             one_hot_logits(np.full(len(evaluation), majority), k), evaluation, task, spec, seed)}
         results["majority"]["class"] = task.label_names[majority]
-        probe = linear_probe_logits(model_spec, task, train, evaluation, spec.batch_size, seed)
+        probe = linear_probe_logits(model_spec, task, train, evaluation, spec.batch_size, seed, store)
         results["linear_probe"] = score_predictions(probe, evaluation, task, spec, seed)
         better = max if self.higher_is_better(task.primary_metric) else min
         reference = better(("majority", "linear_probe"), key=lambda name: results[name]["primary"])

@@ -21,10 +21,12 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.readers import load_prepared
+from tunetrace.models.placement import placement_for
 from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer
 from tunetrace.tasks.generative import first_token_ids, next_token_logits
+from tunetrace.tasks.partial import BatchStore
 from tunetrace.tasks.rows import COL_TARGET, standardise_rows
 
 log = logging.getLogger(__name__)
@@ -61,9 +63,10 @@ def targets(frame: pd.DataFrame) -> np.ndarray:
 
 
 def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-            task: TaskSpec, batch_size: int) -> tuple[np.ndarray, int]:
-    """Predicted shares per option, and how many prompts were truncated."""
-    logits, truncated = next_token_logits(model, tokenizer, prompts(frame, task), task.max_length, batch_size)
+            task: TaskSpec, batch_size: int, store: BatchStore | None = None) -> tuple[np.ndarray, int]:
+    """Predicted shares per option, and how many prompts were truncated (batches kept in `store`)."""
+    logits, truncated = next_token_logits(model, tokenizer, prompts(frame, task), task.max_length, batch_size,
+                                          store)
     option_logits = logits[:, first_token_ids(tokenizer, _options(task))]
     return torch.softmax(option_logits, dim=-1).numpy(), truncated
 
@@ -173,8 +176,8 @@ class Distribution(DecoderTaskType):
                              datasets=(train_set, eval_set, info), collator=_collator(tokenizer))
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
-        pred, truncated = predict(model, tokenizer, frame, task, batch_size)
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+        pred, truncated = predict(model, tokenizer, frame, task, batch_size, store)
         return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "shares": list(pred)}),
                             {"truncated": truncated})
 
@@ -187,11 +190,11 @@ class Distribution(DecoderTaskType):
         return Evaluation(metrics, predictions_table(pred, frame, task), report)
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         """The base model's distributions, and the uniform and train-mean distributions, against the targets."""
         train, frame = load_prepared(data_dir)
-        pred, _ = predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec),
-                          frame, task, spec.batch_size)
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        pred, _ = predict(model, self.load_tokenizer(model_spec), frame, task, spec.batch_size, store)
         k = len(_options(task))
         baselines = {"base_model": _score(pred, frame, task),
                      "uniform": _score(np.full((len(frame), k), 1.0 / k), frame, task),

@@ -15,7 +15,9 @@ import torch
 from tunetrace import artifacts as A
 from tunetrace.config import ModelSpec
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.models.placement import input_device, placement_for
 from tunetrace.tasks.batching import in_original_order, length_order
+from tunetrace.tasks.partial import BatchStore, run_batches
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -76,31 +78,35 @@ def make_collator(tokenizer: Any) -> Any:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int,
+                   store: BatchStore | None = None) -> torch.Tensor:
     """Logits for every example, in the dataset's order, in eval mode (float32 on CPU). The forward passes take the
-    examples shortest first, so each batch pads to similar lengths (a third to a half fewer tokens on GLUE)."""
+    examples shortest first, so each batch pads to similar lengths (a third to a half fewer tokens on GLUE);
+    with a `store`, finished batches are kept and an earlier attempt's are loaded (tasks.partial)."""
     from tqdm.auto import tqdm
 
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = input_device(model)
     order = length_order([len(ids) for ids in dataset.encodings["input_ids"]])
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
                                          collate_fn=make_collator(tokenizer))
-    outputs = []
-    for batch in tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None):
+
+    def logits(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         batch.pop("labels", None)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        outputs.append(model(**batch).logits.float().cpu())
+        return {"logits": model(**{k: v.to(device) for k, v in batch.items()}).logits.float()}
+
+    batches = tqdm(loader, desc="predict", leave=False, mininterval=5, disable=None)
+    outputs = [done["logits"] for done in run_batches(batches, logits, store, "logits")]
     model.train(was_training)
     return in_original_order(torch.cat(outputs), order)
 
 
 @torch.no_grad()
 def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
-                         batch_size: int) -> np.ndarray:
+                         batch_size: int, store: BatchStore | None = None, name: str = "features") -> np.ndarray:
     """Mean of the last hidden layer over non-padding tokens, per example (in the given order; the batches take
-    the examples shortest first, as predict_logits does)."""
+    the examples shortest first, as predict_logits does); finished batches kept in `store` under `name`."""
     from tqdm.auto import tqdm
     from transformers import AutoModel
 
@@ -110,16 +116,19 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     tokenizer = load_tokenizer(model_spec)
     source = resolve_model_path(model_spec.name_or_path)
     with timed_load(source):
-        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code).eval()
+        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code,
+                                          **placement_for(model_spec).load_kwargs()).eval()
     lengths = [len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)["input_ids"]]
     order = length_order(lengths)
-    chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5,
-                      disable=None):
+
+    def pooled(start: int) -> dict[str, torch.Tensor]:
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], [pairs[i] for i in rows] if pairs else None, truncation=True,
                           max_length=max_length, padding=True, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state.float()
+        hidden = model(**{k: v.to(input_device(model)) for k, v in batch.items()}).last_hidden_state.float().cpu()
         mask = batch["attention_mask"].unsqueeze(-1).float()
-        chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy())
+        return {"features": (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)}
+
+    starts = tqdm(range(0, len(texts), batch_size), desc="features", leave=False, mininterval=5, disable=None)
+    chunks = [done["features"].numpy() for done in run_batches(starts, pooled, store, name)]
     return in_original_order(np.concatenate(chunks), order)

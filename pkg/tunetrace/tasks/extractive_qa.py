@@ -23,10 +23,12 @@ from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.checks import cell_text, check_columns, row_error
 from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.squad import squad_v2_scores
-from tunetrace.models.loading import DTYPES, _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton
+from tunetrace.models.loading import _pretrained_kwargs, load_tokenizer, lora_targets, meta_skeleton, placed
 from tunetrace.models.names import resolve_model_path, set_offline_if_local
+from tunetrace.models.placement import Placement, input_device
 from tunetrace.registry import primary_metric
 from tunetrace.tasks.base import Evaluation, MergeCheck, MergeQuantity, ModelOutputs, TaskType, TrainingParts
+from tunetrace.tasks.partial import BatchStore, run_batches
 from tunetrace.tasks.rows import COL_ANSWER_STARTS, COL_ANSWERS, COL_CONTEXT, COL_QUESTION, standardise_rows
 
 log = logging.getLogger(__name__)
@@ -78,21 +80,25 @@ def encode_train(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec) -> tuple[Q
 
 
 @torch.no_grad()
-def window_logits(model: torch.nn.Module, dataset: QADataset,
-                  tokenizer: Any, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Start and end logits of every window (unpadded)."""
+def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, batch_size: int,
+                  store: BatchStore | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Start and end logits of every window (unpadded); finished batches kept in `store` (tasks.partial)."""
     from transformers import DataCollatorWithPadding
 
     model.eval()
-    collator, out = DataCollatorWithPadding(tokenizer), []
-    for start in range(0, len(dataset), batch_size):
+    collator = DataCollatorWithPadding(tokenizer)
+
+    def span_logits(start: int) -> dict[str, torch.Tensor]:
         chunk = [{k: v for k, v in dataset[i].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
                  for i in range(start, min(start + batch_size, len(dataset)))]
-        batch = collator(chunk)
-        result = model(**batch)
-        for j, item in enumerate(chunk):
-            n = len(item["input_ids"])
-            out.append((result.start_logits[j, :n].float().numpy(), result.end_logits[j, :n].float().numpy()))
+        result = model(**{k: v.to(input_device(model)) for k, v in collator(chunk).items()})
+        return {"start": result.start_logits.float(), "end": result.end_logits.float(),
+                "length": torch.tensor([len(item["input_ids"]) for item in chunk])}
+
+    out = []
+    for done in run_batches(range(0, len(dataset), batch_size), span_logits, store, "spans"):
+        for j, n in enumerate(done["length"].tolist()):
+            out.append((done["start"][j, :n].numpy(), done["end"][j, :n].numpy()))
     return out
 
 
@@ -121,11 +127,11 @@ def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndar
 
 
 def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-            task: TaskSpec, batch_size: int) -> tuple[dict[str, str], list]:
+            task: TaskSpec, batch_size: int, store: BatchStore | None = None) -> tuple[dict[str, str], list]:
     enc = _windows(frame, tokenizer, task)
     items = [{k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
              for w in range(len(enc["input_ids"]))]
-    logits = window_logits(model, QADataset(items), tokenizer, batch_size)
+    logits = window_logits(model, QADataset(items), tokenizer, batch_size, store)
     return decode(frame, enc, logits, task), logits
 
 
@@ -172,13 +178,13 @@ class ExtractiveQA(TaskType):
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)
 
     def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False) -> torch.nn.Module:
+                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
         """The encoder with a span head (fresh from the base, or a saved run or merged model)."""
         from transformers import AutoModelForQuestionAnswering
 
         set_offline_if_local(model_spec.name_or_path)
         return AutoModelForQuestionAnswering.from_pretrained(path or resolve_model_path(model_spec.name_or_path),
-                                                             dtype=DTYPES[model_spec.dtype],
+                                                             **placed(model_spec, placement),
                                                              **_pretrained_kwargs(model_spec))
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
@@ -210,9 +216,9 @@ class ExtractiveQA(TaskType):
                              truncated=info["split_examples"], info={"windows": info})
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
         """One predicted answer per question ("" = no answer)."""
-        answers, _ = predict(model, tokenizer, frame, task, batch_size)
+        answers, _ = predict(model, tokenizer, frame, task, batch_size, store)
         return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
                                           "prediction": [answers[str(i)] for i in frame[A.COL_ID]]}))
 
@@ -226,7 +232,7 @@ class ExtractiveQA(TaskType):
         return Evaluation(metrics, rows, json.dumps(metrics["squad"], indent=2) + "\n")
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         """The no-answer baseline: "" for every question (50.07 F1 on SQuAD v2 dev)."""
         _, frame = load_prepared(data_dir)
         no_answer = score(frame, {str(i): "" for i in frame[A.COL_ID]}, task)

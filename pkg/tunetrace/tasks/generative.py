@@ -23,6 +23,7 @@ from tunetrace import artifacts as A
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.readers import load_prepared
 from tunetrace.evaluation.metrics import classification_metrics, cross_entropy, group_error_rates
+from tunetrace.models.placement import input_device, placement_for
 from tunetrace.tasks.base import Evaluation, MergeCheck, ModelOutputs, TrainingParts, array_column
 from tunetrace.tasks.causal_lm import DecoderTaskType, decoder_parts, load_decoder_tokenizer, prompt_text
 from tunetrace.tasks.labels import (
@@ -32,6 +33,7 @@ from tunetrace.tasks.labels import (
     predictions_frame,
     standardise_labelled,
 )
+from tunetrace.tasks.partial import BatchStore, run_batches
 from tunetrace.tasks.rows import COL_COMPLETION, COL_PROMPT
 
 log = logging.getLogger(__name__)
@@ -70,22 +72,26 @@ def first_token_ids(tokenizer: Any, words: list[str]) -> list[int]:
 
 @torch.no_grad()
 def next_token_logits(model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_length: int,
-                      batch_size: int) -> tuple[torch.Tensor, int]:
-    """Logits of the token after each prompt (prompts keep their end; over-long ones lose their start)."""
+                      batch_size: int, store: BatchStore | None = None) -> tuple[torch.Tensor, int]:
+    """Logits of the token after each prompt (prompts keep their end; over-long ones lose their start); finished
+    batches kept in `store` (tasks.partial)."""
     model.eval()
     head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     encoded = [head + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     truncated = sum(len(e) > max_length for e in encoded)
     encoded = [e[-max_length:] for e in encoded]
-    out = []
-    for start in range(0, len(encoded), batch_size):
+
+    def last_logits(start: int) -> dict[str, torch.Tensor]:
         chunk = encoded[start:start + batch_size]
         width = max(map(len, chunk))
         ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in chunk])
         mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in chunk])
-        logits = model(input_ids=ids, attention_mask=mask).logits
-        out.append(logits[torch.arange(len(chunk)), mask.sum(1) - 1].float())
-    return torch.cat(out), truncated
+        device = input_device(model)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.cpu()
+        return {"logits": logits[torch.arange(len(chunk)), mask.sum(1) - 1].float()}
+
+    done = run_batches(range(0, len(encoded), batch_size), last_logits, store, "next_token")
+    return torch.cat([d["logits"] for d in done]), truncated
 
 
 def parse_label(text: str, words: list[str]) -> int:
@@ -101,30 +107,35 @@ def parse_label(text: str, words: list[str]) -> int:
 
 
 @torch.no_grad()
-def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy continuations, one prompt at a time (no padding side to get wrong)."""
+def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+                   store: BatchStore | None = None) -> list[str]:
+    """Greedy continuations, one prompt at a time (no padding side to get wrong); each one's new tokens kept in
+    `store` (tasks.partial)."""
     model.eval()
-    texts = []
-    for prompt in prompts:
+
+    def continuation(prompt: str) -> dict[str, torch.Tensor]:
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         if tokenizer.bos_token_id is not None:
             ids = torch.cat([torch.tensor([[tokenizer.bos_token_id]]), ids], dim=1)
+        ids = ids.to(input_device(model))
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                              do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        texts.append(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
-    return texts
+        return {"tokens": out[0, ids.shape[1]:]}
+
+    done = run_batches(prompts, continuation, store, "generate")
+    return [tokenizer.decode(d["tokens"], skip_special_tokens=True) for d in done]
 
 
 def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, template: str | None,
-            batch_size: int) -> tuple[np.ndarray, np.ndarray, list[str] | None, int]:
+            batch_size: int, store: BatchStore | None = None) -> tuple[np.ndarray, np.ndarray, list[str] | None, int]:
     """Label-word logits, predicted indices (-1 unparseable), generated texts (generate mode), truncations."""
     prompts = render_prompts(frame, template)
     words = label_words(task)
-    logits, truncated = next_token_logits(model, tokenizer, prompts, task.max_length, batch_size)
+    logits, truncated = next_token_logits(model, tokenizer, prompts, task.max_length, batch_size, store)
     scores = logits[:, first_token_ids(tokenizer, words)].numpy()
     if task.decoding == "score":
         return scores, scores.argmax(1), None, truncated
-    texts = generate_texts(model, tokenizer, prompts, task.max_new_tokens)
+    texts = generate_texts(model, tokenizer, prompts, task.max_new_tokens, store)
     return scores, np.array([parse_label(t, words) for t in texts]), texts, truncated
 
 
@@ -169,13 +180,13 @@ class GenerativeClassification(DecoderTaskType):
         return decoder_parts(self, model_spec, task, method, sft_frame(train, task), sft_frame(evaluation, task))
 
     def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int) -> ModelOutputs:
+                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
         """The fine-tuned model with the (simple) task prompt."""
-        return self._predict(model, tokenizer, frame, task, task.prompt_template, batch_size)
+        return self._predict(model, tokenizer, frame, task, task.prompt_template, batch_size, store)
 
     def _predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 template: str | None, batch_size: int) -> ModelOutputs:
-        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, batch_size)
+                 template: str | None, batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+        scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, batch_size, store)
         table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "scores": list(scores), "prediction": preds})
         if texts is not None:
             table["generation"] = texts
@@ -194,12 +205,13 @@ class GenerativeClassification(DecoderTaskType):
         return Evaluation(metrics, rows, report)
 
     def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int) -> Evaluation:
+                 seed: int, store: BatchStore | None = None) -> Evaluation:
         """The model before fine-tuning, with the baseline (sophisticated) prompt; its predictions are kept."""
         _, frame = load_prepared(data_dir)
         template = task.baseline_prompt_template or task.prompt_template
-        outputs = self._predict(self.load_model(model_spec, task), self.load_tokenizer(model_spec), frame, task,
-                                template, spec.batch_size)
+        model = self.load_model(model_spec, task, placement=placement_for(model_spec))
+        outputs = self._predict(model, self.load_tokenizer(model_spec), frame, task, template, spec.batch_size,
+                                store)
         result = self.score(outputs, frame, task, spec, seed)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
         return Evaluation({"primary_metric": task.primary_metric, "reference": "base_prompted",
