@@ -109,6 +109,7 @@ def test_gpus_only_where_the_method_has_them() -> None:
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
     assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4,
                                                         ("run_smoke_test", "full"): 4,
+                                                        ("evaluate_checkpoint", "full"): 1,
                                                         ("extract_base_representations", None): 1,
                                                         ("validate_run", "full"): 1}
     assert {("evaluate_run", "full"), ("validate_run", "full"), ("merge_adapter", "lora_cpu"),
