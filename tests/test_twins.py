@@ -141,3 +141,18 @@ def test_bnb_4bit_without_bitsandbytes_names_the_key(monkeypatch: pytest.MonkeyP
     with pytest.raises(ModelError, match=r"model.quantization.*pip install bitsandbytes"):
         quantization_kwargs({}, "bnb_4bit")
     assert quantization_kwargs({}, "bnb_4bit", for_merge=True) == {}
+
+
+def test_dequantised_gpt_oss_twin_saves_plain_weights(tmp_path: Path) -> None:
+    """A model loaded from MXFP4 saves plain bf16 expert weights that load back unchanged (no `_blocks` names)."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from tunetrace.models.quantization import forget_packed_layout, quantization_kwargs
+
+    out = build_twin(tmp_path / "twin", "openai/gpt-oss-20b")
+    model = forget_packed_layout(AutoModelForCausalLM.from_pretrained(
+        str(out), **quantization_kwargs(json.loads((out / "config.json").read_text()))))
+    model.save_pretrained(str(tmp_path / "saved"))
+    again = AutoModelForCausalLM.from_pretrained(str(tmp_path / "saved"), dtype=torch.bfloat16)
+    assert torch.equal(again.model.layers[1].mlp.experts.down_proj, model.model.layers[1].mlp.experts.down_proj)

@@ -24,7 +24,7 @@ from tunetrace.models.names import (
     resolve_model_path,
     set_offline_if_local,
 )
-from tunetrace.models.quantization import quantization_kwargs, source_config
+from tunetrace.models.quantization import forget_packed_layout, quantization_kwargs, source_config
 
 if TYPE_CHECKING:
     from tunetrace.config import LoraSpec, ModelSpec
@@ -123,6 +123,7 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
             **_weights_kwargs(spec, source),
             **_pretrained_kwargs(spec),
         )
+    forget_packed_layout(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     setattr(model.config, POOLING_FIELD, pooling)
@@ -189,6 +190,7 @@ def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpoint
     with timed_load(source):
         model = AutoModelForCausalLM.from_pretrained(source, **_weights_kwargs(spec, source),
                                                      **_pretrained_kwargs(spec))
+    forget_packed_layout(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     if gradient_checkpointing:

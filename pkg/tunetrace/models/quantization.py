@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 QUANT_KEY = "model.quantization"
 MXFP4 = "mxfp4"
 BNB_4BIT = "bnb_4bit"
+PACKED_SOURCES = ("_blocks", "_scales")  # MXFP4 checkpoint tensor names
 
 
 def checkpoint_quantization(source: str | Path) -> str | None:
@@ -82,3 +83,14 @@ def merge_note(source: str | Path, requested: str | None) -> str | None:
     if requested == BNB_4BIT:
         return "trained on a bitsandbytes 4-bit base: the adapter was merged into the unquantised base (bf16)"
     return None
+
+
+def forget_packed_layout(model: Any) -> Any:
+    """Drop the MXFP4 load conversions of a dequantised model: saving it (a full run's final model, a merged
+    model) would otherwise reverse them and write bf16 tensors under the packed `*_blocks` names."""
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        model._weight_conversions = [c for c in conversions
+                                     if not any(str(p).endswith(PACKED_SOURCES)
+                                                for p in getattr(c, "source_patterns", ()))] or None
+    return model
