@@ -44,12 +44,8 @@ def doc_table(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_docs_show_each_seed_request_table(name: str) -> None:
     """docs/scale.md holds the request table each seed study computes for its real model."""
-    assert doc_table(name) == request_table(name)
-
-
-def _row(table: str, rule: str) -> list[str]:
-    return next(cells for line in table.splitlines() if (cells := [c.strip() for c in line.split("|")[1:-1]])
-                and cells[0] == f"`{rule}`")
+    assert doc_table(name) == request_table(name), (
+        f"docs/scale.md's table for {name} is stale: paste `python tests/test_seed_studies.py {name}`")
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
@@ -61,12 +57,36 @@ def test_training_request_is_the_hand_arithmetic(name: str) -> None:
     assert parameter_count(SEEDS[name]) == parameters
     table = request_table(name)
     for method, spec in config["methods"].items():
-        row = next(cells for line in table.splitlines()
-                   if (cells := [c.strip() for c in line.split("|")[1:-1]])[:2] == ["`train_run`", method])
+        row = _train_row(table, method)
         gpus = spec["resources"]["gpus"]
         staging = parameters * CHECKPOINT_STAGING_BYTES if spec["type"] == "full" else 0  # a full checkpoint
         mb = gpus * (config["resources"]["overhead_mb"] + 2 * parameters * 2 / 2**20) + staging / 2**20
         assert row[3] == f"{math.ceil(mb / 500) * 500} MB" and row[5] == str(gpus), (method, row)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_study_plans_offline_without_the_model(name: str, tmp_path) -> None:
+    """`snakemake -n` plans each seed study with the hub offline and an empty cache, sizing train_run from the
+    stored config.json (not the 1B default)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
+           "TUNETRACE_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "snakemake", "-n", "--workflow-profile", "none", "--cores", "1",
+               "results/comparison.json", "--configfile", f"config/examples/{name}.yaml"]
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    method = next(iter(validate_config(seed_config(name))["methods"]))
+    expected = _train_row(request_table(name), method)[3].removesuffix(" MB")
+    assert f"mem_mb={expected}" in proc.stdout
+
+
+def _train_row(table: str, method: str) -> list[str]:
+    return next(cells for line in table.splitlines()
+                if (cells := [c.strip() for c in line.split("|")[1:-1]])[:2] == ["`train_run`", method])
 
 
 # --- the architecture twins, end to end ----------------------------------------------------------------------
@@ -81,8 +101,8 @@ def twin_study(name: str) -> dict[str, Any]:
         method.update({"max_steps": 2, "batch_size": 4, "gradient_accumulation_steps": 1, "logging_steps": 1,
                        "precision": "fp32", "gradient_checkpointing": False, "deepspeed": None,
                        "resources": {"gpus": 0, "cpus": 1}})
-        if method.get("gate"):
-            method["gate"]["pilot_steps"] = 2
+        if method.get("gate"):  # the gate decides on the random twin, and the run goes on to prove every rule
+            method["gate"].update(pilot_steps=2, enforce=False)
     for task in config["tasks"].values():
         task.update({"max_train_examples": 16, "max_eval_examples": 8, "max_length": 48})
         if task["type"] == "generative_classification":
@@ -92,20 +112,20 @@ def twin_study(name: str) -> dict[str, Any]:
     return config
 
 
-def run_twin(make_workflow, name: str, tasks: list[str] | None = None) -> dict[str, Any]:
+def run_twin(make_workflow, name: str, tasks: list[str] | None = None) -> tuple[dict[str, Any], Any]:
     config = twin_study(name)
     config["tasks"] = {k: v for k, v in config["tasks"].items() if tasks is None or k in tasks}
     flow: Workflow = make_workflow(config)
     shutil.copytree(REPO / "data" / "examples", flow.root / "data" / "examples")
     flow.run("results/comparison.json")
-    return json.loads((flow.root / "results" / "comparison.json").read_text())
+    return json.loads((flow.root / "results" / "comparison.json").read_text()), flow.root
 
 
 @pytest.mark.workflow
 @pytest.mark.usefixtures("tiny_decoder_cache")
 def test_llama2_7b_twin_runs_the_drift_study(make_workflow) -> None:
     """Llama-2-7B's twin: full and LoRA (q/k/v/o) train, merge, pass the merge check, and drift is measured."""
-    doc = run_twin(make_workflow, "seed_llama2_7b_drift", ["pairs"])
+    doc, _ = run_twin(make_workflow, "seed_llama2_7b_drift", ["pairs"])
     task = doc["tasks"]["pairs"]
     assert set(task["methods"]) == {"full", "lora_r16"}
     assert task["methods"]["lora_r16"]["merge_check"]["passed"]
@@ -116,10 +136,11 @@ def test_llama2_7b_twin_runs_the_drift_study(make_workflow) -> None:
 @pytest.mark.usefixtures("tiny_decoder_cache")
 def test_qwen2_5_14b_twin_runs_the_gated_study(make_workflow) -> None:
     """Qwen2.5-14B's twin: the pilot and GO/NO-GO gate decide, then LoRA on all projections trains and merges."""
-    doc = run_twin(make_workflow, "seed_qwen2.5_14b_go_no_go")
+    doc, root = run_twin(make_workflow, "seed_qwen2.5_14b_go_no_go")
     method = doc["tasks"]["opinions"]["methods"]["lora_r16"]
-    assert "wasserstein" in method["metrics"] or method.get("gate")
-    assert method["merge_check"]["passed"]
+    gate = json.loads((root / "results" / "gates" / "lora_r16" / "opinions" / "seed0.json").read_text())
+    assert gate["decision"] in ("GO", "NO-GO")
+    assert "wasserstein" in method["metrics"] and method["merge_check"]["passed"]
 
 
 @pytest.mark.workflow
@@ -127,7 +148,15 @@ def test_qwen2_5_14b_twin_runs_the_gated_study(make_workflow) -> None:
 def test_gpt_oss_20b_twin_runs_the_bias_audit(make_workflow) -> None:
     """gpt-oss-20b's MXFP4 twin: LoRA on attention and expert parameters trains, merges against the dequantised
     base (said in the merge record) and the per-group audit is reported."""
-    doc = run_twin(make_workflow, "seed_gpt_oss_20b_bias_audit")
+    doc, root = run_twin(make_workflow, "seed_gpt_oss_20b_bias_audit")
     task = doc["tasks"]["toxicity"]
     assert task["methods"]["lora_r8"]["merge_check"]["passed"]
-    assert "per_group" in json.dumps(task) or "fpr" in json.dumps(task)
+    assert "fpr" in json.dumps(task["methods"]["lora_r8"]) and "fpr" in json.dumps(task["baseline"])
+    merge = json.loads((root / "results" / "merged" / "lora_r8" / "toxicity" / "seed0" / "merge.json").read_text())
+    assert "dequantised" in merge["quantization"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(request_table(sys.argv[1]))

@@ -156,3 +156,32 @@ def test_dequantised_gpt_oss_twin_saves_plain_weights(tmp_path: Path) -> None:
     model.save_pretrained(str(tmp_path / "saved"))
     again = AutoModelForCausalLM.from_pretrained(str(tmp_path / "saved"), dtype=torch.bfloat16)
     assert torch.equal(again.model.layers[1].mlp.experts.down_proj, model.model.layers[1].mlp.experts.down_proj)
+
+
+def test_merging_expert_lora_equals_the_adapter_model_in_float32(tmp_path: Path) -> None:
+    """merge_and_unload folds LoRA on expert parameters into the dequantised experts: same logits in float32."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from tunetrace.config import LoraSpec
+    from tunetrace.models.loading import apply_lora
+    from tunetrace.models.quantization import quantization_kwargs
+
+    out = build_twin(tmp_path / "twin", "openai/gpt-oss-20b")
+    model = AutoModelForCausalLM.from_pretrained(str(out), **quantization_kwargs(json.loads(
+        (out / "config.json").read_text()))).float()
+    spec = LoraSpec.from_dict({"target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
+                               "dropout": 0})
+    tokens = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        base = model(tokens).logits
+    peft_model = apply_lora(model, spec, "CAUSAL_LM")
+    torch.manual_seed(0)
+    for name, parameter in peft_model.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(0, 0.05)
+    with torch.no_grad():
+        adapted = peft_model(tokens).logits
+        merged = peft_model.merge_and_unload()(tokens).logits
+    assert (adapted - base).abs().max() > 1e-3  # the experts' adapters change the output
+    assert (adapted - merged).abs().max() < 1e-5
