@@ -47,6 +47,21 @@ PROFILES: dict[str, dict[str, Any]] = {
     "tiny": {"sizes": None, "dtype": "float32", "precision": "fp32", "seq_len": 64, "batch_size": 4,
              "steps": 4, "warmup": 1, "resume_steps": 6, "resume_save_every": 2, "lora_r": 4, "words": 80},
 }
+# Each seed study's architecture twin (models/twins.py) at about 1.0B parameters (models/size.py counts them), trained
+# with LoRA on the seed study's targets through the train_run job's code; tiny mode uses the default twin sizes.
+TWIN_BASE = {"hidden": 64, "layers": 2, "moe_layers": 4, "head_dim": 64, "kv_heads": 32, "intermediate": 5632,
+             "experts": 4, "experts_per_token": 2}
+TWINS: dict[str, dict[str, Any]] = {
+    "meta-llama/Llama-2-7b-hf": {"sizes": {**TWIN_BASE, "layers": 17},
+                                 "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
+    "Qwen/Qwen2.5-14B": {"sizes": {**TWIN_BASE, "layers": 21},
+                         "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                     "down_proj"]}},
+    "openai/gpt-oss-20b": {"sizes": {**TWIN_BASE, "hidden": 1536, "moe_layers": 14, "intermediate": 1536,
+                                     "experts": 8},
+                           "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                                    "target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]}},
+}
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 WORDS = ("the model reads every token of a long document and learns which word comes next while the "
          "optimizer moves its weights a little at each step until the loss stops falling").split()
@@ -61,6 +76,26 @@ def build_model(out: Path, profile: dict[str, Any], gpu: bool) -> Path:
         build_tiny_decoder(target, "llama", sizes=profile["sizes"] or SIZES, dtype=profile["dtype"],
                            device="cuda" if gpu else "cpu")
     return target
+
+
+def twin_runs(out: Path, profile: dict[str, Any], data_dir: Path, peak_tflops: float, gpu: bool) -> dict:
+    """Each seed study's twin (bf16 on the GPU, at about 1B parameters): LoRA on the seed's targets, measured like
+    the other runs (device, tokens/s, peak memory)."""
+    from tunetrace.models.twins import TWIN_SIZES, build_twin
+
+    results = {}
+    for hub_id, twin in TWINS.items():
+        name = "twin-" + hub_id.split("/")[-1].lower()
+        model_dir = out / name
+        if not (model_dir / "config.json").is_file():
+            build_twin(model_dir, hub_id, sizes=twin["sizes"] if gpu else TWIN_SIZES, dtype=profile["dtype"],
+                       device="cuda" if gpu else "cpu")
+        method = method_config("lora", profile, gpu, profile["steps"], None)
+        method["lora"].update(twin["lora"])
+        log.info("training the %s twin", hub_id)
+        results[hub_id] = measure(train(out, job_for(out, name, method, model_dir, data_dir, profile)), profile,
+                                  model_dir, peak_tflops, gpu)
+    return results
 
 
 def write_data(out: Path, profile: dict[str, Any]) -> Path:
@@ -248,6 +283,12 @@ def markdown(result: dict[str, Any]) -> str:
         gpu_mem = "n/a" if r["peak_gpu_memory_gib"] is None else f"{r['peak_gpu_memory_gib']:.2f}"
         lines.append(f"| {name} | {r['tokens_per_s']:,.0f} | {mfu} | {gpu_mem} | {r['peak_cpu_rss_gib']:.2f} | "
                      f"{r['final_loss']:.4f} |")
+    lines += ["", "| seed twin (LoRA on the seed's targets) | parameters | device | tokens/s | peak GPU memory (GiB) | "
+              "final loss |", "|---|---|---|---|---|---|"]
+    for hub_id, r in result["twins"].items():
+        gpu_mem = "n/a" if r["peak_gpu_memory_gib"] is None else f"{r['peak_gpu_memory_gib']:.2f}"
+        lines.append(f"| {hub_id} | {r['parameters'] / 1e9:.3f}B | {r['device']} | {r['tokens_per_s']:,.0f} | "
+                     f"{gpu_mem} | {r['final_loss']:.4f} |")
     m, k = result["merge_check"], result["resume"]
     lines += ["", f"Merge check ({m['dtype']}): loss diff {m['loss_abs_diff']:.3g} "
               f"(tolerance {m['loss_tolerance']:.3g}), "
@@ -275,6 +316,7 @@ def prove(out: Path, tiny: bool, peak_tflops: float) -> dict[str, Any]:
         job = job_for(out, kind, method_config(kind, profile, gpu, profile["steps"], None), model_dir, data_dir,
                       profile)
         runs[kind] = measure(train(out, job), profile, model_dir, peak_tflops, gpu)
+    twins = twin_runs(out, profile, data_dir, peak_tflops, gpu)
     log.info("merge check")
     merge = merge_check(out, out / "runs" / "lora" / "final", model_dir, data_dir, profile, gpu)
     log.info("kill and resume")
@@ -283,7 +325,7 @@ def prove(out: Path, tiny: bool, peak_tflops: float) -> dict[str, Any]:
     result = {"mode": "tiny" if tiny else "gpu", "environment": environment(gpu), "dtype": profile["dtype"],
               "parameters": runs["full"]["parameters"], "batch_size": profile["batch_size"],
               "seq_len": profile["seq_len"], "peak_tflops": peak_tflops, "runs": runs, "merge_check": merge,
-              "resume": resume, "zero3_sharded_at_load": bool(sharded.get("sharded_at_load")),
+              "resume": resume, "twins": twins, "zero3_sharded_at_load": bool(sharded.get("sharded_at_load")),
               "wall_s": time.perf_counter() - started}
     result["passed"] = merge["passed"] and resume["passed"] and result["zero3_sharded_at_load"]
     (out / "gpu_proof.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -195,7 +195,8 @@ def test_schema_defaults_for_fills_a_slice_and_keeps_given_values() -> None:
     method = {"type": "lora", "lora": {"r": 4}}
     filled = schema_defaults_for("$defs/method", method)
     assert method == {"type": "lora", "lora": {"r": 4}}
-    assert filled["lora"] == {"r": 4, "alpha": 16, "dropout": 0.05, "target_modules": None, "bias": "none"}
+    assert filled["lora"] == {"r": 4, "alpha": 16, "dropout": 0.05, "target_modules": None,
+                              "target_parameters": None, "bias": "none"}
     assert filled["resources"]["gpus"] == 0 and filled["gate"]["pilot_steps"] == 20
     task = schema_defaults_for("$defs/task", {"source": {"train": "t.csv"}})
     assert task["source"]["eval_fraction"] == 0.2 and task["source"]["format"] == "auto"

@@ -34,8 +34,8 @@ def test_flops_per_token_counts_weights_and_attention() -> None:
 
 @pytest.mark.workflow
 def test_tiny_mode_runs_every_check_of_the_gpu_proof(tmp_path: Path) -> None:
-    """`gpu_proof.sh OUT --tiny` trains full, LoRA, ZeRO-2 and ZeRO-3 through the library, passes the merge check
-    and a bitwise kill-and-resume, and writes the JSON and the markdown table."""
+    """`gpu_proof.sh OUT --tiny` trains full, LoRA, ZeRO-2, ZeRO-3 and LoRA on the three seed twins through the
+    library, passes the merge check and a bitwise kill-and-resume, and writes the JSON and the markdown table."""
     out = tmp_path / "proof"
     # about 90 s on a quiet 2-core machine; the limits only guard against a hang on a loaded one
     env = {**os.environ, "PYTHON": sys.executable, "TUNETRACE_CACHE": str(tmp_path / "cache"),
@@ -54,6 +54,10 @@ def test_tiny_mode_runs_every_check_of_the_gpu_proof(tmp_path: Path) -> None:
     # one process: full, ZeRO-2 and ZeRO-3 are the same optimisation in fp32
     losses = {name: result["runs"][name]["final_loss"] for name in ("full", "zero2", "zero3")}
     assert max(losses.values()) - min(losses.values()) < 1e-5, losses
+    assert sorted(result["twins"]) == ["Qwen/Qwen2.5-14B", "meta-llama/Llama-2-7b-hf", "openai/gpt-oss-20b"]
+    for hub_id, twin in result["twins"].items():
+        assert twin["steps"] == 4 and twin["tokens_per_s"] > 0 and 0 < twin["trainable"] < twin["parameters"], hub_id
+    assert "| openai/gpt-oss-20b |" in (out / "gpu_proof.md").read_text()
     merge = result["merge_check"]
     assert merge["passed"] and merge["loss_abs_diff"] <= 1e-4 and merge["dtype"] == "float32"
     resume = result["resume"]

@@ -394,6 +394,7 @@ class ModelSpec:
     revision: str | None
     dtype: str
     trust_remote_code: bool
+    quantization: str | None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
@@ -466,6 +467,7 @@ class LoraSpec:
     alpha: float
     dropout: float
     target_modules: tuple[str, ...] | None
+    target_parameters: tuple[str, ...] | None
     bias: str
 
     @classmethod

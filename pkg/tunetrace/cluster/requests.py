@@ -84,8 +84,8 @@ WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_checkpoint": 2, "extract_base
                  "verify_merge": 4, "validate_run": 4}
 # Copies of the weights an inference job places on its GPUs (models.placement): one model, or two side by side
 # (the merge check's adapter and merged models, the weight analysis's base and final models).
-GPU_COPIES = {"evaluate_baseline": 1, "evaluate_checkpoint": 1, "extract_base_representations": 1, "merge_adapter": 1, "verify_merge": 2,
-              "validate_run": 2}
+GPU_COPIES = {"evaluate_baseline": 1, "evaluate_checkpoint": 1, "extract_base_representations": 1, "merge_adapter": 1,
+              "verify_merge": 2, "validate_run": 2}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.

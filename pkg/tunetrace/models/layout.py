@@ -52,6 +52,7 @@ LORA_TARGETS = {
     "llama": ["q_proj", "v_proj"],
     "mistral": ["q_proj", "v_proj"],
     "qwen2": ["q_proj", "v_proj"],
+    "gpt_oss": ["q_proj", "v_proj"],  # its experts are parameters, not linear layers: lora.target_parameters
     "qwen3": ["q_proj", "v_proj"],
     "gemma": ["q_proj", "v_proj"],
     "gpt2": ["c_attn"],
@@ -59,6 +60,7 @@ LORA_TARGETS = {
     "opt": ["q_proj", "v_proj"],
 }
 LORA_KEY = "methods.<name>.lora.target_modules"
+LORA_PARAMETERS_KEY = "methods.<name>.lora.target_parameters"
 # A module's kind: a linear layer (what target_modules usually lists), another layer type PEFT's LoRA wraps,
 # or anything else (LoRA refuses it)
 LINEAR, ADAPTABLE, OTHER = "linear", "adaptable", "other"
@@ -66,7 +68,7 @@ CONFIG_FACTS = ("model_type", "architectures", "hidden_size", "num_hidden_layers
 CACHE_DIR = "model-layouts"
 CACHE_SWITCH = "TUNETRACE_MODEL_LAYOUT_CACHE"
 CACHE_ENTRIES = 256  # the most recently used kept: every code edit is a new key per model and task
-LAYOUT_FORMAT = 1  # bump when the cached JSON's shape changes
+LAYOUT_FORMAT = 2  # bump when the cached JSON's shape changes
 
 
 def _kind(module: torch.nn.Module, nn: Any) -> str:
@@ -81,12 +83,14 @@ def _kind(module: torch.nn.Module, nn: Any) -> str:
 @dataclasses.dataclass(frozen=True)
 class ModelLayout:
     """What LoRA target checks and the check summary read of a model: `modules` holds (full name, class name,
-    kind) for every named module, in the model's order."""
+    kind) for every named module, in the model's order; `parameter_names` the full name of every parameter
+    (what lora.target_parameters is checked against)."""
 
     model_class: str
     config: dict[str, Any]  # CONFIG_FACTS, None where the architecture does not define one
     parameters: int
     modules: tuple[tuple[str, str, str], ...]
+    parameter_names: tuple[str, ...] = ()
 
     @property
     def model_type(self) -> str:
@@ -102,18 +106,22 @@ class ModelLayout:
                    config={key: getattr(config, key, None) for key in CONFIG_FACTS},
                    parameters=int(sum(p.numel() for p in model.parameters())),
                    modules=tuple((name, type(module).__name__, _kind(module, nn))
-                                 for name, module in model.named_modules() if name))
+                                 for name, module in model.named_modules() if name),
+                   parameter_names=tuple(name for name, _ in model.named_parameters()))
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_class": self.model_class, "config": self.config, "parameters": self.parameters,
-                "modules": [list(m) for m in self.modules]}
+                "modules": [list(m) for m in self.modules], "parameter_names": list(self.parameter_names)}
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelLayout:
         """Refuses (ValueError) anything but the shape to_dict writes."""
-        if not isinstance(data, dict) or set(data) != {"model_class", "config", "parameters", "modules"}:
+        if not isinstance(data, dict) or set(data) != {"model_class", "config", "parameters", "modules",
+                                                       "parameter_names"}:
             raise ValueError("not a model layout")
-        modules = data["modules"]
+        modules, parameter_names = data["modules"], data["parameter_names"]
+        if not (isinstance(parameter_names, list) and all(isinstance(n, str) for n in parameter_names)):
+            raise ValueError("malformed model layout")
         if not (isinstance(data["model_class"], str) and isinstance(data["config"], dict)
                 and set(data["config"]) == set(CONFIG_FACTS) and isinstance(data["parameters"], int)
                 and isinstance(modules, list) and modules
@@ -121,7 +129,7 @@ class ModelLayout:
                         and m[2] in (LINEAR, ADAPTABLE, OTHER) for m in modules)):
             raise ValueError("malformed model layout")
         return cls(data["model_class"], dict(data["config"]), data["parameters"],
-                   tuple((m[0], m[1], m[2]) for m in modules))
+                   tuple((m[0], m[1], m[2]) for m in modules), tuple(parameter_names))
 
 
 def _matches(module_name: str, target: str) -> bool:
@@ -168,6 +176,29 @@ def lora_targets(layout: ModelLayout, spec: LoraSpec, key: str = LORA_KEY) -> li
                          f"{model_type} ({layout.model_class}): {', '.join(linear_layer_names(layout))}; "
                          f"set {key} to some of them{default}")
     return targets
+
+
+def parameter_targets(layout: ModelLayout, spec: LoraSpec, key: str = LORA_PARAMETERS_KEY) -> list[str]:
+    """Configured target parameters (PEFT `target_parameters`, e.g. the experts of a mixture of experts); each
+    must end the full name of some parameter of the model (PEFT's rule), checked here so a typo is one line."""
+    targets = list(spec.target_parameters or ())
+    missing = [t for t in targets if not any(_matches(name, t) for name in layout.parameter_names)]
+    if missing:
+        candidates = sorted({".".join([p for p in n.split(".") if not p.isdigit()][-3:])
+                             for n, (_, _, kind) in _owners(layout) if kind == OTHER})
+        raise ModelError(f"invalid config at '{key}': {', '.join(repr(t) for t in missing)} ends no parameter name "
+                         f"of {layout.model_type} ({layout.model_class}); parameters outside linear layers end in: "
+                         f"{', '.join(candidates) or 'none'}; fix the names or set {key} to null")
+    if targets and spec.dropout:  # PEFT's ParamWrapper has no dropout
+        raise ModelError(f"invalid config at '{key.rsplit('.', 1)[0]}.dropout': {spec.dropout}, but LoRA on "
+                         f"parameters ({key}) works only without dropout; set it to 0")
+    return targets
+
+
+def _owners(layout: ModelLayout) -> list[tuple[str, tuple[str, str, str]]]:
+    """Each parameter with the module that holds it directly (name, class, kind)."""
+    modules = {m[0]: m for m in layout.modules}
+    return [(name, modules.get(name.rsplit(".", 1)[0], ("", "", LINEAR))) for name in layout.parameter_names]
 
 
 # --- the per-machine cache ---------------------------------------------------------------------------------

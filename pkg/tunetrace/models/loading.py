@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tunetrace.models.layout import LORA_KEY, ModelLayout
+from tunetrace.models.layout import LORA_KEY, ModelLayout, parameter_targets
 from tunetrace.models.layout import lora_targets as layout_lora_targets
 from tunetrace.models.names import (
     MODEL_KEY,
@@ -24,6 +24,7 @@ from tunetrace.models.names import (
     resolve_model_path,
     set_offline_if_local,
 )
+from tunetrace.models.quantization import forget_packed_layout, quantization_kwargs, source_config
 
 if TYPE_CHECKING:
     from tunetrace.config import LoraSpec, ModelSpec
@@ -39,6 +40,12 @@ def _pretrained_kwargs(spec: ModelSpec) -> dict[str, Any]:
     if spec.revision and not is_local(spec.name_or_path):
         kwargs["revision"] = spec.revision
     return kwargs
+
+
+def _weights_kwargs(spec: ModelSpec, source: str) -> dict[str, Any]:
+    """dtype and quantisation arguments of a weights load (models/quantization.py: MXFP4 dequantised to bf16,
+    optional bitsandbytes 4-bit)."""
+    return {"dtype": DTYPES[spec.dtype], **quantization_kwargs(source_config(source), spec.quantization)}
 
 
 def load_model_config(spec: ModelSpec) -> Any:
@@ -92,10 +99,11 @@ def load_tokenizer(spec: ModelSpec, path: str | None = None) -> Any:
     return tokenizer
 
 
-def placed(spec: ModelSpec, placement: Placement | None) -> dict[str, Any]:
-    """from_pretrained's dtype and, for an inference job's `placement` (models.placement), its device map; no
-    placement (training, which places the model itself): the spec's dtype on the CPU."""
-    return placement.load_kwargs() if placement is not None else {"dtype": DTYPES[spec.dtype]}
+def placed(spec: ModelSpec, source: str, placement: Placement | None) -> dict[str, Any]:
+    """from_pretrained's dtype and quantisation arguments (_weights_kwargs) and, for an inference job's
+    `placement` (models.placement), its device map; no placement (training, which places the model itself): the
+    CPU."""
+    return {**_weights_kwargs(spec, source), **(placement.load_kwargs() if placement is not None else {})}
 
 
 def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
@@ -120,9 +128,10 @@ def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
-            **placed(spec, placement),
+            **placed(spec, source, placement),
             **_pretrained_kwargs(spec),
         )
+    forget_packed_layout(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     setattr(model.config, POOLING_FIELD, pooling)
@@ -136,15 +145,18 @@ def lora_targets(model: torch.nn.Module, spec: LoraSpec, key: str = LORA_KEY) ->
 
 
 def apply_lora(model: torch.nn.Module, spec: LoraSpec, task_type: str = "SEQ_CLS") -> torch.nn.Module:
-    """Wrap `model` with LoRA adapters; the task head stays trainable (PEFT modules_to_save)."""
+    """Wrap `model` with LoRA adapters; the task head stays trainable (PEFT modules_to_save). Expert weights that
+    are parameters (gpt-oss `mlp.experts.gate_up_proj`) are adapted through PEFT `target_parameters`."""
     from peft import LoraConfig, get_peft_model
 
+    layout = ModelLayout.of(model)
     config = LoraConfig(
         task_type=task_type,
         r=spec.r,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
-        target_modules=lora_targets(model, spec),
+        target_modules=layout_lora_targets(layout, spec),
+        target_parameters=parameter_targets(layout, spec) or None,
         bias=spec.bias,
     )
     return get_peft_model(model, config)
@@ -159,7 +171,7 @@ def name_adapter_base(model: torch.nn.Module, spec: ModelSpec) -> torch.nn.Modul
 
     # PEFT looks for the base's config.json under that name when saving, to see whether the vocabulary
     # was resized; a symbolic name is not a directory, and no task type resizes it
-    warnings.filterwarnings("ignore", message=r"Could not find a config file in (embedded|tiny):")
+    warnings.filterwarnings("ignore", message=r"Could not find a config file in (embedded|tiny|twin):")
     base = model.get_base_model()
     base.name_or_path = base.config.name_or_path = spec.name_or_path  # the model card's base_model and tags
     for adapter_config in model.peft_config.values():
@@ -185,7 +197,9 @@ def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpoint
     set_offline_if_local(spec.name_or_path)
     source = path or resolve_model_path(spec.name_or_path)
     with timed_load(source):
-        model = AutoModelForCausalLM.from_pretrained(source, **placed(spec, placement), **_pretrained_kwargs(spec))
+        model = AutoModelForCausalLM.from_pretrained(source, **placed(spec, source, placement),
+                                                     **_pretrained_kwargs(spec))
+    forget_packed_layout(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     if gradient_checkpointing:

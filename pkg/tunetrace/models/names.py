@@ -1,5 +1,6 @@
 """Model names: `embedded:<name>` (a model shipped in a PyPI package), `tiny:<arch>` (a random-weight
-decoder built locally), a local directory, or a hub id; and what each resolves to on disk.
+decoder built locally), `twin:<hub id>` (a random-weight, shrunken architecture twin of a real model whose
+config.json tunetrace stores, models/twins.py), a local directory, or a hub id; and what each resolves to.
 
 Imports no torch: config validation and the DAG build use it.
 """
@@ -12,11 +13,13 @@ from pathlib import Path
 
 from tunetrace.models.embedded import EMBEDDED_PREFIX, resolve_embedded
 from tunetrace.models.tiny import TINY_ARCHS, TINY_PREFIX, resolve_tiny
+from tunetrace.models.twins import TWIN_PREFIX, resolve_twin, twin_problem
 
 MODEL_KEY = "model.name_or_path"
 # The shape of a hub id, `name` or `namespace/name` (huggingface_hub's rule); anything else is a path.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+SYMBOLIC_PREFIXES = (EMBEDDED_PREFIX, TINY_PREFIX, TWIN_PREFIX)
 
 
 class ModelError(ValueError):
@@ -24,19 +27,22 @@ class ModelError(ValueError):
 
 
 def is_local(name_or_path: str) -> bool:
-    """True for embedded models, tiny local decoders and local directories (no network needed)."""
-    return name_or_path.startswith((EMBEDDED_PREFIX, TINY_PREFIX)) or Path(name_or_path).is_dir()
+    """True for embedded models, tiny local decoders, twins and local directories (no network needed)."""
+    return name_or_path.startswith(SYMBOLIC_PREFIXES) or Path(name_or_path).is_dir()
 
 
 def is_symbolic(name_or_path: str) -> bool:
-    """True for `embedded:` and `tiny:` names: they resolve on every machine, unlike the path they resolve to."""
-    return name_or_path.startswith((EMBEDDED_PREFIX, TINY_PREFIX))
+    """True for `embedded:`, `tiny:` and `twin:` names: they resolve on every machine, unlike the path they
+    resolve to."""
+    return name_or_path.startswith(SYMBOLIC_PREFIXES)
 
 
 def resolve_model_path(name_or_path: str) -> str:
     """A path or hub id that `from_pretrained` understands; embedded names become package paths."""
     if name_or_path.startswith(TINY_PREFIX):
         return resolve_tiny(name_or_path)
+    if name_or_path.startswith(TWIN_PREFIX):
+        return resolve_twin(name_or_path)
     if not name_or_path.startswith(EMBEDDED_PREFIX):
         return name_or_path
     return resolve_embedded(name_or_path[len(EMBEDDED_PREFIX):])
@@ -92,6 +98,8 @@ def check_model_name(name_or_path: str, workdir: str | os.PathLike = ".") -> Non
         if name_or_path[len(TINY_PREFIX):] not in TINY_ARCHS:
             problem = (f"unknown tiny architecture '{name_or_path[len(TINY_PREFIX):]}'; use one of "
                        f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
+    elif name_or_path.startswith(TWIN_PREFIX):
+        problem = twin_problem(name_or_path)
     else:
         problem = _local_dir_problem(name_or_path, Path(workdir))
     if problem:

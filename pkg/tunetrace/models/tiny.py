@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tunetrace.fileio import atomic_dir, cache_root
 from tunetrace.models.embedded import resolve_embedded
@@ -47,18 +48,27 @@ def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int,  # type: i
                      f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
 
 
-def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED,
-                       sizes: Mapping[str, int] = SIZES, dtype: str = "float32", device: str = "cpu") -> Path:
-    """Write a random-weight decoder and its tokenizer to `out_dir` (atomically). `sizes` (keys of SIZES)
-    scale it up, e.g. to a ~1B Llama for the GPU proof (bench/gpu_proof.py), created on `device`."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def decoder_tokenizer() -> Any:
+    """The tokenizer of tiny decoders and architecture twins: the embedded MiniLM's WordPiece vocabulary with
+    end/begin tokens, a chat template and right padding."""
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_embedded("all-MiniLM-L6-v2"))
     # a decoder ends a completion with an end token; [SEP] plays that part in this vocabulary
     tokenizer.eos_token, tokenizer.bos_token = tokenizer.sep_token, tokenizer.cls_token
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED,
+                       sizes: Mapping[str, int] = SIZES, dtype: str = "float32", device: str = "cpu") -> Path:
+    """Write a random-weight decoder and its tokenizer to `out_dir` (atomically). `sizes` (keys of SIZES)
+    scale it up, e.g. to a ~1B Llama for the GPU proof (bench/gpu_proof.py), created on `device`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = decoder_tokenizer()
     config = _config(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                      sizes)
     torch.manual_seed(seed)

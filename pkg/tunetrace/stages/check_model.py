@@ -26,6 +26,7 @@ from tunetrace.models.layout import (
     linear_layer_names,
     lora_targets,
     matching_modules,
+    parameter_targets,
     read_cached,
     write_cached,
 )
@@ -79,8 +80,10 @@ def _summary(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec]
 def _resolved_targets(layout: ModelLayout, method: str, spec: LoraSpec) -> dict[str, Any]:
     """One LoRA method's target modules (configured or the architecture default), checked against the layout."""
     targets = lora_targets(layout, spec, key=f"methods.{method}.lora.target_modules")
-    return {"target_modules": targets, "from": "config" if spec.target_modules else "architecture default",
-            "modules": len(matching_modules(layout, targets))}
+    parameters = parameter_targets(layout, spec, key=f"methods.{method}.lora.target_parameters")
+    resolved = {"target_modules": targets, "from": "config" if spec.target_modules else "architecture default",
+                "modules": len(matching_modules(layout, targets))}
+    return {**resolved, "target_parameters": parameters} if parameters else resolved
 
 
 def model_config_file(model_spec: ModelSpec) -> Path | None:

@@ -50,8 +50,8 @@ from tunetrace.guard.validation import (
     representation_steps,
     unenforced_gate_flags,
 )
-from tunetrace.provenance.lineage import read_record, recorded_hashes
 from tunetrace.models.placement import placement_for
+from tunetrace.provenance.lineage import read_record, recorded_hashes
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.training.tracking import tracked_run_id, update_run
 

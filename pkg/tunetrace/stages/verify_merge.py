@@ -3,6 +3,7 @@ for any task type (the type names the quantities compared and their tolerances).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -29,6 +30,8 @@ def verify_merge(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir
     """
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
+    # the adapter on the base the merge folded it into (a 4-bit QLoRA base is merged unquantised: stages.merge)
+    model_spec = dataclasses.replace(model_spec, quantization=None)
     tokenizer = task_type.load_tokenizer(model_spec, str(merged_dir))
     placement = placement_for(model_spec, copies=2)  # the adapter model and the merged model side by side
     adapter = task_type.load_adapter_model(model_spec, task, adapter_dir, placement=placement)

@@ -183,8 +183,8 @@ class ExtractiveQA(TaskType):
         from transformers import AutoModelForQuestionAnswering
 
         set_offline_if_local(model_spec.name_or_path)
-        return AutoModelForQuestionAnswering.from_pretrained(path or resolve_model_path(model_spec.name_or_path),
-                                                             **placed(model_spec, placement),
+        source = path or resolve_model_path(model_spec.name_or_path)
+        return AutoModelForQuestionAnswering.from_pretrained(source, **placed(model_spec, source, placement),
                                                              **_pretrained_kwargs(model_spec))
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
