@@ -15,7 +15,7 @@ GIB = 2**30
 
 
 def _spec(name: str = "tiny:llama", dtype: str = "float32") -> ModelSpec:
-    return ModelSpec(name_or_path=name, revision=None, dtype=dtype, trust_remote_code=False)
+    return ModelSpec(name_or_path=name, revision=None, dtype=dtype, trust_remote_code=False, quantization=None)
 
 
 def test_no_gpu_places_on_cpu_without_a_device_map():
