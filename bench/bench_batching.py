@@ -40,8 +40,18 @@ def sets() -> dict[str, pd.DataFrame]:
 
 def id_order_probe(probe: R.ProbeSet, frame: pd.DataFrame, tokenizer, task: TaskSpec, spec) -> R.ProbeSet:
     texts = R.select_probe(frame, spec.probe_size)[A.COL_TEXT].tolist()
-    batches = [dict(tokenizer(texts[i:i + spec.batch_size], truncation=True, max_length=task.max_length,
-                              padding=True, return_tensors="pt")) for i in range(0, len(texts), spec.batch_size)]
+    batches = [
+        dict(
+            tokenizer(
+                texts[i : i + spec.batch_size],
+                truncation=True,
+                max_length=task.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+        )
+        for i in range(0, len(texts), spec.batch_size)
+    ]
     return R.ProbeSet(ids=probe.ids, hash=probe.hash, batches=batches, order=None)
 
 
@@ -65,8 +75,9 @@ def main() -> None:
     torch.set_num_threads(2)
     model_spec = ModelSpec.from_dict({"name_or_path": "embedded:all-MiniLM-L6-v2"})
     tokenizer, model = load_tokenizer(model_spec), load_classifier(model_spec, ["negative", "positive"])
-    task = TaskSpec.from_dict("t", {"source": {"train": "-", "eval": "-"}, "labels": ["negative", "positive"],
-                                    "max_length": 64})
+    task = TaskSpec.from_dict(
+        "t", {"source": {"train": "-", "eval": "-"}, "labels": ["negative", "positive"], "max_length": 64}
+    )
     spec = RepresentationSpec.from_dict({})
     rows, before = [], loadavg()
     for name, frame in sets().items():
@@ -74,10 +85,12 @@ def main() -> None:
         plain_probe = id_order_probe(sorted_probe, frame, tokenizer, task, spec)
         tokens = [sum(int(b["attention_mask"].numel()) for b in p.batches) for p in (plain_probe, sorted_probe)]
         dataset, _ = encode_classification(frame.assign(**{A.COL_LABEL: 0}), tokenizer, task.max_length)
-        variants = {"capture, id order": functools.partial(R.extract, model, plain_probe, spec),
-                    "capture, by length": functools.partial(R.extract, model, sorted_probe, spec),
-                    "predict, id order": functools.partial(id_order_predict, model, dataset, tokenizer, 16),
-                    "predict, by length": functools.partial(predict_logits, model, dataset, tokenizer, 16)}
+        variants = {
+            "capture, id order": functools.partial(R.extract, model, plain_probe, spec),
+            "capture, by length": functools.partial(R.extract, model, sorted_probe, spec),
+            "predict, id order": functools.partial(id_order_predict, model, dataset, tokenizer, 16),
+            "predict, by length": functools.partial(predict_logits, model, dataset, tokenizer, 16),
+        }
         timings: dict[str, tuple[float, object]] = {}
         for _ in range(args.rounds):  # interleaved; best of the rounds
             for label, fn in variants.items():
@@ -85,16 +98,22 @@ def main() -> None:
                 if seconds < timings.get(label, (float("inf"), None))[0]:
                     timings[label] = (seconds, out[0] if label.startswith("capture") else out)
         for i in timings["capture, id order"][1]:
-            torch.testing.assert_close(timings["capture, id order"][1][i].float(),
-                                       timings["capture, by length"][1][i].float(), atol=2e-3, rtol=1e-3)
-        torch.testing.assert_close(timings["predict, id order"][1], timings["predict, by length"][1],
-                                   atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(
+                timings["capture, id order"][1][i].float(),
+                timings["capture, by length"][1][i].float(),
+                atol=2e-3,
+                rtol=1e-3,
+            )
+        torch.testing.assert_close(
+            timings["predict, id order"][1], timings["predict, by length"][1], atol=1e-4, rtol=1e-4
+        )
         for what in ("capture", "predict"):
             a, b = timings[f"{what}, id order"][0], timings[f"{what}, by length"][0]
             padded = f"{tokens[0]} -> {tokens[1]} ({tokens[1] / tokens[0]:.2f}x)" if what == "capture" else ""
             rows.append([name, what, f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}", padded])
-    print(md_table(["set", "forward pass", "id order (s)", "by length (s)", "ratio", "probe tokens incl. padding"],
-                   rows))
+    print(
+        md_table(["set", "forward pass", "id order (s)", "by length (s)", "ratio", "probe tokens incl. padding"], rows)
+    )
     print(f"\nBest of {args.rounds} interleaved rounds, 2 threads; load average before {before}, after {loadavg()}.")
 
 

@@ -57,8 +57,9 @@ def _timed_callback(model, task, spec, data_dir, out_dir, run):  # type: ignore[
     return callback, spent, lambda: setattr(R, "capture_step", original)
 
 
-def bench_training(config: dict, task_name: str, methods: list[str], repeats: int, data_dir: Path,
-                   max_steps: int | None = None) -> list[dict]:
+def bench_training(
+    config: dict, task_name: str, methods: list[str], repeats: int, data_dir: Path, max_steps: int | None = None
+) -> list[dict]:
     model = ModelSpec.from_dict(config["model"])
     task = TaskSpec.from_dict(task_name, config["tasks"][task_name])
     spec = _default_representations()
@@ -75,8 +76,9 @@ def bench_training(config: dict, task_name: str, methods: list[str], repeats: in
                     callbacks, restore = [], None
                     start = time.perf_counter()  # includes building the probe set (tokenizer, batches)
                     if mode == "with":
-                        callback, spent, restore = _timed_callback(model, task, spec, data_dir,
-                                                                   Path(tmp) / "reps", name)
+                        callback, spent, restore = _timed_callback(
+                            model, task, spec, data_dir, Path(tmp) / "reps", name
+                        )
                         callbacks = [callback]
                     meta = train_run(model, task, method, 0, data_dir, Path(tmp) / "run", callbacks=callbacks)
                     times[mode].append(time.perf_counter() - start)
@@ -85,10 +87,19 @@ def bench_training(config: dict, task_name: str, methods: list[str], repeats: in
                         restore()
                         in_callback.append(spent[0])
         without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
-        rows.append({"method": name, "steps": steps, "without_s": without, "with_s": with_, "ratio": with_ / without,
-                     "callback_s": statistics.median(in_callback),
-                     "callback_share": statistics.median(in_callback) / without,
-                     "all_without": times["without"], "all_with": times["with"]})
+        rows.append(
+            {
+                "method": name,
+                "steps": steps,
+                "without_s": without,
+                "with_s": with_,
+                "ratio": with_ / without,
+                "callback_s": statistics.median(in_callback),
+                "callback_share": statistics.median(in_callback) / without,
+                "all_without": times["without"],
+                "all_with": times["with"],
+            }
+        )
     return rows
 
 
@@ -102,16 +113,29 @@ def bench_drift(task_name: str, repeats: int, root: Path) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(repeats):
                 start = time.perf_counter()
-                frame = compute_drift(base, run_dir, RepresentationSpec.from_dict({}), identity,
-                                      Path(tmp) / "d.parquet", Path(tmp) / "h.png")
+                frame = compute_drift(
+                    base,
+                    run_dir,
+                    RepresentationSpec.from_dict({}),
+                    identity,
+                    Path(tmp) / "d.parquet",
+                    Path(tmp) / "h.png",
+                )
                 full.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 with threadpool_limits(limits=1):  # as compute_drift does
                     drift_table(base, run_dir, identity)
                 table.append(time.perf_counter() - start)
-        rows.append({"run": f"{method}/seed{seed}", "steps": frame["step"].nunique(),
-                     "layers": frame["layer"].nunique(),
-                     "probe": int(frame["rows"].iloc[0]), "compute_drift_s": min(full), "table_only_s": min(table)})
+        rows.append(
+            {
+                "run": f"{method}/seed{seed}",
+                "steps": frame["step"].nunique(),
+                "layers": frame["layer"].nunique(),
+                "probe": int(frame["rows"].iloc[0]),
+                "compute_drift_s": min(full),
+                "table_only_s": min(table),
+            }
+        )
     return rows
 
 
@@ -124,8 +148,12 @@ def main() -> None:
     parser.add_argument("--results", default="results")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-drift", action="store_true")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="shorter training (fewer steps make the capture share larger: an upper bound)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="shorter training (fewer steps make the capture share larger: an upper bound)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
@@ -134,19 +162,24 @@ def main() -> None:
     if not args.skip_training:
         print("| method | steps | train without (s) | train with (s) | ratio | time in capture (s) | capture share |")
         print("|---|---|---|---|---|---|---|")
-        for r in bench_training(config, args.task, args.methods, args.repeats,
-                                root / "data" / args.task, args.max_steps):
-            print(f"| {r['method']} | {r['steps']} | {r['without_s']:.1f} | {r['with_s']:.1f} | {r['ratio']:.3f} "
-                  f"| {r['callback_s']:.2f} | {100 * r['callback_share']:.1f}% |  "
-                  f"<!-- all: {r['all_without']} {r['all_with']} -->")
+        for r in bench_training(
+            config, args.task, args.methods, args.repeats, root / "data" / args.task, args.max_steps
+        ):
+            print(
+                f"| {r['method']} | {r['steps']} | {r['without_s']:.1f} | {r['with_s']:.1f} | {r['ratio']:.3f} "
+                f"| {r['callback_s']:.2f} | {100 * r['callback_share']:.1f}% |  "
+                f"<!-- all: {r['all_without']} {r['all_with']} -->"
+            )
     if args.skip_drift:
         return
     print()
     print("| run | steps | layers | probe examples | compute_drift incl. heatmap (s) | table only (s) |")
     print("|---|---|---|---|---|---|")
     for r in bench_drift(args.task, args.repeats, root):
-        print(f"| {r['run']} | {r['steps']} | {r['layers']} | {r['probe']} | "
-              f"{r['compute_drift_s']:.2f} | {r['table_only_s']:.2f} |")
+        print(
+            f"| {r['run']} | {r['steps']} | {r['layers']} | {r['probe']} | "
+            f"{r['compute_drift_s']:.2f} | {r['table_only_s']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -50,10 +50,28 @@ def prepare(root: Path, study: str) -> list[str]:
 
 
 def run_once(root: Path, extra: list[str], lineage: bool, cores: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled",
-           "TUNETRACE_LINEAGE": "1" if lineage else "0"}
-    cmd = [sys.executable, "-m", "snakemake", "results/comparison.json", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(root), "--cores", str(cores), "--workflow-profile", "none", "--quiet", *extra]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "pkg"),
+        "WANDB_MODE": "disabled",
+        "TUNETRACE_LINEAGE": "1" if lineage else "0",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "results/comparison.json",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(root),
+        "--cores",
+        str(cores),
+        "--workflow-profile",
+        "none",
+        "--quiet",
+        *extra,
+    ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -109,16 +127,23 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     with_s, without_s = sum(walls["with"]), sum(walls["without"])
     spent = sum(per_rule.values())
-    result = {"study": args.study, "order": order, "wall_with_s": [round(w, 1) for w in walls["with"]],
-              "wall_without_s": [round(w, 1) for w in walls["without"]], "ab_ratio": round(with_s / without_s, 3),
-              "lineage_s_total": round(spent, 2), "lineage_share_of_wall": round(spent / with_s, 4),
-              "lineage_s_per_rule": {k: round(v / args.repeats, 2) for k, v in sorted(per_rule.items())},
-              "sidecars_per_run": sidecars,
-              # job wall time summed per rule (mean per run): where a with/without difference sits
-              "job_s_per_rule": {rule: {"with": round(jobs["with"].get(rule, 0.0), 1),
-                                        "without": round(jobs["without"].get(rule, 0.0), 1)}
-                                 for rule in sorted(set(jobs["with"]) | set(jobs["without"]))},
-              "job_s_total": {mode: round(sum(jobs[mode].values()), 1) for mode in jobs}}
+    result = {
+        "study": args.study,
+        "order": order,
+        "wall_with_s": [round(w, 1) for w in walls["with"]],
+        "wall_without_s": [round(w, 1) for w in walls["without"]],
+        "ab_ratio": round(with_s / without_s, 3),
+        "lineage_s_total": round(spent, 2),
+        "lineage_share_of_wall": round(spent / with_s, 4),
+        "lineage_s_per_rule": {k: round(v / args.repeats, 2) for k, v in sorted(per_rule.items())},
+        "sidecars_per_run": sidecars,
+        # job wall time summed per rule (mean per run): where a with/without difference sits
+        "job_s_per_rule": {
+            rule: {"with": round(jobs["with"].get(rule, 0.0), 1), "without": round(jobs["without"].get(rule, 0.0), 1)}
+            for rule in sorted(set(jobs["with"]) | set(jobs["without"]))
+        },
+        "job_s_total": {mode: round(sum(jobs[mode].values()), 1) for mode in jobs},
+    }
     print(json.dumps(result, indent=2))
     shutil.rmtree(base, ignore_errors=True)
 

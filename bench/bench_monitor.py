@@ -34,6 +34,7 @@ def timed(fn):
             return fn(*args, **kwargs)
         finally:
             HOOK_TIME["s"] += time.perf_counter() - start
+
     return wrapper
 
 
@@ -63,20 +64,27 @@ def main() -> None:
     task = TaskSpec.from_dict(name, config["tasks"][name])
     model = ModelSpec.from_dict(config["model"])
     print(f"torch threads {torch.get_num_threads()}, task {name}, method {args.method}, {args.steps} steps\n")
-    print("| logging_steps | wall off (s, median) | wall on (s, median) | ratio on/off | "
-          "monitor's own work (s) | share of wall |")
+    print(
+        "| logging_steps | wall off (s, median) | wall on (s, median) | ratio on/off | "
+        "monitor's own work (s) | share of wall |"
+    )
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         prepare_task_data(task, root / "data")
         for every in args.logging_steps:
-            method = dataclasses.replace(MethodSpec.from_dict(args.method, config["methods"][args.method]),
-                                         max_steps=args.steps, logging_steps=every, save_every_steps=None)
+            method = dataclasses.replace(
+                MethodSpec.from_dict(args.method, config["methods"][args.method]),
+                max_steps=args.steps,
+                logging_steps=every,
+                save_every_steps=None,
+            )
             off, on, hook = [], [], []
             for rep in range(args.repeats):
-                for monitor in ((False, True) if rep % 2 == 0 else (True, False)):
-                    wall, inside = one_run(model, task, method, root / "data", root / f"l{every}",
-                                           monitor, len(off) + len(on))
+                for monitor in (False, True) if rep % 2 == 0 else (True, False):
+                    wall, inside = one_run(
+                        model, task, method, root / "data", root / f"l{every}", monitor, len(off) + len(on)
+                    )
                     (on if monitor else off).append(wall)
                     if monitor:
                         hook.append(inside)

@@ -89,11 +89,21 @@ def set_epochs(study: Path, config: dict, epochs: float) -> dict:
 def run_plain(study: Path, env: dict, model: str, method: dict, tag: str) -> dict:
     out = Path(tempfile.mkdtemp(prefix="plain-", dir=study))
     log = study / f"plain-{tag}.log"
-    cmd = [sys.executable, "bench/plain_trainer.py", "--model", model, "--train", TRAIN, "--eval", EVAL,
-           "--out", str(out), *plain_args(method)]
+    cmd = [
+        sys.executable,
+        "bench/plain_trainer.py",
+        "--model",
+        model,
+        "--train",
+        TRAIN,
+        "--eval",
+        EVAL,
+        "--out",
+        str(out),
+        *plain_args(method),
+    ]
     wall = timed(cmd, study, env, log)
-    result = next(json.loads(line) for line in reversed(log.read_text().splitlines())
-                  if line.startswith('{"accuracy"'))
+    result = next(json.loads(line) for line in reversed(log.read_text().splitlines()) if line.startswith('{"accuracy"'))
     subprocess.run(["rm", "-rf", str(out)], check=True)
     return {"wall": wall, "sps": result["train_samples_per_second"], "accuracy": result["accuracy"]}
 
@@ -106,8 +116,12 @@ def prime_machine_cache(study: Path, env: dict) -> None:
     """One check_model of the bench task, so that the pipeline studies find what a machine keeps between studies:
     the model's layout, the rules' parsed imports and the package's bytecode."""
     fresh_tree(study)
-    timed([str(study / ".venv/bin/snakemake"), f"results/checks/model/{TASK}.json", "--cores", "2"], study, env,
-          study / "snakemake-prime.log")
+    timed(
+        [str(study / ".venv/bin/snakemake"), f"results/checks/model/{TASK}.json", "--cores", "2"],
+        study,
+        env,
+        study / "snakemake-prime.log",
+    )
     if not any(layout_cache(env).glob("*.json")):
         raise SystemExit(f"check_model cached no model layout in {layout_cache(env)}; see {study}/logs/check_model")
 
@@ -124,23 +138,31 @@ def run_pipeline(study: Path, env: dict, method_name: str, tag: str, cold: bool 
     if cold:
         empty_machine_cache(study, env)
     target = f"results/eval/{method_name}/{TASK}/seed0/metrics.json"
-    wall = timed([str(study / ".venv/bin/snakemake"), target, "--cores", "2"], study, env,
-                 study / f"snakemake-{tag}.log")
+    wall = timed(
+        [str(study / ".venv/bin/snakemake"), target, "--cores", "2"], study, env, study / f"snakemake-{tag}.log"
+    )
     run = json.loads((study / f"results/runs/{method_name}/{TASK}/seed0/run.json").read_text())
     metrics = json.loads((study / target).read_text())
     jobs = collect_jobs(study)
-    return {"wall": wall, "sps": run["train_samples_per_second"], "accuracy": metrics["accuracy"], "jobs": jobs,
-            "run_jobs": sum(job.wall_s for job in jobs if job.rule in RUN_RULES),
-            "checksums": time_checksums(study, env, method_name)}
+    return {
+        "wall": wall,
+        "sps": run["train_samples_per_second"],
+        "accuracy": metrics["accuracy"],
+        "jobs": jobs,
+        "run_jobs": sum(job.wall_s for job in jobs if job.rule in RUN_RULES),
+        "checksums": time_checksums(study, env, method_name),
+    }
 
 
 def time_checksums(study: Path, env: dict, method_name: str) -> float:
     """Seconds of write_checksums over the run's saved checkpoint dirs and final model (page cache warm, as
     in the job right after writing them)."""
     run_dir = study / f"results/runs/{method_name}/{TASK}/seed0"
-    code = ("import sys, time\nfrom tunetrace.training.checkpoints import write_checksums\n"
-            "start = time.perf_counter()\nfor d in sys.argv[1:]: write_checksums(d)\n"
-            "print(time.perf_counter() - start)")
+    code = (
+        "import sys, time\nfrom tunetrace.training.checkpoints import write_checksums\n"
+        "start = time.perf_counter()\nfor d in sys.argv[1:]: write_checksums(d)\n"
+        "print(time.perf_counter() - start)"
+    )
     dirs = [str(p) for p in sorted((run_dir / "checkpoints").glob("checkpoint-*")) + [run_dir / "final"]]
     done = subprocess.run([sys.executable, "-c", code, *dirs], env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
@@ -201,10 +223,11 @@ def scopes(plain: dict, pipe: dict) -> dict[str, float]:
     jobs: list[Job] = pipe["jobs"]
     first_run_start = min(job.end - job.wall_s for job in jobs if job.rule in RUN_RULES)
     task_jobs = [job for job in jobs if job.rule in TASK_RULES]
-    return {"per invocation": pipe["wall"] - jobs_union_s(jobs),
-            "per task": jobs_union_s(task_jobs) if task_jobs and max(j.end for j in task_jobs) <= first_run_start
-            else 0.0,
-            "per run": pipe["run_jobs"] - plain["wall"]}
+    return {
+        "per invocation": pipe["wall"] - jobs_union_s(jobs),
+        "per task": jobs_union_s(task_jobs) if task_jobs and max(j.end for j in task_jobs) <= first_run_start else 0.0,
+        "per run": pipe["run_jobs"] - plain["wall"],
+    }
 
 
 def crossover(points: list[tuple[float, float, float]]) -> tuple[float, float] | None:
@@ -236,10 +259,17 @@ def per_rule(pipes: list[dict]) -> list[list[object]]:
     rows = []
     for rule in rules:
         jobs = [job for pipe in pipes for job in pipe["jobs"] if job.rule == rule]
-        rows.append([rule, median([j.wall_s for j in jobs]), median([j.log.span_s for j in jobs]),
-                     median([max(j.wall_s - j.log.span_s, 0) for j in jobs]),
-                     median([len(j.log.model_loads) for j in jobs]),
-                     median([sum(j.log.model_loads) for j in jobs]), median([j.max_rss_mb for j in jobs])])
+        rows.append(
+            [
+                rule,
+                median([j.wall_s for j in jobs]),
+                median([j.log.span_s for j in jobs]),
+                median([max(j.wall_s - j.log.span_s, 0) for j in jobs]),
+                median([len(j.log.model_loads) for j in jobs]),
+                median([sum(j.log.model_loads) for j in jobs]),
+                median([j.max_rss_mb for j in jobs]),
+            ]
+        )
     return rows
 
 
@@ -248,25 +278,81 @@ def method_section(name: str, plains: list[dict], pipes: list[dict]) -> tuple[li
     walls = [q["wall"] / p["wall"] for p, q in both]
     per_runs = [q["run_jobs"] / p["wall"] for p, q in both]
     speeds = [q["sps"] / p["sps"] for p, q in both]
-    pairs = [[i + 1, p["wall"], q["wall"], walls[i], per_runs[i], p["sps"], q["sps"], speeds[i], p["accuracy"],
-              q["accuracy"]] for i, (p, q) in enumerate(both)]
+    pairs = [
+        [
+            i + 1,
+            p["wall"],
+            q["wall"],
+            walls[i],
+            per_runs[i],
+            p["sps"],
+            q["sps"],
+            speeds[i],
+            p["accuracy"],
+            q["accuracy"],
+        ]
+        for i, (p, q) in enumerate(both)
+    ]
     wall, per_run, sps = median(walls), median(per_runs), median(speeds)
-    parts = [f"#### `{name}`: interleaved pairs (plain first)", "",
-             md_table(["pair", "plain wall (s)", "pipeline wall (s)", "wall ratio", "per-run jobs ratio",
-                       "plain samples/s", "pipeline samples/s", "throughput ratio", "plain accuracy",
-                       "pipeline accuracy"], pairs), ""]
-    rows = [["pipeline wall - plain wall", median([q["wall"] - p["wall"] for p, q in both])],
-            *_median_rows([breakdown(q) for q in pipes])]
+    parts = [
+        f"#### `{name}`: interleaved pairs (plain first)",
+        "",
+        md_table(
+            [
+                "pair",
+                "plain wall (s)",
+                "pipeline wall (s)",
+                "wall ratio",
+                "per-run jobs ratio",
+                "plain samples/s",
+                "pipeline samples/s",
+                "throughput ratio",
+                "plain accuracy",
+                "pipeline accuracy",
+            ],
+            pairs,
+        ),
+        "",
+    ]
+    rows = [
+        ["pipeline wall - plain wall", median([q["wall"] - p["wall"] for p, q in both])],
+        *_median_rows([breakdown(q) for q in pipes]),
+    ]
     scope_rows = _median_rows([scopes(p, q) for p, q in both])
-    parts += [f"#### `{name}`: where the pipeline's time goes (median over the pairs)", "",
-              md_table(["item", "seconds"], rows), "",
-              md_table(["extra seconds, paid once", "seconds"], scope_rows), "",
-              md_table(["rule", "job wall (s)", "log span (s)", "start-up + imports + exit (s)", "model loads",
-                        "load time (s)", "max RSS (MB)"], per_rule(pipes)), ""]
-    summary = [name, median([p["wall"] for p in plains]), median([q["wall"] for q in pipes]),
-               wall, _verdict(wall <= GOAL_WALL, walls), per_run, _verdict(per_run <= GOAL_WALL, per_runs),
-               sps, _verdict(sps >= GOAL_THROUGHPUT, speeds),
-               median([p["accuracy"] for p in plains]), median([q["accuracy"] for q in pipes])]
+    parts += [
+        f"#### `{name}`: where the pipeline's time goes (median over the pairs)",
+        "",
+        md_table(["item", "seconds"], rows),
+        "",
+        md_table(["extra seconds, paid once", "seconds"], scope_rows),
+        "",
+        md_table(
+            [
+                "rule",
+                "job wall (s)",
+                "log span (s)",
+                "start-up + imports + exit (s)",
+                "model loads",
+                "load time (s)",
+                "max RSS (MB)",
+            ],
+            per_rule(pipes),
+        ),
+        "",
+    ]
+    summary = [
+        name,
+        median([p["wall"] for p in plains]),
+        median([q["wall"] for q in pipes]),
+        wall,
+        _verdict(wall <= GOAL_WALL, walls),
+        per_run,
+        _verdict(per_run <= GOAL_WALL, per_runs),
+        sps,
+        _verdict(sps >= GOAL_THROUGHPUT, speeds),
+        median([p["accuracy"] for p in plains]),
+        median([q["accuracy"] for q in pipes]),
+    ]
     return parts, summary
 
 
@@ -286,21 +372,32 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="3 pairs per method")
     parser.add_argument("--methods", nargs="+", default=["full", "lora_r8"])
-    parser.add_argument("--long-epochs", type=float, nargs="+", default=[6],
-                        help="one more pair per method at each of these epoch counts (the demo's: 3); 0 = none")
+    parser.add_argument(
+        "--long-epochs",
+        type=float,
+        nargs="+",
+        default=[6],
+        help="one more pair per method at each of these epoch counts (the demo's: 3); 0 = none",
+    )
     parser.add_argument("--section", type=Path, help="write the markdown section here (else print it)")
-    parser.add_argument("--machine-cache", "--layout-cache", dest="machine_cache", choices=["warm", "cold"],
-                        default="warm",
-                        help="what a machine keeps between studies (model layout, parsed code imports, bytecode): "
-                             "primed once (warm: every study after a user's first) or emptied before each pipeline "
-                             "study (cold: the first)")
+    parser.add_argument(
+        "--machine-cache",
+        "--layout-cache",
+        dest="machine_cache",
+        choices=["warm", "cold"],
+        default="warm",
+        help="what a machine keeps between studies (model layout, parsed code imports, bytecode): "
+        "primed once (warm: every study after a user's first) or emptied before each pipeline "
+        "study (cold: the first)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the snapshot (its path is printed)")
     args = parser.parse_args()
     demo_methods = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["methods"]
     unknown = sorted(set(args.methods) - set(demo_methods))
     if unknown:
-        parser.error(f"--methods {' '.join(unknown)}: not a method of config/config.yaml; choose from "
-                     f"{', '.join(demo_methods)}")
+        parser.error(
+            f"--methods {' '.join(unknown)}: not a method of config/config.yaml; choose from {', '.join(demo_methods)}"
+        )
     pairs = 3 if args.quick else args.pairs
     if pairs < 1:
         parser.error(f"--pairs {pairs}: at least one plain/pipeline pair per method is needed for the medians")
@@ -311,9 +408,17 @@ def main() -> None:
     env = snapshot_env(study)
     config = bench_config(study)
     probes = [torch_import_s(study, env)]
-    model = subprocess.run([sys.executable, "-c", "from tunetrace.models.embedded import resolve_embedded as r; "
-                            "print(r('all-MiniLM-L6-v2'))"], env=env, capture_output=True, text=True,
-                           check=True).stdout.strip()
+    model = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from tunetrace.models.embedded import resolve_embedded as r; print(r('all-MiniLM-L6-v2'))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     cold = args.machine_cache == "cold"
     if not cold:
         prime_machine_cache(study, env)
@@ -324,8 +429,12 @@ def main() -> None:
             loads.append(loadavg())
             plains.append(run_plain(study, env, model, config["methods"][name], f"{name}-{i}"))
             pipes.append(run_pipeline(study, env, name, f"{name}-{i}", cold))
-            print(f"{name} pair {i + 1}: plain {plains[-1]['wall']:.1f} s, pipeline {pipes[-1]['wall']:.1f} s "
-                  f"(load {loads[-1]})", file=sys.stderr, flush=True)
+            print(
+                f"{name} pair {i + 1}: plain {plains[-1]['wall']:.1f} s, pipeline {pipes[-1]['wall']:.1f} s "
+                f"(load {loads[-1]})",
+                file=sys.stderr,
+                flush=True,
+            )
         parts, summary = method_section(name, plains, pipes)
         sections += parts
         summaries.append(summary)
@@ -337,8 +446,18 @@ def main() -> None:
         points: dict[str, list[tuple[float, float, float]]] = {}
         for name in args.methods:
             short_row = next(s for s in summaries if s[0] == name)
-            rows[name] = [[name, f"{short[name]:g}", short_row[1], short_row[2], short_row[2] - short_row[1],
-                           short_row[3], short_row[5], short_row[7]]]
+            rows[name] = [
+                [
+                    name,
+                    f"{short[name]:g}",
+                    short_row[1],
+                    short_row[2],
+                    short_row[2] - short_row[1],
+                    short_row[3],
+                    short_row[5],
+                    short_row[7],
+                ]
+            ]
             points[name] = [(float(short[name]), short_row[1], short_row[2])]
         for epochs in long_epochs:
             set_epochs(study, config, epochs)
@@ -346,20 +465,46 @@ def main() -> None:
                 loads.append(loadavg())
                 plain = run_plain(study, env, model, config["methods"][name], f"{name}-long{epochs:g}")
                 pipe = run_pipeline(study, env, name, f"{name}-long{epochs:g}", cold)
-                print(f"{name} at {epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
-                      f"(load {loads[-1]})", file=sys.stderr, flush=True)
-                rows[name].append([name, f"{epochs:g}", plain["wall"], pipe["wall"], pipe["wall"] - plain["wall"],
-                                   pipe["wall"] / plain["wall"], pipe["run_jobs"] / plain["wall"],
-                                   pipe["sps"] / plain["sps"]])
+                print(
+                    f"{name} at {epochs:g} epochs: plain {plain['wall']:.1f} s, pipeline {pipe['wall']:.1f} s "
+                    f"(load {loads[-1]})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rows[name].append(
+                    [
+                        name,
+                        f"{epochs:g}",
+                        plain["wall"],
+                        pipe["wall"],
+                        pipe["wall"] - plain["wall"],
+                        pipe["wall"] / plain["wall"],
+                        pipe["run_jobs"] / plain["wall"],
+                        pipe["sps"] / plain["sps"],
+                    ]
+                )
                 points[name].append((epochs, plain["wall"], pipe["wall"]))
         lengths = [row for name in args.methods for row in rows[name]]
-        crossings = [[name, *(crossover(points[name]) or ("-", "-")), _gap_trend(points[name])]
-                     for name in args.methods]
+        crossings = [
+            [name, *(crossover(points[name]) or ("-", "-")), _gap_trend(points[name])] for name in args.methods
+        ]
     probes.append(torch_import_s(study, env))
     rules = sorted({job.rule for job in pipes[0]["jobs"]})
     imports = import_times(study, env, rules)
-    text = render(args, pairs, commit, summaries, sections, imports, load_before, loads, time.perf_counter() - start,
-                  lengths, crossings, probes)
+    text = render(
+        args,
+        pairs,
+        commit,
+        summaries,
+        sections,
+        imports,
+        load_before,
+        loads,
+        time.perf_counter() - start,
+        lengths,
+        crossings,
+        probes,
+    )
     if args.section:
         args.section.write_text(text)
     else:
@@ -370,20 +515,40 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(study.parent)], check=True)
 
 
-def render(args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings,
-           probes) -> str:
-    command = (f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
-               f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)} "
-               f"--machine-cache {args.machine_cache}")
+def render(
+    args, pairs, commit, summaries, sections, imports, load_before, loads, wall, lengths, crossings, probes
+) -> str:
+    command = (
+        f"python bench/bench_overhead.py --pairs {pairs} --methods {' '.join(args.methods)} "
+        f"--long-epochs {' '.join(f'{epochs:g}' for epochs in args.long_epochs)} "
+        f"--machine-cache {args.machine_cache}"
+    )
     lines = [
-        "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)", "",
-        f"Command: `{command}`", "",
+        "### Pipeline vs the plain Trainer script (one run: prepare, train, evaluate)",
+        "",
+        f"Command: `{command}`",
+        "",
         f"Snapshot of commit {commit}; load average before {load_before}, at each pair "
         f"{', '.join(loads)}, after {loadavg()}; {wall:.0f} s in all. Machine speed probe (fresh-interpreter "
-        f"`import torch`, median of 3): {probes[0]:.2f} s before, {probes[1]:.2f} s after.", "",
-        md_table(["method", "plain wall (s, median)", "pipeline wall (s, median)", "wall ratio (goal <= 1.10)",
-                  "meets", "per-run jobs ratio (goal <= 1.10)", "meets", "throughput ratio (goal >= 0.97)", "meets",
-                  "plain accuracy", "pipeline accuracy"], summaries), "",
+        f"`import torch`, median of 3): {probes[0]:.2f} s before, {probes[1]:.2f} s after.",
+        "",
+        md_table(
+            [
+                "method",
+                "plain wall (s, median)",
+                "pipeline wall (s, median)",
+                "wall ratio (goal <= 1.10)",
+                "meets",
+                "per-run jobs ratio (goal <= 1.10)",
+                "meets",
+                "throughput ratio (goal >= 0.97)",
+                "meets",
+                "plain accuracy",
+                "pipeline accuracy",
+            ],
+            summaries,
+        ),
+        "",
         "- Plain: `bench/plain_trainer.py`, the ~40-line Trainer script a user would write (same data, "
         "hyperparameters, checkpoint every 30 steps, save_total_limit 2, evaluation on the eval split); "
         "pipeline: `snakemake results/eval/<method>/demo_sentiment/seed0/metrics.json --cores 2` from an "
@@ -395,14 +560,16 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         "and planning per `snakemake` call, and per task the data preparation and the model check that runs "
         "before any job loads weights (check_model; kept so that a bad model name, config or LoRA target fails "
         "one cheap job instead of every run of the study).",
-        ("- Machine cache warm: one check_model before the pairs filled what a machine keeps between studies, "
-         "as on a machine that has run a study of this model before: check_model found the model's layout "
-         "cached and imported no torch, Snakemake found the rules' code imports parsed, Python the package's "
-         "bytecode compiled. "
-         if args.machine_cache == "warm" else
-         "- Machine cache cold: emptied before each pipeline study, as a user's first study on a machine: "
-         "check_model imported torch and the model's transformers code and built the model on the meta device, "
-         "Snakemake parsed the rules' code imports, Python compiled the package. ")
+        (
+            "- Machine cache warm: one check_model before the pairs filled what a machine keeps between studies, "
+            "as on a machine that has run a study of this model before: check_model found the model's layout "
+            "cached and imported no torch, Snakemake found the rules' code imports parsed, Python the package's "
+            "bytecode compiled. "
+            if args.machine_cache == "warm"
+            else "- Machine cache cold: emptied before each pipeline study, as a user's first study on a machine: "
+            "check_model imported torch and the model's transformers code and built the model on the meta device, "
+            "Snakemake parsed the rules' code imports, Python compiled the package. "
+        )
         + "`--machine-cache cold|warm` gives the other case.",
         "- Throughput: the Trainer's `train_samples_per_second` (plain) against run.json's (pipeline).",
         "- Same backbone and compute, different head: the pipeline's embedded-model head is mean-pooled, the "
@@ -414,26 +581,48 @@ def render(args, pairs, commit, summaries, sections, imports, load_before, loads
         "is a job's wall minus the span of its log lines; model loads, captures and lineage from the jobs' "
         "`loaded model`, `captured` and `lineage: recorded` log lines; checksums timed apart on the run's "
         "saved directories. The monitor is not timed per run here (bench_monitor: 0.55 % of training at the "
-        "default logging_steps 5).", "",
+        "default logging_steps 5).",
+        "",
     ]
     if lengths:
         longer = ", ".join(f"{epochs:g}" for epochs in args.long_epochs if epochs)
-        lines += ["#### The ratio against the run's length", "",
-                  "The same runs at the demo's 3 epochs (median of the pairs above) and at "
-                  f"{longer} epochs (one pair each, plain first). The pipeline's extra seconds are mostly "
-                  "fixed per run (processes, imports, the model check, Snakemake's planning), so the wall ratio "
-                  "falls as training grows; the throughput ratio is per sample and does not.", "",
-                  md_table(["method", "epochs", "plain wall (s)", "pipeline wall (s)", "pipeline - plain (s)",
-                            "wall ratio (goal <= 1.10)", "per-run jobs ratio (goal <= 1.10)",
-                            "throughput ratio (goal >= 0.97)"], lengths), "",
-                  "Where the whole-process ratio reaches the goal: straight lines through each method's points "
-                  "above (plain and pipeline wall against epochs, least squares) cross 1.10 at the run length "
-                  "below; `-` where they do not cross (the extra seconds grew with the run faster than 10 % of "
-                  "the plain script's time, a per-epoch cost or the machine's noise between the lengths).", "",
-                  md_table(["method", "epochs", "plain wall (s)", "pipeline - plain"], crossings), ""]
+        lines += [
+            "#### The ratio against the run's length",
+            "",
+            "The same runs at the demo's 3 epochs (median of the pairs above) and at "
+            f"{longer} epochs (one pair each, plain first). The pipeline's extra seconds are mostly "
+            "fixed per run (processes, imports, the model check, Snakemake's planning), so the wall ratio "
+            "falls as training grows; the throughput ratio is per sample and does not.",
+            "",
+            md_table(
+                [
+                    "method",
+                    "epochs",
+                    "plain wall (s)",
+                    "pipeline wall (s)",
+                    "pipeline - plain (s)",
+                    "wall ratio (goal <= 1.10)",
+                    "per-run jobs ratio (goal <= 1.10)",
+                    "throughput ratio (goal >= 0.97)",
+                ],
+                lengths,
+            ),
+            "",
+            "Where the whole-process ratio reaches the goal: straight lines through each method's points "
+            "above (plain and pipeline wall against epochs, least squares) cross 1.10 at the run length "
+            "below; `-` where they do not cross (the extra seconds grew with the run faster than 10 % of "
+            "the plain script's time, a per-epoch cost or the machine's noise between the lengths).",
+            "",
+            md_table(["method", "epochs", "plain wall (s)", "pipeline - plain"], crossings),
+            "",
+        ]
     lines += sections
-    lines += ["#### Import time of each workflow script's imports (fresh interpreter, best of 2)", "",
-              md_table(["script", "seconds"], [[k, v] for k, v in imports.items()]), ""]
+    lines += [
+        "#### Import time of each workflow script's imports (fresh interpreter, best of 2)",
+        "",
+        md_table(["script", "seconds"], [[k, v] for k, v in imports.items()]),
+        "",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -41,9 +41,12 @@ TARGET = "results/comparison.json"
 # `snakemake --touch` sleeps 0.1 s in every job (Snakemake's touch executor, so the touched outputs' mtimes follow
 # the DAG): 196 s of sleep for the 1961-job study, most of this benchmark. 5 ms still puts every job in a later
 # mtime tick; the no-op check after it (no job planned) fails the benchmark should the mtimes ever collide.
-FAST_TOUCH = [str(Path(sys.executable).parent / "python"), "-c",
-              "import snakemake.executors.touch as touch; touch.Executor.SLEEPING_TIME = 0.005; "
-              "from snakemake.cli import main; main()"]
+FAST_TOUCH = [
+    str(Path(sys.executable).parent / "python"),
+    "-c",
+    "import snakemake.executors.touch as touch; touch.Executor.SLEEPING_TIME = 0.005; "
+    "from snakemake.cli import main; main()",
+]
 FIGURE = Path("bench") / "figures" / "planning_scale.png"
 # (tasks, methods, seeds): the demo's shape (30 jobs), then about 100, 500 and 2,000 jobs
 SIZES = [(1, 2, 2), (2, 2, 4), (4, 4, 5), (8, 4, 10)]
@@ -52,8 +55,16 @@ METHOD_TEMPLATES = ["full", "lora_r8"]  # alternated, so half the methods are Lo
 
 def scratch_checkout(dest: Path) -> Path:
     """A copy of this checkout's tracked and untracked, not ignored files (no results/, no .snakemake/)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = REPO / name
         if source.is_file() and not name.startswith(("results/", "benchmarks/", "logs/")):
@@ -87,8 +98,9 @@ def timed(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tupl
     return elapsed, done.stdout + done.stderr
 
 
-def median_time(args: list[str], cwd: Path, repeats: int,
-                env: dict[str, str] | None = None) -> tuple[float, list[float], str]:
+def median_time(
+    args: list[str], cwd: Path, repeats: int, env: dict[str, str] | None = None
+) -> tuple[float, list[float], str]:
     times, output = [], ""
     for _ in range(repeats):
         seconds, output = timed(args, cwd, env)
@@ -125,8 +137,15 @@ def measure_size(checkout: Path, size: tuple[int, int, int], repeats: int, touch
         shutil.rmtree(checkout / tree, ignore_errors=True)
     command = [SNAKEMAKE, "-n", TARGET, "--configfile", config_name]
     median, times, output = median_time(command, checkout, repeats)
-    row = {"tasks": tasks, "methods": methods, "seeds": seeds, "runs": tasks * methods * seeds,
-           "jobs": job_total(output), "median": median, "times": times}
+    row = {
+        "tasks": tasks,
+        "methods": methods,
+        "seeds": seeds,
+        "runs": tasks * methods * seeds,
+        "jobs": job_total(output),
+        "median": median,
+        "times": times,
+    }
     if touched:
         finish_by_touch(checkout, config_name)
         row["noop"], row["noop_times"], noop_out = median_time(command, checkout, repeats)
@@ -154,8 +173,9 @@ def measure_noop(finished: Path, repeats: int) -> dict:
     real, real_times, real_out = median_time([SNAKEMAKE, TARGET], finished, repeats)
     for label, output in (("-n", dry_out), ("run", real_out)):
         if job_total(output) or "Nothing to be done" not in output:
-            raise RuntimeError(f"the demo in {finished} is not finished (snakemake {label} has jobs to run):\n"
-                               f"{output[-2000:]}")
+            raise RuntimeError(
+                f"the demo in {finished} is not finished (snakemake {label} has jobs to run):\n{output[-2000:]}"
+            )
     return {"dry": dry, "dry_times": dry_times, "real": real, "real_times": real_times}
 
 
@@ -194,8 +214,12 @@ def plot(rows: list[dict], noop: dict | None, demo_jobs: int, path: Path) -> Non
         ax.plot([r["jobs"]] * len(r["times"]), r["times"], ".", color="grey", alpha=0.6)
     touched = [r for r in rows if "noop" in r]
     if touched:
-        ax.plot([r["jobs"] for r in touched], [r["noop"] for r in touched], "o--",
-                label="no-op snakemake -n, study finished by --touch")
+        ax.plot(
+            [r["jobs"] for r in touched],
+            [r["noop"] for r in touched],
+            "o--",
+            label="no-op snakemake -n, study finished by --touch",
+        )
     if noop:
         ax.plot([demo_jobs], [noop["dry"]], "s", label="no-op snakemake -n, finished demo")
         ax.plot([demo_jobs], [noop["real"]], "^", label="no-op snakemake, finished demo")
@@ -224,24 +248,33 @@ SLURM_NOTE = (
     "the Slurm client installed and a slurm.conf whose controller is down, scontrol retries the connection for "
     "about 9 s before it fails, and every command waits for it. On this machine that slurm.conf was slurmd's "
     "configless cache (`/run/slurm/conf`, a link into the test cluster's spool) left behind after "
-    "`tests/slurm/stop_cluster.sh` stopped the daemons; the row above reproduces it with `SLURM_CONF`.")
+    "`tests/slurm/stop_cluster.sh` stopped the daemons; the row above reproduces it with `SLURM_CONF`."
+)
 
 
 def section(command: str, rows: list[dict], noop: dict | None, demo_jobs: int, startup: dict) -> str:
     times = lambda values: ", ".join(f"{v:.2f}" for v in values)  # noqa: E731
-    lines = ["### How Snakemake's cost grows with the study", "", f"Command: `{command}`", "",
-             "Planning: `snakemake -n results/comparison.json --configfile CFG` on an empty results tree. No-op "
-             "(touched): the same command once every output exists as a placeholder recorded by "
-             "`snakemake --touch --forceall` (real metadata: params with code hashes, input sets and checksums; "
-             "placeholder bytes), as tests/test_rerun.py finishes its studies.", "",
-             "| study (tasks x methods x seeds) | training runs | jobs | planning, median (s) | runs (s) | "
-             "no-op on the touched study, median (s) | runs (s) | goal |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### How Snakemake's cost grows with the study",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Planning: `snakemake -n results/comparison.json --configfile CFG` on an empty results tree. No-op "
+        "(touched): the same command once every output exists as a placeholder recorded by "
+        "`snakemake --touch --forceall` (real metadata: params with code hashes, input sets and checksums; "
+        "placeholder bytes), as tests/test_rerun.py finishes its studies.",
+        "",
+        "| study (tasks x methods x seeds) | training runs | jobs | planning, median (s) | runs (s) | "
+        "no-op on the touched study, median (s) | runs (s) | goal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         goal = "plan 500 jobs < 5 s: " + ("met" if r["median"] < 5 else "**missed**") if 300 <= r["jobs"] <= 700 else ""
         touched = (f"{r['noop']:.2f} | {times(r['noop_times'])}") if "noop" in r else "- | -"
-        lines.append(f"| {r['tasks']} x {r['methods']} x {r['seeds']} | {r['runs']} | {r['jobs']} | "
-                     f"{r['median']:.2f} | {times(r['times'])} | {touched} | {goal} |")
+        lines.append(
+            f"| {r['tasks']} x {r['methods']} x {r['seeds']} | {r['runs']} | {r['jobs']} | "
+            f"{r['median']:.2f} | {times(r['times'])} | {touched} | {goal} |"
+        )
     fixed, per_job = fit(rows, "median")
     lines += ["", f"Planning fits {fixed:.2f} s + {per_job:.2f} ms per job (least squares over the rows above)"]
     if all("noop" in r for r in rows):
@@ -249,20 +282,31 @@ def section(command: str, rows: list[dict], noop: dict | None, demo_jobs: int, s
         lines[-1] += f"; the touched no-op {fixed:.2f} s + {per_job:.2f} ms per job"
     lines[-1] += "."
     lines.append("")
-    lines += ["No-op on the really finished demo (every output made by its own job with this code):", "",
-              "| no-op rerun of the finished demo | jobs | median (s) | runs (s) | goal |", "|---|---|---|---|---|"]
+    lines += [
+        "No-op on the really finished demo (every output made by its own job with this code):",
+        "",
+        "| no-op rerun of the finished demo | jobs | median (s) | runs (s) | goal |",
+        "|---|---|---|---|---|",
+    ]
     if noop:
         for key, label in (("dry", f"`snakemake -n {TARGET}`"), ("real", f"`snakemake {TARGET}`")):
             verdict = "met" if noop[key] < 3 else "**missed**"
-            lines.append(f"| {label} | {demo_jobs} | {noop[key]:.2f} | {times(noop[key + '_times'])} | "
-                         f"< 3 s: {verdict} |")
+            lines.append(
+                f"| {label} | {demo_jobs} | {noop[key]:.2f} | {times(noop[key + '_times'])} | < 3 s: {verdict} |"
+            )
     else:
         lines.append("| not measured (--quick without --finished DIR) | | | | < 3 s |")
-    lines += ["", "| start-up | median (s) | runs (s) |", "|---|---|---|",
-              f"| `snakemake --version` | {startup['plain']:.2f} | {times(startup['plain_times'])} |"]
+    lines += [
+        "",
+        "| start-up | median (s) | runs (s) |",
+        "|---|---|---|",
+        f"| `snakemake --version` | {startup['plain']:.2f} | {times(startup['plain_times'])} |",
+    ]
     if "dead" in startup:
-        lines.append(f"| `snakemake --version`, SLURM_CONF names a controller that is down | {startup['dead']:.2f} | "
-                     f"{times(startup['dead_times'])} |")
+        lines.append(
+            f"| `snakemake --version`, SLURM_CONF names a controller that is down | {startup['dead']:.2f} | "
+            f"{times(startup['dead_times'])} |"
+        )
     if "dead" in startup:
         lines += ["", SLURM_NOTE]
     lines += ["", f"![planning time against study size]({FIGURE.as_posix()})", ""]
@@ -274,9 +318,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 planning run per size, no demo run of its own")
     parser.add_argument("--repeats", type=int, default=None, help="runs per measurement (default 3; 1 with --quick)")
     parser.add_argument("--finished", type=Path, help="a checkout whose demo (results/comparison.json) is finished")
-    parser.add_argument("--dead-slurm-conf", nargs="?", const="auto",
-                        help="a slurm.conf whose controller is down, for a start-up row (no value: a minimal one "
-                             "naming localhost:9; needs scontrol on PATH)")
+    parser.add_argument(
+        "--dead-slurm-conf",
+        nargs="?",
+        const="auto",
+        help="a slurm.conf whose controller is down, for a start-up row (no value: a minimal one "
+        "naming localhost:9; needs scontrol on PATH)",
+    )
     parser.add_argument("--no-touched", action="store_true", help="skip the no-op runs on touched placeholder studies")
     parser.add_argument("--section", type=Path, help="write the markdown section here too")
     args = parser.parse_args()

@@ -35,8 +35,9 @@ def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_one(model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, data: Path,
-            out: Path) -> dict[str, Any]:
+def run_one(
+    model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, data: Path, out: Path
+) -> dict[str, Any]:
     """Train, evaluate (and merge + verify for LoRA) one run; its numbers, wall times and load averages."""
     from tunetrace.stages.merge import merge_adapter
     from tunetrace.stages.pilot import score_pilot
@@ -52,14 +53,23 @@ def run_one(model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec
     result["eval_wall_s"] = time.time() - start
     if method.is_lora:
         merge_adapter(model, task, out / "run" / A.FINAL_DIR, out / "merged")
-        check = verify_merge(model, task, spec, data, out / "run" / A.FINAL_DIR, out / "merged",
-                             out / "merge_check.json")
+        check = verify_merge(
+            model, task, spec, data, out / "run" / A.FINAL_DIR, out / "merged", out / "merge_check.json"
+        )
         result["merge_check"] = {"passed": check["passed"], **{k: q["value"] for k, q in check["quantities"].items()}}
     run = json.loads((out / "run" / A.RUN_METADATA).read_text())
     metric = metrics["primary_metric"]
-    result.update({"load_end": _load(), "pooling": run["pooling"], "steps": run["global_steps"],
-                   "train_time_s": run["train_wall_time_s"], "metric": metric, "value": metrics[metric],
-                   "ci": metrics.get("ci", {}).get(metric)})
+    result.update(
+        {
+            "load_end": _load(),
+            "pooling": run["pooling"],
+            "steps": run["global_steps"],
+            "train_time_s": run["train_wall_time_s"],
+            "metric": metric,
+            "value": metrics[metric],
+            "ci": metrics.get("ci", {}).get(metric),
+        }
+    )
     (out / "bench.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -67,11 +77,14 @@ def run_one(model: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec
 def row(task: str, method: str, rows: tuple[int, int], r: dict[str, Any]) -> str:
     ci = r["ci"] or [float("nan")] * 2
     merge = r.get("merge_check")
-    merge_txt = ("n/a" if merge is None
-                 else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})")
-    return (f"| {task} | {method} | {r['pooling']} | {rows[0]} / {rows[1]} | {r['steps']} "
-            f"| {r['metric']} {r['value']:.4f} [{ci[0]:.3f}, {ci[1]:.3f}] | {r['train_wall_s']:.0f} "
-            f"| {r['eval_wall_s']:.0f} | {r['load_start']} → {r['load_end']} | {merge_txt} |")
+    merge_txt = (
+        "n/a" if merge is None else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})"
+    )
+    return (
+        f"| {task} | {method} | {r['pooling']} | {rows[0]} / {rows[1]} | {r['steps']} "
+        f"| {r['metric']} {r['value']:.4f} [{ci[0]:.3f}, {ci[1]:.3f}] | {r['train_wall_s']:.0f} "
+        f"| {r['eval_wall_s']:.0f} | {r['load_start']} → {r['load_end']} | {merge_txt} |"
+    )
 
 
 def paired_difference(first: Path, second: Path, samples: int = 1000) -> dict[str, float]:
@@ -87,8 +100,14 @@ def paired_difference(first: Path, second: Path, samples: int = 1000) -> dict[st
     boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(samples)]
     only_second, only_first = int((diff > 0).sum()), int((diff < 0).sum())
     p = binomtest(only_second, only_second + only_first).pvalue if only_second + only_first else 1.0
-    return {"diff": float(diff.mean()), "lo": float(np.percentile(boot, 2.5)), "hi": float(np.percentile(boot, 97.5)),
-            "only_second": only_second, "only_first": only_first, "p": float(p)}
+    return {
+        "diff": float(diff.mean()),
+        "lo": float(np.percentile(boot, 2.5)),
+        "hi": float(np.percentile(boot, 97.5)),
+        "only_second": only_second,
+        "only_first": only_first,
+        "p": float(p),
+    }
 
 
 def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
@@ -97,12 +116,19 @@ def paired(task_dir: Path, method: str, samples: int = 1000) -> str | None:
     if not all(f.exists() for f in files):
         return None
     d = paired_difference(*files, samples=samples)
-    return (f"| {task_dir.name} | {method} | {d['diff']:+.4f} [{d['lo']:+.3f}, {d['hi']:+.3f}] "
-            f"| {d['only_second']} / {d['only_first']} | {d['p']:.2f} |")
+    return (
+        f"| {task_dir.name} | {method} | {d['diff']:+.4f} [{d['lo']:+.3f}, {d['hi']:+.3f}] "
+        f"| {d['only_second']} / {d['only_first']} | {d['p']:.2f} |"
+    )
 
 
-def run_study(config_path: str | Path, out: Path, seed: int | None = None, poolings: list[str] | None = None,
-              methods: list[str] | None = None) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
+def run_study(
+    config_path: str | Path,
+    out: Path,
+    seed: int | None = None,
+    poolings: list[str] | None = None,
+    methods: list[str] | None = None,
+) -> list[tuple[str, str, tuple[int, int], dict[str, Any]]]:
     """Every task x pooling x method of a study config, trained once (finished runs reused): (task, method,
     (train rows, eval rows), bench.json) per run. poolings None: each task's own `pooling`; methods None: all."""
     from tunetrace.stages.prepare import prepare_task_data
@@ -124,8 +150,13 @@ def run_study(config_path: str | Path, out: Path, seed: int | None = None, pooli
                     continue
                 run_dir = out / name / pooling / method_name
                 done = run_dir / "bench.json"
-                result = json.loads(done.read_text()) if done.exists() else run_one(
-                    model, task, MethodSpec.from_dict(method_name, method_config), spec, seed, data, run_dir)
+                result = (
+                    json.loads(done.read_text())
+                    if done.exists()
+                    else run_one(
+                        model, task, MethodSpec.from_dict(method_name, method_config), spec, seed, data, run_dir
+                    )
+                )
                 results.append((name, method_name, rows, result))
                 print(row(name, method_name, rows, result), flush=True)
     return results
@@ -140,12 +171,16 @@ def main() -> None:
     args = parser.parse_args()
     results = run_study(args.config, Path(args.out), args.seed, args.poolings)
     config = yaml.safe_load(Path(args.config).read_text())
-    print("\n| task | method | pooling | train / dev rows | steps | dev metric [95% CI] | train s | eval s "
-          "| load avg start → end (1/5/15 min) | merge check |\n|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| task | method | pooling | train / dev rows | steps | dev metric [95% CI] | train s | eval s "
+        "| load avg start → end (1/5/15 min) | merge check |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
     print("\n".join(row(*r) for r in results))
     pairs = [paired(Path(args.out) / name, method) for name in config["tasks"] for method in config["methods"]]
-    print("\n| task | method | mean - cls accuracy [paired 95% CI] | right only with mean / only with cls "
-          "| McNemar p |\n|---|---|---|---|---|")
+    print(
+        "\n| task | method | mean - cls accuracy [paired 95% CI] | right only with mean / only with cls "
+        "| McNemar p |\n|---|---|---|---|---|"
+    )
     print("\n".join(p for p in pairs if p))
 
 

@@ -44,18 +44,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="scratch directory for data and runs")
     parser.add_argument("--tasks", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--methods", nargs="+", help="train only these (e.g. two processes side by side, one "
-                        "thread each: OMP_NUM_THREADS=1); the table needs both")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        help="train only these (e.g. two processes side by side, one "
+        "thread each: OMP_NUM_THREADS=1); the table needs both",
+    )
     args = parser.parse_args()
     out = Path(args.out)
-    lines = ["| task | method | head pooling | train / dev rows | steps | dev accuracy [95% CI] | majority baseline "
-             "| published MiniLM-L6 | goal | met | train wall (s) | load avg start → end | merge check |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    gaps = ["| task | LoRA - full accuracy [paired 95% CI] | right only with LoRA / only with full | McNemar p |",
-            "|---|---|---|---|"]
+    lines = [
+        "| task | method | head pooling | train / dev rows | steps | dev accuracy [95% CI] | majority baseline "
+        "| published MiniLM-L6 | goal | met | train wall (s) | load avg start → end | merge check |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    gaps = [
+        "| task | LoRA - full accuracy [paired 95% CI] | right only with LoRA / only with full | McNemar p |",
+        "|---|---|---|---|",
+    ]
     for task in args.tasks:
-        runs = {method: (rows, result) for _, method, rows, result in run_study(CONFIGS[task], out,
-                                                                                methods=args.methods)}
+        runs = {
+            method: (rows, result) for _, method, rows, result in run_study(CONFIGS[task], out, methods=args.methods)
+        }
         if args.methods:
             continue
         label, base = majority(out, task)
@@ -69,17 +78,24 @@ def main() -> None:
             else:
                 goal, met = f"CI above the majority {100 * base:.1f}", lo > 100 * base
             merge = r.get("merge_check")
-            merge_txt = "n/a" if merge is None else (f"{'pass' if merge['passed'] else 'FAIL'} "
-                                                     f"({merge['max_abs_logit_diff']:.1e})")
-            lines.append(f"| {task} | {method} | {r['pooling']} | {rows[0]:,} / {rows[1]:,} | {r['steps']:,} "
-                         f"| {acc:.2f} [{lo:.1f}, {hi:.1f}] | {100 * base:.1f} ({label}) | {PUBLISHED[task]} "
-                         f"| {goal} | {'yes' if met else '**no**'} | {r['train_wall_s']:.0f} "
-                         f"| {r['load_start']} → {r['load_end']} | {merge_txt} |")
+            merge_txt = (
+                "n/a"
+                if merge is None
+                else (f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})")
+            )
+            lines.append(
+                f"| {task} | {method} | {r['pooling']} | {rows[0]:,} / {rows[1]:,} | {r['steps']:,} "
+                f"| {acc:.2f} [{lo:.1f}, {hi:.1f}] | {100 * base:.1f} ({label}) | {PUBLISHED[task]} "
+                f"| {goal} | {'yes' if met else '**no**'} | {r['train_wall_s']:.0f} "
+                f"| {r['load_start']} → {r['load_end']} | {merge_txt} |"
+            )
         pooling = runs["full"][1]["pooling"]
         files = [out / task / pooling / m / "eval" / "predictions.parquet" for m in ("full", "lora_r8")]
         d = paired_difference(*files)
-        gaps.append(f"| {task} | {100 * d['diff']:+.2f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] "
-                    f"| {d['only_second']} / {d['only_first']} | {d['p']:.2g} |")
+        gaps.append(
+            f"| {task} | {100 * d['diff']:+.2f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] "
+            f"| {d['only_second']} / {d['only_first']} | {d['p']:.2g} |"
+        )
     if args.methods:
         return
     print("\n".join(lines) + "\n\n" + "\n".join(gaps))

@@ -30,11 +30,25 @@ def build_model(tiny: bool) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     if tiny:
-        config = LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256)
+        config = LlamaConfig(
+            vocab_size=1000,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=256,
+        )
     else:
-        config = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=16,
-                             num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=2048)
+        config = LlamaConfig(
+            vocab_size=32000,
+            hidden_size=2048,
+            intermediate_size=5632,
+            num_hidden_layers=16,
+            num_attention_heads=16,
+            num_key_value_heads=16,
+            max_position_embeddings=2048,
+        )
     torch.manual_seed(0)
     return LlamaForCausalLM(config)
 
@@ -91,16 +105,28 @@ def main() -> None:
     timer = make_timer(args.warmup)
     gpu = torch.cuda.is_available()
     training_args = TrainingArguments(
-        output_dir=args.out, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-        learning_rate=1e-4, bf16=gpu, use_cpu=not gpu, save_strategy="no", report_to=[], logging_steps=10,
-        gradient_checkpointing=not args.tiny, dataloader_num_workers=0,
+        output_dir=args.out,
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps,
+        learning_rate=1e-4,
+        bf16=gpu,
+        use_cpu=not gpu,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10,
+        gradient_checkpointing=not args.tiny,
+        dataloader_num_workers=0,
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=data, callbacks=[timer])
     trainer.train()
     tokens_per_s = args.batch_size * seq_len * timer.steps / timer.elapsed
     result = {
-        "stage": args.stage, "parameters": n_params, "batch_size": args.batch_size, "seq_len": seq_len,
-        "timed_steps": timer.steps, "tokens_per_s": tokens_per_s,
+        "stage": args.stage,
+        "parameters": n_params,
+        "batch_size": args.batch_size,
+        "seq_len": seq_len,
+        "timed_steps": timer.steps,
+        "tokens_per_s": tokens_per_s,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if gpu else None,
         "mfu": 6 * n_params * tokens_per_s / (args.peak_tflops * 1e12) if gpu else None,
         "device": torch.cuda.get_device_name(0) if gpu else "cpu",

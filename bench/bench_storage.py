@@ -63,6 +63,7 @@ def human(n: float) -> str:
 
 # ---------------------------------------------------------------- measured on the embedded model
 
+
 def embedded_setup(tmp: Path):  # type: ignore[no-untyped-def]
     """The demo task, the embedded model and its probe frame (prepared as the workflow's prepare_data does)."""
     from tunetrace.config import ModelSpec, TaskSpec
@@ -104,15 +105,27 @@ def measure_one(model, tokenizer, task, frame, settings: dict, out: Path) -> dic
     layers = len(meta["layers"])
     hidden = meta["layers"][0]["shape"][-1]
     formula = payload_bytes(layers, hidden, len(probe.ids), spec.pooling, spec.dtype, tokens)
-    return {"layers": layers, "hidden": hidden, "probe": len(probe.ids), "pooling": spec.pooling,
-            "dtype": spec.dtype, "tokens": tokens, "measured": sum(sizes.values()), "formula": formula,
-            "metadata": sizes["metadata.json"], "files": len(sizes)}
+    return {
+        "layers": layers,
+        "hidden": hidden,
+        "probe": len(probe.ids),
+        "pooling": spec.pooling,
+        "dtype": spec.dtype,
+        "tokens": tokens,
+        "measured": sum(sizes.values()),
+        "formula": formula,
+        "metadata": sizes["metadata.json"],
+        "files": len(sizes),
+    }
 
 
 def measure_embedded(quick: bool) -> list[dict]:
-    grid = {"probe_size": [50, 200] if quick else [50, 200, 1000],
-            "pooling": ["mean", "none"] if quick else ["mean", "first", "none"],
-            "dtype": ["fp16", "fp32"], "layers": [None, [0, 6]]}
+    grid = {
+        "probe_size": [50, 200] if quick else [50, 200, 1000],
+        "pooling": ["mean", "none"] if quick else ["mean", "first", "none"],
+        "dtype": ["fp16", "fp32"],
+        "layers": [None, [0, 6]],
+    }
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_storage_") as tmp:
         task, tokenizer, frame, model = embedded_setup(Path(tmp))
@@ -135,40 +148,64 @@ def computed_rows() -> list[dict]:
     for name, blocks, hidden in SEED_MODELS:
         five = f"layers [{', '.join(str(blocks * k // 4) for k in range(5))}]"
         every_layer = blocks + 1
-        variants = [("default: every layer, mean, fp16, every_steps 100", every_layer, PROBE, "mean", "fp16", EVERY),
-                    ("dtype fp32", every_layer, PROBE, "mean", "fp32", EVERY),
-                    (f"pooling none ({TOKENS_NONE} padded tokens)", every_layer, PROBE, "none", "fp16", EVERY),
-                    (five, 5, PROBE, "mean", "fp16", EVERY),
-                    (f"{five}, every_steps 500", 5, PROBE, "mean", "fp16", 500),
-                    (f"{five}, every_steps 500, probe_size 500", 5, 500, "mean", "fp16", 500)]
+        variants = [
+            ("default: every layer, mean, fp16, every_steps 100", every_layer, PROBE, "mean", "fp16", EVERY),
+            ("dtype fp32", every_layer, PROBE, "mean", "fp32", EVERY),
+            (f"pooling none ({TOKENS_NONE} padded tokens)", every_layer, PROBE, "none", "fp16", EVERY),
+            (five, 5, PROBE, "mean", "fp16", EVERY),
+            (f"{five}, every_steps 500", 5, PROBE, "mean", "fp16", 500),
+            (f"{five}, every_steps 500, probe_size 500", 5, 500, "mean", "fp16", 500),
+        ]
         for label, layers, probe, pooling, dtype, every in variants:
             capture = payload_bytes(layers, hidden, probe, pooling, dtype, TOKENS_NONE)
-            rows.append({"model": name, "settings": label, "capture": capture, "run": run_bytes(capture, STEPS, every),
-                         "captures": captures_per_run(STEPS, every)})
+            rows.append(
+                {
+                    "model": name,
+                    "settings": label,
+                    "capture": capture,
+                    "run": run_bytes(capture, STEPS, every),
+                    "captures": captures_per_run(STEPS, every),
+                }
+            )
     return rows
 
 
 # ---------------------------------------------------------------- report
 
+
 def section(command: str, measured: list[dict], computed: list[dict]) -> str:
-    lines = ["### Representation storage per capture", "", f"Command: `{command}`", "",
-             "Measured on the embedded MiniLM (hidden 384; layers: all 7 = embeddings + 6 blocks, or [0, 6]); "
-             "bytes of the whole step directory against the formula's tensor bytes.", "",
-             "| layers | probe | pooling | dtype | padded tokens | measured (bytes) | formula (bytes) | "
-             "overhead: headers + metadata.json | measured / formula |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Representation storage per capture",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Measured on the embedded MiniLM (hidden 384; layers: all 7 = embeddings + 6 blocks, or [0, 6]); "
+        "bytes of the whole step directory against the formula's tensor bytes.",
+        "",
+        "| layers | probe | pooling | dtype | padded tokens | measured (bytes) | formula (bytes) | "
+        "overhead: headers + metadata.json | measured / formula |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in measured:
         tokens = r["tokens"] if r["pooling"] == "none" else "-"
-        lines.append(f"| {r['layers']} | {r['probe']} | {r['pooling']} | {r['dtype']} | {tokens} | {r['measured']:,} | "
-                     f"{r['formula']:,} | {r['measured'] - r['formula']:,} (metadata.json {r['metadata']:,}) | "
-                     f"{r['measured'] / r['formula']:.3f} |")
-    lines += ["", f"Computed for the seeds' models: probe {PROBE:,}, a {STEPS:,}-step run; layers counts "
-              "the embeddings output too (L blocks give L + 1 hidden states); per-run totals are one run's "
-              "step directories (a study multiplies them by its runs).", "",
-              "| model | settings | per capture | captures per run | per run |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['layers']} | {r['probe']} | {r['pooling']} | {r['dtype']} | {tokens} | {r['measured']:,} | "
+            f"{r['formula']:,} | {r['measured'] - r['formula']:,} (metadata.json {r['metadata']:,}) | "
+            f"{r['measured'] / r['formula']:.3f} |"
+        )
+    lines += [
+        "",
+        f"Computed for the seeds' models: probe {PROBE:,}, a {STEPS:,}-step run; layers counts "
+        "the embeddings output too (L blocks give L + 1 hidden states); per-run totals are one run's "
+        "step directories (a study multiplies them by its runs).",
+        "",
+        "| model | settings | per capture | captures per run | per run |",
+        "|---|---|---|---|---|",
+    ]
     for r in computed:
-        lines.append(f"| {r['model']} | {r['settings']} | {human(r['capture'])} | {r['captures']} | "
-                     f"{human(r['run'])} |")
+        lines.append(
+            f"| {r['model']} | {r['settings']} | {human(r['capture'])} | {r['captures']} | {human(r['run'])} |"
+        )
     return "\n".join(lines + [""])
 
 
@@ -179,8 +216,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     measured = measure_embedded(args.quick)
-    text = section(f".venv/bin/python bench/bench_storage.py {' '.join(sys.argv[1:])}".strip(), measured,
-                   computed_rows())
+    text = section(
+        f".venv/bin/python bench/bench_storage.py {' '.join(sys.argv[1:])}".strip(), measured, computed_rows()
+    )
     print(text)
     if args.section:
         args.section.write_text(text)

@@ -32,8 +32,11 @@ def study_rows(name: str, root: Path) -> list[str]:
             ev = json.loads((root / "results" / "eval" / method / task / "seed0" / "metrics.json").read_text())
             ci = ev.get("ci", {}).get(entry["primary_metric"], [float("nan")] * 2)
             merge = m["merge_check"]
-            merge_txt = ("n/a" if merge is None
-                         else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})")
+            merge_txt = (
+                "n/a"
+                if merge is None
+                else f"{'pass' if merge['passed'] else 'FAIL'} ({merge['max_abs_logit_diff']:.1e})"
+            )
             rows.append(
                 f"| {task} | {method} | {manifest['splits']['train']['rows']} | {manifest['splits']['eval']['rows']} "
                 f"| {run['global_steps']} "
@@ -42,7 +45,8 @@ def study_rows(name: str, root: Path) -> list[str]:
                 f"| {PUBLISHED.get(name, float('nan')):.3f} "
                 f"| {run['truncated_train_examples']} / {ev.get('truncated_eval_examples', 0)} "
                 f"| {m['trainable_parameters']['percent']:.2f}% | {run['train_wall_time_s']:.0f} "
-                f"| {merge_txt} |")
+                f"| {merge_txt} |"
+            )
     return rows
 
 
@@ -57,10 +61,13 @@ def group_rows(root: Path) -> list[str]:
             if not groups:
                 continue
             for group, g in groups["groups"].items():
-                rows.append(f"| {label} | {group or '(none)'} | {g['n']} | {g['positives']} | {g['negatives']} "
-                            f"| {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |")
-            rows.append(f"| {label} | largest gap | | | | "
-                        f"{groups['fpr_gap']['gap']:.3f} | {groups['fnr_gap']['gap']:.3f} | |")
+                rows.append(
+                    f"| {label} | {group or '(none)'} | {g['n']} | {g['positives']} | {g['negatives']} "
+                    f"| {g['fpr']:.3f} | {g['fnr']:.3f} | {g['accuracy']:.3f} |"
+                )
+            rows.append(
+                f"| {label} | largest gap | | | | {groups['fpr_gap']['gap']:.3f} | {groups['fnr_gap']['gap']:.3f} | |"
+            )
     return rows
 
 
@@ -69,8 +76,10 @@ def main() -> None:
     parser.add_argument("--study", action="append", default=[], help="name=DIR of a finished study")
     parser.add_argument("--squad", help="SQuAD v2 dev JSON for the no-answer check")
     args = parser.parse_args()
-    print("| task | method | train rows | dev rows | steps | dev metric [95% CI] | baseline | published MiniLM-L6 "
-          "| truncated train / dev | trainable | train s | merge check |")
+    print(
+        "| task | method | train rows | dev rows | steps | dev metric [95% CI] | baseline | published MiniLM-L6 "
+        "| truncated train / dev | trainable | train s | merge check |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     studies = dict(s.split("=", 1) for s in args.study)
     for name, root in studies.items():
@@ -78,8 +87,10 @@ def main() -> None:
     for name, root in studies.items():
         rows = group_rows(Path(root))
         if rows and name == "hatecheck":
-            print("\n| model | target_ident | n | hateful | non-hateful | FPR | FNR | accuracy |\n"
-                  "|---|---|---|---|---|---|---|---|")
+            print(
+                "\n| model | target_ident | n | hateful | non-hateful | FPR | FNR | accuracy |\n"
+                "|---|---|---|---|---|---|---|---|"
+            )
             print("\n".join(rows))
     if args.squad:
         from tunetrace.data.readers import load_squad_json
@@ -87,10 +98,12 @@ def main() -> None:
 
         rows = load_squad_json(args.squad)
         scores = squad_v2_scores({r["id"]: r["answers"] for r in rows}, {r["id"]: "" for r in rows})
-        print(f"\nSQuAD v2 dev, answer \"\" to all {scores['total']} questions: "
-              f"EM {scores['exact']:.2f}, F1 {scores['f1']:.2f} "
-              f"(HasAns F1 {scores['HasAns_f1']:.2f} on {scores['HasAns_total']}, "
-              f"NoAns F1 {scores['NoAns_f1']:.2f} on {scores['NoAns_total']})")
+        print(
+            f'\nSQuAD v2 dev, answer "" to all {scores["total"]} questions: '
+            f"EM {scores['exact']:.2f}, F1 {scores['f1']:.2f} "
+            f"(HasAns F1 {scores['HasAns_f1']:.2f} on {scores['HasAns_total']}, "
+            f"NoAns F1 {scores['NoAns_f1']:.2f} on {scores['NoAns_total']})"
+        )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ LINEAGE = re.compile(r"lineage: recorded \d+ output\(s\) of \w+ in ([\d.]+) s")
 
 # ---- pure parsing ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class JobLog:
     """What one job's log says: the span of its timestamped lines and the timed events inside it."""
@@ -86,6 +87,7 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
 
 def md_table(header: list[str], rows: list[list[object]]) -> str:
     """A markdown table; floats with 2 decimals."""
+
     def cell(value: object) -> str:
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 
@@ -99,6 +101,7 @@ def median(values: list[float]) -> float:
 
 
 # ---- jobs of a finished Snakemake run ----------------------------------------------------------------------
+
 
 @dataclass
 class Job:
@@ -132,6 +135,7 @@ def jobs_union_s(jobs: list[Job]) -> float:
 
 # ---- machine and snapshot ----------------------------------------------------------------------------------
 
+
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
@@ -145,15 +149,27 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        ram_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
+        ram_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         ram = f"{ram_kb / 2**20:.1f} GiB"
     except (OSError, StopIteration):
         ram = "unknown"
-    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
-                                   capture_output=True, text=True).stdout.strip() or "unknown"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": ram, "torch": torch_version,
-            "python": platform.python_version()}
+    torch_version = (
+        subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "torch": torch_version,
+        "python": platform.python_version(),
+    }
 
 
 def snapshot(dest: Path, repo: Path = REPO) -> str:
@@ -166,8 +182,9 @@ def snapshot(dest: Path, repo: Path = REPO) -> str:
         shutil.rmtree(dest)
     subprocess.run(["git", "clone", "-q", str(repo), str(dest)], check=True)
     (dest / ".venv").symlink_to(repo / ".venv")
-    return subprocess.run(["git", "-C", str(dest), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(dest), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def snapshot_env(dest: Path) -> dict[str, str]:

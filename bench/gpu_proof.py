@@ -42,29 +42,67 @@ log = logging.getLogger("gpu_proof")
 # ~1.0B parameters with the tiny models' 30,522-token vocabulary (tied embeddings), Llama-style.
 GPU_SIZES = {"hidden": 2048, "layers": 18, "heads": 16, "intermediate": 5632, "positions": 2048}
 PROFILES: dict[str, dict[str, Any]] = {
-    "gpu": {"sizes": GPU_SIZES, "dtype": "bfloat16", "precision": "bf16", "seq_len": 1024, "batch_size": 8,
-            "steps": 20, "warmup": 5, "resume_steps": 12, "resume_save_every": 4, "lora_r": 16, "words": 1100},
-    "tiny": {"sizes": None, "dtype": "float32", "precision": "fp32", "seq_len": 64, "batch_size": 4,
-             "steps": 4, "warmup": 1, "resume_steps": 6, "resume_save_every": 2, "lora_r": 4, "words": 80},
+    "gpu": {
+        "sizes": GPU_SIZES,
+        "dtype": "bfloat16",
+        "precision": "bf16",
+        "seq_len": 1024,
+        "batch_size": 8,
+        "steps": 20,
+        "warmup": 5,
+        "resume_steps": 12,
+        "resume_save_every": 4,
+        "lora_r": 16,
+        "words": 1100,
+    },
+    "tiny": {
+        "sizes": None,
+        "dtype": "float32",
+        "precision": "fp32",
+        "seq_len": 64,
+        "batch_size": 4,
+        "steps": 4,
+        "warmup": 1,
+        "resume_steps": 6,
+        "resume_save_every": 2,
+        "lora_r": 4,
+        "words": 80,
+    },
 }
 # Each seed study's architecture twin (models/twins.py) at about 1.0B parameters (models/size.py counts them), trained
 # with LoRA on the seed study's targets through the train_run job's code; tiny mode uses the default twin sizes.
-TWIN_BASE = {"hidden": 64, "layers": 2, "moe_layers": 4, "head_dim": 64, "kv_heads": 32, "intermediate": 5632,
-             "experts": 4, "experts_per_token": 2}
+TWIN_BASE = {
+    "hidden": 64,
+    "layers": 2,
+    "moe_layers": 4,
+    "head_dim": 64,
+    "kv_heads": 32,
+    "intermediate": 5632,
+    "experts": 4,
+    "experts_per_token": 2,
+}
 TWINS: dict[str, dict[str, Any]] = {
-    "meta-llama/Llama-2-7b-hf": {"sizes": {**TWIN_BASE, "layers": 17},
-                                 "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
-    "Qwen/Qwen2.5-14B": {"sizes": {**TWIN_BASE, "layers": 21},
-                         "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                     "down_proj"]}},
-    "openai/gpt-oss-20b": {"sizes": {**TWIN_BASE, "hidden": 1536, "moe_layers": 14, "intermediate": 1536,
-                                     "experts": 8},
-                           "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-                                    "target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]}},
+    "meta-llama/Llama-2-7b-hf": {
+        "sizes": {**TWIN_BASE, "layers": 17},
+        "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+    },
+    "Qwen/Qwen2.5-14B": {
+        "sizes": {**TWIN_BASE, "layers": 21},
+        "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+    },
+    "openai/gpt-oss-20b": {
+        "sizes": {**TWIN_BASE, "hidden": 1536, "moe_layers": 14, "intermediate": 1536, "experts": 8},
+        "lora": {
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+            "target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
+        },
+    },
 }
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
-WORDS = ("the model reads every token of a long document and learns which word comes next while the "
-         "optimizer moves its weights a little at each step until the loss stops falling").split()
+WORDS = (
+    "the model reads every token of a long document and learns which word comes next while the "
+    "optimizer moves its weights a little at each step until the loss stops falling"
+).split()
 
 
 def build_model(out: Path, profile: dict[str, Any], gpu: bool) -> Path:
@@ -73,8 +111,9 @@ def build_model(out: Path, profile: dict[str, Any], gpu: bool) -> Path:
 
     target = out / "model"
     if not (target / "config.json").is_file():
-        build_tiny_decoder(target, "llama", sizes=profile["sizes"] or SIZES, dtype=profile["dtype"],
-                           device="cuda" if gpu else "cpu")
+        build_tiny_decoder(
+            target, "llama", sizes=profile["sizes"] or SIZES, dtype=profile["dtype"], device="cuda" if gpu else "cpu"
+        )
     return target
 
 
@@ -88,13 +127,19 @@ def twin_runs(out: Path, profile: dict[str, Any], data_dir: Path, peak_tflops: f
         name = "twin-" + hub_id.split("/")[-1].lower()
         model_dir = out / name
         if not (model_dir / "config.json").is_file():
-            build_twin(model_dir, hub_id, sizes=twin["sizes"] if gpu else TWIN_SIZES, dtype=profile["dtype"],
-                       device="cuda" if gpu else "cpu")
+            build_twin(
+                model_dir,
+                hub_id,
+                sizes=twin["sizes"] if gpu else TWIN_SIZES,
+                dtype=profile["dtype"],
+                device="cuda" if gpu else "cpu",
+            )
         method = method_config("lora", profile, gpu, profile["steps"], None)
         method["lora"].update(twin["lora"])
         log.info("training the %s twin", hub_id)
-        results[hub_id] = measure(train(out, job_for(out, name, method, model_dir, data_dir, profile)), profile,
-                                  model_dir, peak_tflops, gpu)
+        results[hub_id] = measure(
+            train(out, job_for(out, name, method, model_dir, data_dir, profile)), profile, model_dir, peak_tflops, gpu
+        )
     return results
 
 
@@ -116,18 +161,30 @@ def write_data(out: Path, profile: dict[str, Any]) -> Path:
 
 
 def task_config(out: Path, profile: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "causal_lm", "source": {"train": str(out / "train.jsonl"), "eval": str(out / "eval.jsonl")},
-            "id_field": "id", "max_length": profile["seq_len"], "primary_metric": "loss"}
+    return {
+        "type": "causal_lm",
+        "source": {"train": str(out / "train.jsonl"), "eval": str(out / "eval.jsonl")},
+        "id_field": "id",
+        "max_length": profile["seq_len"],
+        "primary_metric": "loss",
+    }
 
 
 def method_config(kind: str, profile: dict[str, Any], gpu: bool, steps: int, save_every: int | None) -> dict:
     """full / lora / zero2 / zero3, bf16 on the GPU (fp32 in tiny mode), one process."""
     lora = kind == "lora"
-    method = {"type": "lora" if lora else "full", "learning_rate": 1e-4 if lora else 1e-5,
-              "batch_size": profile["batch_size"], "max_steps": steps, "logging_steps": 1, "warmup_ratio": 0.0,
-              "precision": profile["precision"], "save_every_steps": save_every,
-              "lora": {"r": profile["lora_r"], "alpha": 2 * profile["lora_r"], "dropout": 0.0},
-              "resources": {"gpus": 1 if gpu else 0}}
+    method = {
+        "type": "lora" if lora else "full",
+        "learning_rate": 1e-4 if lora else 1e-5,
+        "batch_size": profile["batch_size"],
+        "max_steps": steps,
+        "logging_steps": 1,
+        "warmup_ratio": 0.0,
+        "precision": profile["precision"],
+        "save_every_steps": save_every,
+        "lora": {"r": profile["lora_r"], "alpha": 2 * profile["lora_r"], "dropout": 0.0},
+        "resources": {"gpus": 1 if gpu else 0},
+    }
     if kind.startswith("zero"):
         method.update(deepspeed=kind, processes=1)
     return method
@@ -136,10 +193,17 @@ def method_config(kind: str, profile: dict[str, Any], gpu: bool, steps: int, sav
 def job_for(out: Path, name: str, method: dict, model_dir: Path, data_dir: Path, profile: dict) -> Any:
     from tunetrace.training.launch import TrainingJob
 
-    return TrainingJob(model={"name_or_path": str(model_dir), "dtype": profile["dtype"]}, task_name="proof",
-                       task=task_config(out, profile), method_name=name, method=method, seed=0,
-                       data_dir=str(data_dir), run_dir=str(out / "runs" / name),
-                       resume_dir=str(out / "state" / name))
+    return TrainingJob(
+        model={"name_or_path": str(model_dir), "dtype": profile["dtype"]},
+        task_name="proof",
+        task=task_config(out, profile),
+        method_name=name,
+        method=method,
+        seed=0,
+        data_dir=str(data_dir),
+        run_dir=str(out / "runs" / name),
+        resume_dir=str(out / "state" / name),
+    )
 
 
 def start(out: Path, job: Any) -> subprocess.Popen:
@@ -149,9 +213,13 @@ def start(out: Path, job: Any) -> subprocess.Popen:
     job_file.write_text(json.dumps(dataclasses.asdict(job)))
     (out / "logs").mkdir(exist_ok=True)
     with open(out / "logs" / f"{job.method_name}.log", "ab") as handle:
-        return subprocess.Popen([sys.executable, __file__, "--job", str(job_file)], stdout=handle,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONPATH": str(REPO / "pkg")})
+        return subprocess.Popen(
+            [sys.executable, __file__, "--job", str(job_file)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(REPO / "pkg")},
+        )
 
 
 def train(out: Path, job: Any) -> Path:
@@ -181,12 +249,19 @@ def measure(run_dir: Path, profile: dict[str, Any], model_dir: Path, peak_tflops
     params = int(run["parameters"]["total"])
     flops = flops_per_token(config, params, profile["seq_len"], run["method_type"] == "lora")
     memory = run["memory"]
-    return {"parameters": params, "trainable": int(run["parameters"]["trainable"]), "steps": run["global_steps"],
-            "timed_steps": len(times), "tokens_per_s": tokens_per_s,
-            "mfu": flops * tokens_per_s / (peak_tflops * 1e12) if gpu else None,
-            "peak_gpu_memory_gib": memory.get("gpu_peak_allocated_mb", math.nan) / 1024 if gpu else None,
-            "peak_cpu_rss_gib": memory["cpu_peak_rss_mb"] / 1024, "final_loss": records[-1]["loss"],
-            "deepspeed": run.get("deepspeed"), "device": run["device"]}
+    return {
+        "parameters": params,
+        "trainable": int(run["parameters"]["trainable"]),
+        "steps": run["global_steps"],
+        "timed_steps": len(times),
+        "tokens_per_s": tokens_per_s,
+        "mfu": flops * tokens_per_s / (peak_tflops * 1e12) if gpu else None,
+        "peak_gpu_memory_gib": memory.get("gpu_peak_allocated_mb", math.nan) / 1024 if gpu else None,
+        "peak_cpu_rss_gib": memory["cpu_peak_rss_mb"] / 1024,
+        "final_loss": records[-1]["loss"],
+        "deepspeed": run.get("deepspeed"),
+        "device": run["device"],
+    }
 
 
 def merge_check(out: Path, adapter_dir: Path, model_dir: Path, data_dir: Path, profile: dict, gpu: bool) -> dict:
@@ -200,25 +275,34 @@ def merge_check(out: Path, adapter_dir: Path, model_dir: Path, data_dir: Path, p
     from tunetrace.stages.merge import merge_adapter
     from tunetrace.tasks.dispatch import get_task_type
 
-    spec, task = ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": profile["dtype"]}), \
-        TaskSpec.from_dict("proof", task_config(out, profile))
+    spec, task = (
+        ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": profile["dtype"]}),
+        TaskSpec.from_dict("proof", task_config(out, profile)),
+    )
     merged_dir = out / "merged"
     merge_adapter(spec, task, adapter_dir, merged_dir)
     task_type, device = get_task_type(task.type), "cuda" if gpu else "cpu"
     adapter = task_type.load_adapter_model(spec, task, adapter_dir).to(device)
     merged = task_type.load_model(spec, task, path=str(merged_dir)).to(device)
     evaluation = EvalSpec.from_dict({})
-    check = task_type.merge_check(adapter, merged, task_type.load_tokenizer(spec, str(merged_dir)),
-                                  load_prepared(data_dir)[1], task, evaluation)
+    check = task_type.merge_check(
+        adapter, merged, task_type.load_tokenizer(spec, str(merged_dir)), load_prepared(data_dir)[1], task, evaluation
+    )
     values = {q.name: q.value for q in check.quantities}
     loss_tol = max(evaluation.merge_tolerance, 8 * UNIT_ROUNDOFF[profile["dtype"]])
     relative_ppl = values["perplexity_abs_diff"] / check.details["perplexity_adapter"]
     del adapter, merged
     if gpu:
         torch.cuda.empty_cache()
-    return {"dtype": profile["dtype"], **values, "relative_perplexity_diff": relative_ppl, **check.details,
-            "loss_tolerance": loss_tol, "relative_perplexity_tolerance": math.expm1(loss_tol),
-            "passed": values["loss_abs_diff"] <= loss_tol and relative_ppl <= math.expm1(loss_tol)}
+    return {
+        "dtype": profile["dtype"],
+        **values,
+        "relative_perplexity_diff": relative_ppl,
+        **check.details,
+        "loss_tolerance": loss_tol,
+        "relative_perplexity_tolerance": math.expm1(loss_tol),
+        "passed": values["loss_abs_diff"] <= loss_tol and relative_ppl <= math.expm1(loss_tol),
+    }
 
 
 def resume_check(out: Path, model_dir: Path, data_dir: Path, profile: dict, gpu: bool) -> dict:
@@ -228,8 +312,10 @@ def resume_check(out: Path, model_dir: Path, data_dir: Path, profile: dict, gpu:
     from tunetrace.training.checkpoints import COMPLETE_MARKER
 
     steps, every = profile["resume_steps"], profile["resume_save_every"]
-    jobs = {name: job_for(out, name, method_config("lora", profile, gpu, steps, every), model_dir, data_dir,
-                          profile) for name in ("resume_reference", "resume_killed")}
+    jobs = {
+        name: job_for(out, name, method_config("lora", profile, gpu, steps, every), model_dir, data_dir, profile)
+        for name in ("resume_reference", "resume_killed")
+    }
     reference = train(out, jobs["resume_reference"])
     killed = jobs["resume_killed"]
     proc = start(out, killed)
@@ -240,8 +326,10 @@ def resume_check(out: Path, model_dir: Path, data_dir: Path, profile: dict, gpu:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     if not marker.exists() or (Path(killed.run_dir) / "run.json").exists():
-        raise RuntimeError(f"the run to kill ended before its checkpoint or finished before the kill; see "
-                           f"{out / 'logs'}/resume_killed.log")
+        raise RuntimeError(
+            f"the run to kill ended before its checkpoint or finished before the kill; see "
+            f"{out / 'logs'}/resume_killed.log"
+        )
     resumed = train(out, killed)
     return compare_runs(reference, resumed, tolerance=0.0 if not gpu else 1e-3)
 
@@ -252,13 +340,21 @@ def compare_runs(reference: Path, resumed: Path, tolerance: float) -> dict[str, 
     a, b = (load_file(str(d / "final" / "adapter_model.safetensors")) for d in (reference, resumed))
     weight_diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
     la, lb = ([(r["step"], r["loss"]) for r in train_log(d)] for d in (reference, resumed))
-    loss_diff = max(abs(x[1] - y[1]) for x, y in zip(la, lb, strict=True)) if [s for s, _ in la] == \
-        [s for s, _ in lb] else math.inf
+    loss_diff = (
+        max(abs(x[1] - y[1]) for x, y in zip(la, lb, strict=True))
+        if [s for s, _ in la] == [s for s, _ in lb]
+        else math.inf
+    )
     run = json.loads((resumed / "run.json").read_text())
-    return {"resumed_from_step": run["resumed_from_step"], "steps": run["global_steps"],
-            "max_adapter_weight_diff": weight_diff, "max_loss_diff": loss_diff, "tolerance": tolerance,
-            "bitwise": weight_diff == 0.0 and loss_diff == 0.0,
-            "passed": bool(run["resumed_from_step"]) and weight_diff <= tolerance and loss_diff <= tolerance}
+    return {
+        "resumed_from_step": run["resumed_from_step"],
+        "steps": run["global_steps"],
+        "max_adapter_weight_diff": weight_diff,
+        "max_loss_diff": loss_diff,
+        "tolerance": tolerance,
+        "bitwise": weight_diff == 0.0 and loss_diff == 0.0,
+        "passed": bool(run["resumed_from_step"]) and weight_diff <= tolerance and loss_diff <= tolerance,
+    }
 
 
 def environment(gpu: bool) -> dict[str, Any]:
@@ -267,37 +363,53 @@ def environment(gpu: bool) -> dict[str, Any]:
     import torch
 
     versions = {p: md.version(p) for p in ("torch", "transformers", "accelerate", "peft", "deepspeed")}
-    return {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "cuda": torch.version.cuda,
-            "versions": versions}
+    return {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "cuda": torch.version.cuda, "versions": versions}
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The table of gpu_proof.md."""
-    lines = [f"# GPU proof ({result['mode']}, {result['environment']['device']})", "",
-             f"Model: random-weight Llama, {result['parameters'] / 1e9:.3f}B parameters, {result['dtype']}; "
-             f"batch {result['batch_size']} x {result['seq_len']} tokens; MFU against {result['peak_tflops']:g} "
-             "TFLOP/s.", "", "| run | tokens/s | MFU | peak GPU memory (GiB) | peak host RSS (GiB) | final loss |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# GPU proof ({result['mode']}, {result['environment']['device']})",
+        "",
+        f"Model: random-weight Llama, {result['parameters'] / 1e9:.3f}B parameters, {result['dtype']}; "
+        f"batch {result['batch_size']} x {result['seq_len']} tokens; MFU against {result['peak_tflops']:g} "
+        "TFLOP/s.",
+        "",
+        "| run | tokens/s | MFU | peak GPU memory (GiB) | peak host RSS (GiB) | final loss |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in result["runs"].items():
         mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
         gpu_mem = "n/a" if r["peak_gpu_memory_gib"] is None else f"{r['peak_gpu_memory_gib']:.2f}"
-        lines.append(f"| {name} | {r['tokens_per_s']:,.0f} | {mfu} | {gpu_mem} | {r['peak_cpu_rss_gib']:.2f} | "
-                     f"{r['final_loss']:.4f} |")
-    lines += ["", "| seed twin (LoRA on the seed's targets) | parameters | device | tokens/s | peak GPU memory (GiB) | "
-              "final loss |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {r['tokens_per_s']:,.0f} | {mfu} | {gpu_mem} | {r['peak_cpu_rss_gib']:.2f} | "
+            f"{r['final_loss']:.4f} |"
+        )
+    lines += [
+        "",
+        "| seed twin (LoRA on the seed's targets) | parameters | device | tokens/s | peak GPU memory (GiB) | "
+        "final loss |",
+        "|---|---|---|---|---|---|",
+    ]
     for hub_id, r in result["twins"].items():
         gpu_mem = "n/a" if r["peak_gpu_memory_gib"] is None else f"{r['peak_gpu_memory_gib']:.2f}"
-        lines.append(f"| {hub_id} | {r['parameters'] / 1e9:.3f}B | {r['device']} | {r['tokens_per_s']:,.0f} | "
-                     f"{gpu_mem} | {r['final_loss']:.4f} |")
+        lines.append(
+            f"| {hub_id} | {r['parameters'] / 1e9:.3f}B | {r['device']} | {r['tokens_per_s']:,.0f} | "
+            f"{gpu_mem} | {r['final_loss']:.4f} |"
+        )
     m, k = result["merge_check"], result["resume"]
-    lines += ["", f"Merge check ({m['dtype']}): loss diff {m['loss_abs_diff']:.3g} "
-              f"(tolerance {m['loss_tolerance']:.3g}), "
-              f"relative perplexity diff {m['relative_perplexity_diff']:.3g}, max logit diff "
-              f"{m['max_abs_logit_diff']:.3g}: **{'passed' if m['passed'] else 'FAILED'}**",
-              f"Kill and resume: resumed from step {k['resumed_from_step']} of {k['steps']}, adapter weight diff "
-              f"{k['max_adapter_weight_diff']:.3g}, loss diff {k['max_loss_diff']:.3g} (tolerance {k['tolerance']:g}"
-              f"{', bitwise' if k['bitwise'] else ''}): **{'passed' if k['passed'] else 'FAILED'}**",
-              "", f"Overall: **{'passed' if result['passed'] else 'FAILED'}** in {result['wall_s']:.0f} s"]
+    lines += [
+        "",
+        f"Merge check ({m['dtype']}): loss diff {m['loss_abs_diff']:.3g} "
+        f"(tolerance {m['loss_tolerance']:.3g}), "
+        f"relative perplexity diff {m['relative_perplexity_diff']:.3g}, max logit diff "
+        f"{m['max_abs_logit_diff']:.3g}: **{'passed' if m['passed'] else 'FAILED'}**",
+        f"Kill and resume: resumed from step {k['resumed_from_step']} of {k['steps']}, adapter weight diff "
+        f"{k['max_adapter_weight_diff']:.3g}, loss diff {k['max_loss_diff']:.3g} (tolerance {k['tolerance']:g}"
+        f"{', bitwise' if k['bitwise'] else ''}): **{'passed' if k['passed'] else 'FAILED'}**",
+        "",
+        f"Overall: **{'passed' if result['passed'] else 'FAILED'}** in {result['wall_s']:.0f} s",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -313,8 +425,9 @@ def prove(out: Path, tiny: bool, peak_tflops: float) -> dict[str, Any]:
     runs = {}
     for kind in ("full", "lora", "zero2", "zero3"):
         log.info("training %s", kind)
-        job = job_for(out, kind, method_config(kind, profile, gpu, profile["steps"], None), model_dir, data_dir,
-                      profile)
+        job = job_for(
+            out, kind, method_config(kind, profile, gpu, profile["steps"], None), model_dir, data_dir, profile
+        )
         runs[kind] = measure(train(out, job), profile, model_dir, peak_tflops, gpu)
     twins = twin_runs(out, profile, data_dir, peak_tflops, gpu)
     log.info("merge check")
@@ -322,11 +435,21 @@ def prove(out: Path, tiny: bool, peak_tflops: float) -> dict[str, Any]:
     log.info("kill and resume")
     resume = resume_check(out, model_dir, data_dir, profile, gpu)
     sharded = runs["zero3"]["deepspeed"] or {}
-    result = {"mode": "tiny" if tiny else "gpu", "environment": environment(gpu), "dtype": profile["dtype"],
-              "parameters": runs["full"]["parameters"], "batch_size": profile["batch_size"],
-              "seq_len": profile["seq_len"], "peak_tflops": peak_tflops, "runs": runs, "merge_check": merge,
-              "resume": resume, "twins": twins, "zero3_sharded_at_load": bool(sharded.get("sharded_at_load")),
-              "wall_s": time.perf_counter() - started}
+    result = {
+        "mode": "tiny" if tiny else "gpu",
+        "environment": environment(gpu),
+        "dtype": profile["dtype"],
+        "parameters": runs["full"]["parameters"],
+        "batch_size": profile["batch_size"],
+        "seq_len": profile["seq_len"],
+        "peak_tflops": peak_tflops,
+        "runs": runs,
+        "merge_check": merge,
+        "resume": resume,
+        "twins": twins,
+        "zero3_sharded_at_load": bool(sharded.get("sharded_at_load")),
+        "wall_s": time.perf_counter() - started,
+    }
     result["passed"] = merge["passed"] and resume["passed"] and result["zero3_sharded_at_load"]
     (out / "gpu_proof.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "gpu_proof.md").write_text(markdown(result))

@@ -35,13 +35,22 @@ class Topic:
 
 
 TOPICS = [
-    Topic("overhead", "What the pipeline costs against a plain script",
-          "One fine-tuning run through tunetrace against the Trainer script a user would write instead, and the "
-          "cost of the pipeline's parts (monitor, capture, lineage)."),
-    Topic("demo", "The demo end to end", "The embedded demo from an empty results tree: wall time, memory, "
-          "and where the time goes."),
-    Topic("planning", "How the cost grows with the study", "Planning time and no-op reruns as tasks x methods "
-          "x seeds grow."),
+    Topic(
+        "overhead",
+        "What the pipeline costs against a plain script",
+        "One fine-tuning run through tunetrace against the Trainer script a user would write instead, and the "
+        "cost of the pipeline's parts (monitor, capture, lineage).",
+    ),
+    Topic(
+        "demo",
+        "The demo end to end",
+        "The embedded demo from an empty results tree: wall time, memory, and where the time goes.",
+    ),
+    Topic(
+        "planning",
+        "How the cost grows with the study",
+        "Planning time and no-op reruns as tasks x methods x seeds grow.",
+    ),
     Topic("storage", "Representations: storage and drift", "Bytes per capture and the drift computation."),
     Topic("scale", "Scale on a GPU", "bf16 and DeepSpeed on one GPU."),
     Topic("tasks", "Task types on real data", "Real-data checks of each task type."),
@@ -151,9 +160,12 @@ def run_bench(script: str, options: list[str], workdir: Path, env: dict[str, str
 def header(total_s: float, commit: str, only: list[str] | None = None) -> str:
     facts = machine()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    took = (f"`make bench` took {total_s / 60:.1f} min" if not only else
-            f"`python bench/make_bench.py --only {' '.join(only)}` took {total_s / 60:.1f} min; the other topics' "
-            "sections were carried over from earlier runs, each naming its own commit and date")
+    took = (
+        f"`make bench` took {total_s / 60:.1f} min"
+        if not only
+        else f"`python bench/make_bench.py --only {' '.join(only)}` took {total_s / 60:.1f} min; the other topics' "
+        "sections were carried over from earlier runs, each naming its own commit and date"
+    )
     return (
         "# Benchmarks\n\n"
         "Written by `make bench` (`bench/make_bench.py`); do not edit by hand. Each section gives the command "
@@ -171,14 +183,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", help="topics to run (others: skipped, earlier measurements kept)")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
-    parser.add_argument("--render", action="store_true",
-                        help="run nothing: rewrite the file with its fresh sections and bench/RESULTS.md as it is now")
-    parser.add_argument("--overhead-pairs", type=int, help="bench_overhead pairs per method instead of --quick's 3 "
-                        "(on a loaded machine; the section names the count)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: rewrite the file with its fresh sections and bench/RESULTS.md as it is now",
+    )
+    parser.add_argument(
+        "--overhead-pairs",
+        type=int,
+        help="bench_overhead pairs per method instead of --quick's 3 "
+        "(on a loaded machine; the section names the count)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     earlier = split_earlier((REPO / "bench/RESULTS.md").read_text())
     old_header, kept = carried_over(args.out.read_text()) if args.out.exists() else ("", {})
     if args.render:
@@ -190,8 +210,9 @@ def main() -> None:
     chosen = [bench for bench in BENCHES if not args.only or bench[2] in args.only]
     if args.overhead_pairs:
         chosen = [(s, ["--pairs", str(args.overhead_pairs)] if t == "overhead" else o, t) for s, o, t in chosen]
-    fresh: dict[str, list[str]] = {topic: sections for topic, sections in kept.items()
-                                    if args.only and topic not in args.only}
+    fresh: dict[str, list[str]] = {
+        topic: sections for topic, sections in kept.items() if args.only and topic not in args.only
+    }
     with tempfile.TemporaryDirectory() as workdir:
         demo = Path(workdir) / "demo"  # bench_demo leaves its finished demo here for bench_planning's no-op reruns
         for done, (script, options, topic) in enumerate(chosen, start=1):
@@ -208,8 +229,7 @@ def main() -> None:
     print(f"wrote {args.out}", file=sys.stderr)
 
 
-def write(out: Path, head: str, fresh: dict[str, list[str]], earlier: dict[str, list[str]],
-          pending: list[str]) -> None:
+def write(out: Path, head: str, fresh: dict[str, list[str]], earlier: dict[str, list[str]], pending: list[str]) -> None:
     body = []
     for number, topic in enumerate((t for t in TOPICS if t.key in fresh or t.key in earlier), start=1):
         body.append(f"## {number}. {topic.title}\n\n" + (f"{topic.intro}\n\n" if topic.intro else ""))

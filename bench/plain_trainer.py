@@ -48,12 +48,33 @@ model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=l
 if a.lora_r:
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=a.lora_r, lora_alpha=2 * a.lora_r,
-                                             lora_dropout=0.05, target_modules=["query", "value"]))
-args = TrainingArguments(output_dir=a.out, seed=a.seed, data_seed=a.seed, learning_rate=a.lr, weight_decay=0.01,
-                         per_device_train_batch_size=16, per_device_eval_batch_size=32, num_train_epochs=a.epochs,
-                         warmup_steps=0.1, save_steps=30, save_total_limit=2, logging_steps=5, report_to=[],
-                         use_cpu=True, disable_tqdm=True)
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type="SEQ_CLS",
+            r=a.lora_r,
+            lora_alpha=2 * a.lora_r,
+            lora_dropout=0.05,
+            target_modules=["query", "value"],
+        ),
+    )
+args = TrainingArguments(
+    output_dir=a.out,
+    seed=a.seed,
+    data_seed=a.seed,
+    learning_rate=a.lr,
+    weight_decay=0.01,
+    per_device_train_batch_size=16,
+    per_device_eval_batch_size=32,
+    num_train_epochs=a.epochs,
+    warmup_steps=0.1,
+    save_steps=30,
+    save_total_limit=2,
+    logging_steps=5,
+    report_to=[],
+    use_cpu=True,
+    disable_tqdm=True,
+)
 trainer = Trainer(model=model, args=args, train_dataset=Rows(a.train), processing_class=tok)
 result = trainer.train()
 trainer.save_model(f"{a.out}/final")

@@ -9,7 +9,7 @@ def get_data_sources(wildcards):
 
 
 def get_comparison_inputs(wildcards):
-    refuse_edited_final_outputs()  # rules/compare.smk: a hand-edited comparison is refused at DAG build
+    refuse_edited_final_outputs()  # a hand-edited comparison is refused at DAG build (below)
     runs = [(m, t, s) for m in METHODS for t in TASKS for s in SEEDS]
     lora_runs = [(m, t, s) for (m, t, s) in runs if m in LORA_METHODS]
     return {
@@ -70,3 +70,34 @@ def get_smoke_input(wildcards):
 
 def get_smoke_targets(wildcards):
     return [f"results/smoke/{m}/{t}.json" for m in METHODS for t in TASKS]
+
+
+# At DAG build (get_comparison_inputs): a final output edited by hand (its bytes no longer the
+# ones its record holds) stops the call with the fix, unless the call already reruns compare_runs; it is never
+# left beside a disagreeing twin. Snakemake hands the call's settings to the workflow only after parsing, so the
+# check runs in the input function, not at include time.
+FINAL_OUTPUTS = ("results/comparison.json", "results/comparison.md")
+
+
+def _reruns_comparison(settings):
+    forced = {os.path.normpath(str(item)) for item in settings.forcerun}
+    targets = {os.path.normpath(str(item)) for item in settings.targets}
+    return (settings.forceall or "compare_runs" in forced or bool(forced & set(FINAL_OUTPUTS))
+            or (settings.forcetargets and bool(targets & {*FINAL_OUTPUTS, "compare_runs"})))
+
+
+def refuse_edited_final_outputs():
+    from snakemake.settings.types import ExecMode
+
+    from tunetrace.provenance.integrity import edited_final_outputs, repair_command
+
+    settings = workflow.dag_settings
+    if settings is None or workflow.exec_mode != ExecMode.DEFAULT or _reruns_comparison(settings):
+        return  # a job's own process (cluster, subprocess) plans nothing; a forced rerun rebuilds both
+    edited = edited_final_outputs(FINAL_OUTPUTS)
+    if edited:
+        details = "; ".join(f"{p.path}: {p.detail}" for p in edited)
+        raise WorkflowError(f"tunetrace: {details}. Outputs are never edited by hand (docs/lineage.md); rebuild "
+                            f"results/comparison.json and results/comparison.md from their inputs with: "
+                            f"{repair_command([FINAL_OUTPUTS[0]])} (add the options you run the study with, "
+                            f"e.g. --configfile)")

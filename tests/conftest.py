@@ -17,10 +17,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "pkg"))
 
-POSITIVE = ["a wonderful {x}, I loved every minute", "great {x}, would recommend it to anyone",
-            "the {x} was excellent and well made", "really enjoyed this {x}, superb"]
-NEGATIVE = ["a terrible {x}, I hated every minute", "awful {x}, would not recommend it to anyone",
-            "the {x} was dreadful and badly made", "really disliked this {x}, boring"]
+POSITIVE = [
+    "a wonderful {x}, I loved every minute",
+    "great {x}, would recommend it to anyone",
+    "the {x} was excellent and well made",
+    "really enjoyed this {x}, superb",
+]
+NEGATIVE = [
+    "a terrible {x}, I hated every minute",
+    "awful {x}, would not recommend it to anyone",
+    "the {x} was dreadful and badly made",
+    "really disliked this {x}, boring",
+]
 THINGS = {"films": "movie", "books": "novel", "restaurants": "meal", "electronics": "phone"}
 
 
@@ -53,10 +61,23 @@ def tiny_config(data_dir: str = "data") -> dict[str, Any]:
             }
         },
         "methods": {
-            "full": {"type": "full", "learning_rate": 5e-5, "batch_size": 8, "max_steps": 4,
-                     "save_every_steps": 2, "logging_steps": 1},
-            "lora_r4": {"type": "lora", "learning_rate": 1e-3, "batch_size": 8, "max_steps": 4,
-                        "save_every_steps": 2, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}},
+            "full": {
+                "type": "full",
+                "learning_rate": 5e-5,
+                "batch_size": 8,
+                "max_steps": 4,
+                "save_every_steps": 2,
+                "logging_steps": 1,
+            },
+            "lora_r4": {
+                "type": "lora",
+                "learning_rate": 1e-3,
+                "batch_size": 8,
+                "max_steps": 4,
+                "save_every_steps": 2,
+                "logging_steps": 1,
+                "lora": {"r": 4, "alpha": 8},
+            },
         },
         "seeds": [0],
         "evaluation": {"bootstrap_samples": 50, "batch_size": 32},
@@ -79,9 +100,22 @@ class Workflow:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(self.root), "--configfile", str(self.root / "config.yaml"), "--cores", "2",
-               "--workflow-profile", "none", *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(self.root),
+            "--configfile",
+            str(self.root / "config.yaml"),
+            "--cores",
+            "2",
+            "--workflow-profile",
+            "none",
+            *args,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.root)
         if check and proc.returncode != 0:
             raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")

@@ -21,8 +21,14 @@ def make_tiny_bert(path: Path) -> Path:
     source = resolve_model_path("embedded:all-MiniLM-L6-v2")
     tokenizer = AutoTokenizer.from_pretrained(source)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
@@ -32,12 +38,27 @@ def tiny_bert_config(model_dir: Path, steps: int = 12, save_every: int = 2) -> d
     """Workflow config: one full fine-tuning method on the tiny BERT, fp32, one seed."""
     return {
         "model": {"name_or_path": str(model_dir)},
-        "tasks": {"tiny": {"source": {"train": "data/train.csv", "eval": "data/eval.csv"},
-                           "labels": ["negative", "positive"], "group_field": "domain", "id_field": "id",
-                           "max_length": 32}},
-        "methods": {"full": {"type": "full", "learning_rate": 1e-3, "batch_size": 4, "max_steps": steps,
-                             "save_every_steps": save_every, "save_total_limit": 2, "logging_steps": 1,
-                             "warmup_ratio": 0.1}},
+        "tasks": {
+            "tiny": {
+                "source": {"train": "data/train.csv", "eval": "data/eval.csv"},
+                "labels": ["negative", "positive"],
+                "group_field": "domain",
+                "id_field": "id",
+                "max_length": 32,
+            }
+        },
+        "methods": {
+            "full": {
+                "type": "full",
+                "learning_rate": 1e-3,
+                "batch_size": 4,
+                "max_steps": steps,
+                "save_every_steps": save_every,
+                "save_total_limit": 2,
+                "logging_steps": 1,
+                "warmup_ratio": 0.1,
+            }
+        },
         "seeds": [0],
         "evaluation": {"bootstrap_samples": 10, "batch_size": 32},
         "tracking": {"wandb_mode": "disabled"},

@@ -75,9 +75,18 @@ def _job(root: Path, config: dict, **extra: Any) -> TrainingJob:
     task = config["tasks"]["tiny"]
     task["source"] = {**task["source"], "train": str(root / "data/train.csv"), "eval": str(root / "data/eval.csv")}
     prepare_task_data(TaskSpec.from_dict("tiny", task), root / "prepared")
-    return TrainingJob(model=config["model"], task_name="tiny", task=task, method_name="full",
-                       method=config["methods"]["full"], seed=0, data_dir=str(root / "prepared"),
-                       run_dir=str(root / "runs" / "full"), resume_dir=str(root / "state"), **extra)
+    return TrainingJob(
+        model=config["model"],
+        task_name="tiny",
+        task=task,
+        method_name="full",
+        method=config["methods"]["full"],
+        seed=0,
+        data_dir=str(root / "prepared"),
+        run_dir=str(root / "runs" / "full"),
+        resume_dir=str(root / "state"),
+        **extra,
+    )
 
 
 def _train(root: Path, config: dict) -> Path:
@@ -104,8 +113,9 @@ def test_two_cpu_processes_train_one_run(tmp_path: Path) -> None:
 
 
 # --- DeepSpeed ZeRO on CPU: DeepSpeed's CPU accelerator joins 2 ranks over gloo (DS_ACCELERATOR=cpu) ---
-needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                                     reason="deepspeed not installed (make setup installs it)")
+needs_deepspeed = pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed (make setup installs it)"
+)
 
 
 def _zero_config(model_dir: Path, stage: str | None) -> dict:
@@ -185,8 +195,10 @@ def test_zero3_final_model_is_the_gathered_training_state(zero_runs: Callable[[s
     from transformers import AutoModelForSequenceClassification
 
     run = zero_runs("zero3")
-    shards = {k: v.detach() for k, v in
-              get_fp32_state_dict_from_zero_checkpoint(str(run / "checkpoints" / "checkpoint-6")).items()}
+    shards = {
+        k: v.detach()
+        for k, v in get_fp32_state_dict_from_zero_checkpoint(str(run / "checkpoints" / "checkpoint-6")).items()
+    }
     final = AutoModelForSequenceClassification.from_pretrained(run / "final").state_dict()
     assert set(shards) <= set(final) and len(shards) == 41  # every trainable tensor of the tiny BERT
     assert max_weight_difference({k: final[k] for k in shards}, shards) == 0.0
@@ -201,11 +213,18 @@ def test_zero3_resumes_after_a_kill(zero_runs: Callable[[str], Path], tmp_path: 
     job = _job(tmp_path, _zero_config(make_tiny_bert(tmp_path / "bert"), "zero3"))
     job_file = tmp_path / "job.json"
     job_file.write_text(json.dumps(dataclasses.asdict(job)))
-    code = ("import json, sys; from tunetrace.training.launch import TrainingJob, run_training; "
-            "run_training(TrainingJob(**json.load(open(sys.argv[1]))), threads=2)")
+    code = (
+        "import json, sys; from tunetrace.training.launch import TrainingJob, run_training; "
+        "run_training(TrainingJob(**json.load(open(sys.argv[1]))), threads=2)"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(job_file)], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(job_file)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     marker = Path(job.resume_dir) / "checkpoint-3" / C.COMPLETE_MARKER
     deadline = time.monotonic() + 240
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -224,6 +243,7 @@ def test_zero3_resumes_after_a_kill(zero_runs: Callable[[str], Path], tmp_path: 
 
 
 # --- the pilot of a gate and the smoke test go through the same launcher as train_run ---
+
 
 def _two_rank_job(root: Path, steps: int = 6, save_every: int = 3) -> TrainingJob:
     config = validate_config(tiny_bert_config(make_tiny_bert(root / "bert"), steps=steps, save_every=save_every))
@@ -249,10 +269,19 @@ def test_pilot_of_two_cpu_ranks_gives_metrics_the_gate_reads(tmp_path: Path) -> 
     assert run["world_size"] == 2 and run["global_steps"] == 4
     assert not (Path(job.run_dir) / "final").exists() and not (Path(job.run_dir) / "launch_job.json").exists()
     baseline = tmp_path / "baseline.json"
-    baseline.write_text(json.dumps({"primary_metric": metrics["primary_metric"], "reference": "majority",
-                                    "higher_is_better": True, "baselines": {"majority": {"primary": 0.0}}}))
-    decision = evaluate_gate(gate, Path(job.run_dir) / "metrics.json", Path(job.run_dir) / "run.json", baseline,
-                             tmp_path / "gate.json")
+    baseline.write_text(
+        json.dumps(
+            {
+                "primary_metric": metrics["primary_metric"],
+                "reference": "majority",
+                "higher_is_better": True,
+                "baselines": {"majority": {"primary": 0.0}},
+            }
+        )
+    )
+    decision = evaluate_gate(
+        gate, Path(job.run_dir) / "metrics.json", Path(job.run_dir) / "run.json", baseline, tmp_path / "gate.json"
+    )
     assert decision["pilot"] == {"value": metrics["primary"], "steps": 4}
 
 

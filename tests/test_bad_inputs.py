@@ -78,8 +78,14 @@ def _electra_dir(tmp: Path) -> Path:
     from transformers import ElectraConfig
 
     path = tmp / "models" / "electra"
-    ElectraConfig(vocab_size=100, embedding_size=16, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                  intermediate_size=32).save_pretrained(path)
+    ElectraConfig(
+        vocab_size=100,
+        embedding_size=16,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    ).save_pretrained(path)
     return path
 
 
@@ -87,8 +93,12 @@ def _offline_hub_check(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunetrace.stages.check_model import check_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    check_model(ModelSpec.from_dict({"name_or_path": HUB_ID}), _task(tmp), {},
-                tmp / "results" / "checks" / "model" / "tiny.json")
+    check_model(
+        ModelSpec.from_dict({"name_or_path": HUB_ID}),
+        _task(tmp),
+        {},
+        tmp / "results" / "checks" / "model" / "tiny.json",
+    )
 
 
 def _lora_at_training(tmp: Path) -> None:
@@ -156,101 +166,210 @@ class Case:
 CATALOGUE = {
     # --- model.name_or_path, at config validation (torch-free, rules/config.smk) ---
     "missing_local_model_dir": Case(
-        lambda tmp, mp: check_model_name(str(tmp / "models" / "bert-finetuned"), tmp), ModelError,
-        ("'model.name_or_path'", "{tmp}/models/bert-finetuned", "does not exist", "fix the path")),
+        lambda tmp, mp: check_model_name(str(tmp / "models" / "bert-finetuned"), tmp),
+        ModelError,
+        ("'model.name_or_path'", "{tmp}/models/bert-finetuned", "does not exist", "fix the path"),
+    ),
     "path_that_is_no_hub_id": Case(  # transformers said "Repo id must be in the form 'repo_name'" for this
-        lambda tmp, mp: check_model_name("checkpoints/bert/final", tmp), ModelError,
-        ("'model.name_or_path'", "'checkpoints/bert/final' does not exist", "fix the path")),
+        lambda tmp, mp: check_model_name("checkpoints/bert/final", tmp),
+        ModelError,
+        ("'model.name_or_path'", "'checkpoints/bert/final' does not exist", "fix the path"),
+    ),
     "model_dir_without_config_json": Case(
-        lambda tmp, mp: check_model_name(str(_model_dir(tmp, "model.safetensors")), tmp), ModelError,
-        ("'model.name_or_path'", "holds no config.json", "save_pretrained")),
+        lambda tmp, mp: check_model_name(str(_model_dir(tmp, "model.safetensors")), tmp),
+        ModelError,
+        ("'model.name_or_path'", "holds no config.json", "save_pretrained"),
+    ),
     "adapter_dir_as_base_model": Case(
-        lambda tmp, mp: check_model_name(str(_model_dir(tmp, "adapter_config.json")), tmp), ModelError,
-        ("'model.name_or_path'", "holds no config.json", "LoRA adapter", "base model")),
+        lambda tmp, mp: check_model_name(str(_model_dir(tmp, "adapter_config.json")), tmp),
+        ModelError,
+        ("'model.name_or_path'", "holds no config.json", "LoRA adapter", "base model"),
+    ),
     "unknown_embedded_model": Case(
-        lambda tmp, mp: check_model_name("embedded:all-MiniLM-L12", tmp), ModelError,
-        ("'model.name_or_path'", "unknown embedded model 'all-MiniLM-L12'", "all-MiniLM-L6-v2")),
+        lambda tmp, mp: check_model_name("embedded:all-MiniLM-L12", tmp),
+        ModelError,
+        ("'model.name_or_path'", "unknown embedded model 'all-MiniLM-L12'", "all-MiniLM-L6-v2"),
+    ),
     "unknown_tiny_architecture": Case(
-        lambda tmp, mp: check_model_name("tiny:bert", tmp), ModelError,
-        ("'model.name_or_path'", "unknown tiny architecture 'bert'", "tiny:llama, tiny:gpt2")),
+        lambda tmp, mp: check_model_name("tiny:bert", tmp),
+        ModelError,
+        ("'model.name_or_path'", "unknown tiny architecture 'bert'", "tiny:llama, tiny:gpt2"),
+    ),
     # --- the base model in the job environment (rule check_model) ---
     "offline_hub_id_not_cached": Case(
-        _offline_hub_check, ModelError,
-        ("model.name_or_path", HUB_ID, "not in the local Hugging Face cache", "HF_HUB_OFFLINE",
-         f"hf download {HUB_ID}", "local directory"), leaves="results/checks"),
+        _offline_hub_check,
+        ModelError,
+        (
+            "model.name_or_path",
+            HUB_ID,
+            "not in the local Hugging Face cache",
+            "HF_HUB_OFFLINE",
+            f"hf download {HUB_ID}",
+            "local directory",
+        ),
+        leaves="results/checks",
+    ),
     "lora_target_matching_no_module": Case(
-        lambda tmp, mp: _check(tmp, lora_r4=["qkv"]), ModelError,
-        ("'methods.lora_r4.lora.target_modules'", "'qkv' matches no module", "query, value",
-         "set methods.lora_r4.lora.target_modules to some of them", "null for the default"),
-        leaves="results/checks"),
+        lambda tmp, mp: _check(tmp, lora_r4=["qkv"]),
+        ModelError,
+        (
+            "'methods.lora_r4.lora.target_modules'",
+            "'qkv' matches no module",
+            "query, value",
+            "set methods.lora_r4.lora.target_modules to some of them",
+            "null for the default",
+        ),
+        leaves="results/checks",
+    ),
     "lora_target_that_is_no_layer": Case(
-        lambda tmp, mp: _check(tmp, lora_r4=["query"], lora_r8=["attention"]), ModelError,
-        ("'methods.lora_r8.lora.target_modules'", "'attention' matches BertAttention modules",
-         "which LoRA cannot adapt"), leaves="results/checks"),
+        lambda tmp, mp: _check(tmp, lora_r4=["query"], lora_r8=["attention"]),
+        ModelError,
+        (
+            "'methods.lora_r8.lora.target_modules'",
+            "'attention' matches BertAttention modules",
+            "which LoRA cannot adapt",
+        ),
+        leaves="results/checks",
+    ),
     "lora_default_missing_for_architecture": Case(
         lambda tmp, mp: _check(tmp, ModelSpec.from_dict({"name_or_path": str(_electra_dir(tmp))}), lora_r4=None),
-        ModelError, ("'methods.lora_r4.lora.target_modules'", "architecture 'electra' has no default",
-                     "list some of its linear layers", "query"), leaves="results/checks"),
+        ModelError,
+        (
+            "'methods.lora_r4.lora.target_modules'",
+            "architecture 'electra' has no default",
+            "list some of its linear layers",
+            "query",
+        ),
+        leaves="results/checks",
+    ),
     "lora_target_matching_no_module_at_training": Case(  # PEFT's NoMatchingPeftModuleError before
-        lambda tmp, mp: _lora_at_training(tmp), ModelError,
-        ("'methods.<name>.lora.target_modules'", "'qkv' matches no module", "query, value")),
+        lambda tmp, mp: _lora_at_training(tmp),
+        ModelError,
+        ("'methods.<name>.lora.target_modules'", "'qkv' matches no module", "query, value"),
+    ),
     # --- degenerate training data (prepare_data) ---
     "one_row_training_set": Case(
-        lambda tmp, mp: _prepare(tmp, _task(tmp, ["positive"])), DataError,
-        ("{tmp}/data/train.csv", "has 1 row,", "{'negative': 0, 'positive': 1}", "a single class ('positive')",
-         "tasks.tiny.min_train_rows_per_label", "tasks.tiny.allow_degenerate_data: true"),
-        leaves="results/data/tiny"),
+        lambda tmp, mp: _prepare(tmp, _task(tmp, ["positive"])),
+        DataError,
+        (
+            "{tmp}/data/train.csv",
+            "has 1 row,",
+            "{'negative': 0, 'positive': 1}",
+            "a single class ('positive')",
+            "tasks.tiny.min_train_rows_per_label",
+            "tasks.tiny.allow_degenerate_data: true",
+        ),
+        leaves="results/data/tiny",
+    ),
     "single_class_training_set": Case(
-        lambda tmp, mp: _prepare(tmp, _task(tmp, ["negative"] * 12)), DataError,
-        ("{tmp}/data/train.csv", "{'negative': 12, 'positive': 0}", "a single class ('negative')",
-         "Add training rows of every label"), leaves="results/data/tiny"),
+        lambda tmp, mp: _prepare(tmp, _task(tmp, ["negative"] * 12)),
+        DataError,
+        (
+            "{tmp}/data/train.csv",
+            "{'negative': 12, 'positive': 0}",
+            "a single class ('negative')",
+            "Add training rows of every label",
+        ),
+        leaves="results/data/tiny",
+    ),
     "label_below_min_train_rows": Case(
         lambda tmp, mp: _prepare(tmp, _task(tmp, ["negative"] * 3 + ["positive"] * 3, min_train_rows_per_label=4)),
-        DataError, ("{'negative': 3, 'positive': 3}", "fewer than 4 rows of 'negative', 'positive'",
-                    "lower tasks.tiny.min_train_rows_per_label"), leaves="results/data/tiny"),
+        DataError,
+        (
+            "{'negative': 3, 'positive': 3}",
+            "fewer than 4 rows of 'negative', 'positive'",
+            "lower tasks.tiny.min_train_rows_per_label",
+        ),
+        leaves="results/data/tiny",
+    ),
     "single_class_generative_training_set": Case(
-        lambda tmp, mp: _prepare(tmp, _task(tmp, ["positive"] * 6, type="generative_classification")), DataError,
-        ("{'negative': 0, 'positive': 6}", "a single class ('positive')"), leaves="results/data/tiny"),
+        lambda tmp, mp: _prepare(tmp, _task(tmp, ["positive"] * 6, type="generative_classification")),
+        DataError,
+        ("{'negative': 0, 'positive': 6}", "a single class ('positive')"),
+        leaves="results/data/tiny",
+    ),
     "empty_held_out_eval_split": Case(
-        lambda tmp, mp: _prepare(tmp, _task(tmp, ["negative", "positive"],
-                                            source={"train": str(tmp / "data" / "train.csv")})), DataError,
-        ("{tmp}/data/train.csv", "the eval split of task 'tiny' has no rows", "after holding out 0.2",
-         "set source.eval to an eval file", "tasks.tiny.source"), leaves="results/data/tiny"),
+        lambda tmp, mp: _prepare(
+            tmp, _task(tmp, ["negative", "positive"], source={"train": str(tmp / "data" / "train.csv")})
+        ),
+        DataError,
+        (
+            "{tmp}/data/train.csv",
+            "the eval split of task 'tiny' has no rows",
+            "after holding out 0.2",
+            "set source.eval to an eval file",
+            "tasks.tiny.source",
+        ),
+        leaves="results/data/tiny",
+    ),
     # --- names that collide on a case-insensitive filesystem (config validation) ---
     "method_names_differing_in_case": Case(
-        lambda tmp, mp: _colliding("methods", "full", "Full"), ConfigError,
-        ("'methods.full'", "'methods.Full'", "only in case", "rename one")),
+        lambda tmp, mp: _colliding("methods", "full", "Full"),
+        ConfigError,
+        ("'methods.full'", "'methods.Full'", "only in case", "rename one"),
+    ),
     "task_names_differing_in_case": Case(
-        lambda tmp, mp: _colliding("tasks", "tiny", "TINY"), ConfigError,
-        ("'tasks.tiny'", "'tasks.TINY'", "only in case", "rename one")),
+        lambda tmp, mp: _colliding("tasks", "tiny", "TINY"),
+        ConfigError,
+        ("'tasks.tiny'", "'tasks.TINY'", "only in case", "rename one"),
+    ),
     # --- early checks (plan time, or check_model before any job loads weights) ---
     "max_length_above_model_positions": Case(  # train_run crashed with a raw tensor-size error before
-        lambda tmp, mp: _long_max_length(tmp), ModelError,
-        ("'tasks.tiny.max_length'", "1024 is above", "max_position_embeddings = 512",
-         "set tasks.tiny.max_length to 512 or less"), leaves="results/checks"),
+        lambda tmp, mp: _long_max_length(tmp),
+        ModelError,
+        (
+            "'tasks.tiny.max_length'",
+            "1024 is above",
+            "max_position_embeddings = 512",
+            "set tasks.tiny.max_length to 512 or less",
+        ),
+        leaves="results/checks",
+    ),
     "disk_full_before_a_checkpoint_save": Case(
-        _disk_full, OSError,
-        ("disk full", "checkpoint-4", "{tmp}/results/runs/checkpoints", "needs about 1000000 bytes", "1000 bytes free",
-         "free space there", "rerun"), leaves="results/runs"),
+        _disk_full,
+        OSError,
+        (
+            "disk full",
+            "checkpoint-4",
+            "{tmp}/results/runs/checkpoints",
+            "needs about 1000000 bytes",
+            "1000 bytes free",
+            "free space there",
+            "rerun",
+        ),
+        leaves="results/runs",
+    ),
     "yaml_syntax_error_in_a_configfile": Case(
-        lambda tmp, mp: _bad_yaml(tmp), ConfigError,
-        ("{tmp}/config.yaml:4:", "not valid YAML", "line 3", "fix the syntax")),
+        lambda tmp, mp: _bad_yaml(tmp),
+        ConfigError,
+        ("{tmp}/config.yaml:4:", "not valid YAML", "line 3", "fix the syntax"),
+    ),
     "lora_block_on_a_full_method": Case(
-        lambda tmp, mp: _edited(lambda c: c["methods"]["full"].update(lora={"r": 4})), ConfigError,
-        ("'methods.full.lora'", "type lora only", "methods.full.type is full", "remove the lora block")),
+        lambda tmp, mp: _edited(lambda c: c["methods"]["full"].update(lora={"r": 4})),
+        ConfigError,
+        ("'methods.full.lora'", "type lora only", "methods.full.type is full", "remove the lora block"),
+    ),
     "data_path_outside_the_study": Case(
         lambda tmp, mp: _edited(lambda c: c["tasks"]["tiny"]["source"].update(train="../../../../etc/passwd")),
-        ConfigError, ("'tasks.tiny.source.train'", "'../../../../etc/passwd'", "outside the study directory",
-                      "absolute path", "tasks.tiny.source.allow_outside_study: true")),
+        ConfigError,
+        (
+            "'tasks.tiny.source.train'",
+            "'../../../../etc/passwd'",
+            "outside the study directory",
+            "absolute path",
+            "tasks.tiny.source.allow_outside_study: true",
+        ),
+    ),
     "wandb_online_without_credentials": Case(
-        lambda tmp, mp: _online_without_credentials(tmp), ConfigError,
-        ("'tracking.wandb_mode'", "online", "WANDB_API_KEY", "wandb login", "WANDB_MODE=offline")),
+        lambda tmp, mp: _online_without_credentials(tmp),
+        ConfigError,
+        ("'tracking.wandb_mode'", "online", "WANDB_API_KEY", "wandb login", "WANDB_MODE=offline"),
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CATALOGUE))
-def test_bad_input_stops_naming_the_key_and_the_fix(name: str, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_stops_naming_the_key_and_the_fix(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each catalogued input raises its error with a one-line message naming the config key or file and the
     fix, as its own error (no library traceback chained to it), and leaves no artifact behind."""
     case = CATALOGUE[name]
@@ -267,11 +386,18 @@ def test_bad_input_stops_naming_the_key_and_the_fix(name: str, tmp_path: Path,
 
 # ---------------------------------------------------------------- the same inputs, accepted where they should be
 
+
 def test_names_shaped_like_hub_ids_pass_the_config_time_check(tmp_path: Path) -> None:
     """Hub ids (and a/b whose a is no directory here) pass check_model_name; a local directory with config.json too."""
     _model_dir(tmp_path, "config.json")
-    for name in ("bert-base-uncased", "Qwen/Qwen2.5-0.5B", "models/bert-finetuned", "embedded:all-MiniLM-L6-v2",
-                 "tiny:gpt2", str(tmp_path / "models" / "bert-finetuned")):
+    for name in (
+        "bert-base-uncased",
+        "Qwen/Qwen2.5-0.5B",
+        "models/bert-finetuned",
+        "embedded:all-MiniLM-L6-v2",
+        "tiny:gpt2",
+        str(tmp_path / "models" / "bert-finetuned"),
+    ):
         check_model_name(name, tmp_path)
     with pytest.raises(ModelError):  # models/ exists here, so models/<x> can only mean a directory
         check_model_name("models/other", tmp_path)
@@ -318,8 +444,9 @@ def test_lora_block_on_a_lora_method_and_max_length_within_positions_pass(tmp_pa
     check_max_length(MINILM, _task(tmp_path, max_length=512))
 
 
-def test_rerun_after_disk_full_names_the_disk_not_a_killed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_rerun_after_disk_full_names_the_disk_not_a_killed_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """A half-written checkpoint left by a save that ran out of space is removed on rerun with a message that
     names the full disk and does not say the job was killed."""
     from tunetrace.training import checkpoints
@@ -344,8 +471,9 @@ def test_tunetrace_commands_name_the_yaml_file_and_line(tmp_path: Path, capsys: 
     assert f"{tmp_path / 'config.yaml'}:4:" in capsys.readouterr().err
 
 
-def test_degenerate_data_is_prepared_with_a_warning_when_allowed(tmp_path: Path,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_degenerate_data_is_prepared_with_a_warning_when_allowed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """allow_degenerate_data: true prepares a one-row training split and logs the counts instead of stopping."""
     task = _task(tmp_path, ["positive"], allow_degenerate_data=True)
     with caplog.at_level(logging.WARNING, logger="tunetrace.stages.prepare"):
@@ -355,6 +483,7 @@ def test_degenerate_data_is_prepared_with_a_warning_when_allowed(tmp_path: Path,
 
 
 # ---------------------------------------------------------------- in the workflow
+
 
 @pytest.mark.workflow
 def test_missing_model_dir_stops_snakemake_before_any_job(make_workflow) -> None:
@@ -398,10 +527,14 @@ def test_rewritten_model_check_reruns_no_model_job(make_workflow) -> None:
     assert flow.planned_jobs(target) == {}
 
 
-@pytest.mark.parametrize(("edit", "key"), [
-    (lambda c: c["tasks"]["tiny"]["source"].update(eval="../../../../etc/passwd"), "tasks.tiny.source.eval"),
-    (lambda c: c["methods"]["full"].update(lora={"r": 4}), "methods.full.lora"),
-], ids=["data_outside_study", "lora_block_on_full"])
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda c: c["tasks"]["tiny"]["source"].update(eval="../../../../etc/passwd"), "tasks.tiny.source.eval"),
+        (lambda c: c["methods"]["full"].update(lora={"r": 4}), "methods.full.lora"),
+    ],
+    ids=["data_outside_study", "lora_block_on_full"],
+)
 def test_plan_time_refusals_stop_snakemake_before_any_job(make_workflow, edit, key) -> None:
     """The config checks run when snakemake plans: a dry run stops naming the key, and no results/ appear."""
     flow = make_workflow()

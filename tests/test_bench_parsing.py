@@ -61,23 +61,34 @@ def test_md_table_formats_floats():
 
 def test_earlier_results_by_topic():
     """RESULTS.md sections go under their topics, headings demoted, issue numbers dropped."""
-    text = ("# Benchmark results\n\n## Demo wall time (issue 2)\n\nrow\n\n## Representation drift (issue 3)\n\n"
-            "### Training with representation capture vs without\n\nA\n\n"
-            "### compute_drift on the demo probe set\n\nB\n")
+    text = (
+        "# Benchmark results\n\n## Demo wall time (issue 2)\n\nrow\n\n## Representation drift (issue 3)\n\n"
+        "### Training with representation capture vs without\n\nA\n\n"
+        "### compute_drift on the demo probe set\n\nB\n"
+    )
     pieces = split_earlier(text)
     assert pieces["demo"] == ["### Earlier: Demo wall time\n\nrow\n"]
     assert [p.splitlines()[0] for p in pieces["overhead"]] == [
-        "### Earlier: Representation drift", "#### Training with representation capture vs without"]
+        "### Earlier: Representation drift",
+        "#### Training with representation capture vs without",
+    ]
     assert pieces["storage"] == ["### Earlier: compute_drift on the demo probe set\n\nB\n"]
 
 
 def test_render_keeps_fresh_sections_and_refolds_earlier_ones(tmp_path):
     """--render / --only: the file's fresh sections and header come back unchanged; Earlier ones are re-read."""
-    fresh = {"overhead": ["### Pipeline vs plain\n\n| a |\n\n#### pairs\n\nrow\n\n_Ran in 3 s._\n"],
-             "demo": ["### The demo\n\nwall 150 s\n"]}
+    fresh = {
+        "overhead": ["### Pipeline vs plain\n\n| a |\n\n#### pairs\n\nrow\n\n_Ran in 3 s._\n"],
+        "demo": ["### The demo\n\nwall 150 s\n"],
+    }
     out = tmp_path / "BENCHMARKS.md"
-    write(out, "# Benchmarks\n\n- Date: then\n\n", fresh, split_earlier("## Demo wall time\n\nold\n"),
-          ["_`bench/x.py` not run yet._\n"])
+    write(
+        out,
+        "# Benchmarks\n\n- Date: then\n\n",
+        fresh,
+        split_earlier("## Demo wall time\n\nold\n"),
+        ["_`bench/x.py` not run yet._\n"],
+    )
     header, kept = carried_over(out.read_text())
     assert header == "# Benchmarks\n\n- Date: then\n\n" and kept == fresh
     write(out, header, kept, split_earlier("## Demo wall time\n\nnew\n"), [])
@@ -123,8 +134,12 @@ def _job(rule: str, start: float, wall: float) -> Job:
 def test_scopes_split_the_extra_time_by_how_often_a_study_pays_it():
     """prepare_data and check_model overlap (counted once), then train_run and evaluate_run; Snakemake's own
     time is what no job covered."""
-    jobs = [_job("prepare_data", 1.0, 0.5), _job("check_model", 1.0, 4.0), _job("train_run", 5.5, 30.0),
-            _job("evaluate_run", 36.0, 1.0)]
+    jobs = [
+        _job("prepare_data", 1.0, 0.5),
+        _job("check_model", 1.0, 4.0),
+        _job("train_run", 5.5, 30.0),
+        _job("evaluate_run", 36.0, 1.0),
+    ]
     pipe = {"wall": 39.0, "jobs": jobs, "run_jobs": 31.0}
     got = scopes({"wall": 29.0}, pipe)
     assert got["per task"] == pytest.approx(4.0)

@@ -38,8 +38,9 @@ def test_layer_grad_norms_known_values():
     """Per-layer norm is the L2 norm over all gradients of that layer."""
     a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
     a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])
-    norms = layer_grad_norms([("enc.layer.0.a", a), ("enc.layer.0.b", b),
-                              ("head.w", torch.nn.Parameter(torch.ones(1)))])
+    norms = layer_grad_norms(
+        [("enc.layer.0.a", a), ("enc.layer.0.b", b), ("head.w", torch.nn.Parameter(torch.ones(1)))]
+    )
     assert norms == {"layer_0": pytest.approx(5.0)}
     assert norm_stats({"x": 1.0, "y": 3.0}, scale=2.0)["grad_norm_layer_mean"] == pytest.approx(4.0)
 
@@ -53,8 +54,15 @@ def test_one_record_per_log_step(monitored_run: Path):
 def test_records_carry_monitor_fields(monitored_run: Path):
     """Each training record has loss, lr, grad norms with layer stats, timing and memory."""
     for record in (r for r in records(monitored_run) if "loss" in r):
-        for key in ("learning_rate", "grad_norm", "grad_norm_layer_mean", "grad_norm_layer_std",
-                    "grad_norm_layer_min", "grad_norm_layer_max", "cpu_rss_mb"):
+        for key in (
+            "learning_rate",
+            "grad_norm",
+            "grad_norm_layer_mean",
+            "grad_norm_layer_std",
+            "grad_norm_layer_min",
+            "grad_norm_layer_max",
+            "cpu_rss_mb",
+        ):
             assert math.isfinite(record[key]), key
         assert record["grad_norm_layer_min"] <= record["grad_norm_layer_mean"] <= record["grad_norm_layer_max"]
     assert all("step_time_s" in r and "samples_per_s" in r for r in records(monitored_run)[1:] if "loss" in r)

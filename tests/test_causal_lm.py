@@ -28,15 +28,33 @@ def write_sft(path: Path, rows: int = 24, empty: int = 0, long_prompt: bool = Fa
         for i in range(rows):
             prompt = f"add {i} and {i + 1}" + (" please" * 200 if long_prompt and i == 0 else "")
             completion = "" if i < empty else f"the answer is {2 * i + 1}"
-            handle.write(json.dumps({"id": f"q{i}", "prompt": prompt, "completion": completion,
-                                     "difficulty": "easy" if i % 2 else "hard"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"q{i}",
+                        "prompt": prompt,
+                        "completion": completion,
+                        "difficulty": "easy" if i % 2 else "hard",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
 def sft_task(path: Path, **extra) -> TaskSpec:
-    return TaskSpec.from_dict("sft", {"type": "causal_lm", "source": {"train": str(path), "eval_fraction": 0.25,
-                                      "stratify_by": ["difficulty"]}, "id_field": "id", "group_field": "difficulty",
-                                      "max_length": 64, "primary_metric": "loss", **extra})
+    return TaskSpec.from_dict(
+        "sft",
+        {
+            "type": "causal_lm",
+            "source": {"train": str(path), "eval_fraction": 0.25, "stratify_by": ["difficulty"]},
+            "id_field": "id",
+            "group_field": "difficulty",
+            "max_length": 64,
+            "primary_metric": "loss",
+            **extra,
+        },
+    )
 
 
 def test_loss_is_masked_to_the_completion():
@@ -94,8 +112,9 @@ def test_full_sft_evaluates_loss_perplexity_and_strata(tmp_path):
     method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-3})
     run = _train(tmp_path, method, task)
     assert json.loads((run / A.RUN_METADATA).read_text())["empty_completion_examples"] >= 1
-    metrics = score_pilot(TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data",
-                           run, tmp_path / "eval")
+    metrics = score_pilot(
+        TINY, task, method, EvalSpec.from_dict({"bootstrap_samples": 0}), 0, tmp_path / "data", run, tmp_path / "eval"
+    )
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     assert set(metrics["strata"]) == {"easy", "hard"} and metrics["primary"] == metrics["loss"]
 
@@ -106,12 +125,20 @@ def test_lora_merge_revalidated_within_tolerances(tmp_path):
     from tunetrace.stages.verify_merge import verify_merge
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
-    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2,
-                                           "lora": {"r": 4, "alpha": 8}})
+    method = MethodSpec.from_dict(
+        "lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2, "lora": {"r": 4, "alpha": 8}}
+    )
     run = _train(tmp_path, method, task)
     merge_adapter(TINY, task, run / A.FINAL_DIR, tmp_path / "merged")
-    result = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", run / A.FINAL_DIR,
-                          tmp_path / "merged", tmp_path / "check.json")
+    result = verify_merge(
+        TINY,
+        task,
+        EvalSpec.from_dict({}),
+        tmp_path / "data",
+        run / A.FINAL_DIR,
+        tmp_path / "merged",
+        tmp_path / "check.json",
+    )
     q = result["quantities"]
     assert result["passed"] and q["loss_abs_diff"]["value"] < 1e-4 and q["perplexity_abs_diff"]["value"] < 0.01
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
@@ -137,8 +164,15 @@ def test_tampered_merge_is_reported_failed(tmp_path):
     name = next(k for k in weights if "q_proj" in k)
     weights[name] = weights[name] + 0.05 * torch.randn_like(weights[name])
     save_file(weights, str(tmp_path / "merged" / "model.safetensors"), metadata={"format": "pt"})
-    result = verify_merge(TINY, task, EvalSpec.from_dict({"merge_failure": "warn"}),
-                          tmp_path / "data", tmp_path / "adapter", tmp_path / "merged", tmp_path / "check.json")
+    result = verify_merge(
+        TINY,
+        task,
+        EvalSpec.from_dict({"merge_failure": "warn"}),
+        tmp_path / "data",
+        tmp_path / "adapter",
+        tmp_path / "merged",
+        tmp_path / "check.json",
+    )
     assert not result["passed"] and result["quantities"]["loss_abs_diff"]["value"] > 1e-4
 
 
@@ -157,16 +191,24 @@ def test_chat_template_renders_the_prompt():
     """Chat rows are rendered with the tokenizer's chat template, ending in the generation prompt."""
     from tunetrace.tasks.causal_lm import prompt_text
 
-    row = pd.Series({"prompt": "ignored", "completion": "hi there",
-                     "messages": json.dumps([{"role": "user", "content": "hello"},
-                                             {"role": "assistant", "content": "hi there"}])})
+    row = pd.Series(
+        {
+            "prompt": "ignored",
+            "completion": "hi there",
+            "messages": json.dumps(
+                [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}]
+            ),
+        }
+    )
     assert prompt_text(row, load_decoder_tokenizer(TINY)) == "user: hello\nassistant:"
 
 
 def test_missing_stratify_column_is_named(tmp_path):
     """A stratify_by column absent from the file stops preparation naming the column."""
-    task = TaskSpec.from_dict("sft", {"type": "causal_lm", "source": {"train": str(write_sft(tmp_path / "s.jsonl")),
-                                      "stratify_by": ["domain"]}})
+    task = TaskSpec.from_dict(
+        "sft",
+        {"type": "causal_lm", "source": {"train": str(write_sft(tmp_path / "s.jsonl")), "stratify_by": ["domain"]}},
+    )
     with pytest.raises(DataError, match=r"stratify_by\): missing column\(s\) \['domain'\]"):
         prepare_task_data(task, tmp_path / "out")
 
@@ -193,10 +235,21 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
 
     task = sft_task(write_sft(tmp_path / "sft.jsonl", rows=32))
     prepare_task_data(task, tmp_path / "data")
-    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 8, "batch_size": 4, "learning_rate": 1e-2,
-                                           "save_every_steps": 4, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}})
-    spec = S.RepresentationSpec.from_dict({"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4,
-                                           "capture_step0": True})
+    method = MethodSpec.from_dict(
+        "lora",
+        {
+            "type": "lora",
+            "max_steps": 8,
+            "batch_size": 4,
+            "learning_rate": 1e-2,
+            "save_every_steps": 4,
+            "logging_steps": 1,
+            "lora": {"r": 4, "alpha": 8},
+        },
+    )
+    spec = S.RepresentationSpec.from_dict(
+        {"every_steps": 4, "probe_size": 8, "pooling": "last", "batch_size": 4, "capture_step0": True}
+    )
 
     class Preempted(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
@@ -205,8 +258,18 @@ def test_sft_run_resumes_after_a_crash_and_captures_representations(tmp_path):
 
     def run(name: str, callbacks: list = ()) -> Path:
         root = tmp_path / name
-        train_run(TINY, task, method, 0, tmp_path / "data", root / "run", callbacks=list(callbacks),
-                  resume_dir=root / "state", representations=spec, reps_dir=root / "reps")
+        train_run(
+            TINY,
+            task,
+            method,
+            0,
+            tmp_path / "data",
+            root / "run",
+            callbacks=list(callbacks),
+            resume_dir=root / "state",
+            representations=spec,
+            reps_dir=root / "reps",
+        )
         return root
 
     straight = run("straight")
@@ -242,9 +305,18 @@ def test_gradient_checkpointing_lora_sft_matches_plain_training(tmp_path):
     task = sft_task(write_sft(tmp_path / "sft.jsonl"))
     curves = []
     for checkpointing in (False, True):
-        method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 3, "batch_size": 4, "learning_rate": 1e-2,
-                                               "logging_steps": 1, "gradient_checkpointing": checkpointing,
-                                               "lora": {"r": 4, "alpha": 8, "dropout": 0.0}})
+        method = MethodSpec.from_dict(
+            "lora",
+            {
+                "type": "lora",
+                "max_steps": 3,
+                "batch_size": 4,
+                "learning_rate": 1e-2,
+                "logging_steps": 1,
+                "gradient_checkpointing": checkpointing,
+                "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+            },
+        )
         run = _train(tmp_path / str(checkpointing), method, task)
         records = [json.loads(line) for line in (run / A.TRAIN_LOG).read_text().splitlines()]
         curves.append([r["loss"] for r in records if "loss" in r])
@@ -259,8 +331,12 @@ def test_completion_nll_batches_by_length_and_returns_dataset_order():
     from tunetrace.tasks.causal_lm import SFTDataset, completion_nll
 
     tokenizer = load_decoder_tokenizer(TINY)
-    frame = pd.DataFrame({"prompt": [" ".join(["add two and three"] * (1 + (7 - i) % 4)) for i in range(8)],
-                          "completion": [f"the answer is {i}" * (1 + i % 3) for i in range(8)]})
+    frame = pd.DataFrame(
+        {
+            "prompt": [" ".join(["add two and three"] * (1 + (7 - i) % 4)) for i in range(8)],
+            "completion": [f"the answer is {i}" * (1 + i % 3) for i in range(8)],
+        }
+    )
     dataset, _ = encode_sft(frame, tokenizer, 64)
     lengths = [len(item["input_ids"]) for item in dataset.items]
     assert lengths != sorted(lengths)

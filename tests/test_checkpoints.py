@@ -156,10 +156,15 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("resume")
     config = validate_config(tiny_bert_config(make_tiny_bert(root / "bert"), steps=8, save_every=2))
     task = config["tasks"]["tiny"]
-    task["source"] = {"train": str(write_sentiment_csv(root / "data" / "train.csv", 48, seed=1)),
-                      "eval": str(write_sentiment_csv(root / "data" / "eval.csv", 24, seed=2))}
-    specs = (ModelSpec.from_dict(config["model"]), TaskSpec.from_dict("tiny", task),
-             MethodSpec.from_dict("full", config["methods"]["full"]))
+    task["source"] = {
+        "train": str(write_sentiment_csv(root / "data" / "train.csv", 48, seed=1)),
+        "eval": str(write_sentiment_csv(root / "data" / "eval.csv", 24, seed=2)),
+    }
+    specs = (
+        ModelSpec.from_dict(config["model"]),
+        TaskSpec.from_dict("tiny", task),
+        MethodSpec.from_dict("full", config["methods"]["full"]),
+    )
     prepare_task_data(specs[1], root / "prepared")
     run = {"specs": specs, "data": root / "prepared"}
     _train(run, root / "straight")

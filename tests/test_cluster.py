@@ -28,44 +28,74 @@ from tunetrace.config import validate_config
 
 REPO = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data" / "slurm"
-ONE_NODE = cluster_facts((DATA / "sinfo_one_node.txt").read_text(),
-                         (DATA / "scontrol_config_no_accounting.txt").read_text())
+ONE_NODE = cluster_facts(
+    (DATA / "sinfo_one_node.txt").read_text(), (DATA / "scontrol_config_no_accounting.txt").read_text()
+)
 SITE = cluster_facts((DATA / "sinfo_gpu_site.txt").read_text(), (DATA / "scontrol_config_accounting.txt").read_text())
 SQUEUE = {"slurm-status-command": "squeue"}
 
 
 def study(model_parameters: int | None = None, dtype: str = "float32", **methods: dict[str, Any]) -> dict:
     methods = methods or {"full": {"type": "full", "resources": {"gpus": 1}}, "lora_cpu": {"type": "lora"}}
-    return validate_config({"model": {"dtype": dtype}, "resources": {"model_parameters": model_parameters},
-                            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}},
-                            "methods": methods, "seeds": [0]})
+    return validate_config(
+        {
+            "model": {"dtype": dtype},
+            "resources": {"model_parameters": model_parameters},
+            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}},
+            "methods": methods,
+            "seeds": [0],
+        }
+    )
 
 
 def test_time_limits_parse_to_minutes() -> None:
     """Slurm's time formats become minutes; infinite is no limit."""
-    assert [parse_time_limit(t) for t in ("infinite", "30", "30:00", "2:00:00", "1-12:00:00", "0:00:30")] == \
-        [None, 30, 30, 120, 2160, 1]
+    assert [parse_time_limit(t) for t in ("infinite", "30", "30:00", "2:00:00", "1-12:00:00", "0:00:30")] == [
+        None,
+        30,
+        30,
+        120,
+        2160,
+        1,
+    ]
 
 
 def test_gres_strings_count_gpus() -> None:
     """Typed and untyped GPU GRES count; other GRES and (null) count zero."""
-    assert [gres_gpus(g) for g in ("gpu:4", "gpu:a100:4(S:0-1)", "(null)", "gpu:a100:2,gpu:v100:1", "mps:100")] == \
-        [4, 4, 0, 3, 0]
+    assert [gres_gpus(g) for g in ("gpu:4", "gpu:a100:4(S:0-1)", "(null)", "gpu:a100:2,gpu:v100:1", "mps:100")] == [
+        4,
+        4,
+        0,
+        3,
+        0,
+    ]
 
 
 def test_recorded_one_node_cluster() -> None:
     """The test cluster's recorded outputs: one default partition, real memory, one GPU, accounting off."""
     (debug,) = ONE_NODE.partitions.values()
-    assert (debug.name, debug.default, debug.cpus, debug.mem_mb, debug.gpus, debug.time_limit_min) == \
-        ("debug", True, 2, 24105, 1, None)
+    assert (debug.name, debug.default, debug.cpus, debug.mem_mb, debug.gpus, debug.time_limit_min) == (
+        "debug",
+        True,
+        2,
+        24105,
+        1,
+        None,
+    )
     assert (ONE_NODE.accounting, ONE_NODE.min_job_age_s, ONE_NODE.version) == (False, 86400, "22.05.8")
 
 
 def test_node_groups_of_a_partition_merge_to_its_largest_node() -> None:
     """Two node groups in one partition: node counts add up, memory and GPUs are the largest node's."""
     gpu = parse_sinfo((DATA / "sinfo_gpu_site.txt").read_text())["gpu"]
-    assert (gpu.nodes, gpu.mem_mb, gpu.gpus, gpu.cpus, gpu.time_limit_min, gpu.default) == \
-        (8, 1024000, 8, 64, 1440, False)
+    assert (gpu.nodes, gpu.mem_mb, gpu.gpus, gpu.cpus, gpu.time_limit_min, gpu.default) == (
+        8,
+        1024000,
+        8,
+        64,
+        1440,
+        False,
+    )
     assert SITE.accounting and SITE.min_job_age_s == 300
 
 
@@ -90,8 +120,7 @@ def test_pilot_and_smoke_ask_what_train_run_asks_but_runtime() -> None:
     Slurm resources (they go through its launcher), with their own shorter runtime."""
     from tunetrace.cluster.requests import slurm_resources
 
-    config = study(big={"type": "full", "resources": {"gpus": 4, "nodes": 2, "cpus": 16},
-                        "gate": {"enabled": True}})
+    config = study(big={"type": "full", "resources": {"gpus": 4, "nodes": 2, "cpus": 16}, "gate": {"enabled": True}})
     train = job_request("train_run", config, 14_000_000_000, "big")
     for rule in ("pilot_run", "run_smoke_test"):
         request = job_request(rule, config, 14_000_000_000, "big")
@@ -107,13 +136,21 @@ def test_gpus_only_where_the_method_has_them() -> None:
     overhead, whatever the model."""
     config = study(full={"type": "full", "resources": {"gpus": 4}}, lora_cpu={"type": "lora"})
     gpus = {(r.rule, r.method): r.gpus for r in study_requests(config, 22_000_000)}
-    assert {job: n for job, n in gpus.items() if n} == {("evaluate_baseline", None): 1, ("train_run", "full"): 4,
-                                                        ("run_smoke_test", "full"): 4,
-                                                        ("evaluate_checkpoint", "full"): 1,
-                                                        ("extract_base_representations", None): 1,
-                                                        ("validate_run", "full"): 1}
-    assert {("evaluate_run", "full"), ("validate_run", "full"), ("merge_adapter", "lora_cpu"),
-            ("verify_merge", "lora_cpu"), ("extract_base_representations", None)} <= set(gpus)
+    assert {job: n for job, n in gpus.items() if n} == {
+        ("evaluate_baseline", None): 1,
+        ("train_run", "full"): 4,
+        ("run_smoke_test", "full"): 4,
+        ("evaluate_checkpoint", "full"): 1,
+        ("extract_base_representations", None): 1,
+        ("validate_run", "full"): 1,
+    }
+    assert {
+        ("evaluate_run", "full"),
+        ("validate_run", "full"),
+        ("merge_adapter", "lora_cpu"),
+        ("verify_merge", "lora_cpu"),
+        ("extract_base_representations", None),
+    } <= set(gpus)
     cpu_only = study(lora={"type": "lora"})
     assert job_request("evaluate_baseline", cpu_only, 22_000_000).gpus == 0
     assert job_request("evaluate_run", study(8_000_000_000), None, "full").mem_mb == 2000
@@ -162,8 +199,9 @@ def test_config_overrides_win_and_retry_doubles() -> None:
 def test_unknown_size_assumes_a_billion_parameters() -> None:
     """A model not on disk (None) is sized as DEFAULT_PARAMETERS."""
     config = study()
-    assert job_request("evaluate_baseline", config, None) == job_request("evaluate_baseline", config,
-                                                                          DEFAULT_PARAMETERS)
+    assert job_request("evaluate_baseline", config, None) == job_request(
+        "evaluate_baseline", config, DEFAULT_PARAMETERS
+    )
 
 
 def test_light_jobs_take_one_thread_and_training_its_method_cpus() -> None:
@@ -223,10 +261,28 @@ def test_doctor_lists_every_job_rule_with_the_light_ones_local() -> None:
 def test_local_rules_are_the_light_jobs() -> None:
     """Targets, checks, scoring, drift and bookkeeping run beside Snakemake; no job that loads the model's weights,
     trains or analyses them is local."""
-    assert set(LOCAL_RULES) == {"all", "smoke", "check_model", "prepare_data", "evaluate_gate", "evaluate_run",
-                                "compute_drift", "plot_drift", "compare_runs", "summarize_lineage"}
-    for rule in ("evaluate_baseline", "extract_base_representations", "pilot_run", "train_run", "validate_run",
-                 "merge_adapter", "verify_merge", "run_smoke_test"):
+    assert set(LOCAL_RULES) == {
+        "all",
+        "smoke",
+        "check_model",
+        "prepare_data",
+        "evaluate_gate",
+        "evaluate_run",
+        "compute_drift",
+        "plot_drift",
+        "compare_runs",
+        "summarize_lineage",
+    }
+    for rule in (
+        "evaluate_baseline",
+        "extract_base_representations",
+        "pilot_run",
+        "train_run",
+        "validate_run",
+        "merge_adapter",
+        "verify_merge",
+        "run_smoke_test",
+    ):
         assert not RULES[rule].local, rule
 
 
@@ -245,14 +301,17 @@ def test_every_job_rule_is_sized_and_light_jobs_fixed() -> None:
 def test_slurm_resources_of_training_per_node() -> None:
     """The executor's resources of training: per-node gres for several nodes, one task per node on CPU, whole-job
     gpu on one node; other jobs name only their GPUs."""
-    config = study(multi={"type": "full", "resources": {"nodes": 2, "gpus": 4, "cpus": 8}},
-                   cpu={"type": "full", "resources": {"nodes": 2, "cpus": 3}},
-                   one={"type": "lora", "resources": {"gpus": 1, "cpus": 1}})
+    config = study(
+        multi={"type": "full", "resources": {"nodes": 2, "gpus": 4, "cpus": 8}},
+        cpu={"type": "full", "resources": {"nodes": 2, "cpus": 3}},
+        one={"type": "lora", "resources": {"gpus": 1, "cpus": 1}},
+    )
     resources = {m: slurm_resources(job_request("train_run", config, 22_000_000, m)) for m in ("multi", "cpu", "one")}
     assert resources == {
         "multi": {"gpu": 0, "nodes": 2, "gres": "gpu:4", "tasks": 0, "cpus_per_gpu": 2},
         "cpu": {"gpu": 0, "nodes": 2, "gres": "", "tasks": 2, "cpus_per_gpu": 0},
-        "one": {"gpu": 1, "nodes": 1, "gres": "", "tasks": 0, "cpus_per_gpu": 1}}
+        "one": {"gpu": 1, "nodes": 1, "gres": "", "tasks": 0, "cpus_per_gpu": 1},
+    }
     assert slurm_resources(job_request("verify_merge", config, 22_000_000, "one")) == {"gpu": 1}
 
 
@@ -278,15 +337,20 @@ def test_scale_doc_tables_are_the_module_s() -> None:
     block = re.search(r"<!-- requests:begin[^>]*-->\n(.*?)\n<!-- requests:end -->", doc, re.DOTALL)
     assert block, "docs/scale.md: no <!-- requests:begin --> ... <!-- requests:end --> block"
     assert block.group(1).strip() == markdown().strip(), (
-        "docs/scale.md's request tables are stale: paste the output of python -m tunetrace.cluster.requests --markdown")
+        "docs/scale.md's request tables are stale: paste the output of python -m tunetrace.cluster.requests --markdown"
+    )
 
 
 def test_impossible_memory_names_rule_and_key() -> None:
     """An 8B float32 model's evaluation cannot fit 24 GB: the error names the rule, both numbers and the key."""
     _, findings = diagnose(study_requests(study(8_000_000_000), None), ONE_NODE, SQUEUE)
     errors = [f.message for f in findings if f.severity == "error"]
-    assert any(m.startswith("evaluate_baseline requests 63500 MB of memory") and
-               "has 24105" in m and "resources.evaluate_baseline.mem_mb" in m for m in errors)
+    assert any(
+        m.startswith("evaluate_baseline requests 63500 MB of memory")
+        and "has 24105" in m
+        and "resources.evaluate_baseline.mem_mb" in m
+        for m in errors
+    )
 
 
 def test_too_many_gpus_and_missing_partition() -> None:
@@ -317,7 +381,8 @@ def test_profile_partition_and_time_limit() -> None:
     assert dict(((r.rule, r.method), p) for r, p in placed)[("train_run", "full")] == "gpu"
     assert [f.message for f in findings if f.rule == "train_run"] == [
         "train_run (method full) requests 3000 min; partition 'gpu' allows 1440: set "
-        "methods.full.resources.runtime to at most 1440"]
+        "methods.full.resources.runtime to at most 1440"
+    ]
     assert any("requests 1 GPUs" in f.message and "'cpu'" in f.message for f in findings)  # baseline in cpu
 
 
@@ -329,12 +394,15 @@ def test_retry_beyond_the_node_is_a_warning() -> None:
     assert sorted((f.severity, f.rule) for f in findings) == [("warning", "run_smoke_test"), ("warning", "train_run")]
 
 
-@pytest.mark.parametrize(("profile", "age", "accounting", "expected"), [
-    ({}, 86400, False, "slurm-status-command: squeue"),  # the silent hang of the issue
-    (SQUEUE, 60, False, "MinJobAge >= 120"),  # the executor would fall back to sacct
-    (SQUEUE, 86400, False, None),
-    ({}, 300, True, None),
-])
+@pytest.mark.parametrize(
+    ("profile", "age", "accounting", "expected"),
+    [
+        ({}, 86400, False, "slurm-status-command: squeue"),  # the silent hang of the issue
+        (SQUEUE, 60, False, "MinJobAge >= 120"),  # the executor would fall back to sacct
+        (SQUEUE, 86400, False, None),
+        ({}, 300, True, None),
+    ],
+)
 def test_status_command_against_accounting(profile: dict, age: int, accounting: bool, expected: str | None) -> None:
     """sacct without accounting, or squeue with a short MinJobAge, is an error naming the fix."""
     facts = ONE_NODE.__class__(ONE_NODE.partitions, accounting, "x", age, "22.05.8")
@@ -345,21 +413,33 @@ def test_status_command_against_accounting(profile: dict, age: int, accounting: 
         assert len(messages) == 1 and expected in messages[0]
 
 
-def test_doctor_without_slurm_says_where_to_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_doctor_without_slurm_says_where_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     """No sinfo on PATH: exit 2 with one line saying to run it on a login node (the study is still read first)."""
     from tunetrace.cli import main
 
-    (tmp_path / "config.yaml").write_text("model: {}\nseeds: [0]\nmethods: {m: {type: lora}}\n"
-                                          "tasks: {t: {source: {train: x.csv}, labels: [a, b]}}\n")
+    (tmp_path / "config.yaml").write_text(
+        "model: {}\nseeds: [0]\nmethods: {m: {type: lora}}\ntasks: {t: {source: {train: x.csv}, labels: [a, b]}}\n"
+    )
     monkeypatch.setenv("PATH", str(tmp_path))
-    code = main(["doctor", "--profile", str(Path(__file__).parents[1] / "profiles" / "slurm"),
-                 "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")])
+    code = main(
+        [
+            "doctor",
+            "--profile",
+            str(Path(__file__).parents[1] / "profiles" / "slurm"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+        ]
+    )
     assert code == 2 and "`sinfo` is not installed here" in capsys.readouterr().err
 
 
-def test_doctor_names_a_missing_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture) -> None:
+def test_doctor_names_a_missing_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     """An unknown profile name is an error naming install.sh."""
     from tunetrace.cli import main
 

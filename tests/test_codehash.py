@@ -61,8 +61,18 @@ FAKE = {
     "tunetrace/deep/er/leaf.py": "",
     "tunetrace/task_a.py": "from tunetrace.deep.er import leaf\n",
 }
-CORE_CLOSURE = {"tunetrace", "tunetrace.core", "tunetrace.util", "tunetrace.util.strings", "tunetrace.helpers",
-                "tunetrace.lazy", "tunetrace.runtime_else", "tunetrace.sub", "tunetrace.sub.mod", "tunetrace.leaf"}
+CORE_CLOSURE = {
+    "tunetrace",
+    "tunetrace.core",
+    "tunetrace.util",
+    "tunetrace.util.strings",
+    "tunetrace.helpers",
+    "tunetrace.lazy",
+    "tunetrace.runtime_else",
+    "tunetrace.sub",
+    "tunetrace.sub.mod",
+    "tunetrace.leaf",
+}
 
 
 @pytest.fixture
@@ -86,8 +96,10 @@ def test_direct_imports_resolves_absolute_relative_and_submodule_imports(fake: P
     strings = direct_imports(pkg, pkg / "tunetrace" / "util" / "strings.py", "tunetrace.util.strings")
     assert strings == {"tunetrace.sub", "tunetrace.sub.mod"}  # CONSTANT is an attribute, not a module
     # relative import from inside a package's __init__-less module one level down
-    assert direct_imports(pkg, pkg / "tunetrace" / "sub" / "mod.py", "tunetrace.sub.mod") == {"tunetrace",
-                                                                                            "tunetrace.leaf"}
+    assert direct_imports(pkg, pkg / "tunetrace" / "sub" / "mod.py", "tunetrace.sub.mod") == {
+        "tunetrace",
+        "tunetrace.leaf",
+    }
     assert direct_imports(pkg, pkg / "tunetrace" / "helpers.py", "tunetrace.helpers") == {"tunetrace.lazy"}
 
 
@@ -107,7 +119,11 @@ def test_closure_follows_imports_and_skips_type_checking(fake: Path) -> None:
 
 def test_closure_includes_parent_package_inits(fake: Path) -> None:
     assert closure(fake / "pkg", ["tunetrace.deep.er.leaf"]) == {
-        "tunetrace", "tunetrace.deep", "tunetrace.deep.er", "tunetrace.deep.er.leaf"}
+        "tunetrace",
+        "tunetrace.deep",
+        "tunetrace.deep.er",
+        "tunetrace.deep.er.leaf",
+    }
     hashes = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake, ["tunetrace.task_a"])
     assert {"pkg/tunetrace/deep/__init__.py", "pkg/tunetrace/deep/er/__init__.py"} <= set(hashes)
 
@@ -116,21 +132,34 @@ def test_script_closure_adds_extra_roots(fake: Path) -> None:
     script = fake / "scripts" / "rule.py"
     assert script_closure(fake / "pkg", script) == CORE_CLOSURE
     with_task = script_closure(fake / "pkg", script, ["tunetrace.task_a"])
-    assert with_task - CORE_CLOSURE == {"tunetrace.task_a", "tunetrace.deep", "tunetrace.deep.er",
-                                        "tunetrace.deep.er.leaf"}
+    assert with_task - CORE_CLOSURE == {
+        "tunetrace.task_a",
+        "tunetrace.deep",
+        "tunetrace.deep.er",
+        "tunetrace.deep.er.leaf",
+    }
 
 
 def test_code_hashes_keys_are_the_script_and_its_closure(fake: Path) -> None:
     hashes = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
     expected = {"scripts/rule.py"} | {
         "pkg/" + m.replace(".", "/") + ("/__init__.py" if (fake / "pkg" / m.replace(".", "/")).is_dir() else ".py")
-        for m in CORE_CLOSURE}
+        for m in CORE_CLOSURE
+    }
     assert set(hashes) == expected
     assert all(len(h) == 16 for h in hashes.values())
 
 
-@pytest.mark.parametrize("edited", ["tunetrace/lazy.py", "tunetrace/sub/mod.py", "tunetrace/util/__init__.py",
-                                    "tunetrace/__init__.py", "../scripts/rule.py"])
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "tunetrace/lazy.py",
+        "tunetrace/sub/mod.py",
+        "tunetrace/util/__init__.py",
+        "tunetrace/__init__.py",
+        "../scripts/rule.py",
+    ],
+)
 def test_editing_a_module_in_the_closure_changes_the_hashes(fake: Path, edited: str) -> None:
     before = code_hashes(fake / "pkg", fake / "scripts" / "rule.py", fake)
     path = fake / "pkg" / edited
@@ -178,8 +207,9 @@ def _hashes_with(cache_file: Path | None, fake: Path) -> dict[str, str]:
     return index.code_hashes(fake / "scripts" / "rule.py", fake, ["tunetrace.task_a"])
 
 
-def test_the_imports_cache_spares_the_parse_and_changes_no_answer(fake: Path, tmp_path: Path,
-                                                                 parses: list[str]) -> None:
+def test_the_imports_cache_spares_the_parse_and_changes_no_answer(
+    fake: Path, tmp_path: Path, parses: list[str]
+) -> None:
     cache = tmp_path / "cache" / "imports.json"
     uncached = _hashes_with(None, fake)
     parsed = len(parses)
@@ -190,8 +220,9 @@ def test_the_imports_cache_spares_the_parse_and_changes_no_answer(fake: Path, tm
     assert parses == []
 
 
-def test_an_edited_file_is_parsed_again_not_served_from_the_cache(fake: Path, tmp_path: Path,
-                                                                   parses: list[str]) -> None:
+def test_an_edited_file_is_parsed_again_not_served_from_the_cache(
+    fake: Path, tmp_path: Path, parses: list[str]
+) -> None:
     """The key is the bytes, not the path: an edit that adds an import shows at once (fails if keyed by path)."""
     cache = tmp_path / "imports.json"
     before = _hashes_with(cache, fake)
@@ -205,8 +236,9 @@ def test_an_edited_file_is_parsed_again_not_served_from_the_cache(fake: Path, tm
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"k": 3}', "[]"])
-def test_a_corrupt_imports_cache_is_ignored_logged_and_rewritten(fake: Path, tmp_path: Path, content: str,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_corrupt_imports_cache_is_ignored_logged_and_rewritten(
+    fake: Path, tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = tmp_path / "imports.json"
     cache.write_text(content)
     assert _hashes_with(cache, fake) == _hashes_with(None, fake)
@@ -214,8 +246,9 @@ def test_a_corrupt_imports_cache_is_ignored_logged_and_rewritten(fake: Path, tmp
     assert ImportsCache(cache).get(next(iter(json.loads(cache.read_text())))) is not None
 
 
-def test_an_unwritable_imports_cache_costs_only_time(fake: Path, tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unwritable_imports_cache_costs_only_time(
+    fake: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cache = blocker / "imports.json"  # its directory cannot be made
@@ -227,8 +260,9 @@ def test_an_unwritable_imports_cache_costs_only_time(fake: Path, tmp_path: Path,
     assert "TUNETRACE_CODE_IMPORTS_CACHE=off" in caplog.text
 
 
-def test_the_imports_cache_keeps_the_newest_entries(fake: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_imports_cache_keeps_the_newest_entries(
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "imports.json"
     cache.write_text(json.dumps({f"old{i}:m:0": [] for i in range(5)}))
     monkeypatch.setattr(codehash, "IMPORTS_CACHE_ENTRIES", 8)
@@ -237,8 +271,9 @@ def test_the_imports_cache_keeps_the_newest_entries(fake: Path, tmp_path: Path,
     assert len(kept) == 8 and not any(k.startswith("old") for k in kept)  # this run parsed more than 8 files
 
 
-def test_only_the_newest_imports_cache_files_are_kept(fake: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_the_newest_imports_cache_files_are_kept(
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each version of codehash.py (and of Python) has its own file; the older ones are deleted as new ones come."""
     monkeypatch.setattr(codehash, "IMPORTS_CACHE_FILES", 2)
     for age in range(3):
@@ -250,7 +285,8 @@ def test_only_the_newest_imports_cache_files_are_kept(fake: Path, tmp_path: Path
 
 
 def test_the_default_imports_cache_lives_in_the_machine_cache_and_can_be_switched_off(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path))
     path = ImportsCache.default().path
     assert path is not None and path.parent == tmp_path / "code-imports"

@@ -14,8 +14,9 @@ GROUPS = ["books"] * 8 + ["films"] * 8
 Y_TRUE = [0, 1] * 8
 CONSTANT = group_error_rates(Y_TRUE, [0] * 16, GROUPS, positive=1, min_class_examples=2)
 # books: FPR 1/4, FNR 0; films: FPR 0, FNR 2/4
-LEARNED = group_error_rates(Y_TRUE, [1, 1, 0, 1, 0, 1, 0, 1] + [0, 1, 0, 0, 0, 1, 0, 0], GROUPS, positive=1,
-                            min_class_examples=2)
+LEARNED = group_error_rates(
+    Y_TRUE, [1, 1, 0, 1, 0, 1, 0, 1] + [0, 1, 0, 0, 0, 1, 0, 0], GROUPS, positive=1, min_class_examples=2
+)
 
 
 def stat(mean: float) -> dict[str, Any]:
@@ -24,20 +25,36 @@ def stat(mean: float) -> dict[str, Any]:
 
 def document(run_groups: dict | None = LEARNED) -> dict[str, Any]:
     """A comparison with a majority baseline (constant), a probe and one full run, all with groups."""
-    method = {"type": "full", "seeds": [0], "metrics": {k: stat(0.75) for k in ("accuracy", "f1", "macro_f1",
-                                                                               "precision", "recall", "loss")},
-              "primary": stat(0.75), "delta_vs_baseline": {"reference": "linear_probe", "baseline": 0.7,
-                                                            "absolute": 0.05, "beats_baseline": True},
-              "trainable_parameters": {"count": 10, "total": 10, "percent": 100.0},
-              "train_wall_time_s": stat(1.0), "train_samples_per_second": stat(1.0), "peak_memory_mb": stat(1.0),
-              "runs": [{"seed": 0, "primary": 0.75, "ci": {}, "groups": run_groups, "strata": None}],
-              "merge_check": None}
-    task = {"primary_metric": "accuracy", "baseline_reference": "linear_probe",
-            "baseline": {"majority": {"primary": 0.5, "groups": CONSTANT},
-                         "linear_probe": {"primary": 0.7, "groups": LEARNED}},
-            "methods": {"full": method}}
-    return {"schema_version": 1, "generated_at": "2026-01-01T00:00:00+00:00", "model": "m", "seeds": [0],
-            "tasks": {"t": task}, "inputs": [{"kind": "evals", "path": "p", "sha256": "0" * 64}]}
+    method = {
+        "type": "full",
+        "seeds": [0],
+        "metrics": {k: stat(0.75) for k in ("accuracy", "f1", "macro_f1", "precision", "recall", "loss")},
+        "primary": stat(0.75),
+        "delta_vs_baseline": {"reference": "linear_probe", "baseline": 0.7, "absolute": 0.05, "beats_baseline": True},
+        "trainable_parameters": {"count": 10, "total": 10, "percent": 100.0},
+        "train_wall_time_s": stat(1.0),
+        "train_samples_per_second": stat(1.0),
+        "peak_memory_mb": stat(1.0),
+        "runs": [{"seed": 0, "primary": 0.75, "ci": {}, "groups": run_groups, "strata": None}],
+        "merge_check": None,
+    }
+    task = {
+        "primary_metric": "accuracy",
+        "baseline_reference": "linear_probe",
+        "baseline": {
+            "majority": {"primary": 0.5, "groups": CONSTANT},
+            "linear_probe": {"primary": 0.7, "groups": LEARNED},
+        },
+        "methods": {"full": method},
+    }
+    return {
+        "schema_version": 1,
+        "generated_at": "2026-01-01T00:00:00+00:00",
+        "model": "m",
+        "seeds": [0],
+        "tasks": {"t": task},
+        "inputs": [{"kind": "evals", "path": "p", "sha256": "0" * 64}],
+    }
 
 
 def test_group_table_puts_baselines_beside_runs_with_sizes_and_gaps():
@@ -59,20 +76,29 @@ def test_constant_baseline_says_why_its_rates_are_na():
 def test_comparison_schema_accepts_null_rates_and_refuses_numbers_out_of_range():
     """Null rates with reasons validate; a rate of 1.5 does not."""
     validate_comparison(document())
-    broken = document({**LEARNED, "groups": {**LEARNED["groups"],
-                                             "books": {**LEARNED["groups"]["books"], "fpr": 1.5}}})
+    broken = document({**LEARNED, "groups": {**LEARNED["groups"], "books": {**LEARNED["groups"]["books"], "fpr": 1.5}}})
     with pytest.raises(jsonschema.ValidationError):
         validate_comparison(broken)
 
 
 def _validated(doc: dict[str, Any]) -> dict[str, Any]:
     """The document with a validation section: full seed 0 failed two critical checks and warned once."""
-    flags = [{"method": "full", "task": "t", "seed": 0, "severity": s, "code": c, "message": "m", "files": []}
-             for s, c in (("critical", "loss_at_chance"), ("critical", "not_better_than_trivial"),
-                          ("warning", "too_few_steps"))]
-    doc["validation"] = {"critical": 2, "warning": 1, "flags": flags,
-                         "runs": [{"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 2,
-                                   "warning": 1, "report": "r.json"}]}
+    flags = [
+        {"method": "full", "task": "t", "seed": 0, "severity": s, "code": c, "message": "m", "files": []}
+        for s, c in (
+            ("critical", "loss_at_chance"),
+            ("critical", "not_better_than_trivial"),
+            ("warning", "too_few_steps"),
+        )
+    ]
+    doc["validation"] = {
+        "critical": 2,
+        "warning": 1,
+        "flags": flags,
+        "runs": [
+            {"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 2, "warning": 1, "report": "r.json"}
+        ],
+    }
     return doc
 
 
@@ -112,8 +138,9 @@ def test_seed_disagreement_section_validates_and_renders():
 
     doc = document()
     doc["seeds"] = [0, 1]
-    doc["tasks"]["t"]["methods"]["full"]["runs"].append({"seed": 1, "primary": 0.45, "ci": {}, "groups": None,
-                                                         "strata": None})
+    doc["tasks"]["t"]["methods"]["full"]["runs"].append(
+        {"seed": 1, "primary": 0.45, "ci": {}, "groups": None, "strata": None}
+    )
     doc["study_flags"] = {"max_seed_spread": 0.1, "flags": seed_disagreement(doc, 0.1)}
     validate_comparison(doc)
     assert doc["study_flags"]["flags"][0]["code"] == "seed_disagreement"

@@ -115,12 +115,19 @@ def test_schema_documents_every_key() -> None:
 # ---------------------------------------------------------------- one source of defaults: the schema
 
 # Each settings dataclass (module:class) with the smallest config slice it accepts (required keys only).
-SPECS = {"tunetrace.config:ModelSpec": {}, "tunetrace.config:TaskSpec": {"source": {}},
-         "tunetrace.config:LoraSpec": {}, "tunetrace.config:MethodSpec": {"type": "full"},
-         "tunetrace.config:EvalSpec": {}, "tunetrace.config:TrackingSpec": {}, "tunetrace.guard.gates:GateSpec": {},
-         "tunetrace.guard.validation:ValidationSpec": {}, "tunetrace.training.sizing:SizingSpec": {},
-         "tunetrace.analysis.weightspace:WeightSpec": {},
-         "tunetrace.analysis.representations:RepresentationSpec": {}}
+SPECS = {
+    "tunetrace.config:ModelSpec": {},
+    "tunetrace.config:TaskSpec": {"source": {}},
+    "tunetrace.config:LoraSpec": {},
+    "tunetrace.config:MethodSpec": {"type": "full"},
+    "tunetrace.config:EvalSpec": {},
+    "tunetrace.config:TrackingSpec": {},
+    "tunetrace.guard.gates:GateSpec": {},
+    "tunetrace.guard.validation:ValidationSpec": {},
+    "tunetrace.training.sizing:SizingSpec": {},
+    "tunetrace.analysis.weightspace:WeightSpec": {},
+    "tunetrace.analysis.representations:RepresentationSpec": {},
+}
 
 
 def _spec_class(target: str) -> type:
@@ -182,8 +189,11 @@ def test_spec_dataclasses_restate_no_default(target: str) -> None:
     """No settings dataclass field has a default of its own (the schema holds them all); a re-added
     `field: int = 5` or default_factory fails here."""
     cls = _spec_class(target)
-    with_default = [f.name for f in dataclasses.fields(cls)
-                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    with_default = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    ]
     assert not with_default, f"{cls.__name__} restates defaults for {with_default}; they belong in the schema"
 
 
@@ -195,8 +205,14 @@ def test_schema_defaults_for_fills_a_slice_and_keeps_given_values() -> None:
     method = {"type": "lora", "lora": {"r": 4}}
     filled = schema_defaults_for("$defs/method", method)
     assert method == {"type": "lora", "lora": {"r": 4}}
-    assert filled["lora"] == {"r": 4, "alpha": 16, "dropout": 0.05, "target_modules": None,
-                              "target_parameters": None, "bias": "none"}
+    assert filled["lora"] == {
+        "r": 4,
+        "alpha": 16,
+        "dropout": 0.05,
+        "target_modules": None,
+        "target_parameters": None,
+        "bias": "none",
+    }
     assert filled["resources"]["gpus"] == 0 and filled["gate"]["pilot_steps"] == 20
     task = schema_defaults_for("$defs/task", {"source": {"train": "t.csv"}})
     assert task["source"]["eval_fraction"] == 0.2 and task["source"]["format"] == "auto"
@@ -226,8 +242,9 @@ def test_criteria_are_filled_and_checked_against_the_task_type() -> None:
     """A criterion gets stratum/min/max/severity defaults; an unknown metric, a stratum without group_field, no
     bound, or min > max is refused naming the key."""
     filled = validate_config(_with_task(criteria=[{"metric": "accuracy", "min": 0.7}]))
-    assert filled["tasks"]["tiny"]["criteria"] == [{"metric": "accuracy", "min": 0.7, "max": None, "stratum": None,
-                                                    "severity": "critical"}]
+    assert filled["tasks"]["tiny"]["criteria"] == [
+        {"metric": "accuracy", "min": 0.7, "max": None, "stratum": None, "severity": "critical"}
+    ]
     with pytest.raises(ConfigError, match=r"tasks\.tiny\.criteria\[0\]\.metric.*'perplexity'.*accuracy"):
         validate_config(_with_task(criteria=[{"metric": "perplexity", "max": 2.0}]))
     with pytest.raises(ConfigError, match=r"criteria\[0\]\.stratum.*group_field"):

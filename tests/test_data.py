@@ -43,10 +43,10 @@ def test_prepare_writes_standard_splits_and_manifest(tmp_path: Path) -> None:
 def test_glue_tsv_with_bom_and_stray_quotes(tmp_path: Path) -> None:
     """A GLUE-style TSV (BOM, unbalanced quotes, no quoting) reads verbatim."""
     path = tmp_path / "train.tsv"
-    path.write_bytes("\ufeffsentence\tlabel\nit 's a \" charming film\t1\nbad \" acting \t0\n".encode())
+    path.write_bytes('\ufeffsentence\tlabel\nit \'s a " charming film\t1\nbad " acting \t0\n'.encode())
     frame = read_table(path)
     assert list(frame.columns) == ["sentence", "label"]
-    assert frame.loc[0, "sentence"] == 'it \'s a " charming film'
+    assert frame.loc[0, "sentence"] == "it 's a \" charming film"
 
 
 def test_missing_column_names_file_and_columns(tmp_path: Path) -> None:
@@ -123,10 +123,20 @@ def test_stratified_split_keeps_each_stratum() -> None:
 
 def test_max_eval_examples_is_a_stratified_seeded_sample(tmp_path: Path) -> None:
     """max_eval_examples keeps the label and group shares of the eval file, per seed, in file order."""
-    rows = ([("positive", "films")] * 60 + [("negative", "films")] * 20 + [("positive", "books")] * 15
-            + [("negative", "books")] * 5)  # 60/20/15/5 of 100, in blocks so a first-N cut is lopsided
-    frame = pd.DataFrame({"id": [f"e{i:03d}" for i in range(100)], "text": [f"t{i}" for i in range(100)],
-                          "label": [r[0] for r in rows], "domain": [r[1] for r in rows]})
+    rows = (
+        [("positive", "films")] * 60
+        + [("negative", "films")] * 20
+        + [("positive", "books")] * 15
+        + [("negative", "books")] * 5
+    )  # 60/20/15/5 of 100, in blocks so a first-N cut is lopsided
+    frame = pd.DataFrame(
+        {
+            "id": [f"e{i:03d}" for i in range(100)],
+            "text": [f"t{i}" for i in range(100)],
+            "label": [r[0] for r in rows],
+            "domain": [r[1] for r in rows],
+        }
+    )
     frame.to_csv(tmp_path / "eval.csv", index=False)
     write_sentiment_csv(tmp_path / "train.csv", 40)
     source = {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")}
@@ -135,13 +145,21 @@ def test_max_eval_examples_is_a_stratified_seeded_sample(tmp_path: Path) -> None
     other = prepare_task_data(_task(source={**source, "split_seed": 7}, max_eval_examples=20), tmp_path / "c")
     evaluation = pd.read_parquet(tmp_path / "a" / A.EVAL_SPLIT)
     shares = evaluation.groupby([A.COL_LABEL_NAME, A.COL_GROUP]).size().to_dict()
-    assert shares == {("positive", "films"): 12, ("negative", "films"): 4, ("positive", "books"): 3,
-                      ("negative", "books"): 1}
+    assert shares == {
+        ("positive", "films"): 12,
+        ("negative", "films"): 4,
+        ("positive", "books"): 3,
+        ("negative", "books"): 1,
+    }
     assert evaluation[A.COL_ID].tolist() == sorted(evaluation[A.COL_ID])  # file order kept
     assert first["splits"]["eval"]["sha256"] == again["splits"]["eval"]["sha256"]
     assert first["splits"]["eval"]["sha256"] != other["splits"]["eval"]["sha256"]
-    assert first["eval_sample"] == {"max_eval_examples": 20, "from_rows": 100, "seed": 0,
-                                    "stratified_by": [A.COL_LABEL, A.COL_GROUP]}
+    assert first["eval_sample"] == {
+        "max_eval_examples": 20,
+        "from_rows": 100,
+        "seed": 0,
+        "stratified_by": [A.COL_LABEL, A.COL_GROUP],
+    }
 
 
 def test_stratified_sample_keeps_a_row_of_each_tiny_stratum() -> None:
@@ -173,9 +191,27 @@ def test_json_array_file_reads_as_rows(tmp_path: Path) -> None:
 
 def test_squad_json_is_still_detected(tmp_path: Path) -> None:
     """A .json SQuAD document under format auto reads as SQuAD rows, not as one row of 'data'."""
-    document = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
-        {"id": "q1", "question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]},
-        {"id": "q2", "question": "Who?", "answers": [], "is_impossible": True}]}]}]}
+    document = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Paris is in France.",
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where is Paris?",
+                                "answers": [{"text": "France", "answer_start": 12}],
+                            },
+                            {"id": "q2", "question": "Who?", "answers": [], "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     (tmp_path / "squad.json").write_text(json.dumps(document))
     auto, declared = read_table(tmp_path / "squad.json"), read_table(tmp_path / "squad.json", "squad")
     assert auto.equals(declared) and auto["id"].tolist() == ["q1", "q2"]
@@ -193,8 +229,13 @@ def _hub_cache(cache: Path, hub_id: str, splits: dict[str, pd.DataFrame]) -> Non
         files[split] = [str(cache.parent / f"{split}.parquet")]
         datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(files[split][0])
     org, name = hub_id.split("/")
-    builder = Parquet(cache_dir=str(cache.parent / "build"), dataset_name=name, config_name="default",
-                      data_files=DataFilesDict.from_patterns(files), hash="0123abcd")
+    builder = Parquet(
+        cache_dir=str(cache.parent / "build"),
+        dataset_name=name,
+        config_name="default",
+        data_files=DataFilesDict.from_patterns(files),
+        hash="0123abcd",
+    )
     builder.download_and_prepare()
     shutil.copytree(builder.cache_dir, cache / f"{org}___{name}" / "default" / "0.0.0" / "0123abcd")
 
@@ -223,8 +264,10 @@ def test_hub_format_reads_the_local_datasets_cache_offline(tmp_path: Path, offli
     evaluation = pd.read_parquet(tmp_path / "out" / A.EVAL_SPLIT)
     assert manifest["splits"]["train"]["rows"] == 24 and len(evaluation) == 8
     assert evaluation[A.COL_ID].tolist() == frames["validation"]["id"].tolist()
-    assert [(h["id"], h["split"], h["rows"]) for h in manifest["hub"]] == [("acme/tiny_reviews", "train", 24),
-                                                                        ("acme/tiny_reviews", "validation", 8)]
+    assert [(h["id"], h["split"], h["rows"]) for h in manifest["hub"]] == [
+        ("acme/tiny_reviews", "train", 24),
+        ("acme/tiny_reviews", "validation", 8),
+    ]
     assert all(h["fingerprint"] for h in manifest["hub"])
     with pytest.raises(DataError, match=r"tasks\.tiny\.source: hub dataset 'acme/tiny_reviews' has no split 'test'"):
         prepare_task_data(_task(source={**task.source, "eval": "test"}), tmp_path / "bad")
@@ -250,14 +293,31 @@ def test_evaluate_writes_a_predictions_csv_beside_the_parquet(tmp_path: Path) ->
     frame = pd.read_parquet(tmp_path / "prepared" / A.EVAL_SPLIT)
     logits = np.zeros((len(frame), 2))
     logits[np.arange(len(frame)), [1, 1, 0, 0, 1, 0]] = 3.0  # class 1 = positive for the first two, ...
-    write_outputs(ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID], "logits": list(logits)}), {"truncated": 0}),
-                  tmp_path / "outputs.parquet")
+    write_outputs(
+        ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID], "logits": list(logits)}), {"truncated": 0}),
+        tmp_path / "outputs.parquet",
+    )
     config = validate_config(tiny_config())
-    score_run(task, MethodSpec.from_dict("full", config["methods"]["full"]), EvalSpec.from_dict(config["evaluation"]),
-              0, tmp_path / "prepared", tmp_path / "outputs.parquet", tmp_path / "eval")
+    score_run(
+        task,
+        MethodSpec.from_dict("full", config["methods"]["full"]),
+        EvalSpec.from_dict(config["evaluation"]),
+        0,
+        tmp_path / "prepared",
+        tmp_path / "outputs.parquet",
+        tmp_path / "eval",
+    )
     table = pd.read_csv(tmp_path / "eval" / A.PREDICTIONS_CSV, keep_default_na=False)
-    assert list(table.columns) == ["id", "text", "label", "prediction", "group", "correct",
-                                   "prob_negative", "prob_positive"]
+    assert list(table.columns) == [
+        "id",
+        "text",
+        "label",
+        "prediction",
+        "group",
+        "correct",
+        "prob_negative",
+        "prob_positive",
+    ]
     assert table["id"].tolist() == frame[A.COL_ID].tolist() and table["text"].tolist() == frame[A.COL_TEXT].tolist()
     assert table["label"].tolist() == frame[A.COL_LABEL_NAME].tolist()
     assert table["prediction"].tolist() == ["positive", "positive", "negative", "negative", "positive", "negative"]
@@ -267,14 +327,22 @@ def test_evaluate_writes_a_predictions_csv_beside_the_parquet(tmp_path: Path) ->
     assert np.allclose(table["prob_positive"], parquet["prob_positive"])
 
 
-@pytest.mark.parametrize("inputs, rows, leading", [
-    ({"prompt": ["Q: 1+1?"], "completion": ["2"]}, {"nll_sum": [1.5], "completion_tokens": [1], "loss": [1.5]},
-     ["id", "prompt", "completion", "group"]),
-    ({"question": ["Where?"], "context": ["In Paris."]}, {"prediction": ["Paris"], "answers": ['["Paris"]']},
-     ["id", "question", "context", "prediction", "group"]),
-    ({"text": ["Which one?"]}, {"pred_a": [0.7], "target_a": [1.0], "wasserstein": [0.3]},
-     ["id", "text", "group"]),
-])
+@pytest.mark.parametrize(
+    "inputs, rows, leading",
+    [
+        (
+            {"prompt": ["Q: 1+1?"], "completion": ["2"]},
+            {"nll_sum": [1.5], "completion_tokens": [1], "loss": [1.5]},
+            ["id", "prompt", "completion", "group"],
+        ),
+        (
+            {"question": ["Where?"], "context": ["In Paris."]},
+            {"prediction": ["Paris"], "answers": ['["Paris"]']},
+            ["id", "question", "context", "prediction", "group"],
+        ),
+        ({"text": ["Which one?"]}, {"pred_a": [0.7], "target_a": [1.0], "wasserstein": [0.3]}, ["id", "text", "group"]),
+    ],
+)
 def test_predictions_csv_carries_each_task_types_inputs(inputs: dict, rows: dict, leading: list[str]) -> None:
     """Types without classes (causal LM, extractive QA, distribution) get their inputs and own columns."""
     frame = pd.DataFrame({A.COL_ID: ["x1"], **inputs, A.COL_GROUP: ["g"]})

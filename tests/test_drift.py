@@ -20,8 +20,12 @@ IDENTITY = {"method": "full", "task": "tiny", "seed": 0}
 
 def _write(step_dir: Path, layers: dict[int, np.ndarray], ids: list[str], step: int) -> None:
     tensors = {i: torch.from_numpy(a.astype(np.float32)) for i, a in layers.items()}
-    info = {"step": step, "pooling": "mean", "dtype": "fp32",
-            "probe": {"hash": R.probe_hash(ids), "size": len(ids), "ids": ids}}
+    info = {
+        "step": step,
+        "pooling": "mean",
+        "dtype": "fp32",
+        "probe": {"hash": R.probe_hash(ids), "size": len(ids), "ids": ids},
+    }
     S.write_step(step_dir, tensors, None, info)
 
 
@@ -57,8 +61,9 @@ def test_truncated_layer_file_fails_naming_it(study, tmp_path):
     bad = run / "step_000010" / "layer_2.safetensors"
     bad.write_bytes(bad.read_bytes()[:100])
     with pytest.raises(S.RepresentationError, match=str(bad)):
-        compute_drift(base, run, S.RepresentationSpec.from_dict({}), IDENTITY,
-                      tmp_path / "d.parquet", tmp_path / "h.png")
+        compute_drift(
+            base, run, S.RepresentationSpec.from_dict({}), IDENTITY, tmp_path / "d.parquet", tmp_path / "h.png"
+        )
     assert not (tmp_path / "d.parquet").exists()
 
 
@@ -92,8 +97,9 @@ def test_drift_section_names_method_that_moved_more(study, tmp_path):
     """The comparison section names the method that moved each layer more (lower final CKA), or a tie."""
     base, run = study
     full = drift_table(base, run, IDENTITY)
-    lora = full.assign(method="lora",
-                       cka=np.where(full["layer"] == 1, 0.99, np.where(full["layer"] == 0, full["cka"], 0.2)))
+    lora = full.assign(
+        method="lora", cka=np.where(full["layer"] == 1, 0.99, np.where(full["layer"] == 0, full["cka"], 0.2))
+    )
     paths = []
     for name, frame in (("full", full), ("lora", lora)):
         frame.to_parquet(tmp_path / f"{name}.parquet")

@@ -16,8 +16,11 @@ def test_missing_step_names_the_saved_steps_and_the_key(tmp_path: Path):
     for step in (2, 4):
         (tmp_path / f"checkpoint-{step}").mkdir()
     assert find_checkpoint(tmp_path, 4, "full") == tmp_path / "checkpoint-4"
-    with pytest.raises(CheckpointMissing, match=r"no checkpoint at step 3 \(saved steps: \[2, 4\]\).*"
-                                                r"methods\.full\.save_every_steps"):
+    with pytest.raises(
+        CheckpointMissing,
+        match=r"no checkpoint at step 3 \(saved steps: \[2, 4\]\).*"
+        r"methods\.full\.save_every_steps",
+    ):
         find_checkpoint(tmp_path, 3, "full")
 
 

@@ -54,8 +54,9 @@ def assert_drift(task: dict, methods: set[str]) -> None:
 def test_study_lora_vs_full(make_workflow):
     """Study 1 (pair and SQuAD v2 tasks; the single-sentence task is the demo's path): full vs LoRA, baselines,
     merge checks."""
-    doc = run_example(make_workflow, "study_lora_vs_full", ["full_lr5e5_bs16", "lora_r8_lr1e3_bs16"],
-                      ["pairs", "squad"])
+    doc = run_example(
+        make_workflow, "study_lora_vs_full", ["full_lr5e5_bs16", "lora_r8_lr1e3_bs16"], ["pairs", "squad"]
+    )
     squad = doc["tasks"]["squad"]
     assert squad["baseline_reference"] == "no_answer" and "exact" in squad["methods"]["full_lr5e5_bs16"]["metrics"]
     assert squad["methods"]["lora_r8_lr1e3_bs16"]["merge_check"]["passed"]
@@ -83,7 +84,11 @@ def test_go_no_go_dry_run_plans_smoke_pilot_and_gate_before_training(make_workfl
     jobs = flow.planned_jobs("results/comparison.json")
     methods = len(config["methods"])
     assert (jobs["run_smoke_test"], jobs["pilot_run"], jobs["evaluate_gate"], jobs["train_run"]) == (
-        methods, methods, methods, methods)
+        methods,
+        methods,
+        methods,
+        methods,
+    )
     order = flow.run("--dry-run", "results/runs/full/opinions/seed0/run.json").stdout
     assert order.index("rule run_smoke_test") < order.index("rule train_run")
     assert order.index("rule evaluate_gate") < order.index("rule train_run")

@@ -45,9 +45,14 @@ def test_label_outside_label_set_is_reported(tmp_path):
     """A label value not in `labels` stops data preparation naming the row and the value."""
     path = tmp_path / "d.csv"
     path.write_text("text,label\ngood,hate\nbad,spam\n")
-    task = TaskSpec.from_dict("g", {"type": "generative_classification",
-                                    "source": {"train": str(path), "eval": str(path)},
-                                    "labels": ["none", "hate"]})
+    task = TaskSpec.from_dict(
+        "g",
+        {
+            "type": "generative_classification",
+            "source": {"train": str(path), "eval": str(path)},
+            "labels": ["none", "hate"],
+        },
+    )
     with pytest.raises(DataError, match=r"row 3.*'spam' is not in the label set"):
         prepare_task_data(task, tmp_path / "out")
 
@@ -73,8 +78,9 @@ def _write_generative(path: Path) -> Path:
     for i in range(24):
         hateful = i % 2 == 0
         group = ["women", "immigrants"][(i // 2) % 2]
-        rows.append(f"c{i},{'I hate' if hateful else 'I like'} {group} ({i}),"
-                    f"{'hateful' if hateful else 'non-hateful'},{group}")
+        rows.append(
+            f"c{i},{'I hate' if hateful else 'I like'} {group} ({i}),{'hateful' if hateful else 'non-hateful'},{group}"
+        )
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -87,26 +93,41 @@ def test_generative_lora_before_and_after_with_groups(tmp_path):
     from tunetrace.stages.verify_merge import verify_merge
     from tunetrace.training.loop import train_run
 
-    task = TaskSpec.from_dict("bias", {
-        "type": "generative_classification",
-        "source": {"train": str(_write_generative(tmp_path / "d.csv")), "eval_fraction": 0.5},
-        "labels": ["non-hateful", "hateful"], "label_words": ["no", "yes"],
-        "id_field": "id", "group_field": "target_ident",
-        "prompt_template": "{text}\nLABEL:",
-        "baseline_prompt_template": "Is this text hateful towards a group? {text}\nLABEL:",
-        "max_length": 32, "primary_metric": "f1"})
+    task = TaskSpec.from_dict(
+        "bias",
+        {
+            "type": "generative_classification",
+            "source": {"train": str(_write_generative(tmp_path / "d.csv")), "eval_fraction": 0.5},
+            "labels": ["non-hateful", "hateful"],
+            "label_words": ["no", "yes"],
+            "id_field": "id",
+            "group_field": "target_ident",
+            "prompt_template": "{text}\nLABEL:",
+            "baseline_prompt_template": "Is this text hateful towards a group? {text}\nLABEL:",
+            "max_length": 32,
+            "primary_metric": "f1",
+        },
+    )
     prepare_task_data(task, tmp_path / "data")
     spec = EvalSpec.from_dict({"bootstrap_samples": 0})
     base = evaluate_baseline(TINY, task, spec, tmp_path / "data", tmp_path / "baseline" / "metrics.json")
     assert "groups" in base["baselines"]["base_prompted"]
-    method = MethodSpec.from_dict("lora", {"type": "lora", "max_steps": 2, "batch_size": 4,
-                                           "learning_rate": 1e-2, "lora": {"r": 4}})
+    method = MethodSpec.from_dict(
+        "lora", {"type": "lora", "max_steps": 2, "batch_size": 4, "learning_rate": 1e-2, "lora": {"r": 4}}
+    )
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
     metrics = score_pilot(TINY, task, method, spec, 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval")
     assert set(metrics["groups"]["groups"]) == {"women", "immigrants"} and metrics["unparseable"] == 0
     merge_adapter(TINY, task, tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged")
-    check = verify_merge(TINY, task, EvalSpec.from_dict({}), tmp_path / "data",
-                         tmp_path / "run" / A.FINAL_DIR, tmp_path / "merged", tmp_path / "c.json")
+    check = verify_merge(
+        TINY,
+        task,
+        EvalSpec.from_dict({}),
+        tmp_path / "data",
+        tmp_path / "run" / A.FINAL_DIR,
+        tmp_path / "merged",
+        tmp_path / "c.json",
+    )
     assert check["passed"]
 
 
@@ -119,17 +140,28 @@ def test_distribution_training_moves_towards_targets(tmp_path):
     path = tmp_path / "d.jsonl"
     with open(path, "w") as handle:
         for i in range(32):
-            handle.write(json.dumps({"id": f"q{i}", "text": f"question {i} about tax",
-                                     "target": [0.7, 0.2, 0.1]}) + "\n")
-    task = TaskSpec.from_dict("dist", {"type": "distribution", "source": {"train": str(path), "eval_fraction": 0.25},
-                                       "id_field": "id", "options": ["agree", "neutral", "disagree"], "max_length": 32,
-                                       "primary_metric": "wasserstein"})
+            handle.write(
+                json.dumps({"id": f"q{i}", "text": f"question {i} about tax", "target": [0.7, 0.2, 0.1]}) + "\n"
+            )
+    task = TaskSpec.from_dict(
+        "dist",
+        {
+            "type": "distribution",
+            "source": {"train": str(path), "eval_fraction": 0.25},
+            "id_field": "id",
+            "options": ["agree", "neutral", "disagree"],
+            "max_length": 32,
+            "primary_metric": "wasserstein",
+        },
+    )
     prepare_task_data(task, tmp_path / "data")
     base = evaluate_baseline(TINY, task, EvalSpec.from_dict({}), tmp_path / "data", tmp_path / "b.json")
-    method = MethodSpec.from_dict("full", {"type": "full", "max_steps": 8, "batch_size": 8,
-                                           "learning_rate": 5e-3, "warmup_ratio": 0})
+    method = MethodSpec.from_dict(
+        "full", {"type": "full", "max_steps": 8, "batch_size": 8, "learning_rate": 5e-3, "warmup_ratio": 0}
+    )
     train_run(TINY, task, method, 0, tmp_path / "data", tmp_path / "run")
-    metrics = score_pilot(TINY, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data",
-                           tmp_path / "run", tmp_path / "eval")
+    metrics = score_pilot(
+        TINY, task, method, EvalSpec.from_dict({}), 0, tmp_path / "data", tmp_path / "run", tmp_path / "eval"
+    )
     assert metrics["wasserstein"] < base["baselines"]["base_model"]["wasserstein"]
     assert base["baselines"]["train_mean"]["wasserstein"] == pytest.approx(0.0, abs=1e-9)

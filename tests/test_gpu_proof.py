@@ -13,8 +13,9 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                                reason="deepspeed not installed (make setup installs it)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed (make setup installs it)"
+)
 
 
 def _proof_module():  # type: ignore[no-untyped-def]
@@ -38,10 +39,19 @@ def test_tiny_mode_runs_every_check_of_the_gpu_proof(tmp_path: Path) -> None:
     library, passes the merge check and a bitwise kill-and-resume, and writes the JSON and the markdown table."""
     out = tmp_path / "proof"
     # about 90 s on a quiet 2-core machine; the limits only guard against a hang on a loaded one
-    env = {**os.environ, "PYTHON": sys.executable, "TUNETRACE_CACHE": str(tmp_path / "cache"),
-           "GPU_PROOF_TIMEOUT": "900"}
-    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu_proof.sh"), str(out), "--tiny"], env=env,
-                          capture_output=True, text=True, timeout=960)
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "TUNETRACE_CACHE": str(tmp_path / "cache"),
+        "GPU_PROOF_TIMEOUT": "900",
+    }
+    proc = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_proof.sh"), str(out), "--tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=960,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     result = json.loads((out / "gpu_proof.json").read_text())

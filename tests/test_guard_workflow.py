@@ -48,6 +48,7 @@ def test_comparison_summarises_validation(study: Workflow):
 
 def test_strict_stops_before_comparison(study: Workflow):
     """validation.strict with an unreachable expected range fails and leaves no comparison.json."""
+
     def edit(config):
         config["validation"] = {"strict": True}
         config["tasks"]["tiny"]["expected_range"] = {"min": 0.999}

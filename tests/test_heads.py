@@ -19,17 +19,28 @@ TEXTS = ["a wonderful film", "an awful, tedious and overlong film that nobody sh
 
 
 def _tiny_bert() -> MeanPooledBertForSequenceClassification:
-    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, num_labels=3)
+    config = BertConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3
+    )
     torch.manual_seed(0)
     return MeanPooledBertForSequenceClassification(config).eval()
 
 
 def _config(pooling: str = "auto") -> dict:
-    return validate_config({"model": {"name_or_path": MINILM.name_or_path}, "seeds": [0],
-                            "methods": {"full": {"type": "full"}, "lora": {"type": "lora", "lora": {"r": 4}}},
-                            "tasks": {"t": {"source": {"train": "x.csv", "eval": "y.csv"},
-                                            "labels": ["negative", "positive"], "pooling": pooling}}})
+    return validate_config(
+        {
+            "model": {"name_or_path": MINILM.name_or_path},
+            "seeds": [0],
+            "methods": {"full": {"type": "full"}, "lora": {"type": "lora", "lora": {"r": 4}}},
+            "tasks": {
+                "t": {
+                    "source": {"train": "x.csv", "eval": "y.csv"},
+                    "labels": ["negative", "positive"],
+                    "pooling": pooling,
+                }
+            },
+        }
+    )
 
 
 def _task(pooling: str = "auto") -> TaskSpec:
@@ -69,8 +80,9 @@ def test_padding_does_not_change_mean_pooled_logits():
     model = _tiny_bert()
     with torch.no_grad():
         alone = model(input_ids=torch.tensor([[2, 7, 9, 3]]), attention_mask=torch.ones(1, 4, dtype=torch.long)).logits
-        padded = model(input_ids=torch.tensor([[2, 7, 9, 3, 0, 0]]),
-                       attention_mask=torch.tensor([[1, 1, 1, 1, 0, 0]])).logits
+        padded = model(
+            input_ids=torch.tensor([[2, 7, 9, 3, 0, 0]]), attention_mask=torch.tensor([[1, 1, 1, 1, 0, 0]])
+        ).logits
     torch.testing.assert_close(alone, padded, atol=1e-6, rtol=1e-6)
 
 

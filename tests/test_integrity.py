@@ -15,8 +15,9 @@ from tunetrace.provenance.lineage import HashCache, JobInfo, build_records, writ
 
 def record(outputs: list[str], rule: str = "evaluate_run") -> None:
     """Write lineage records for files that exist, as the adapter of `rule` would."""
-    job = JobInfo(rule=rule, wildcards={}, inputs=[], outputs=[(f"out{i}", p) for i, p in enumerate(outputs)],
-                  params={})
+    job = JobInfo(
+        rule=rule, wildcards={}, inputs=[], outputs=[(f"out{i}", p) for i, p in enumerate(outputs)], params={}
+    )
     write_records(build_records(job, HashCache(None)))
 
 
@@ -96,17 +97,36 @@ def test_check_inputs_is_off_without_lineage(study: Path, monkeypatch: pytest.Mo
     check_inputs(["results/eval/metrics.json"])
 
 
-def node(path: str, kind: str = "artifact", status: str = "ok", inputs: tuple[str, ...] = (),
-         siblings: tuple[str, ...] = (), rule: str | None = "rule_x") -> dict:
-    return {"path": path, "kind": kind, "rule": rule, "status": status, "problems": [] if status == "ok" else ["x"],
-            "inputs": list(inputs), "siblings": list(siblings), "sources": []}
+def node(
+    path: str,
+    kind: str = "artifact",
+    status: str = "ok",
+    inputs: tuple[str, ...] = (),
+    siblings: tuple[str, ...] = (),
+    rule: str | None = "rule_x",
+) -> dict:
+    return {
+        "path": path,
+        "kind": kind,
+        "rule": rule,
+        "status": status,
+        "problems": [] if status == "ok" else ["x"],
+        "inputs": list(inputs),
+        "siblings": list(siblings),
+        "sources": [],
+    }
 
 
 def audit_result(*nodes: dict) -> dict:
     by_path = {n["path"]: n for n in nodes}
-    return {"root": nodes[0]["path"], "nodes": by_path, "ok": False,
-            "problems": [{"path": n["path"], "status": n["status"], "problems": n["problems"]}
-                         for n in nodes if n["status"] != "ok"]}
+    return {
+        "root": nodes[0]["path"],
+        "nodes": by_path,
+        "ok": False,
+        "problems": [
+            {"path": n["path"], "status": n["status"], "problems": n["problems"]} for n in nodes if n["status"] != "ok"
+        ],
+    }
 
 
 def test_repair_forces_the_first_tampered_output_only() -> None:
@@ -114,22 +134,30 @@ def test_repair_forces_the_first_tampered_output_only() -> None:
     of the metric (snakemake reruns what reads it); the same job's second output is covered too."""
     result = audit_result(
         node("results/comparison.json", inputs=("results/eval/m.json", "results/validation/v.json")),
-        node("results/validation/v.json", status="missing", inputs=("results/eval/m.json",),
-             siblings=("results/validation/v.txt",)),
+        node(
+            "results/validation/v.json",
+            status="missing",
+            inputs=("results/eval/m.json",),
+            siblings=("results/validation/v.txt",),
+        ),
         node("results/validation/v.txt", status="missing"),
         node("results/eval/m.json", status="modified", rule="evaluate_run", inputs=("data/e.csv",)),
-        node("data/e.csv", kind="source", rule=None))
+        node("data/e.csv", kind="source", rule=None),
+    )
     plan = repair_plan(result)
     assert repair_targets(plan) == ["results/eval/m.json"]
     assert {e["path"] for e in plan if e["redundant"]} == {"results/validation/v.json", "results/validation/v.txt"}
-    assert "snakemake --configfile c.yaml --forcerun results/eval/m.json" in render_repairs(plan, ["--configfile",
-                                                                                                  "c.yaml"])
+    assert "snakemake --configfile c.yaml --forcerun results/eval/m.json" in render_repairs(
+        plan, ["--configfile", "c.yaml"]
+    )
 
 
 def test_repair_of_an_edited_raw_file_is_to_restore_it() -> None:
     """No rule writes a raw data file: the plan says restore it (or rerun its readers), with no forcerun of it."""
-    result = audit_result(node("results/data/train.parquet", inputs=("data/train.csv",)),
-                          node("data/train.csv", kind="source", status="modified", rule=None))
+    result = audit_result(
+        node("results/data/train.parquet", inputs=("data/train.csv",)),
+        node("data/train.csv", kind="source", status="modified", rule=None),
+    )
     [entry] = repair_plan(result)
     assert entry["action"] == "restore" and repair_targets([entry]) == []
     assert "snakemake --forcerun results/data/train.parquet" in entry["note"]
@@ -140,8 +168,13 @@ def test_audit_repairs_a_vanished_output_by_forcerun(study: Path) -> None:
     to restore: its consumer recorded a lineage id for it."""
     from tunetrace.provenance.audit import audit
 
-    job = JobInfo(rule="compare_runs", wildcards={}, inputs=[("evals", "results/eval/metrics.json")],
-                  outputs=[("comparison", "results/comparison.json")], params={})
+    job = JobInfo(
+        rule="compare_runs",
+        wildcards={},
+        inputs=[("evals", "results/eval/metrics.json")],
+        outputs=[("comparison", "results/comparison.json")],
+        params={},
+    )
     Path("results/comparison.json").write_text("{}\n")
     write_records(build_records(job, HashCache(None)))
     for name in ("metrics.json", "metrics.json.lineage.json"):
@@ -158,8 +191,13 @@ def test_chained_record_rewritten_later_breaks_the_chain(study: Path) -> None:
     from tunetrace.provenance.lineage import sidecar_path
 
     Path("results/comparison.json").write_text("{}\n")
-    job = JobInfo(rule="compare_runs", wildcards={}, inputs=[("evals", "results/eval/metrics.json")],
-                  outputs=[("comparison", "results/comparison.json")], params={})
+    job = JobInfo(
+        rule="compare_runs",
+        wildcards={},
+        inputs=[("evals", "results/eval/metrics.json")],
+        outputs=[("comparison", "results/comparison.json")],
+        params={},
+    )
     write_records(build_records(job, HashCache(None)))
     assert audit("results/comparison.json")["ok"]
     side = sidecar_path("results/eval/metrics.json")
@@ -167,8 +205,10 @@ def test_chained_record_rewritten_later_breaks_the_chain(study: Path) -> None:
     result = audit("results/comparison.json")
     [problem] = result["problems"]
     assert problem["path"] == "results/eval/metrics.json" and problem["status"] == "broken"
-    assert "chain broken: results/eval/metrics.json's record changed after results/comparison.json was made" \
+    assert (
+        "chain broken: results/eval/metrics.json's record changed after results/comparison.json was made"
         in problem["problems"][0]
+    )
     consumer = sidecar_path("results/comparison.json")
     consumer.write_text(consumer.read_text().replace('"record_sha256"', '"old_field"'))
     unchained = audit("results/comparison.json")

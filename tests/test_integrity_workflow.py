@@ -30,8 +30,9 @@ COMPARISON = ("results/comparison.json", "results/comparison.json.lineage.json",
 
 def tunetrace(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=root,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=root, env=env
+    )
 
 
 def commands(fix_output: str) -> list[str]:
@@ -54,8 +55,17 @@ def story(finished_workflow: Workflow, tmp_path_factory: pytest.TempPathFactory)
     metrics = json.loads((root / FORGED).read_text())
     s.true_accuracy, metrics["accuracy"] = metrics["accuracy"], 0.99
     (root / FORGED).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    s.status = tunetrace(root, "status", "--", "--snakefile", str(REPO / "Snakefile"), "--configfile",
-                         str(root / "config.yaml"), "--workflow-profile", "none")
+    s.status = tunetrace(
+        root,
+        "status",
+        "--",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(root / "config.yaml"),
+        "--workflow-profile",
+        "none",
+    )
     s.run = flow.run(*MTIME_ONLY, check=False)
     s.after = {name: (root / name).read_bytes() for name in COMPARISON}
     s.validate_log = (root / "logs/validate_run/full/tiny/seed0.log").read_text()
@@ -67,9 +77,22 @@ def story(finished_workflow: Workflow, tmp_path_factory: pytest.TempPathFactory)
     s.older = tunetrace(root, "audit", "results/comparison.json", "--json", "--fix")
     (root / COMPARISON[1]).write_bytes(s.before[COMPARISON[1]])  # ... and its older lineage record with it
     s.older_with_record = tunetrace(root, "audit", "results/comparison.json", "--json", "--fix")
-    s.auto_repair = tunetrace(root, "audit", "results/comparison.json", "--run", "--", "--snakefile",
-                              str(REPO / "Snakefile"), "--configfile", str(root / "config.yaml"), "--cores", "2",
-                              "--workflow-profile", "none", *MTIME_ONLY)
+    s.auto_repair = tunetrace(
+        root,
+        "audit",
+        "results/comparison.json",
+        "--run",
+        "--",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(root / "config.yaml"),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        "none",
+        *MTIME_ONLY,
+    )
     s.after_auto_repair = tunetrace(root, "audit", "results/comparison.json", "--json")
     return s
 
@@ -135,7 +158,8 @@ def test_audit_run_repairs_the_stale_comparison_itself(story: SimpleNamespace) -
 
 
 def test_refused_forgery_of_a_comparison_input_keeps_the_previous_comparison(
-        finished_workflow: Workflow, tmp_path: Path) -> None:
+    finished_workflow: Workflow, tmp_path: Path
+) -> None:
     """A forged validation report (read by compare_runs alone) stops compare_runs, and the previous comparison.json,
     comparison.md and the record of comparison.json are still there, byte for byte: "nothing was written"."""
     root = tmp_path / "study"

@@ -14,9 +14,14 @@ from tunetrace import jobcontext
 
 
 def fake_snakemake(tmp_path):
-    return SimpleNamespace(log=[str(tmp_path / "job.log")], input=SimpleNamespace(a="in.txt"),
-                           output=[str(tmp_path / "out.json")], wildcards=SimpleNamespace(seed="3"),
-                           params=SimpleNamespace(task=json.dumps({"k": 1})), threads=2)
+    return SimpleNamespace(
+        log=[str(tmp_path / "job.log")],
+        input=SimpleNamespace(a="in.txt"),
+        output=[str(tmp_path / "out.json")],
+        wildcards=SimpleNamespace(seed="3"),
+        params=SimpleNamespace(task=json.dumps({"k": 1})),
+        threads=2,
+    )
 
 
 @pytest.fixture
@@ -33,8 +38,12 @@ def calls(monkeypatch):
 def test_order_on_success(tmp_path, calls):
     """Log, start hook, input check, refusal check, discard, then the body, then the lineage record; params
     decoded."""
-    with jobcontext.job(fake_snakemake(tmp_path), check_inputs=True, on_start=lambda: calls.append("start"),
-                        refuse=lambda job: calls.append(f"refuse:{job.seed}")) as j:
+    with jobcontext.job(
+        fake_snakemake(tmp_path),
+        check_inputs=True,
+        on_start=lambda: calls.append("start"),
+        refuse=lambda job: calls.append(f"refuse:{job.seed}"),
+    ) as j:
         calls.append(f"body:{j.param('task')['k']}:{j.seed}")
     assert calls == ["log:True", "start", "check_inputs", "refuse:3", "discard", "body:1:3", "record"]
 
@@ -59,12 +68,14 @@ def test_no_record_when_the_stage_fails(tmp_path, calls):
 
 def test_a_light_job_imports_no_torch():
     """Without torch_threads the context imports no torch (model-free jobs start without it)."""
-    code = ("import sys, types, tunetrace.jobcontext as jc\n"
-            "for name in ('setup_logging', 'discard_records', 'record_lineage'):\n"
-            "    setattr(jc, name, lambda *a, **k: None)\n"
-            "smk = types.SimpleNamespace(log=['x.log'], input=[], output=[], wildcards=None, params=None, threads=1)\n"
-            "with jc.job(smk):\n    pass\n"
-            "print('torch' in sys.modules)\n")
+    code = (
+        "import sys, types, tunetrace.jobcontext as jc\n"
+        "for name in ('setup_logging', 'discard_records', 'record_lineage'):\n"
+        "    setattr(jc, name, lambda *a, **k: None)\n"
+        "smk = types.SimpleNamespace(log=['x.log'], input=[], output=[], wildcards=None, params=None, threads=1)\n"
+        "with jc.job(smk):\n    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
 

@@ -16,8 +16,7 @@ SPEC = ValidationSpec.from_dict({})
 
 
 def predictions(labels: list[int], predicted: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({A.COL_ID: [f"e{i}" for i in range(len(labels))], A.COL_LABEL: labels,
-                         "prediction": predicted})
+    return pd.DataFrame({A.COL_ID: [f"e{i}" for i in range(len(labels))], A.COL_LABEL: labels, "prediction": predicted})
 
 
 def codes(flags: list[dict]) -> set[str]:
@@ -78,8 +77,16 @@ def test_label_types_flag_through_the_contract_and_others_do_not():
 def test_report_prints_undefined_rates_as_na_with_reason():
     """The text report shows n/a and why for a constant predictor, never FPR 0.000 / FNR 1.000."""
     groups = group_error_rates([0, 1] * 4, [0] * 8, ["a"] * 4 + ["b"] * 4, positive=1, min_class_examples=1)
-    metrics = {"n": 8, "accuracy": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "macro_f1": 0.33, "loss": 0.7,
-               "groups": groups}
+    metrics = {
+        "n": 8,
+        "accuracy": 0.5,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "macro_f1": 0.33,
+        "loss": 0.7,
+        "groups": groups,
+    }
     report = format_report(metrics)
     assert "n/a (every group): no example of the split is predicted positive" in report
     assert "largest FPR gap: n/a (fewer than two groups" in report and "1.000" not in report
@@ -89,10 +96,13 @@ def test_collapse_advice_names_the_class_weights_key():
     """A sequence classifier's collapse flag names tasks.<task>.class_weights: balanced; a generative one does not."""
     [found] = label_prediction_flags(predictions([0, 1, 0, 1], [0, 0, 0, 0]), TASK, SPEC)[:1]
     assert "tasks.t.class_weights: balanced" in found["message"]
-    generative = TaskSpec.from_dict("g", {"type": "generative_classification", "source": {},
-                                          "labels": ["negative", "positive"]})
-    assert all("class_weights" not in f["message"]
-               for f in label_prediction_flags(predictions([0, 1, 0, 1], [0, 0, 0, 0]), generative, SPEC))
+    generative = TaskSpec.from_dict(
+        "g", {"type": "generative_classification", "source": {}, "labels": ["negative", "positive"]}
+    )
+    assert all(
+        "class_weights" not in f["message"]
+        for f in label_prediction_flags(predictions([0, 1, 0, 1], [0, 0, 0, 0]), generative, SPEC)
+    )
 
 
 def test_class_weight_vector_known_answers():
@@ -135,16 +145,18 @@ def test_weighted_loss_on_an_imbalanced_task_matches_a_hand_computation(tmp_path
         writer.writeheader()
         writer.writerows(kept)
     config = tiny_config(str(tmp_path))
-    config["tasks"]["tiny"].update(source={"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")},
-                                   class_weights="balanced")
+    config["tasks"]["tiny"].update(
+        source={"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")}, class_weights="balanced"
+    )
     task = TaskSpec.from_dict("tiny", config["tasks"]["tiny"])
     prepare_task_data(dataclasses.replace(task, allow_degenerate_data=True), tmp_path / "prepared")
     method = MethodSpec.from_dict("full", config["methods"]["full"])
     parts = get_task_type(task.type).training_parts(ModelSpec.from_dict({}), task, method, tmp_path / "prepared")
     assert parts.info["class_weights"] == pytest.approx({"negative": 12 / 20, "positive": 12 / 4})
     batch = parts.collator([parts.train_set[i] for i in range(len(parts.train_set))])
-    trainer = parts.trainer_class(model=parts.model, args=TrainingArguments(str(tmp_path / "out"), use_cpu=True,
-                                                                           report_to=[]))
+    trainer = parts.trainer_class(
+        model=parts.model, args=TrainingArguments(str(tmp_path / "out"), use_cpu=True, report_to=[])
+    )
     parts.model.eval()
     with torch.no_grad():
         weighted = float(trainer.compute_loss(parts.model, dict(batch)))

@@ -29,8 +29,10 @@ from tunetrace.training.runlock import LOCK_FILE, RunLocked, run_lock
 RUN = "results/runs/full/tiny/seed0"
 STATE = "results/checkpoints/full/tiny/seed0"
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-HOLD_LOCK = ("import sys, time\nfrom tunetrace.training.runlock import run_lock\n"
-             "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(120)\n")
+HOLD_LOCK = (
+    "import sys, time\nfrom tunetrace.training.runlock import run_lock\n"
+    "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(120)\n"
+)
 
 
 def _hold_lock(state: Path) -> subprocess.Popen:
@@ -47,9 +49,17 @@ def test_second_trainer_of_a_run_stops_naming_the_live_holder(tmp_path: Path) ->
     state = tmp_path / "state"
     holder = _hold_lock(state)
     try:
-        job = TrainingJob(model=config["model"], task_name="tiny", task=config["tasks"]["tiny"], method_name="full",
-                          method=config["methods"]["full"], seed=0, data_dir=str(tmp_path / "data"),
-                          run_dir=str(tmp_path / "run"), resume_dir=str(state))
+        job = TrainingJob(
+            model=config["model"],
+            task_name="tiny",
+            task=config["tasks"]["tiny"],
+            method_name="full",
+            method=config["methods"]["full"],
+            seed=0,
+            data_dir=str(tmp_path / "data"),
+            run_dir=str(tmp_path / "run"),
+            resume_dir=str(state),
+        )
         with pytest.raises(RunLocked, match=f"pid {holder.pid} on host {socket.gethostname()}") as err:
             run_training(job)
     finally:
@@ -59,8 +69,9 @@ def test_second_trainer_of_a_run_stops_naming_the_live_holder(tmp_path: Path) ->
     assert sorted(p.name for p in state.iterdir()) == [LOCK_FILE]
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over_and_logged(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_stale_lock_of_a_dead_process_is_taken_over_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A lock file left by a holder killed with SIGKILL is taken over; the log names the dead holder."""
     state = tmp_path / "state"
     holder = _hold_lock(state)
@@ -90,8 +101,10 @@ def _gone_within(proc: psutil.Process, seconds: float) -> float:
 
 
 # a job that checks for a stop between "steps", as stop_callback does between training steps
-CHILD = ("import time\nfrom tunetrace.training import jobcontrol\njobcontrol.run_as_job(grace_s=30)\n"
-         "print('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n    jobcontrol.raise_if_stopped('here')\n")
+CHILD = (
+    "import time\nfrom tunetrace.training import jobcontrol\njobcontrol.run_as_job(grace_s=30)\n"
+    "print('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n    jobcontrol.raise_if_stopped('here')\n"
+)
 PARENT = "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', sys.argv[1]])\ntime.sleep(120)\n"
 
 
@@ -111,8 +124,13 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.Mon
     """The Trainer's tqdm bar is on for a terminal and off when stderr is a file (then lines are logged)."""
     config = validate_config(tiny_bert_config(tmp_path))
     monkeypatch.setattr(jobcontrol, "stderr_is_terminal", lambda: terminal)
-    args = training_arguments(MethodSpec.from_dict("full", config["methods"]["full"]),
-                              TaskSpec.from_dict("tiny", config["tasks"]["tiny"]), 0, tmp_path, [])
+    args = training_arguments(
+        MethodSpec.from_dict("full", config["methods"]["full"]),
+        TaskSpec.from_dict("tiny", config["tasks"]["tiny"]),
+        0,
+        tmp_path,
+        [],
+    )
     assert args.disable_tqdm is not terminal
 
 
@@ -122,10 +140,25 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start(flow: Workflow, *args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(flow.root),
-           "--configfile", str(flow.root / "config.yaml"), "--cores", "2", "--workflow-profile", "none", *args]
-    return subprocess.Popen(cmd, cwd=flow.root, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(flow.root),
+        "--configfile",
+        str(flow.root / "config.yaml"),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        "none",
+        *args,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=flow.root, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def _trainer_after(proc: subprocess.Popen, flow: Workflow, step: int) -> psutil.Process:
@@ -137,8 +170,6 @@ def _trainer_after(proc: subprocess.Popen, flow: Workflow, step: int) -> psutil.
     jobs = [p for p in psutil.Process(proc.pid).children(recursive=True) if "train_run.py" in " ".join(p.cmdline())]
     assert len(jobs) == 1 and not (flow.root / RUN / "run.json").exists(), "training ended before the test's signal"
     return jobs[0]
-
-
 
 
 @pytest.mark.workflow
@@ -157,8 +188,11 @@ def test_kill_9_of_snakemake_ends_the_trainer_and_the_rerun_resumes_bitwise(tmp_
     log = (flow.root / "logs/train_run/full/tiny/seed0.log").read_text()
     assert "TrainingStopped: SIGTERM received" in log  # "(the parent process N is gone)" too, unless the
     # killed parent's last threads outlive the 1 s look (the trainer stops on the signal either way)
-    orphans = [p for p in (flow.root / "results").rglob(f"*{SIDECAR_SUFFIX}")
-               if not Path(str(p)[: -len(SIDECAR_SUFFIX)]).exists()]
+    orphans = [
+        p
+        for p in (flow.root / "results").rglob(f"*{SIDECAR_SUFFIX}")
+        if not Path(str(p)[: -len(SIDECAR_SUFFIX)]).exists()
+    ]
     assert orphans == []
     flow.run("--unlock")
     flow.run("--rerun-incomplete", f"{RUN}/run.json")

@@ -160,6 +160,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 # ---------------------------------------------------------------- (a) no import cycles
 
+
 def test_cycle_finder_finds_cycles():
     """The finder itself: a three-module cycle and a self-import are reported, a DAG is not."""
     dag = {"a": {"b"}, "b": {"c"}, "c": set(), "e": {"a", "c"}}
@@ -236,8 +237,12 @@ def outside_table(edges: list[tuple[str, str, int]], table: dict[str, set[str]])
 
 def test_table_check_reports_an_upward_import():
     """The checker itself: an import the table does not list is reported with its line; allowed ones are not."""
-    edges = [("tunetrace.data.readers", "tunetrace.config", 3), ("tunetrace.tasks.x", "tunetrace.data.readers", 4),
-             ("tunetrace.data.readers", "tunetrace.tasks.dispatch", 9), ("tunetrace.config", "tunetrace.guard.y", 5)]
+    edges = [
+        ("tunetrace.data.readers", "tunetrace.config", 3),
+        ("tunetrace.tasks.x", "tunetrace.data.readers", 4),
+        ("tunetrace.data.readers", "tunetrace.tasks.dispatch", 9),
+        ("tunetrace.config", "tunetrace.guard.y", 5),
+    ]
     bad = outside_table(edges, ALLOWED_IMPORTS)
     assert [b.split(" ")[0] for b in bad] == ["tunetrace.data.readers:9", "tunetrace.config:5"]
 
@@ -248,8 +253,10 @@ def test_allowed_imports_table_is_a_dag():
     assert cycles(ALLOWED_IMPORTS) == []
     assert set().union(*ALLOWED_IMPORTS.values()) <= set(ALLOWED_IMPORTS)
     folders = {folder_of(m) for m in package_modules()}
-    assert folders == set(ALLOWED_IMPORTS), f"folders not in the table: {folders - set(ALLOWED_IMPORTS)}; " \
-                                            f"entries of no folder: {set(ALLOWED_IMPORTS) - folders}"
+    assert folders == set(ALLOWED_IMPORTS), (
+        f"folders not in the table: {folders - set(ALLOWED_IMPORTS)}; "
+        f"entries of no folder: {set(ALLOWED_IMPORTS) - folders}"
+    )
 
 
 def test_every_import_goes_down_the_table():
@@ -281,8 +288,13 @@ def run_fresh(code: str) -> dict:
     """Run `code` in a fresh interpreter (the package on its path, the repo as cwd); it must print one JSON object
     last. Returns that object, with "heavy": the torch, transformers or peft top-level packages left imported."""
     code += "\nimport json as _json, sys as _sys\nprint(_json.dumps({**result, 'modules': sorted(_sys.modules)}))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(PKG_ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.splitlines()[-1])
     return {**out, "heavy": sorted({m.split(".")[0] for m in out["modules"]} & HEAVY)}
@@ -306,8 +318,15 @@ def test_config_registry_and_codehash_import_no_torch():
 
 # Workflow scripts that run no model: their module-level imports must stay torch-free (each such job then starts
 # in about 0.5 s instead of 2; bench/bench_overhead.py's import table measures it).
-MODEL_FREE_SCRIPTS = ["prepare_data", "evaluate_run", "evaluate_gate", "compute_drift", "plot_drift", "compare_runs",
-                      "summarize_lineage"]
+MODEL_FREE_SCRIPTS = [
+    "prepare_data",
+    "evaluate_run",
+    "evaluate_gate",
+    "compute_drift",
+    "plot_drift",
+    "compare_runs",
+    "summarize_lineage",
+]
 
 
 @pytest.mark.parametrize("script", MODEL_FREE_SCRIPTS)
@@ -358,6 +377,7 @@ def test_scoring_a_classification_run_imports_no_torch(tmp_path):
 
 # ---------------------------------------------------------------- (c) task type names only under tasks/
 
+
 def _task_type_names() -> set[str]:
     from tunetrace.registry import task_type_names
 
@@ -405,8 +425,9 @@ def test_task_type_names_appear_only_under_tasks():
     """No module outside tunetrace/tasks/ (nor a workflow script) spells a task type's name: generic code
     asks the task type (registry) instead of branching on its name."""
     hits = task_type_literals()
-    bad = [f"{m} ({scope}) line {line}: {value!r}"
-           for m, scope, value, line in hits if ALLOWED.get((m, scope)) != value]
+    bad = [
+        f"{m} ({scope}) line {line}: {value!r}" for m, scope, value, line in hits if ALLOWED.get((m, scope)) != value
+    ]
     assert not bad, "task type names outside tunetrace/tasks/:\n" + "\n".join(bad)
     stale = set(ALLOWED) - {(m, scope) for m, scope, _, _ in hits}
     assert not stale, f"ALLOWED entries that match nothing any more (remove them): {sorted(stale)}"
@@ -420,6 +441,7 @@ def test_literal_scan_sees_a_comparison():
 
 
 # ---------------------------------------------------------------- (d) every subpackage is a documented package
+
 
 def test_every_subpackage_has_a_docstring_init():
     """Each directory under pkg/tunetrace holding Python has an __init__.py whose docstring says what is
@@ -455,33 +477,58 @@ def stage_calls(source: str) -> list[str]:
     `with job(snakemake...) as j:` whose body is one call of a function imported from a `tunetrace.stages` module.
     Returns the problems (empty: the script has that shape)."""
     tree = ast.parse(source)
-    stage_names = {alias.asname or alias.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
-                   and (node.module or "").startswith("tunetrace.stages.") for alias in node.names}
-    job_names = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
-                 and node.module == "tunetrace.jobcontext" for alias in node.names if alias.name == "job"}
+    stage_names = {
+        alias.asname or alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tunetrace.stages.")
+        for alias in node.names
+    }
+    job_names = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "tunetrace.jobcontext"
+        for alias in node.names
+        if alias.name == "job"
+    }
     withs = [node for node in tree.body if isinstance(node, ast.With)]
-    others = [node for node in tree.body if not isinstance(node, (ast.With, ast.Import, ast.ImportFrom, ast.Assign))
-              and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    others = [
+        node
+        for node in tree.body
+        if not isinstance(node, (ast.With, ast.Import, ast.ImportFrom, ast.Assign))
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+    ]
     problems = [f"line {node.lineno}: a top-level statement besides the job context" for node in others]
     if len(withs) != 1:
         return [*problems, f"{len(withs)} `with` statements at top level (one: `with job(snakemake) as j:`)"]
     (item, *more), body = withs[0].items, withs[0].body
     call = item.context_expr
-    if more or not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in job_names
-                    and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == "snakemake"):
+    if more or not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id in job_names
+        and call.args
+        and isinstance(call.args[0], ast.Name)
+        and call.args[0].id == "snakemake"
+    ):
         problems.append("the `with` is not `job(snakemake, ...)` from tunetrace.jobcontext")
-    calls = [n for n in ast.walk(withs[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id in stage_names]
+    calls = [
+        n
+        for n in ast.walk(withs[0])
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in stage_names
+    ]
     if len(body) != 1 or len(calls) != 1 or not (isinstance(body[0], ast.Expr) and body[0].value is calls[0]):
-        problems.append(f"the job's body is not one call into tunetrace.stages ({len(calls)} stage calls, "
-                        f"{len(body)} statements)")
+        problems.append(
+            f"the job's body is not one call into tunetrace.stages ({len(calls)} stage calls, {len(body)} statements)"
+        )
     return problems
 
 
 def test_script_shape_check_finds_deviations():
     """The shape check itself: a script with work besides its stage call, or without the job context, fails."""
-    good = ("from tunetrace.jobcontext import job\nfrom tunetrace.stages.x import f\n\n"
-            "with job(snakemake) as j:\n    f(j.input.a)\n")
+    good = (
+        "from tunetrace.jobcontext import job\nfrom tunetrace.stages.x import f\n\n"
+        "with job(snakemake) as j:\n    f(j.input.a)\n"
+    )
     assert stage_calls(good) == []
     assert stage_calls(good + "print(1)\n")
     assert stage_calls(good.replace("    f(j.input.a)", "    f(1)\n    f(2)"))
@@ -498,8 +545,12 @@ def test_workflow_script_is_the_job_context_and_one_stage_call(script):
 def test_each_rule_has_its_own_stage_module():
     """Workflow scripts and stages modules pair one to one: each script imports its function from a different
     tunetrace.stages module, and every stages module serves a script."""
-    used = [node.module for p in SCRIPTS for node in ast.parse(p.read_text()).body
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tunetrace.stages.")]
+    used = [
+        node.module
+        for p in SCRIPTS
+        for node in ast.parse(p.read_text()).body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tunetrace.stages.")
+    ]
     assert len(used) == len(set(used)) == len(SCRIPTS), used
     modules = {m for m in package_modules() if m.startswith("tunetrace.stages.")}
     assert set(used) == modules, f"stages modules no script calls: {sorted(modules - set(used))}"

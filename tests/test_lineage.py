@@ -22,8 +22,15 @@ from tunetrace.provenance.lineage import (
 
 
 def make_job(tmp_path: Path, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> JobInfo:
-    return JobInfo(rule="demo_rule", wildcards={"task": "t", "seed": "3"}, inputs=inputs, outputs=outputs,
-                   params={"task": {"max_length": 8}}, logs=["logs/x.log"], started="2026-01-01T00:00:00+00:00")
+    return JobInfo(
+        rule="demo_rule",
+        wildcards={"task": "t", "seed": "3"},
+        inputs=inputs,
+        outputs=outputs,
+        params={"task": {"max_length": 8}},
+        logs=["logs/x.log"],
+        started="2026-01-01T00:00:00+00:00",
+    )
 
 
 def test_sidecar_sits_beside_file_and_directory(tmp_path: Path) -> None:

@@ -27,8 +27,13 @@ def study(finished_workflow: Workflow, tmp_path_factory: pytest.TempPathFactory)
 
 def audit(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
-    return subprocess.run([sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json", "--json"],
-                          capture_output=True, text=True, cwd=root, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+    )
 
 
 def problems(proc: subprocess.CompletedProcess) -> dict[str, str]:
@@ -109,8 +114,13 @@ def test_text_tree_names_problem_and_exit_code(study: Path, keep: Callable[[Path
     csv = keep(study / "data" / "eval.csv")
     csv.write_text(csv.read_text() + "extra,row,positive,films\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
-    proc = subprocess.run([sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json"],
-                          capture_output=True, text=True, cwd=study, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json"],
+        capture_output=True,
+        text=True,
+        cwd=study,
+        env=env,
+    )
     assert proc.returncode == 1
     assert any("data/eval.csv" in line and "MODIFIED" in line for line in proc.stdout.splitlines())
 
@@ -118,13 +128,27 @@ def test_text_tree_names_problem_and_exit_code(study: Path, keep: Callable[[Path
 def test_report_holds_comparison_and_lineage_summary(study: Path) -> None:
     """`snakemake --report` builds an offline HTML report with the comparison and the lineage summary."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    base = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(study),
-            "--configfile", str(study / "config.yaml"), "--cores", "2", "--workflow-profile", "none"]
+    base = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(study),
+        "--configfile",
+        str(study / "config.yaml"),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        "none",
+    ]
     build = subprocess.run([*base, "results/lineage/summary.html"], capture_output=True, text=True, env=env, cwd=study)
     assert build.returncode == 0, build.stderr[-3000:]
     assert "train_run" not in build.stderr.split("Job stats:")[-1].split("total")[0]
-    report = subprocess.run([*base, "--report", "results/report.html"], capture_output=True, text=True, env=env,
-                            cwd=study)
+    report = subprocess.run(
+        [*base, "--report", "results/report.html"], capture_output=True, text=True, env=env, cwd=study
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Adding comparison.md" in report.stderr and "Adding summary.html" in report.stderr
     assert json.loads((study / "results/lineage/audit.json").read_text())["ok"] is True

@@ -29,8 +29,9 @@ MTIME_ONLY = ("--rerun-triggers", "mtime")  # only the edited file decides, not 
 
 def tunetrace(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=root,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=root, env=env
+    )
 
 
 def forge_with_record(root: Path, path: str, key: str, value: float) -> None:
@@ -67,8 +68,9 @@ def test_honest_study_passes_recompute(study: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "all numbers agree" in proc.stdout and "unchained" not in proc.stdout
     result = json.loads(tunetrace(study, "audit", COMPARISON, "--recompute", "--json").stdout)
-    assert {"evaluate_run", "compare_runs"} <= {json.loads((study / (p + ".lineage.json")).read_text())["rule"]
-                                                 for p in result["recompute"]["checked"]}
+    assert {"evaluate_run", "compare_runs"} <= {
+        json.loads((study / (p + ".lineage.json")).read_text())["rule"] for p in result["recompute"]["checked"]
+    }
 
 
 def test_forged_metric_with_rewritten_record_fails_recompute(copy: Path) -> None:

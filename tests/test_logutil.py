@@ -25,8 +25,13 @@ def test_job_exit_skips_the_final_collection_once(tmp_path):
     """A job process freezes its live objects at exit (the collection CPython runs on teardown then skips them),
     once however often logging is set up."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
-    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(tmp_path / "job.log")], env=env,
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, str(tmp_path / "job.log")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == ["1", "True"]
 
 
@@ -76,8 +81,16 @@ def test_refused_second_trainer_leaves_the_live_log_intact(tmp_path):
     assert live.wait(timeout=60) == 0
     text = (tmp_path / "job.log").read_text()
     assert "\0" not in text
-    order = [text.index(s) for s in ("tunetrace attempt 1 ", "live trainer: step 1", "tunetrace attempt 2 ",
-                                     "refused: ", "live trainer: step 2")]
+    order = [
+        text.index(s)
+        for s in (
+            "tunetrace attempt 1 ",
+            "live trainer: step 1",
+            "tunetrace attempt 2 ",
+            "refused: ",
+            "live trainer: step 2",
+        )
+    ]
     assert order == sorted(order), text
     assert "second trainer trained" not in text
 
@@ -90,7 +103,9 @@ def test_requeued_job_keeps_both_attempts_in_its_log(tmp_path):
         assert _job(tmp_path, f"restart{restart}", env).wait(timeout=60) == 0
     lines = (tmp_path / "job.log").read_text().splitlines()
     headers = [line for line in lines if line.startswith("===== tunetrace attempt")]
-    assert [h.split()[3:9] for h in headers] == [["1", "slurm", "job", "4242", "restart", "0"],
-                                                 ["2", "slurm", "job", "4242", "restart", "1"]]
+    assert [h.split()[3:9] for h in headers] == [
+        ["1", "slurm", "job", "4242", "restart", "0"],
+        ["2", "slurm", "job", "4242", "restart", "1"],
+    ]
     assert any("attempt body restart0" in line for line in lines)
     assert any("attempt body restart1" in line for line in lines)

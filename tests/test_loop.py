@@ -15,12 +15,18 @@ def _args(tmp_path: Path, **method):
     config = tiny_config()
     config["methods"]["full"].update(eval_every_steps=2, **method)
     config = validate_config(config)
-    return training_arguments(MethodSpec.from_dict("full", config["methods"]["full"]),
-                              TaskSpec.from_dict("tiny", config["tasks"]["tiny"]), 0, tmp_path, [])
+    return training_arguments(
+        MethodSpec.from_dict("full", config["methods"]["full"]),
+        TaskSpec.from_dict("tiny", config["tasks"]["tiny"]),
+        0,
+        tmp_path,
+        [],
+    )
 
 
-@pytest.mark.parametrize(("metric", "best", "greater"), [("primary", "accuracy", True), ("eval_loss", "loss", False),
-                                                         ("f1", "f1", True)])
+@pytest.mark.parametrize(
+    ("metric", "best", "greater"), [("primary", "accuracy", True), ("eval_loss", "loss", False), ("f1", "f1", True)]
+)
 def test_early_stopping_follows_the_chosen_metric(tmp_path: Path, metric: str, best: str, greater: bool):
     """early_stopping_metric picks the Trainer's metric_for_best_model and its direction; checkpoints are saved at
     every evaluation so the best one can be loaded at the end."""

@@ -52,8 +52,13 @@ def test_group_rates_and_largest_gap() -> None:
     assert result["groups"]["a"]["fnr"] == pytest.approx(0.5)
     assert result["groups"]["a"]["fpr"] == pytest.approx(1 / 3)
     assert result["groups"]["b"]["fpr"] == 0.0 and result["groups"]["b"]["fnr"] == 0.0
-    assert result["fpr_gap"] == {"gap": pytest.approx(1 / 3), "max_group": "a", "min_group": "b",
-                                 "groups_compared": 2, "reason": None}
+    assert result["fpr_gap"] == {
+        "gap": pytest.approx(1 / 3),
+        "max_group": "a",
+        "min_group": "b",
+        "groups_compared": 2,
+        "reason": None,
+    }
 
 
 def test_group_without_negatives_has_null_fpr_with_reason() -> None:
@@ -96,8 +101,13 @@ def test_gap_is_taken_over_defined_rates_only() -> None:
     groups = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
     result = group_error_rates(y_true, y_pred, groups, positive=1, min_class_examples=1)
     assert result["groups"]["c"]["fpr"] is None
-    assert result["fpr_gap"] == {"gap": pytest.approx(0.5), "max_group": "a", "min_group": "b",
-                                 "groups_compared": 2, "reason": None}
+    assert result["fpr_gap"] == {
+        "gap": pytest.approx(0.5),
+        "max_group": "a",
+        "min_group": "b",
+        "groups_compared": 2,
+        "reason": None,
+    }
 
 
 def test_zero_denominators_do_not_raise() -> None:

@@ -42,8 +42,11 @@ def test_check_model_writes_the_resolved_lora_targets(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "model.json").read_text()) == summary
     assert summary["model"]["model_type"] == "bert" and summary["model"]["num_hidden_layers"] == 6
     assert summary["task"]["model_class"] == "MeanPooledBertForSequenceClassification"  # MiniLM's pooling: mean
-    assert summary["lora"]["lora_r4"] == {"target_modules": ["query", "value"], "from": "architecture default",
-                                          "modules": 12}
+    assert summary["lora"]["lora_r4"] == {
+        "target_modules": ["query", "value"],
+        "from": "architecture default",
+        "modules": 12,
+    }
     assert summary["lora"]["lora_qkv"]["from"] == "config" and summary["lora"]["lora_qkv"]["modules"] == 12
 
 
@@ -78,12 +81,14 @@ def test_a_second_check_reads_the_cached_layout_without_torch(tmp_path: Path) ->
     cache, without importing torch, and writes the same summary byte for byte."""
     check_model(MINILM, SENTIMENT, LORA, tmp_path / "built.json")
     assert _cached_entry().is_file()
-    script = ("import sys, logging; logging.basicConfig(level=logging.INFO)\n"
-              "from tunetrace.config import LoraSpec, ModelSpec, TaskSpec\n"
-              "from tunetrace.stages.check_model import check_model\n"
-              f"check_model(ModelSpec.from_dict({{}}), TaskSpec.from_dict('tiny', {{'source': {{}}, 'labels': "
-              f"['a', 'b']}}), {{'lora_r8': LoraSpec.from_dict({{}})}}, {str(tmp_path / 'cached.json')!r})\n"
-              "print('torch imported:', 'torch' in sys.modules)\n")
+    script = (
+        "import sys, logging; logging.basicConfig(level=logging.INFO)\n"
+        "from tunetrace.config import LoraSpec, ModelSpec, TaskSpec\n"
+        "from tunetrace.stages.check_model import check_model\n"
+        f"check_model(ModelSpec.from_dict({{}}), TaskSpec.from_dict('tiny', {{'source': {{}}, 'labels': "
+        f"['a', 'b']}}), {{'lora_r8': LoraSpec.from_dict({{}})}}, {str(tmp_path / 'cached.json')!r})\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "torch imported: False" in proc.stdout
     assert "model layout read from the cache" in proc.stderr
@@ -130,26 +135,34 @@ def test_the_layout_key_covers_what_the_layout_depends_on(tmp_path: Path, monkey
     """A different config.json (or any JSON file beside the weights), task or model setting is another key;
     remote code, a hub id and the switch turn the cache off."""
     model_dir = tmp_path / "model"
-    shutil.copytree(resolve_model_path(MINILM.name_or_path), model_dir,
-                    ignore=shutil.ignore_patterns("*.safetensors"))
+    shutil.copytree(resolve_model_path(MINILM.name_or_path), model_dir, ignore=shutil.ignore_patterns("*.safetensors"))
     local = ModelSpec.from_dict({"name_or_path": str(model_dir)})
     key = layout_key(SENTIMENT.type, local, SENTIMENT)
     assert key is not None and key == layout_key(SENTIMENT.type, local, SENTIMENT)
     three_labels = TaskSpec.from_dict("tiny", {"source": {}, "labels": ["a", "b", "c"]})
     assert layout_key(SENTIMENT.type, local, three_labels) != key
-    assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": "bfloat16"}),
-                      SENTIMENT) != key
+    assert (
+        layout_key(
+            SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir), "dtype": "bfloat16"}), SENTIMENT
+        )
+        != key
+    )
     (model_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     assert layout_key(SENTIMENT.type, local, SENTIMENT) != key
-    assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir),
-                                                           "trust_remote_code": True}), SENTIMENT) is None
+    assert (
+        layout_key(
+            SENTIMENT.type, ModelSpec.from_dict({"name_or_path": str(model_dir), "trust_remote_code": True}), SENTIMENT
+        )
+        is None
+    )
     assert layout_key(SENTIMENT.type, ModelSpec.from_dict({"name_or_path": "someone/some-model"}), SENTIMENT) is None
     monkeypatch.setenv("TUNETRACE_MODEL_LAYOUT_CACHE", "off")
     assert layout_key(SENTIMENT.type, local, SENTIMENT) is None
 
 
-def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unwritable_cache_only_costs_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """A cache directory that cannot be created (here: its parent is a file) is logged; the check still passes."""
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("TUNETRACE_CACHE", str(tmp_path / "a-file" / "cache"))

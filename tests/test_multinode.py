@@ -27,8 +27,10 @@ def test_world_size_is_processes_per_node_times_nodes() -> None:
     assert (method.nodes, method.processes_per_node, method.world_size) == (2, 8, 16)
 
 
-@pytest.mark.parametrize(("nodelist", "first"), [("gpu[07-08,11]", "gpu07"), ("node1,node2", "node1"),
-                                                 ("a-b[3-4],c1", "a-b3"), ("localhost", "localhost")])
+@pytest.mark.parametrize(
+    ("nodelist", "first"),
+    [("gpu[07-08,11]", "gpu07"), ("node1,node2", "node1"), ("a-b[3-4],c1", "a-b3"), ("localhost", "localhost")],
+)
 def test_first_host_of_a_slurm_node_list(nodelist: str, first: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The main node is the first host of the allocation, read like `scontrol show hostnames | head -1`."""
     monkeypatch.setenv("PATH", "/nonexistent")  # the parser, not scontrol
@@ -57,18 +59,23 @@ def test_slurm_node_lists_expand_like_scontrol(monkeypatch: pytest.MonkeyPatch) 
 
 # Inside the job step that runs the rule (srun -n1) Slurm sets SLURM_NNODES=1 (the step's) and no
 # SLURM_JOB_NUM_NODES (seen on the one-node test cluster): the job's nodes are its node list's.
-@pytest.mark.parametrize(("env", "message"), [
-    ({}, "outside Slurm"),
-    ({"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "vm", "SLURM_NNODES": "2"}, "has 1 node"),
-])
-def test_multi_node_method_needs_a_slurm_job_of_that_many_nodes(env: dict, message: str,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "outside Slurm"),
+        ({"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "vm", "SLURM_NNODES": "2"}, "has 1 node"),
+    ],
+)
+def test_multi_node_method_needs_a_slurm_job_of_that_many_nodes(
+    env: dict, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 2-node method stops before launching outside Slurm or in a 1-node job, naming the key."""
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match=rf"methods\.big\.resources\.nodes.*{message}"):
         L.check_allocation(MethodSpec.from_dict("big", TWO_NODES), env)
-    L.check_allocation(MethodSpec.from_dict("big", TWO_NODES), {**env, "SLURM_JOB_ID": "7",
-                                                                "SLURM_JOB_NODELIST": "gpu[07-08]"})
+    L.check_allocation(
+        MethodSpec.from_dict("big", TWO_NODES), {**env, "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "gpu[07-08]"}
+    )
 
 
 def test_node_launch_command_has_the_machine_rank_and_main_address(tmp_path: Path) -> None:
@@ -90,8 +97,14 @@ def test_srun_starts_one_launcher_per_node(tmp_path: Path) -> None:
         for key, value in env.items():
             patch.setenv(key, value)
         cmd = L.srun_command(MethodSpec.from_dict("big", TWO_NODES), tmp_path / "job.json", 16, 29400)
-    assert cmd[0] == "srun" and {"--overlap", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1",
-                                 "--kill-on-bad-exit=1", "--cpus-per-task=16"} <= set(cmd)
+    assert cmd[0] == "srun" and {
+        "--overlap",
+        "--nodes=2",
+        "--ntasks=2",
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+        "--cpus-per-task=16",
+    } <= set(cmd)
     assert cmd[cmd.index("--node") + 1] == str(tmp_path / "job.json") and cmd[cmd.index("--port") + 1] == "29400"
 
 
@@ -120,26 +133,60 @@ def _tiny_bert_without_dropout(path: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     BertModel(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
 
 
 def _job(root: Path, model_dir: Path, name: str, method: dict) -> L.TrainingJob:
-    config = validate_config({
-        "model": {"name_or_path": str(model_dir)},
-        "tasks": {"tiny": {"source": {"train": str(root / "data/train.csv"), "eval": str(root / "data/eval.csv")},
-                           "labels": ["negative", "positive"], "group_field": "domain", "id_field": "id",
-                           "max_length": 32}},
-        "methods": {name: {"type": "full", "learning_rate": 1e-3, "max_steps": 6, "save_every_steps": 3,
-                           "logging_steps": 1, "warmup_ratio": 0.1, **method}},
-        "seeds": [0], "tracking": {"wandb_mode": "disabled"}})
-    return L.TrainingJob(model=config["model"], task_name="tiny", task=config["tasks"]["tiny"], method_name=name,
-                         method=config["methods"][name], seed=0, data_dir=str(root / "prepared"),
-                         run_dir=str(root / "runs" / name), resume_dir=str(root / "state" / name))
+    config = validate_config(
+        {
+            "model": {"name_or_path": str(model_dir)},
+            "tasks": {
+                "tiny": {
+                    "source": {"train": str(root / "data/train.csv"), "eval": str(root / "data/eval.csv")},
+                    "labels": ["negative", "positive"],
+                    "group_field": "domain",
+                    "id_field": "id",
+                    "max_length": 32,
+                }
+            },
+            "methods": {
+                name: {
+                    "type": "full",
+                    "learning_rate": 1e-3,
+                    "max_steps": 6,
+                    "save_every_steps": 3,
+                    "logging_steps": 1,
+                    "warmup_ratio": 0.1,
+                    **method,
+                }
+            },
+            "seeds": [0],
+            "tracking": {"wandb_mode": "disabled"},
+        }
+    )
+    return L.TrainingJob(
+        model=config["model"],
+        task_name="tiny",
+        task=config["tasks"]["tiny"],
+        method_name=name,
+        method=config["methods"][name],
+        seed=0,
+        data_dir=str(root / "prepared"),
+        run_dir=str(root / "runs" / name),
+        resume_dir=str(root / "state" / name),
+    )
 
 
 @pytest.mark.workflow
@@ -159,13 +206,35 @@ def test_two_cpu_nodes_equal_one_process(tmp_path: Path) -> None:
     job_file.parent.mkdir(parents=True)
     write_json(job_file, dataclasses.asdict(nodes))
     port = L._free_port()
-    base = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "SLURM_JOB_ID": "4242", "SLURM_NNODES": "2",
-            "SLURM_JOB_NODELIST": "localhost", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2"}
-    launchers = [subprocess.Popen([sys.executable, "-m", "tunetrace.training.launch", "--node", str(job_file),
-                                   "--port", str(port), "--threads", "1"],
-                                  env={**base, "SLURM_NODEID": str(rank), "SLURM_PROCID": str(rank)},
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for rank in (0, 1)]
+    base = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "pkg"),
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_NODELIST": "localhost",
+        "SLURM_STEP_NODELIST": "localhost",
+        "SLURM_NTASKS": "2",
+    }
+    launchers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tunetrace.training.launch",
+                "--node",
+                str(job_file),
+                "--port",
+                str(port),
+                "--threads",
+                "1",
+            ],
+            env={**base, "SLURM_NODEID": str(rank), "SLURM_PROCID": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     outputs = [proc.communicate(timeout=300)[0] for proc in launchers]
     assert [proc.returncode for proc in launchers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "--machine_rank 1" in outputs[1] and "--num_machines 2" in outputs[0]

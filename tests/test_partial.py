@@ -67,9 +67,13 @@ def test_other_fingerprint_starts_afresh(tmp_path):
 
 def _frame(n: int) -> pd.DataFrame:
     words = ["good", "bad", "fine film", "a long and rather dull story", "great", "awful acting here", "ok"]
-    return pd.DataFrame({A.COL_ID: [f"e{i}" for i in range(n)], A.COL_TEXT: [words[i % 7] * (1 + i % 3)
-                                                                               for i in range(n)],
-                         A.COL_LABEL: [i % 2 for i in range(n)]})
+    return pd.DataFrame(
+        {
+            A.COL_ID: [f"e{i}" for i in range(n)],
+            A.COL_TEXT: [words[i % 7] * (1 + i % 3) for i in range(n)],
+            A.COL_LABEL: [i % 2 for i in range(n)],
+        }
+    )
 
 
 def test_killed_predictions_resume_without_recomputing_finished_batches(tmp_path):

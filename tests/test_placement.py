@@ -57,8 +57,9 @@ def test_placement_is_logged_once_per_job(caplog):
     with caplog.at_level(logging.INFO, logger="tunetrace.models.placement"):
         first, second = P.placement_for(_spec()), P.placement_for(_spec())
     assert first is second
-    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("placement: ")] == \
-        [f"placement: {first.reason}"]
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("placement: ")] == [
+        f"placement: {first.reason}"
+    ]
 
 
 def test_shard_map_spreads_layers_over_n_fake_gpus():
@@ -66,8 +67,14 @@ def test_shard_map_spreads_layers_over_n_fake_gpus():
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     # blocks dominate the size (a small vocabulary), as in a large model
-    config = LlamaConfig(vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=8,
-                         num_attention_heads=4, num_key_value_heads=4)
+    config = LlamaConfig(
+        vocab_size=256,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=8,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    )
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
     total = sum(p.numel() * 4 for p in skeleton.parameters())
@@ -90,8 +97,14 @@ def test_a_sharded_model_gives_the_unsharded_outputs():
     expected = whole(input_ids=ids).logits
     sharded = load_causal_lm(spec).eval()
     # two 'devices' that are both the CPU: the split and the hops between blocks are accelerate's real ones
-    device_map = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",
-                  "model.layers.1": "cpu", "model.norm": "cpu", "lm_head": "cpu"}
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.rotary_emb": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "cpu",
+        "model.norm": "cpu",
+        "lm_head": "cpu",
+    }
     sharded = dispatch_model(sharded, device_map=device_map, main_device="cpu")
     assert len(set(device_map)) == 6 and P.input_device(sharded) == torch.device("cpu")
     torch.testing.assert_close(sharded(input_ids=ids.to(P.input_device(sharded))).logits, expected)

@@ -16,15 +16,18 @@ PKG_ROOT = Path(__file__).resolve().parents[1] / "pkg"
 MINILM = "embedded:all-MiniLM-L6-v2"
 
 
-def _checkpoint(root: Path, model_type: str = "bert", modes: dict[str, bool] | None = None,
-                saved: str | None = None) -> str:
+def _checkpoint(
+    root: Path, model_type: str = "bert", modes: dict[str, bool] | None = None, saved: str | None = None
+) -> str:
     """A model directory with config.json and, when `modes` is given, a sentence-transformers Pooling module."""
     root.mkdir(parents=True, exist_ok=True)
     config = {"model_type": model_type, **({POOLING_FIELD: saved} if saved else {})}
     (root / "config.json").write_text(json.dumps(config), encoding="utf-8")
     if modes is not None:
-        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ]
         (root / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
         (root / "1_Pooling").mkdir()
         (root / "1_Pooling" / "config.json").write_text(json.dumps(modes), encoding="utf-8")
@@ -50,8 +53,14 @@ def test_declared_pooling_reads_the_single_mode(tmp_path):
     assert declared_pooling(_checkpoint(tmp_path / "c", modes=cls_only)) == "cls"
     assert declared_pooling(_checkpoint(tmp_path / "m", modes=MEAN)) == "mean"
     assert declared_pooling(_checkpoint(tmp_path / "mm", modes={**MEAN, "pooling_mode_max_tokens": True})) is None
-    assert declared_pooling(_checkpoint(tmp_path / "x", modes={**MEAN, "pooling_mode_mean_tokens": False,
-                                                                "pooling_mode_max_tokens": True})) is None
+    assert (
+        declared_pooling(
+            _checkpoint(
+                tmp_path / "x", modes={**MEAN, "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True}
+            )
+        )
+        is None
+    )
 
 
 def test_auto_keeps_cls_where_no_mean_head_exists(tmp_path):
@@ -91,10 +100,13 @@ def test_mean_model_types_match_the_heads():
 
 def test_resolving_auto_imports_no_torch():
     """auto is answered from JSON files: resolving it for the embedded model leaves torch and transformers unloaded."""
-    script = ("import json, sys\nfrom tunetrace.models.pooling import resolve_pooling\n"
-              f"assert resolve_pooling('auto', {MINILM!r}) == 'mean'\nprint(json.dumps(sorted(sys.modules)))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(PKG_ROOT)})
+    script = (
+        "import json, sys\nfrom tunetrace.models.pooling import resolve_pooling\n"
+        f"assert resolve_pooling('auto', {MINILM!r}) == 'mean'\nprint(json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PKG_ROOT)}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     heavy = [m for m in json.loads(proc.stdout.splitlines()[-1]) if m.split(".")[0] in {"torch", "transformers"}]
     assert not heavy, heavy[:5]

@@ -55,8 +55,13 @@ def test_records_name_no_path_of_the_first_machine(moved: Path, finished_workflo
 def test_audit_passes_in_the_new_place(moved: Path) -> None:
     """`tunetrace audit` of the moved study, run from the moved checkout, verifies every node."""
     env = {**os.environ, "PYTHONPATH": str(moved / "checkout" / "pkg")}
-    proc = subprocess.run([sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json", "--json"],
-                          capture_output=True, text=True, cwd=moved / "moved-study", env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", "audit", "results/comparison.json", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=moved / "moved-study",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     nodes = json.loads(proc.stdout)["nodes"]
     assert [p for p, n in nodes.items() if n["kind"] == "model"] == ["embedded:all-MiniLM-L6-v2"]

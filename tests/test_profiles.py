@@ -26,23 +26,39 @@ print(json.dumps({"cores": args.cores, "keep_going": args.keep_going, "latency_w
 
 
 def effective(*argv: str, env: dict | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-c", PARSE, *argv, "-n"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE, *argv, "-n"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+    )
     return json.loads(proc.stdout.splitlines()[-1])
 
 
 def test_local_run_gets_the_local_defaults() -> None:
     """Plain `snakemake`: two cores, stop at the first failure, 5 s latency wait, content-based rerun triggers."""
-    assert effective() == {"cores": 2, "keep_going": False, "latency_wait": 5, "executor": None,
-                           "rerun_triggers": ["input", "mtime", "params", "software_env"]}
+    assert effective() == {
+        "cores": 2,
+        "keep_going": False,
+        "latency_wait": 5,
+        "executor": None,
+        "rerun_triggers": ["input", "mtime", "params", "software_env"],
+    }
 
 
 @pytest.mark.parametrize("argv", [("--profile", "profiles/slurm"), ("--profile=profiles/slurm",)])
 def test_slurm_profile_wins_over_the_local_keys(argv: tuple[str, ...]) -> None:
     """`--profile slurm`: the slurm profile's keep-going and latency-wait, no local core cap on cluster jobs,
     the shared rerun triggers still from the workflow profile."""
-    assert effective(*argv) == {"cores": None, "keep_going": True, "latency_wait": 60, "executor": "slurm",
-                                "rerun_triggers": ["input", "mtime", "params", "software_env"]}
+    assert effective(*argv) == {
+        "cores": None,
+        "keep_going": True,
+        "latency_wait": 60,
+        "executor": "slurm",
+        "rerun_triggers": ["input", "mtime", "params", "software_env"],
+    }
 
 
 def test_profile_from_the_environment_counts_too() -> None:
@@ -112,8 +128,13 @@ def test_slurm_profile_leaves_requests_to_the_rules() -> None:
     text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
     profile = yaml.safe_load(text)
     assert not {"mem_mb", "runtime"} & set(profile.get("default-resources") or {})
-    examples = yaml.safe_load("\n".join(line.removeprefix("# ") for line in text.split("# set-resources:")[1]
-                                         .splitlines() if line.startswith("#   ")))
+    examples = yaml.safe_load(
+        "\n".join(
+            line.removeprefix("# ")
+            for line in text.split("# set-resources:")[1].splitlines()
+            if line.startswith("#   ")
+        )
+    )
     assert examples and set(examples) <= set(RULES) - {r for r, s in RULES.items() if s.local}
 
 

@@ -32,8 +32,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
     path = tmp_path_factory.mktemp("tiny_bert")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return ModelSpec.from_dict({"name_or_path": str(path)})
@@ -45,25 +52,46 @@ def task_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[TaskSpec, Path]
     root = tmp_path_factory.mktemp("data")
     train = write_sentiment_csv(root / "train.csv", 40, seed=1)
     evaluation = write_sentiment_csv(root / "eval.csv", 20, seed=2)
-    task = TaskSpec.from_dict("tiny", {"source": {"train": str(train), "eval": str(evaluation)},
-                                       "labels": ["negative", "positive"], "id_field": "id", "max_length": 24})
+    task = TaskSpec.from_dict(
+        "tiny",
+        {
+            "source": {"train": str(train), "eval": str(evaluation)},
+            "labels": ["negative", "positive"],
+            "id_field": "id",
+            "max_length": 24,
+        },
+    )
     prepare_task_data(task, root / "prepared")
     return task, root / "prepared"
 
 
 def _method(kind: str) -> MethodSpec:
     extra = {"lora": {"r": 4, "alpha": 8}} if kind == "lora" else {}
-    return MethodSpec.from_dict(kind, {"type": kind, "learning_rate": 1e-3, "batch_size": 8, "max_steps": 5,
-                                       "logging_steps": 1, "warmup_ratio": 0.0, **extra})
+    return MethodSpec.from_dict(
+        kind,
+        {
+            "type": kind,
+            "learning_rate": 1e-3,
+            "batch_size": 8,
+            "max_steps": 5,
+            "logging_steps": 1,
+            "warmup_ratio": 0.0,
+            **extra,
+        },
+    )
 
 
-def _train(tiny_model, task_data, root: Path, kind: str, capture: bool, spec: S.RepresentationSpec = SPEC
-           ) -> list[float]:
+def _train(
+    tiny_model, task_data, root: Path, kind: str, capture: bool, spec: S.RepresentationSpec = SPEC
+) -> list[float]:
     from tunetrace.training.loop import train_run
 
     task, data_dir = task_data
-    callbacks = ([R.representation_callback(tiny_model, task, spec, data_dir, root / "reps", f"{kind}/tiny/seed0")]
-                 if capture else [])
+    callbacks = (
+        [R.representation_callback(tiny_model, task, spec, data_dir, root / "reps", f"{kind}/tiny/seed0")]
+        if capture
+        else []
+    )
     train_run(tiny_model, task, _method(kind), seed=0, data_dir=data_dir, run_dir=root / "run", callbacks=callbacks)
     records = [json.loads(line) for line in (root / "run" / A.TRAIN_LOG).read_text().splitlines()]
     return [r["loss"] for r in records if "loss" in r]
@@ -161,6 +189,7 @@ def test_probe_selection_ignores_file_order():
 
 def test_failed_write_leaves_no_step_dir(tmp_path, monkeypatch):
     """An error during a step write leaves neither the step directory nor a temporary sibling."""
+
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
@@ -220,6 +249,7 @@ def test_token_level_pooling_stores_mask(tiny_model, task_data, tmp_path):
 
 # ---------------------------------------------------------------- length-sorted batches
 
+
 def _varied_lengths(frame: pd.DataFrame) -> pd.DataFrame:
     """The eval rows with texts of very different lengths, longest first by id (so sorting must reorder)."""
     frame = frame.copy()
@@ -240,8 +270,9 @@ def test_pooled_probe_batches_by_length_and_keeps_id_order(tiny_model, task_data
     assert sorted(probe.order) == list(range(16)) and probe.order != list(range(16))
     widths = [batch["input_ids"].shape[1] for batch in probe.batches]
     assert widths == sorted(widths)
-    unsorted = R.build_probe(frame, tokenizer, task, S.RepresentationSpec.from_dict({"probe_size": 16, "batch_size": 4,
-                                                                                  "pooling": "none"}))
+    unsorted = R.build_probe(
+        frame, tokenizer, task, S.RepresentationSpec.from_dict({"probe_size": 16, "batch_size": 4, "pooling": "none"})
+    )
     assert sum(b["input_ids"].numel() for b in probe.batches) < sum(b["input_ids"].numel() for b in unsorted.batches)
 
     layers, _ = R.extract(model, probe, spec)

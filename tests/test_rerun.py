@@ -35,9 +35,22 @@ class CopiedWorkflow(Workflow):
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(self.repo / "pkg"), "WANDB_MODE": "disabled"}
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(self.repo / "Snakefile"), "--directory",
-               str(self.root), "--configfile", str(self.root / "config.yaml"), "--cores", "2",
-               "--workflow-profile", str(self.repo / "profiles" / "default"), *args]  # the product's rerun rules
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(self.repo / "Snakefile"),
+            "--directory",
+            str(self.root),
+            "--configfile",
+            str(self.root / "config.yaml"),
+            "--cores",
+            "2",
+            "--workflow-profile",
+            str(self.repo / "profiles" / "default"),
+            *args,
+        ]  # the product's rerun rules
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.root)
         if check and proc.returncode != 0:
             raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -116,7 +129,7 @@ def planned(flow: CopiedWorkflow, *args: str) -> list[tuple[str, dict[str, str]]
         if text.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint ")) and text.endswith(":"):
             jobs.append((text.split()[1].rstrip(":"), {}))
         elif text.startswith("wildcards:") and jobs:
-            jobs[-1][1].update(item.strip().split("=", 1) for item in text[len("wildcards:"):].split(","))
+            jobs[-1][1].update(item.strip().split("=", 1) for item in text[len("wildcards:") :].split(","))
     return jobs
 
 
@@ -202,10 +215,15 @@ def test_touching_files_without_change_reruns_nothing(study: CopiedWorkflow) -> 
     script and a checkpoint directory: no job."""
     later = os.stat(study.root / "results" / "comparison.json").st_mtime + 60
     run = study.root / "results" / "runs" / "full" / "tiny" / "seed0"
-    touched = (study.root / "data" / "train.csv", study.root / "results" / "data" / "tiny" / "train.parquet",
-               study.repo / "pkg" / "tunetrace" / "evaluation" / "metrics.py",
-               study.repo / "workflow_scripts" / "train_run.py", study.repo / "workflow_scripts" / "evaluate_run.py",
-               run / "final", run / "checkpoints")
+    touched = (
+        study.root / "data" / "train.csv",
+        study.root / "results" / "data" / "tiny" / "train.parquet",
+        study.repo / "pkg" / "tunetrace" / "evaluation" / "metrics.py",
+        study.repo / "workflow_scripts" / "train_run.py",
+        study.repo / "workflow_scripts" / "evaluate_run.py",
+        run / "final",
+        run / "checkpoints",
+    )
     for path in touched:
         assert path.exists(), path
         os.utime(path, (later, later))
@@ -301,8 +319,9 @@ def test_squad_edit_goes_unseen_without_the_task_type_module(qa_study: CopiedWor
     code_smk = qa_study.repo / "rules" / "code.smk"
     text = code_smk.read_text()
     assert text.count("extra = [registry.entry(task_type).module]") == 1
-    code_smk.write_text(text.replace("extra = [registry.entry(task_type).module] if task_type and dispatches else []",
-                                     "extra = []"))
+    code_smk.write_text(
+        text.replace("extra = [registry.entry(task_type).module] if task_type and dispatches else []", "extra = []")
+    )
     qa_study.run("--touch", "--forceall")  # the variant's params become the recorded ones
     append_comment(qa_study.repo / "pkg" / "tunetrace" / "evaluation" / "squad.py")
     assert planned(qa_study) == []
@@ -330,6 +349,7 @@ def every_job(flow: CopiedWorkflow) -> set[Job]:
 def select(jobs: set[Job], rules: set[str] | None = None, **wildcards: str) -> set[Job]:
     """The jobs of `rules` (all rules when None) whose wildcards include `wildcards` (method matches
     lora_method too)."""
+
     def keep(job: Job) -> bool:
         rule, *items = job.split()
         found = dict(item.split("=", 1) for item in items)
@@ -379,43 +399,80 @@ RUN_RULES = {"train_run", "evaluate_run", "validate_run", "compute_drift", "merg
 
 MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     # id: (edit, reruns check_model, expected jobs)
-    "model": (edit_config("model", lambda c: c["model"].update(dtype="bfloat16")), True,
-              lambda new: new - select(new, {"prepare_data", "check_model"})),
+    "model": (
+        edit_config("model", lambda c: c["model"].update(dtype="bfloat16")),
+        True,
+        lambda new: new - select(new, {"prepare_data", "check_model"}),
+    ),
     "task_key_read_by_the_model": (
-        edit_config("task", lambda c: c["tasks"]["tiny2"].update(max_length=24)), True,
-        lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new)),
+        edit_config("task", lambda c: c["tasks"]["tiny2"].update(max_length=24)),
+        True,
+        lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new),
+    ),
     "task_key_read_by_the_guard": (
-        edit_config("task", lambda c: c["tasks"]["tiny2"].update(expected_range={"min": 0.1})), False,
-        lambda new: select(new, {"validate_run"}, task="tiny2") | ends(new)),
-    "method_key": (edit_config("method", lambda c: c["methods"]["full"].update(learning_rate=1e-4)), False,
-                   lambda new: select(new, RUN_RULES, method="full") | select(new, {"plot_drift"}) | ends(new)),
-    "add_a_method": (edit_config("methods", add_lora_r8), True,
-                     lambda new: select(new, method="lora_r8") | select(new, {"plot_drift"}) | ends(new)),
-    "remove_a_method": (edit_config("methods", lambda c: c["methods"].pop("lora_r4")), True,
-                        lambda new: select(new, {"plot_drift"}) | ends(new)),
-    "seeds": (edit_config("seeds", lambda c: c.update(seeds=[0, 1])), False,
-              lambda new: select(new, seed="1") | select(new, {"plot_drift"}) | ends(new)),
-    "evaluation": (edit_config("evaluation", lambda c: c["evaluation"].update(bootstrap_samples=60)), False,
-                   lambda new: select(new, EVALUATION_RULES) | ends(new)),
+        edit_config("task", lambda c: c["tasks"]["tiny2"].update(expected_range={"min": 0.1})),
+        False,
+        lambda new: select(new, {"validate_run"}, task="tiny2") | ends(new),
+    ),
+    "method_key": (
+        edit_config("method", lambda c: c["methods"]["full"].update(learning_rate=1e-4)),
+        False,
+        lambda new: select(new, RUN_RULES, method="full") | select(new, {"plot_drift"}) | ends(new),
+    ),
+    "add_a_method": (
+        edit_config("methods", add_lora_r8),
+        True,
+        lambda new: select(new, method="lora_r8") | select(new, {"plot_drift"}) | ends(new),
+    ),
+    "remove_a_method": (
+        edit_config("methods", lambda c: c["methods"].pop("lora_r4")),
+        True,
+        lambda new: select(new, {"plot_drift"}) | ends(new),
+    ),
+    "seeds": (
+        edit_config("seeds", lambda c: c.update(seeds=[0, 1])),
+        False,
+        lambda new: select(new, seed="1") | select(new, {"plot_drift"}) | ends(new),
+    ),
+    "evaluation": (
+        edit_config("evaluation", lambda c: c["evaluation"].update(bootstrap_samples=60)),
+        False,
+        lambda new: select(new, EVALUATION_RULES) | ends(new),
+    ),
     "representations": (
         edit_config("representations", lambda c: c.setdefault("representations", {}).update(cka_batch_size=128)),
-        False, lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new)),
-    "validation": (edit_config("validation", lambda c: c.setdefault("validation", {}).update(loss_stall_ratio=0.9)),
-                   False, lambda new: select(new, {"validate_run"}) | ends(new)),
+        False,
+        lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new),
+    ),
+    "validation": (
+        edit_config("validation", lambda c: c.setdefault("validation", {}).update(loss_stall_ratio=0.9)),
+        False,
+        lambda new: select(new, {"validate_run"}) | ends(new),
+    ),
     "gate_of_a_disabled_gate": (
-        edit_config("gate", lambda c: c["methods"]["full"].update(gate={"threshold": 0.2})), False,
-        lambda new: set()),
+        edit_config("gate", lambda c: c["methods"]["full"].update(gate={"threshold": 0.2})),
+        False,
+        lambda new: set(),
+    ),
     "gate_enabled": (
-        edit_config("gate", lambda c: c["methods"]["lora_r4"].update(gate={"enabled": True})), False,
-        lambda new: select(new, method="lora_r4") | select(new, {"plot_drift"}) | ends(new)),
-    "code_of_a_stage": (edit_module("analysis/drift.py"), False,
-                        lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new)),
+        edit_config("gate", lambda c: c["methods"]["lora_r4"].update(gate={"enabled": True})),
+        False,
+        lambda new: select(new, method="lora_r4") | select(new, {"plot_drift"}) | ends(new),
+    ),
+    "code_of_a_stage": (
+        edit_module("analysis/drift.py"),
+        False,
+        lambda new: select(new, {"compute_drift", "plot_drift"}) | ends(new),
+    ),
     "code_of_the_check_only": (edit_module("stages/check_model.py"), True, lambda new: set()),
     "data": (edit_data, False, lambda new: select(new, task="tiny2") - select(new, {"check_model"}) | ends(new)),
     "add_a_method_and_an_evaluation_setting": (
-        edit_config("methods", add_lora_r8_and_bootstrap), True,
-        lambda new: (select(new, method="lora_r8") | select(new, {"plot_drift"})
-                          | select(new, EVALUATION_RULES) | ends(new))),
+        edit_config("methods", add_lora_r8_and_bootstrap),
+        True,
+        lambda new: (
+            select(new, method="lora_r8") | select(new, {"plot_drift"}) | select(new, EVALUATION_RULES) | ends(new)
+        ),
+    ),
 }
 
 
@@ -450,9 +507,12 @@ def test_rerun_matrix(study: CopiedWorkflow, case: str) -> None:
 
 def jobs_in(text: str) -> list[str]:
     """Rule names of the jobs a snakemake log announces, in order."""
-    return [line.strip().split()[1].rstrip(":") for line in text.splitlines()
-            if line.strip().startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))
-            and line.strip().endswith(":")]
+    return [
+        line.strip().split()[1].rstrip(":")
+        for line in text.splitlines()
+        if line.strip().startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))
+        and line.strip().endswith(":")
+    ]
 
 
 def test_one_call_reruns_the_check_and_the_training_it_hid(tmp_path: Path) -> None:

@@ -80,16 +80,35 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _snakemake(flow: Workflow, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-            str(flow.root), "--configfile", str(flow.root / "config.yaml"), "--cores", "2",
-            "--workflow-profile", "none", *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(flow.root),
+        "--configfile",
+        str(flow.root / "config.yaml"),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        "none",
+        *args,
+    ]
 
 
 def _run_and_kill(flow: Workflow, after_step: int) -> None:
     """Start the training job and SIGKILL snakemake and the job once checkpoint `after_step` is complete."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(_snakemake(flow, "--rerun-incomplete", f"{RUN}/run.json"), cwd=flow.root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _snakemake(flow, "--rerun-incomplete", f"{RUN}/run.json"),
+        cwd=flow.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     marker = flow.root / STATE / f"checkpoint-{after_step}" / C.COMPLETE_MARKER
     deadline = time.monotonic() + 240
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -116,8 +135,9 @@ def test_training_killed_twice_resumes_to_the_uninterrupted_result(tmp_path: Pat
     assert C.checkpoint_step(first_resume) >= 8 and C.checkpoint_step(second_resume) >= 24
     metadata = json.loads((killed.root / RUN / "run.json").read_text())
     assert metadata["resumed_from_step"] == C.checkpoint_step(second_resume)
-    difference = max_weight_difference(load_weights(straight.root / RUN / "final"),
-                                       load_weights(killed.root / RUN / "final"))
+    difference = max_weight_difference(
+        load_weights(straight.root / RUN / "final"), load_weights(killed.root / RUN / "final")
+    )
     assert difference <= 1e-6, f"final weights differ by {difference}"
     straight_curve = loss_curve(straight.root / RUN / "train_log.jsonl")
     killed_curve = loss_curve(killed.root / RUN / "train_log.jsonl")
@@ -128,8 +148,10 @@ def test_training_killed_twice_resumes_to_the_uninterrupted_result(tmp_path: Pat
     assert not (killed.root / STATE).exists(), "resume state must be removed once the run is complete"
     segments = metadata["train_segments"]
     assert [(s["from_step"], s["to_step"]) for s in segments] == [
-        (0, C.checkpoint_step(first_resume)), (C.checkpoint_step(first_resume), C.checkpoint_step(second_resume)),
-        (C.checkpoint_step(second_resume), 40)]
+        (0, C.checkpoint_step(first_resume)),
+        (C.checkpoint_step(first_resume), C.checkpoint_step(second_resume)),
+        (C.checkpoint_step(second_resume), 40),
+    ]
     assert all(s["wall_time_s"] > 0 for s in segments) and metadata["train_wall_time_complete"]
     assert metadata["train_wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in segments))
     assert [(s["from_step"], s["to_step"]) for s in reference["train_segments"]] == [(0, 40)]

@@ -17,10 +17,16 @@ from tunetrace.cluster.requests import CHECKPOINT_STAGING_BYTES, markdown_table
 from tunetrace.config import validate_config
 from tunetrace.models.size import parameter_count
 
-SEEDS = {"seed_llama2_7b_drift": "meta-llama/Llama-2-7b-hf", "seed_qwen2.5_14b_go_no_go": "Qwen/Qwen2.5-14B",
-         "seed_gpt_oss_20b_bias_audit": "openai/gpt-oss-20b"}
-REAL_COUNTS = {"meta-llama/Llama-2-7b-hf": 6_738_415_616, "Qwen/Qwen2.5-14B": 14_770_033_664,
-               "openai/gpt-oss-20b": 20_914_757_184}
+SEEDS = {
+    "seed_llama2_7b_drift": "meta-llama/Llama-2-7b-hf",
+    "seed_qwen2.5_14b_go_no_go": "Qwen/Qwen2.5-14B",
+    "seed_gpt_oss_20b_bias_audit": "openai/gpt-oss-20b",
+}
+REAL_COUNTS = {
+    "meta-llama/Llama-2-7b-hf": 6_738_415_616,
+    "Qwen/Qwen2.5-14B": 14_770_033_664,
+    "openai/gpt-oss-20b": 20_914_757_184,
+}
 
 
 def seed_config(name: str) -> dict[str, Any]:
@@ -45,7 +51,8 @@ def doc_table(name: str) -> str:
 def test_docs_show_each_seed_request_table(name: str) -> None:
     """docs/scale.md holds the request table each seed study computes for its real model."""
     assert doc_table(name) == request_table(name), (
-        f"docs/scale.md's table for {name} is stale: paste `python tests/test_seed_studies.py {name}`")
+        f"docs/scale.md's table for {name} is stale: paste `python tests/test_seed_studies.py {name}`"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
@@ -73,10 +80,25 @@ def test_seed_study_plans_offline_without_the_model(name: str, tmp_path) -> None
     import subprocess
     import sys
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
-           "TUNETRACE_CACHE": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "snakemake", "-n", "--workflow-profile", "none", "--cores", "1",
-               "results/comparison.json", "--configfile", f"config/examples/{name}.yaml"]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "TUNETRACE_CACHE": str(tmp_path / "cache"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "--workflow-profile",
+        "none",
+        "--cores",
+        "1",
+        "results/comparison.json",
+        "--configfile",
+        f"config/examples/{name}.yaml",
+    ]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     method = next(iter(validate_config(seed_config(name))["methods"]))
@@ -85,11 +107,15 @@ def test_seed_study_plans_offline_without_the_model(name: str, tmp_path) -> None
 
 
 def _train_row(table: str, method: str) -> list[str]:
-    return next(cells for line in table.splitlines()
-                if (cells := [c.strip() for c in line.split("|")[1:-1]])[:2] == ["`train_run`", method])
+    return next(
+        cells
+        for line in table.splitlines()
+        if (cells := [c.strip() for c in line.split("|")[1:-1]])[:2] == ["`train_run`", method]
+    )
 
 
 # --- the architecture twins, end to end ----------------------------------------------------------------------
+
 
 def twin_study(name: str) -> dict[str, Any]:
     """The seed study on its twin at CPU size: same tasks, methods and LoRA targets; two steps, few rows, no GPUs."""
@@ -98,9 +124,18 @@ def twin_study(name: str) -> dict[str, Any]:
     config["seeds"] = [0]
     for method in config["methods"].values():
         method.pop("epochs", None)
-        method.update({"max_steps": 2, "batch_size": 4, "gradient_accumulation_steps": 1, "logging_steps": 1,
-                       "precision": "fp32", "gradient_checkpointing": False, "deepspeed": None,
-                       "resources": {"gpus": 0, "cpus": 1}})
+        method.update(
+            {
+                "max_steps": 2,
+                "batch_size": 4,
+                "gradient_accumulation_steps": 1,
+                "logging_steps": 1,
+                "precision": "fp32",
+                "gradient_checkpointing": False,
+                "deepspeed": None,
+                "resources": {"gpus": 0, "cpus": 1},
+            }
+        )
         if method.get("gate"):  # the gate decides on the random twin, and the run goes on to prove every rule
             method["gate"].update(pilot_steps=2, enforce=False)
     for task in config["tasks"].values():

@@ -26,17 +26,33 @@ def test_embedded_model_is_counted_exactly() -> None:
 
 def test_llama_config_estimate_matches_the_published_size() -> None:
     """Llama-3-8B's config (GQA, gated MLP, untied head) counts to its 8,030,261,248 parameters (norms included)."""
-    config = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 128256,
-              "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8,
-              "tie_word_embeddings": False}
+    config = {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "vocab_size": 128256,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "tie_word_embeddings": False,
+    }
     assert estimate_from_config(config) == 8_030_261_248
 
 
 def test_directory_without_weights_uses_config(tmp_path: Path) -> None:
     """A local directory with config.json only is estimated from it; missing shape keys give None."""
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 384, "vocab_size": 30522,
-                                                      "num_hidden_layers": 6, "intermediate_size": 1536,
-                                                      "max_position_embeddings": 512}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "hidden_size": 384,
+                "vocab_size": 30522,
+                "num_hidden_layers": 6,
+                "intermediate_size": 1536,
+                "max_position_embeddings": 512,
+            }
+        )
+    )
     assert abs(parameter_count(str(tmp_path)) - 22_713_728) / 22_713_728 < 0.01
     assert estimate_from_config({"model_type": "bert"}) is None
 
@@ -48,8 +64,11 @@ def test_hub_id_not_on_disk_is_unknown(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 # parameters of the real models, counted by torch on the meta device from the stored config.json
-REAL_COUNTS = {"meta-llama/Llama-2-7b-hf": 6_738_415_616, "Qwen/Qwen2.5-14B": 14_770_033_664,
-               "openai/gpt-oss-20b": 20_914_757_184}
+REAL_COUNTS = {
+    "meta-llama/Llama-2-7b-hf": 6_738_415_616,
+    "Qwen/Qwen2.5-14B": 14_770_033_664,
+    "openai/gpt-oss-20b": 20_914_757_184,
+}
 
 
 @pytest.mark.parametrize("hub_id", sorted(REAL_COUNTS))
@@ -91,13 +110,18 @@ def test_packed_4bit_tensors_count_two_per_byte(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
-    save_file({"e.down_proj_blocks": torch.zeros(4, 8, 2, 16, dtype=torch.uint8),
-               "e.down_proj_scales": torch.zeros(4, 8, 2, dtype=torch.uint8),
-               "e.down_proj_bias": torch.zeros(4, 8),
-               "q.weight": torch.zeros(32, 1, dtype=torch.uint8),
-               "q.weight.absmax": torch.zeros(1), "q.weight.quant_map": torch.zeros(16),
-               "q.weight.quant_state.bitsandbytes__nf4": torch.zeros(10, dtype=torch.uint8)},
-              str(tmp_path / "m.safetensors"))
+    save_file(
+        {
+            "e.down_proj_blocks": torch.zeros(4, 8, 2, 16, dtype=torch.uint8),
+            "e.down_proj_scales": torch.zeros(4, 8, 2, dtype=torch.uint8),
+            "e.down_proj_bias": torch.zeros(4, 8),
+            "q.weight": torch.zeros(32, 1, dtype=torch.uint8),
+            "q.weight.absmax": torch.zeros(1),
+            "q.weight.quant_map": torch.zeros(16),
+            "q.weight.quant_state.bitsandbytes__nf4": torch.zeros(10, dtype=torch.uint8),
+        },
+        str(tmp_path / "m.safetensors"),
+    )
     assert safetensors_parameters(tmp_path / "m.safetensors") == 4 * 8 * 64 + 32 + 64
 
 

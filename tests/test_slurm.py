@@ -66,8 +66,9 @@ def _requested_gpus(job_id: str) -> str:
 
 def _tunetrace(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg")}
-    return subprocess.run([sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
 
 
 def test_installed_profile_name_resolves(tmp_path: Path) -> None:
@@ -82,9 +83,15 @@ def test_installed_profile_name_resolves(tmp_path: Path) -> None:
 def _gpu_and_cpu_study(tmp_path: Path) -> Workflow:
     """The tiny BERT study with a GPU method (LoRA, one GPU) and a CPU-only one (full fine-tuning)."""
     config = tiny_bert_config(make_tiny_bert(tmp_path / "tiny_bert"), steps=4, save_every=2)
-    config["methods"] = {"lora": {**config["methods"]["full"], "type": "lora", "lora": {"r": 4, "alpha": 8},
-                                  "resources": {"gpus": 1, "cpus": 1}},
-                         "full": {**config["methods"]["full"], "resources": {"cpus": 1}}}
+    config["methods"] = {
+        "lora": {
+            **config["methods"]["full"],
+            "type": "lora",
+            "lora": {"r": 4, "alpha": 8},
+            "resources": {"gpus": 1, "cpus": 1},
+        },
+        "full": {**config["methods"]["full"], "resources": {"cpus": 1}},
+    }
     return Workflow(tmp_path / "study", config)
 
 
@@ -93,14 +100,34 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
     flag) completes every job that needs a node as a Slurm job and the light ones (LOCAL_RULES) beside snakemake;
     GPUs go to the GPU method's train/verify jobs (and the baseline) only, never to the CPU-only method's."""
     flow = _gpu_and_cpu_study(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled",
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "pkg"),
+        "WANDB_MODE": "disabled",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
     env.pop("SLURM_CONF", None)
     subprocess.run(["bash", str(REPO / "profiles" / "install.sh"), "slurm"], check=True, env=env, capture_output=True)
     proc = subprocess.run(  # the first status check after 2 s instead of 40 s: only to keep the test short
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile", "slurm",
-         "--slurm-init-seconds-before-status-checks", "2", "results/comparison.json", "--configfile", "config.yaml"],
-        cwd=flow.root, env=env, capture_output=True, text=True, timeout=1500,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--profile",
+            "slurm",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "results/comparison.json",
+            "--configfile",
+            "config.yaml",
+        ],
+        cwd=flow.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
@@ -119,8 +146,13 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
         method = "lora" if "_wildcards_lora" in comment else "full" if "_wildcards_full" in comment else "-"
         gpus.setdefault((rule, method), set()).add(_requested_gpus(job))
     # the GPU method's training and inference jobs (placed on the GPU), the study's baseline; none for the CPU method
-    for key in [("train_run", "lora"), ("verify_merge", "lora"), ("evaluate_baseline", "-"), ("merge_adapter", "lora"),
-                ("validate_run", "lora")]:
+    for key in [
+        ("train_run", "lora"),
+        ("verify_merge", "lora"),
+        ("evaluate_baseline", "-"),
+        ("merge_adapter", "lora"),
+        ("validate_run", "lora"),
+    ]:
         assert gpus[key] == {"1"}, (key, gpus)
     assert all(v in ({""}, {"1"}) for v in gpus.values()), gpus
     assert not set(LOCAL_RULES) & {rule for rule, _ in gpus}, gpus
@@ -143,5 +175,8 @@ def test_doctor_against_the_running_cluster(slurm_cluster: None, tmp_path: Path)
     flow.write_config()
     bad = _tunetrace(flow.root, "doctor", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config.yaml")
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert re.search(rf"ERROR: verify_merge \(method lora\) requests \d+ MB of memory; the largest node of "
-                     rf"partition 'debug' has {node_mb}: set resources.verify_merge.mem_mb", bad.stdout), bad.stdout
+    assert re.search(
+        rf"ERROR: verify_merge \(method lora\) requests \d+ MB of memory; the largest node of "
+        rf"partition 'debug' has {node_mb}: set resources.verify_merge.mem_mb",
+        bad.stdout,
+    ), bad.stdout

@@ -50,8 +50,10 @@ def upward_reaches(source: str, levels_to_pkg: int) -> list[str]:
 
 def test_upward_reach_scan_finds_a_climb_out_of_pkg() -> None:
     """The scan flags parents[N] and .parent chains above pkg/, and parents[N] of other paths; not those inside."""
-    source = ("A = Path(__file__).resolve().parents[3]\nB = Path(__file__).parent.parent.parent.parent\n"
-              "C = PKG_DIR.parents[1]\nD = Path(__file__).resolve().parents[2]\nE = Path(__file__).parent.parent\n")
+    source = (
+        "A = Path(__file__).resolve().parents[3]\nB = Path(__file__).parent.parent.parent.parent\n"
+        "C = PKG_DIR.parents[1]\nD = Path(__file__).resolve().parents[2]\nE = Path(__file__).parent.parent\n"
+    )
     assert [p.split(":")[0] for p in upward_reaches(source, 2)] == ["line 1", "line 2", "line 3"]
 
 
@@ -64,8 +66,9 @@ def test_no_module_reaches_above_pkg() -> None:
     assert not problems, "ship the file as package data, or take its path as an argument:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("data", ["training/deepspeed/zero2.json", "training/deepspeed/zero3.json",
-                                  "schema/config.schema.yaml"])
+@pytest.mark.parametrize(
+    "data", ["training/deepspeed/zero2.json", "training/deepspeed/zero3.json", "schema/config.schema.yaml"]
+)
 def test_runtime_files_are_declared_package_data(data: str) -> None:
     """Each data file the package reads at run time lies in it and matches a package-data pattern."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -76,8 +79,12 @@ def test_runtime_files_are_declared_package_data(data: str) -> None:
 
 def _checkout_copy(target: Path, name: str) -> Path:
     """This repository's files (tracked and new, not ignored) in `target`, its library printing `name` on import."""
-    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for rel in filter(None, listed):
         if (REPO / rel).is_file():
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +101,13 @@ def test_each_checkout_plans_with_its_own_library(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for name in ("first", "second"):
         checkout = _checkout_copy(tmp_path / name, name)
-        proc = subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules"],
-                              capture_output=True, text=True, cwd=checkout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules"],
+            capture_output=True,
+            text=True,
+            cwd=checkout,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr[-4000:]
         loaded = [line for line in proc.stderr.splitlines() if line.startswith("tunetrace library of ")]
         assert loaded and set(loaded) == {f"tunetrace library of {name}"}, proc.stderr[-4000:]

@@ -18,20 +18,27 @@ def test_states_of_runs(tmp_path: Path) -> None:
     """done, stale (update pending), failed (log but no output) and missing runs are told apart."""
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "t.log").write_text("Traceback")
-    text = "\n".join([
-        "Building DAG of jobs...", HEADER,
-        row("results/runs/full/a/seed0/run.json", "train_run"),
-        row("results/eval/full/a/seed0/metrics.json", "evaluate_run"),
-        row("results/runs/lora/a/seed0/run.json", "train_run"),
-        row("results/eval/lora/a/seed0/metrics.json", "evaluate_run", "updated input files", "update pending"),
-        row("results/runs/full/a/seed1/run.json", "train_run", "missing", "update pending", "logs/t.log"),
-        row("results/runs/lora/a/seed1/run.json", "train_run", "missing", "update pending", "logs/none.log"),
-        row("results/comparison.json", "compare_runs"),
-    ])
+    text = "\n".join(
+        [
+            "Building DAG of jobs...",
+            HEADER,
+            row("results/runs/full/a/seed0/run.json", "train_run"),
+            row("results/eval/full/a/seed0/metrics.json", "evaluate_run"),
+            row("results/runs/lora/a/seed0/run.json", "train_run"),
+            row("results/eval/lora/a/seed0/metrics.json", "evaluate_run", "updated input files", "update pending"),
+            row("results/runs/full/a/seed1/run.json", "train_run", "missing", "update pending", "logs/t.log"),
+            row("results/runs/lora/a/seed1/run.json", "train_run", "missing", "update pending", "logs/none.log"),
+            row("results/comparison.json", "compare_runs"),
+        ]
+    )
     table = run_table(parse_summary(text), tmp_path)
     states = {key: entry["state"] for key, entry in table.items()}
-    assert states == {("full", "a", 0): "done", ("lora", "a", 0): "stale",
-                      ("full", "a", 1): "failed", ("lora", "a", 1): "missing"}
+    assert states == {
+        ("full", "a", 0): "done",
+        ("lora", "a", 0): "stale",
+        ("full", "a", 1): "failed",
+        ("lora", "a", 1): "missing",
+    }
     assert "stale" in render_table(table)
 
 
@@ -56,15 +63,29 @@ def _report(root: Path, method: str, seed: int, flags: list[tuple[str, str]]) ->
     path = root / f"results/validation/{method}/a/seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     critical = sum(s == "critical" for s, _ in flags)
-    path.write_text(json.dumps({"method": method, "task": "a", "seed": seed, "passed": not critical,
-                                "critical": critical, "warning": len(flags) - critical,
-                                "flags": [{"severity": s, "code": c, "message": f"{c} seen", "files": []}
-                                          for s, c in flags]}))
+    path.write_text(
+        json.dumps(
+            {
+                "method": method,
+                "task": "a",
+                "seed": seed,
+                "passed": not critical,
+                "critical": critical,
+                "warning": len(flags) - critical,
+                "flags": [{"severity": s, "code": c, "message": f"{c} seen", "files": []} for s, c in flags],
+            }
+        )
+    )
 
 
-SUMMARY = "\n".join([HEADER, row("results/runs/full/a/seed0/run.json", "train_run"),
-                     row("results/runs/lora/a/seed0/run.json", "train_run"),
-                     row("results/runs/full/a/seed1/run.json", "train_run")])
+SUMMARY = "\n".join(
+    [
+        HEADER,
+        row("results/runs/full/a/seed0/run.json", "train_run"),
+        row("results/runs/lora/a/seed0/run.json", "train_run"),
+        row("results/runs/full/a/seed1/run.json", "train_run"),
+    ]
+)
 
 
 def test_verdicts_and_withheld_comparison(tmp_path: Path) -> None:
@@ -85,8 +106,10 @@ def test_verdicts_and_withheld_comparison(tmp_path: Path) -> None:
     (tmp_path / "results/comparison.json").write_text("{}")
     assert comparison_state(verdicts, strict=True, workdir=tmp_path)["state"] == "written"
     lines = render_verdicts(table, comparison_state(verdicts, strict=True, workdir=tmp_path))
-    assert lines == ["comparison: results/comparison.json written",
-                     "CRITICAL full/a/seed0 loss_at_chance: loss_at_chance seen [results/validation/full/a/seed0.json]"]
+    assert lines == [
+        "comparison: results/comparison.json written",
+        "CRITICAL full/a/seed0 loss_at_chance: loss_at_chance seen [results/validation/full/a/seed0.json]",
+    ]
 
 
 def test_status_command_exits_non_zero_naming_the_flagged_run(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -22,8 +22,9 @@ from tunetrace.study import add_study_options, load_study_config, package_checko
 
 def tunetrace(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -49,8 +50,12 @@ def test_study_options_resolve_like_snakemake(tmp_path: Path, monkeypatch: pytes
     study = study_from_args(parse("--directory", "s", "--configfile", "s/config.yaml"))
     assert study.directory == tmp_path / "s" and study.configfiles == (tmp_path / "s" / "config.yaml",)
     assert study.snakefile == package_checkout() / "Snakefile"
-    assert study.snakemake_args() == ["--snakefile", str(package_checkout() / "Snakefile"), "--configfile",
-                                      str(tmp_path / "s" / "config.yaml")]
+    assert study.snakemake_args() == [
+        "--snakefile",
+        str(package_checkout() / "Snakefile"),
+        "--configfile",
+        str(tmp_path / "s" / "config.yaml"),
+    ]
 
 
 def test_bad_study_options_name_the_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,8 +89,9 @@ def test_an_installed_copy_asks_for_the_snakefile(tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
     shutil.copytree(REPO / "pkg" / "tunetrace", site / "tunetrace", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(site), "WANDB_MODE": "disabled"}
-    proc = subprocess.run([sys.executable, "-m", "tunetrace.cli", "status"], capture_output=True, text=True,
-                          cwd=tmp_path, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunetrace.cli", "status"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert proc.returncode != 0 and "runs from an install, not from a checkout's pkg/" in proc.stderr, proc.stderr
     assert "pass --snakefile <checkout>/Snakefile" in proc.stderr
 
@@ -97,13 +103,25 @@ def test_status_reads_each_study_by_directory_and_configfile(tmp_path: Path) -> 
     first, second = two_studies(tmp_path)
     reports = {}
     for flow in (first, second):
-        proc = tunetrace(tmp_path, "status", "--json", "--directory", flow.root.name, "--configfile",
-                         f"{flow.root.name}/config.yaml", "--", "--workflow-profile", "none")
+        proc = tunetrace(
+            tmp_path,
+            "status",
+            "--json",
+            "--directory",
+            flow.root.name,
+            "--configfile",
+            f"{flow.root.name}/config.yaml",
+            "--",
+            "--workflow-profile",
+            "none",
+        )
         assert proc.returncode == 1, proc.stderr[-3000:]  # runs missing: not all done
         assert f"study {flow.root}: config {flow.root / 'config.yaml'}" in proc.stderr
         reports[flow.root.name] = sorted((r["method"], r["seed"], r["state"]) for r in json.loads(proc.stdout))
-    assert reports == {"study1": [("full", 0, "missing"), ("lora_r4", 0, "missing")],
-                       "study2": [("lora_r4", 0, "missing"), ("lora_r4", 1, "missing")]}
+    assert reports == {
+        "study1": [("full", 0, "missing"), ("lora_r4", 0, "missing")],
+        "study2": [("lora_r4", 0, "missing"), ("lora_r4", 1, "missing")],
+    }
 
 
 @pytest.mark.workflow
@@ -112,15 +130,37 @@ def test_two_studies_run_side_by_side(tmp_path: Path) -> None:
     audit passes from outside it with --directory."""
     first, second = two_studies(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
-    procs = [subprocess.Popen([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-                               flow.root.name, "--cores", "1", "results/comparison.json", "--configfile",
-                               f"{flow.root.name}/config.yaml"], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for flow in (first, second)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-s",
+                str(REPO / "Snakefile"),
+                "--directory",
+                flow.root.name,
+                "--cores",
+                "1",
+                "results/comparison.json",
+                "--configfile",
+                f"{flow.root.name}/config.yaml",
+            ],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for flow in (first, second)
+    ]
     outputs = [p.communicate(timeout=1200)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     for flow in (first, second):
         comparison = json.loads((flow.root / "results/comparison.json").read_text())
-        assert (set(comparison["tasks"]["tiny"]["methods"]), comparison["seeds"]) == \
-            (set(flow.config["methods"]), flow.config["seeds"])
+        assert (set(comparison["tasks"]["tiny"]["methods"]), comparison["seeds"]) == (
+            set(flow.config["methods"]),
+            flow.config["seeds"],
+        )
         audit = tunetrace(tmp_path, "audit", "results/comparison.json", "--directory", flow.root.name)
         assert audit.returncode == 0, audit.stdout[-3000:]

@@ -46,6 +46,7 @@ MERGE_QUANTITY_KEYS = {"value", "tolerance", "bound", "checked", "passed"}
 
 # ---------------------------------------------------------------- tiny data, one writer per task type
 
+
 def _sentiment_rows(n: int, offset: int) -> list[dict[str, str]]:
     good = ["a wonderful {x}, loved it", "great {x}, would recommend", "really enjoyed this {x}"]
     bad = ["a terrible {x}, hated it", "awful {x}, would not recommend", "really disliked this {x}"]
@@ -54,8 +55,14 @@ def _sentiment_rows(n: int, offset: int) -> list[dict[str, str]]:
     for i in range(offset, offset + n):
         positive = i % 2 == 0
         text = (good if positive else bad)[i % 3].format(x=things[(i // 2) % 2])
-        rows.append({"id": f"s{i:03d}", "text": f"{text} ({i})", "label": "positive" if positive else "negative",
-                     "domain": things[(i // 2) % 2]})
+        rows.append(
+            {
+                "id": f"s{i:03d}",
+                "text": f"{text} ({i})",
+                "label": "positive" if positive else "negative",
+                "domain": things[(i // 2) % 2],
+            }
+        )
     return rows
 
 
@@ -70,67 +77,155 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def _labelled(root: Path) -> dict[str, str]:
-    return {"train": str(_write_csv(root / "train.csv", _sentiment_rows(16, 0))),
-            "eval": str(_write_csv(root / "eval.csv", _sentiment_rows(8, 100)))}
+    return {
+        "train": str(_write_csv(root / "train.csv", _sentiment_rows(16, 0))),
+        "eval": str(_write_csv(root / "eval.csv", _sentiment_rows(8, 100))),
+    }
 
 
 def sequence_classification(root: Path) -> tuple[dict[str, Any], ModelSpec]:
-    return ({"type": "sequence_classification", "source": _labelled(root), "labels": ["negative", "positive"],
-             "id_field": "id", "group_field": "domain", "max_length": 32, "primary_metric": "macro_f1"}, MINILM)
+    return (
+        {
+            "type": "sequence_classification",
+            "source": _labelled(root),
+            "labels": ["negative", "positive"],
+            "id_field": "id",
+            "group_field": "domain",
+            "max_length": 32,
+            "primary_metric": "macro_f1",
+        },
+        MINILM,
+    )
 
 
 def generative_classification(root: Path) -> tuple[dict[str, Any], ModelSpec]:
-    return ({"type": "generative_classification", "source": _labelled(root), "labels": ["negative", "positive"],
-             "label_words": ["no", "yes"], "prompt_template": "{text}\nLABEL:", "id_field": "id",
-             "group_field": "domain", "max_length": 32, "primary_metric": "f1"}, TINY_LLAMA)
+    return (
+        {
+            "type": "generative_classification",
+            "source": _labelled(root),
+            "labels": ["negative", "positive"],
+            "label_words": ["no", "yes"],
+            "prompt_template": "{text}\nLABEL:",
+            "id_field": "id",
+            "group_field": "domain",
+            "max_length": 32,
+            "primary_metric": "f1",
+        },
+        TINY_LLAMA,
+    )
 
 
 def causal_lm(root: Path) -> tuple[dict[str, Any], ModelSpec]:
-    rows = [{"id": f"q{i}", "prompt": f"add {i} and {i + 1}", "completion": f"the answer is {2 * i + 1}",
-             "difficulty": "easy" if i % 2 else "hard"} for i in range(24)]
-    return ({"type": "causal_lm",
-             "source": {"train": str(_write_jsonl(root / "sft.jsonl", rows)), "eval_fraction": 0.25},
-             "id_field": "id", "group_field": "difficulty", "max_length": 32,
-             "primary_metric": "perplexity"}, TINY_LLAMA)
+    rows = [
+        {
+            "id": f"q{i}",
+            "prompt": f"add {i} and {i + 1}",
+            "completion": f"the answer is {2 * i + 1}",
+            "difficulty": "easy" if i % 2 else "hard",
+        }
+        for i in range(24)
+    ]
+    return (
+        {
+            "type": "causal_lm",
+            "source": {"train": str(_write_jsonl(root / "sft.jsonl", rows)), "eval_fraction": 0.25},
+            "id_field": "id",
+            "group_field": "difficulty",
+            "max_length": 32,
+            "primary_metric": "perplexity",
+        },
+        TINY_LLAMA,
+    )
 
 
 def distribution(root: Path) -> tuple[dict[str, Any], ModelSpec]:
-    rows = [{"id": f"d{i}", "text": f"question {i} about tax", "target": [0.6, 0.3, 0.1] if i % 2 else [0.1, 0.3, 0.6],
-             "wave": "a" if i % 2 else "b"} for i in range(24)]
-    return ({"type": "distribution",
-             "source": {"train": str(_write_jsonl(root / "dist.jsonl", rows)), "eval_fraction": 0.25},
-             "id_field": "id", "group_field": "wave", "options": ["agree", "neutral", "disagree"], "max_length": 32,
-             "primary_metric": "mae"}, TINY_LLAMA)
+    rows = [
+        {
+            "id": f"d{i}",
+            "text": f"question {i} about tax",
+            "target": [0.6, 0.3, 0.1] if i % 2 else [0.1, 0.3, 0.6],
+            "wave": "a" if i % 2 else "b",
+        }
+        for i in range(24)
+    ]
+    return (
+        {
+            "type": "distribution",
+            "source": {"train": str(_write_jsonl(root / "dist.jsonl", rows)), "eval_fraction": 0.25},
+            "id_field": "id",
+            "group_field": "wave",
+            "options": ["agree", "neutral", "disagree"],
+            "max_length": 32,
+            "primary_metric": "mae",
+        },
+        TINY_LLAMA,
+    )
 
 
 def _squad(path: Path, n: int, offset: int) -> Path:
     paragraphs = []
     for i in range(offset, offset + n):
         context = f"The city of Oslo{i} is the capital of Norway. Bergen{i} has much rain."
-        paragraphs.append({"context": context, "qas": [
-            {"id": f"a{i}", "question": "What is the capital of Norway?", "is_impossible": False,
-             "answers": [{"text": f"Oslo{i}", "answer_start": context.index(f"Oslo{i}")}]},
-            {"id": f"c{i}", "question": "Who founded Oslo?", "is_impossible": True, "answers": []}]})
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": f"a{i}",
+                        "question": "What is the capital of Norway?",
+                        "is_impossible": False,
+                        "answers": [{"text": f"Oslo{i}", "answer_start": context.index(f"Oslo{i}")}],
+                    },
+                    {"id": f"c{i}", "question": "Who founded Oslo?", "is_impossible": True, "answers": []},
+                ],
+            }
+        )
     path.write_text(json.dumps({"version": "v2.0", "data": [{"title": "Norway", "paragraphs": paragraphs}]}))
     return path
 
 
 def extractive_qa(root: Path) -> tuple[dict[str, Any], ModelSpec]:
-    source = {"train": str(_squad(root / "train.json", 6, 0)), "eval": str(_squad(root / "eval.json", 4, 50)),
-              "format": "squad"}
-    return ({"type": "extractive_qa", "source": source, "id_field": "id", "max_length": 48, "doc_stride": 16,
-             "primary_metric": "exact"}, MINILM)
+    source = {
+        "train": str(_squad(root / "train.json", 6, 0)),
+        "eval": str(_squad(root / "eval.json", 4, 50)),
+        "format": "squad",
+    }
+    return (
+        {
+            "type": "extractive_qa",
+            "source": source,
+            "id_field": "id",
+            "max_length": 48,
+            "doc_stride": 16,
+            "primary_metric": "exact",
+        },
+        MINILM,
+    )
 
 
 # name -> writer of (task config, model); a registry entry missing here fails the matrix
 TINY_TASKS: dict[str, Callable[[Path], tuple[dict[str, Any], ModelSpec]]] = {
-    f.__name__: f for f in (sequence_classification, generative_classification, causal_lm, distribution, extractive_qa)}
+    f.__name__: f for f in (sequence_classification, generative_classification, causal_lm, distribution, extractive_qa)
+}
 
 METHOD_CONFIGS = {
-    "full": {"type": "full", "max_steps": MAX_STEPS, "batch_size": 4, "learning_rate": 1e-4, "warmup_ratio": 0,
-             "logging_steps": 1},
-    "lora": {"type": "lora", "max_steps": MAX_STEPS, "batch_size": 4, "learning_rate": 1e-3, "warmup_ratio": 0,
-             "logging_steps": 1, "lora": {"r": 4, "alpha": 8}},
+    "full": {
+        "type": "full",
+        "max_steps": MAX_STEPS,
+        "batch_size": 4,
+        "learning_rate": 1e-4,
+        "warmup_ratio": 0,
+        "logging_steps": 1,
+    },
+    "lora": {
+        "type": "lora",
+        "max_steps": MAX_STEPS,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "warmup_ratio": 0,
+        "logging_steps": 1,
+        "lora": {"r": 4, "alpha": 8},
+    },
 }
 TYPES = registry.task_type_names()
 MATRIX = [pytest.param(t, m, id=f"{t}-{m}") for t in TYPES for m in METHODS]
@@ -138,6 +233,7 @@ LORA = [pytest.param(t, "lora", id=f"{t}-lora") for t in TYPES]
 
 
 # ---------------------------------------------------------------- the study: every stage run once, cached
+
 
 class Study:
     """Lazily runs and caches each stage of each (type, method); a stage that failed re-raises for every
@@ -151,8 +247,17 @@ class Study:
         # every step captured (0, 1, 2; step 0 in the run too, so every type's drift at step 0 is measured
         # against the base, not taken from it); fp32 so that drift is exact; 8 probe rows so the unbiased
         # CKA (>= 4 rows) is defined
-        self.reps = RepresentationSpec.from_dict({"every_steps": 1, "probe_size": 8, "pooling": "mean", "dtype": "fp32",
-                                                  "batch_size": 4, "cka_batch_size": 8, "capture_step0": True})
+        self.reps = RepresentationSpec.from_dict(
+            {
+                "every_steps": 1,
+                "probe_size": 8,
+                "pooling": "mean",
+                "dtype": "fp32",
+                "batch_size": 4,
+                "cka_batch_size": 8,
+                "capture_step0": True,
+            }
+        )
 
     def _once(self, key: tuple, build: Callable[[], Any]) -> Any:
         if key not in self.cache:
@@ -171,8 +276,14 @@ class Study:
             root.mkdir(parents=True)
             task_config, model = TINY_TASKS[name](root)
             # through the schema, as the workflow does: the tiny configs are valid configs, defaults filled
-            config = validate_config({"model": {"name_or_path": model.name_or_path}, "tasks": {name: task_config},
-                                      "methods": METHOD_CONFIGS, "seeds": [SEED]})
+            config = validate_config(
+                {
+                    "model": {"name_or_path": model.name_or_path},
+                    "tasks": {name: task_config},
+                    "methods": METHOD_CONFIGS,
+                    "seeds": [SEED],
+                }
+            )
             methods = {m: MethodSpec.from_dict(m, config["methods"][m]) for m in METHODS}
             return TaskSpec.from_dict(name, config["tasks"][name]), model, methods
 
@@ -209,8 +320,16 @@ class Study:
 
             task, model, methods = self.task(name)
             out = self.run_dir(name, method)
-            train_run(model, task, methods[method], SEED, self.data(name), out / "run",
-                      representations=self.reps, reps_dir=out / "reps")
+            train_run(
+                model,
+                task,
+                methods[method],
+                SEED,
+                self.data(name),
+                out / "run",
+                representations=self.reps,
+                reps_dir=out / "reps",
+            )
             return out
 
         return self._once(("train", name, method), build)
@@ -234,8 +353,16 @@ class Study:
             task, model, _ = self.task(name)
             out = self.train(name, "lora")
             merge_adapter(model, task, out / "run" / A.FINAL_DIR, out / "merged")
-            verify_merge(model, task, EVAL, self.data(name), out / "run" / A.FINAL_DIR, out / "merged",
-                         out / "merge_check.json", identity={"method": "lora", "task": name, "seed": SEED})
+            verify_merge(
+                model,
+                task,
+                EVAL,
+                self.data(name),
+                out / "run" / A.FINAL_DIR,
+                out / "merged",
+                out / "merge_check.json",
+                identity={"method": "lora", "task": name, "seed": SEED},
+            )
             return out
 
         return self._once(("merge", name), build)
@@ -245,8 +372,14 @@ class Study:
             from tunetrace.stages.drift import compute_drift
 
             out = self.train(name, method)
-            compute_drift(self.base_reps(name), out / "reps", self.reps, {"method": method, "task": name, "seed": SEED},
-                          out / "drift.parquet", out / "drift.png")
+            compute_drift(
+                self.base_reps(name),
+                out / "reps",
+                self.reps,
+                {"method": method, "task": name, "seed": SEED},
+                out / "drift.parquet",
+                out / "drift.png",
+            )
             return out / "drift.parquet"
 
         return self._once(("drift", name, method), build)
@@ -279,11 +412,13 @@ def _finite(value: Any) -> bool:
 
 # ---------------------------------------------------------------- the contract, without running anything
 
+
 def test_every_registered_type_has_a_tiny_task():
     """The matrix covers the registry: each registered type has a tiny task here (and nothing stale)."""
     assert set(TINY_TASKS) == set(TYPES), (
         f"registered task types without a tiny task in {Path(__file__).name}: {sorted(set(TYPES) - set(TINY_TASKS))}; "
-        f"tiny tasks for unregistered types: {sorted(set(TINY_TASKS) - set(TYPES))}")
+        f"tiny tasks for unregistered types: {sorted(set(TINY_TASKS) - set(TYPES))}"
+    )
 
 
 def _public_methods(cls: type) -> dict[str, Any]:
@@ -303,8 +438,16 @@ def test_registered_class_fulfils_the_task_type_contract(name):
     cls = getattr(importlib.import_module(module), cls_name)
     assert isinstance(cls, type) and issubclass(cls, TaskType), f"{entry.target} is not a TaskType subclass"
     abstract = {n for n, f in vars(TaskType).items() if getattr(f, "__isabstractmethod__", False)}
-    assert abstract >= {"standardise", "load_model", "training_parts", "predict", "score", "baseline", "merge_check",
-                        "probe_inputs"}
+    assert abstract >= {
+        "standardise",
+        "load_model",
+        "training_parts",
+        "predict",
+        "score",
+        "baseline",
+        "merge_check",
+        "probe_inputs",
+    }
     assert not inspect.isabstract(cls), f"{entry.target} leaves abstract: {sorted(cls.__abstractmethods__)}"
     for method in abstract:
         assert getattr(cls, method) is not getattr(TaskType, method), f"{entry.target}.{method} is not implemented"
@@ -312,7 +455,8 @@ def test_registered_class_fulfils_the_task_type_contract(name):
     for method, base in _public_methods(TaskType).items():
         mine = getattr(cls, method)
         assert list(inspect.signature(mine).parameters) == list(inspect.signature(base).parameters), (
-            f"{entry.target}.{method}{inspect.signature(mine)} differs from TaskType.{method}{inspect.signature(base)}")
+            f"{entry.target}.{method}{inspect.signature(mine)} differs from TaskType.{method}{inspect.signature(base)}"
+        )
     instance = dispatch.get_task_type(name)
     assert type(instance) is cls and instance.entry is entry and dispatch.get_task_type(name) is instance
     for metric, higher in entry.metrics.items():
@@ -327,16 +471,19 @@ class NamelessTaskType(TaskType):
     """A TaskType subclass that forgot its `name` (refused before it is instantiated)."""
 
 
-@pytest.mark.parametrize("target, message", [
-    # a real task type registered under another type's name
-    ("tunetrace.tasks.causal_lm:CausalLM", r"declares name 'causal_lm'; they must agree"),
-    # a class that is not a TaskType (even one with the right `name`), and something that is not a class
-    (f"{__name__}:NotATaskType", r"is not a TaskType subclass"),
-    ("tunetrace.tasks.base:MergeQuantity", r"is not a TaskType subclass"),
-    ("tunetrace.registry:entry", r"is not a TaskType subclass"),
-    # a TaskType subclass that declares no name
-    (f"{__name__}:NamelessTaskType", r"declares name None; they must agree"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        # a real task type registered under another type's name
+        ("tunetrace.tasks.causal_lm:CausalLM", r"declares name 'causal_lm'; they must agree"),
+        # a class that is not a TaskType (even one with the right `name`), and something that is not a class
+        (f"{__name__}:NotATaskType", r"is not a TaskType subclass"),
+        ("tunetrace.tasks.base:MergeQuantity", r"is not a TaskType subclass"),
+        ("tunetrace.registry:entry", r"is not a TaskType subclass"),
+        # a TaskType subclass that declares no name
+        (f"{__name__}:NamelessTaskType", r"declares name None; they must agree"),
+    ],
+)
 def test_get_task_type_refuses_a_mismatched_registry_entry(monkeypatch, target, message):
     """An entry whose class has another name, or is no TaskType class, is refused naming the entry."""
     good = registry.REGISTRY["sequence_classification"]
@@ -354,6 +501,7 @@ def test_get_task_type_refuses_a_mismatched_registry_entry(monkeypatch, target, 
 
 
 # ---------------------------------------------------------------- the matrix
+
 
 @pytest.mark.parametrize("name", TYPES)
 def test_prepare_writes_splits_manifest_and_base_representations(study, name):
@@ -375,7 +523,7 @@ def test_prepare_writes_splits_manifest_and_base_representations(study, name):
 
     meta, layers, _ = load_step(study.base_reps(name))
     eval_ids = sorted(pd.read_parquet(data / A.EVAL_SPLIT)[A.COL_ID].astype(str))
-    assert meta["probe"]["ids"] == eval_ids[:study.reps.probe_size] and meta["step"] == 0
+    assert meta["probe"]["ids"] == eval_ids[: study.reps.probe_size] and meta["step"] == 0
     assert meta["model"] == model.name_or_path and sorted(layers) == list(range(len(layers))) and len(layers) >= 3
     assert all(a.shape[0] == len(meta["probe"]["ids"]) and np.isfinite(a).all() for a in layers.values())
 
@@ -390,7 +538,12 @@ def test_train_run_writes_final_model_log_and_metadata(study, name, method):
     out = study.train(name, method)
     run = _json(out / "run" / A.RUN_METADATA)
     assert (run["method"], run["method_type"], run["task"], run["seed"], run["model"]) == (
-        method, method, name, SEED, model.name_or_path)
+        method,
+        method,
+        name,
+        SEED,
+        model.name_or_path,
+    )
     assert run["global_steps"] == MAX_STEPS and run["resumed_from_step"] is None
     assert _finite(run["final_train_loss"]) and _finite(run["train_wall_time_s"])
     assert run["train_examples"] > 0  # examples, or windows (extractive QA)
@@ -403,8 +556,9 @@ def test_train_run_writes_final_model_log_and_metadata(study, name, method):
 
     final = out / "run" / A.FINAL_DIR
     adapter = (final / "adapter_config.json").is_file()
-    assert adapter == (method == "lora"), (f"final/ of a {method} run {'has' if adapter else 'lacks'} "
-                                           "adapter_config.json")
+    assert adapter == (method == "lora"), (
+        f"final/ of a {method} run {'has' if adapter else 'lacks'} adapter_config.json"
+    )
     checksums = _json(final / "checksums.json")
     assert checksums and all((final / f).is_file() for f in checksums)
 
@@ -452,8 +606,15 @@ def test_rescoring_reads_the_outputs_not_the_model(study, name, method, tmp_path
     first = _json(study.evaluate(name, method) / A.METRICS)
     for loader in ("load_model", "load_tokenizer", "load_tuned_model", "load_adapter_model"):
         monkeypatch.setattr(TaskType, loader, lambda *a, **k: pytest.fail("scoring loaded a model"))
-    again = score_run(task, methods[method], EvalSpec.from_dict({"bootstrap_samples": 0}), SEED, study.data(name),
-                      study.train(name, method) / "run" / A.EVAL_OUTPUTS, tmp_path)
+    again = score_run(
+        task,
+        methods[method],
+        EvalSpec.from_dict({"bootstrap_samples": 0}),
+        SEED,
+        study.data(name),
+        study.train(name, method) / "run" / A.EVAL_OUTPUTS,
+        tmp_path,
+    )
     assert again["primary"] == pytest.approx(first["primary"], rel=1e-6, abs=1e-9)
 
 

@@ -13,19 +13,27 @@ from tunetrace.tasks.encoding import encode_classification
 
 def _write_rte_like(path: Path) -> Path:
     """A GLUE-layout pair TSV with a raw quote character (GLUE files are not CSV-quoted)."""
-    rows = ["index\tsentence1\tsentence2\tlabel",
-            '0\tHe said "stop now and wait.\tHe spoke.\tentailment',
-            "1\tThe cat sat on the mat.\tNo animal sat.\tnot_entailment",
-            "2\tRain fell all day in Oslo.\tIt rained in Oslo.\tentailment"]
+    rows = [
+        "index\tsentence1\tsentence2\tlabel",
+        '0\tHe said "stop now and wait.\tHe spoke.\tentailment',
+        "1\tThe cat sat on the mat.\tNo animal sat.\tnot_entailment",
+        "2\tRain fell all day in Oslo.\tIt rained in Oslo.\tentailment",
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 
 def _pair_task(path: Path) -> TaskSpec:
-    return TaskSpec.from_dict("rte", {"source": {"train": str(path), "eval": str(path),
-                                                 "format": "tsv", "quoting": "none"},
-                                      "text_fields": ["sentence1", "sentence2"], "label_field": "label",
-                                      "labels": ["not_entailment", "entailment"], "id_field": "index"})
+    return TaskSpec.from_dict(
+        "rte",
+        {
+            "source": {"train": str(path), "eval": str(path), "format": "tsv", "quoting": "none"},
+            "text_fields": ["sentence1", "sentence2"],
+            "label_field": "label",
+            "labels": ["not_entailment", "entailment"],
+            "id_field": "index",
+        },
+    )
 
 
 def test_sentence_pair_columns_keep_raw_quotes(tmp_path):
@@ -74,8 +82,16 @@ def test_label_words_must_match_labels():
     from tunetrace.config import ConfigError, validate_config
 
     with pytest.raises(ConfigError, match=r"tasks\.t\.label_words"):
-        validate_config(_config_with({"type": "generative_classification", "source": {"train": "x.csv"},
-                                      "labels": ["a", "b"], "label_words": ["x"]}))
+        validate_config(
+            _config_with(
+                {
+                    "type": "generative_classification",
+                    "source": {"train": "x.csv"},
+                    "labels": ["a", "b"],
+                    "label_words": ["x"],
+                }
+            )
+        )
 
 
 def test_unknown_task_type_names_the_allowed_ones():

@@ -83,6 +83,7 @@ def test_api_key_never_written(tmp_path: Path, wandb_env: Path):
 
 def test_disabled_writes_nothing_and_opens_no_socket(tmp_path: Path, wandb_env: Path, monkeypatch: pytest.MonkeyPatch):
     """Disabled mode writes no W&B file and never opens a network connection."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args}")
 
@@ -130,10 +131,19 @@ def test_two_rank_launch_has_one_wandb_run_that_validation_updates(tmp_path: Pat
     logged = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines() if '"loss"' in x]
     assert [row["train/loss"] for row in history] == pytest.approx([r["loss"] for r in logged]) and len(logged) == 4
 
-    flags = [{"severity": "critical", "code": "hash_mismatch", "message": "checkpoint-2 differs", "files": []},
-             {"severity": "warning", "code": "metric_above_range", "message": "high", "files": []}]
-    document = {"method": "full", "task": "tiny", "seed": 0, "passed": False, "critical": 1, "warning": 1,
-                "flags": flags}
+    flags = [
+        {"severity": "critical", "code": "hash_mismatch", "message": "checkpoint-2 differs", "files": []},
+        {"severity": "warning", "code": "metric_above_range", "message": "high", "files": []},
+    ]
+    document = {
+        "method": "full",
+        "task": "tiny",
+        "seed": 0,
+        "passed": False,
+        "critical": 1,
+        "warning": 1,
+        "flags": flags,
+    }
     update_tracked_run(run_dir, {"primary": 0.75, "primary_metric": "accuracy", "accuracy": 0.75}, document)
     updates = sorted(set((run_dir / WANDB_SUBDIR / "wandb").glob("offline-run-*")) - set(runs))
     assert len(updates) == 1 and (updates[0] / f"run-{run_id}.wandb").is_file()  # the same run id, for wandb sync

@@ -101,10 +101,12 @@ def test_lora_on_the_gpt_oss_twin_adapts_expert_parameters(tmp_path: Path) -> No
     from tunetrace.models.quantization import quantization_kwargs
 
     out = build_twin(tmp_path / "twin", "openai/gpt-oss-20b")
-    model = AutoModelForCausalLM.from_pretrained(str(out), **quantization_kwargs(json.loads(
-        (out / "config.json").read_text())))
-    spec = LoraSpec.from_dict({"target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
-                               "dropout": 0})
+    model = AutoModelForCausalLM.from_pretrained(
+        str(out), **quantization_kwargs(json.loads((out / "config.json").read_text()))
+    )
+    spec = LoraSpec.from_dict(
+        {"target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], "dropout": 0}
+    )
     peft_model = apply_lora(model, spec, "CAUSAL_LM")
     expert_lora = {n: p for n, p in peft_model.named_parameters() if ".mlp.experts." in n and "lora_B" in n}
     assert len(expert_lora) == 2 * 4  # two expert weights in each of the four layers
@@ -121,8 +123,9 @@ def test_lora_on_expert_parameters_refuses_a_wrong_name_and_dropout() -> None:
     from tunetrace.models.layout import ModelLayout, parameter_targets
 
     with torch.device("meta"):
-        layout = ModelLayout.of(AutoModelForCausalLM.from_config(
-            AutoConfig.for_model(**twin_config("openai/gpt-oss-20b"))))
+        layout = ModelLayout.of(
+            AutoModelForCausalLM.from_config(AutoConfig.for_model(**twin_config("openai/gpt-oss-20b")))
+        )
     with pytest.raises(ModelError, match=r"target_parameters.*mlp.experts.gate_up_proj"):
         parameter_targets(layout, LoraSpec.from_dict({"target_parameters": ["mlp.experts.gate_proj"], "dropout": 0}))
     with pytest.raises(ModelError, match=r"lora.dropout"):
@@ -151,8 +154,11 @@ def test_dequantised_gpt_oss_twin_saves_plain_weights(tmp_path: Path) -> None:
     from tunetrace.models.quantization import forget_packed_layout, quantization_kwargs
 
     out = build_twin(tmp_path / "twin", "openai/gpt-oss-20b")
-    model = forget_packed_layout(AutoModelForCausalLM.from_pretrained(
-        str(out), **quantization_kwargs(json.loads((out / "config.json").read_text()))))
+    model = forget_packed_layout(
+        AutoModelForCausalLM.from_pretrained(
+            str(out), **quantization_kwargs(json.loads((out / "config.json").read_text()))
+        )
+    )
     model.save_pretrained(str(tmp_path / "saved"))
     again = AutoModelForCausalLM.from_pretrained(str(tmp_path / "saved"), dtype=torch.bfloat16)
     assert torch.equal(again.model.layers[1].mlp.experts.down_proj, model.model.layers[1].mlp.experts.down_proj)
@@ -168,10 +174,12 @@ def test_merging_expert_lora_equals_the_adapter_model_in_float32(tmp_path: Path)
     from tunetrace.models.quantization import quantization_kwargs
 
     out = build_twin(tmp_path / "twin", "openai/gpt-oss-20b")
-    model = AutoModelForCausalLM.from_pretrained(str(out), **quantization_kwargs(json.loads(
-        (out / "config.json").read_text()))).float()
-    spec = LoraSpec.from_dict({"target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
-                               "dropout": 0})
+    model = AutoModelForCausalLM.from_pretrained(
+        str(out), **quantization_kwargs(json.loads((out / "config.json").read_text()))
+    ).float()
+    spec = LoraSpec.from_dict(
+        {"target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], "dropout": 0}
+    )
     tokens = torch.tensor([[5, 6, 7, 8, 9, 10]])
     with torch.no_grad():
         base = model(tokens).logits

@@ -48,8 +48,20 @@ def run_validation(study, run_dir: Path, expected_range=None, metrics=None, reps
     root, task, data, method = study
     metrics_path = run_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics or {"primary": 0.75, "primary_metric": "accuracy", "loss": 0.69}))
-    return validate_run(MODEL, task, method, spec, expected_range, run_dir, metrics_path, data,
-                        run_dir / "validation.json", run_dir / "validation.txt", seed=0, representations_dir=reps)
+    return validate_run(
+        MODEL,
+        task,
+        method,
+        spec,
+        expected_range,
+        run_dir,
+        metrics_path,
+        data,
+        run_dir / "validation.json",
+        run_dir / "validation.txt",
+        seed=0,
+        representations_dir=reps,
+    )
 
 
 def copy_run(study, name: str) -> Path:
@@ -105,8 +117,16 @@ def test_final_loss_limit_is_a_classifier_chance_level_or_the_configured_one():
 def test_clean_run_has_no_critical_file_flags(study):
     """The clean run's checkpoints and final model pass the file and load checks."""
     document = run_validation(study, study[0] / "clean")
-    assert not codes(document) & {"missing", "file_missing", "file_empty", "hash_mismatch", "file_unloadable",
-                                  "checkpoint_unloadable", "nonfinite_logits", "final_reload_mismatch"}
+    assert not codes(document) & {
+        "missing",
+        "file_missing",
+        "file_empty",
+        "hash_mismatch",
+        "file_unloadable",
+        "checkpoint_unloadable",
+        "nonfinite_logits",
+        "final_reload_mismatch",
+    }
     assert len(document["checked"]["checkpoints"]) == 2
 
 
@@ -116,8 +136,13 @@ def test_absurd_learning_rate_is_critical(study):
     method = tiny_method("full", max_steps=4, save_every_steps=None, learning_rate=10.0, max_grad_norm=0.0)
     train_run(MODEL, task, method, 0, data, root / "absurd")
     document = run_validation(study, root / "absurd")
-    assert codes(document) & {"nonfinite_loss", "final_loss_high", "grad_norm_high",
-                              "nonfinite_grad_norm", "nonfinite_logits"}
+    assert codes(document) & {
+        "nonfinite_loss",
+        "final_loss_high",
+        "grad_norm_high",
+        "nonfinite_grad_norm",
+        "nonfinite_logits",
+    }
     assert not document["passed"]
 
 
@@ -155,8 +180,12 @@ def test_each_checkpoint_file_is_hashed_once_per_validation(study, monkeypatch: 
     monkeypatch.setattr(lineage_module, "sha256_file", counting)
     check_inputs(["checkpoints", "final"])  # what the validate_run job does before validating
     document = run_validation(study, run_dir)
-    files = [p.resolve() for d in ("checkpoints", "final") for p in (run_dir / d).rglob("*")
-             if p.is_file() and not p.name.endswith(".lineage.json")]
+    files = [
+        p.resolve()
+        for d in ("checkpoints", "final")
+        for p in (run_dir / d).rglob("*")
+        if p.is_file() and not p.name.endswith(".lineage.json")
+    ]
     assert files and {str(f): calls[str(f)] for f in files} == {str(f): 1 for f in files}
     assert not codes(document) & {"hash_mismatch", "file_missing"}
 
@@ -195,9 +224,17 @@ def test_corrupted_representation_file_is_named(tmp_path: Path):
 
 def test_strict_lists_flags_and_files(tmp_path: Path):
     """enforce_strict raises with the flag and its file; without strict it passes."""
-    doc = {"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 1, "warning": 0,
-           "flags": [{"severity": "critical", "code": "nonfinite_loss",
-                      "message": "loss is nan", "files": ["a/train_log.jsonl"]}]}
+    doc = {
+        "method": "full",
+        "task": "t",
+        "seed": 0,
+        "passed": False,
+        "critical": 1,
+        "warning": 0,
+        "flags": [
+            {"severity": "critical", "code": "nonfinite_loss", "message": "loss is nan", "files": ["a/train_log.jsonl"]}
+        ],
+    }
     path = tmp_path / "seed0.json"
     path.write_text(json.dumps(doc))
     enforce_strict([str(path)], strict=False)
@@ -221,7 +258,7 @@ def test_loss_that_barely_moved_is_critical():
 def test_exploding_loss_is_diverged_not_stalled():
     """A loss rising from 0.67 to hundreds raises loss_diverged with the smaller-learning-rate fix, never
     loss_barely_moved's larger-learning-rate advice; its loss_at_chance gives the same fix."""
-    records = [{"step": s, "loss": 0.67 * 3.0 ** s} for s in range(0, 8)]
+    records = [{"step": s, "loss": 0.67 * 3.0**s} for s in range(0, 8)]
     flags = check_loss_moved(records, SPEC, 2, RUN, "log")
     assert [f["code"] for f in flags] == ["loss_diverged", "loss_at_chance"]
     assert all("smaller learning rate" in f["message"] and "larger" not in f["message"] for f in flags)
@@ -252,15 +289,20 @@ def test_stall_ratio_comes_from_the_spec():
     assert [f["code"] for f in check_loss_moved(records, strict, None, RUN, "log")] == ["loss_barely_moved"]
 
 
-BASELINE = {"higher_is_better": True, "reference": "linear_probe",
-            "baselines": {"majority": {"primary": 0.5}, "linear_probe": {"primary": 0.68}}}
+BASELINE = {
+    "higher_is_better": True,
+    "reference": "linear_probe",
+    "baselines": {"majority": {"primary": 0.5}, "linear_probe": {"primary": 0.68}},
+}
 
 
 def test_run_at_the_majority_baseline_is_critical_and_below_probe_warns():
     """Accuracy 0.5 = majority: not_better_than_trivial (critical); 0.18 under the probe: below_baseline (warning)."""
     flags = check_baselines({"primary": 0.5, "primary_metric": "accuracy"}, BASELINE, "majority", SPEC, RUN, ["m"])
-    assert {(f["code"], f["severity"]) for f in flags} == {("not_better_than_trivial", "critical"),
-                                                          ("below_baseline", "warning")}
+    assert {(f["code"], f["severity"]) for f in flags} == {
+        ("not_better_than_trivial", "critical"),
+        ("below_baseline", "warning"),
+    }
     below = next(f for f in flags if f["code"] == "below_baseline")
     assert "0.1800 below the 'linear_probe' baseline 0.6800" in below["message"]
 
@@ -274,7 +316,8 @@ def test_trivial_baseline_respects_lower_is_better():
     """Wasserstein (lower is better) 0.35 against uniform 0.30 is not better; 0.20 is."""
     doc = {"higher_is_better": False, "baselines": {"uniform": {"primary": 0.30}}}
     assert [f["code"] for f in check_baselines({"primary": 0.35}, doc, "uniform", SPEC, RUN, [])] == [
-        "not_better_than_trivial"]
+        "not_better_than_trivial"
+    ]
     assert check_baselines({"primary": 0.20}, doc, "uniform", SPEC, RUN, []) == []
 
 
@@ -286,10 +329,14 @@ def test_type_without_trivial_baseline_only_compares_learned_ones():
 
 def test_severity_follows_warning_and_critical_codes():
     """warning_codes demotes a critical code, critical_codes promotes a warning; a code in both stays critical."""
-    flags = [flag("critical", "loss_barely_moved", ""), flag("warning", "below_baseline", ""),
-             flag("critical", "loss_at_chance", "")]
-    spec = dataclasses.replace(SPEC, warning_codes=("loss_barely_moved", "loss_at_chance"),
-                               critical_codes=("below_baseline", "loss_at_chance"))
+    flags = [
+        flag("critical", "loss_barely_moved", ""),
+        flag("warning", "below_baseline", ""),
+        flag("critical", "loss_at_chance", ""),
+    ]
+    spec = dataclasses.replace(
+        SPEC, warning_codes=("loss_barely_moved", "loss_at_chance"), critical_codes=("below_baseline", "loss_at_chance")
+    )
     assert [f["severity"] for f in apply_severity(flags, spec)] == ["warning", "critical", "critical"]
 
 
@@ -310,14 +357,27 @@ def test_collapsed_predictions_and_baseline_reach_the_report(study, tmp_path: Pa
     root, task, data, method = study
     preds = tmp_path / "predictions.parquet"
     pd.DataFrame({"example_id": [f"e{i}" for i in range(8)], "label": [0, 1] * 4, "prediction": [0] * 8}).to_parquet(
-        preds)
+        preds
+    )
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(BASELINE))
     metrics_path = tmp_path / "metrics.json"
     metrics_path.write_text(json.dumps({"primary": 0.5, "primary_metric": "accuracy", "loss": 0.69}))
-    document = validate_run(MODEL, task, method, SPEC, None, root / "clean", metrics_path, data,
-                            tmp_path / "v.json", tmp_path / "v.txt", seed=0, predictions_path=preds,
-                            baseline_path=baseline)
+    document = validate_run(
+        MODEL,
+        task,
+        method,
+        SPEC,
+        None,
+        root / "clean",
+        metrics_path,
+        data,
+        tmp_path / "v.json",
+        tmp_path / "v.txt",
+        seed=0,
+        predictions_path=preds,
+        baseline_path=baseline,
+    )
     assert {"single_class_predictions", "positive_never_predicted", "not_better_than_trivial"} <= codes(document)
     single = next(f for f in document["flags"] if f["code"] == "single_class_predictions")
     assert single["message"].startswith("full/tiny/seed0: ") and single["files"] == [str(preds)]
@@ -346,9 +406,21 @@ def _validate_weights(study, run_dir: Path) -> dict:
     root, task, data, method = study
     metrics_path = run_dir / "metrics.json"
     metrics_path.write_text(json.dumps({"primary": 0.75, "primary_metric": "accuracy", "loss": 0.69}))
-    return validate_run(MODEL, task, method, SPEC, None, run_dir, metrics_path, data, run_dir / "v.json",
-                        run_dir / "v.txt", seed=0, weight_spec=WeightSpec.from_dict({}),
-                        weights_path=run_dir / "weights.json")
+    return validate_run(
+        MODEL,
+        task,
+        method,
+        SPEC,
+        None,
+        run_dir,
+        metrics_path,
+        data,
+        run_dir / "v.json",
+        run_dir / "v.txt",
+        seed=0,
+        weight_spec=WeightSpec.from_dict({}),
+        weights_path=run_dir / "weights.json",
+    )
 
 
 def test_clean_run_weights_are_analysed_and_pass(study):
@@ -443,8 +515,10 @@ def test_known_codes_are_exactly_the_raised_ones_and_documented():
     from tunetrace.codes import RED_FLAG_CODES
 
     raised = _raised_codes()
-    assert len(raised) >= 25 and raised == set(RED_FLAG_CODES), (sorted(raised - RED_FLAG_CODES),
-                                                                 sorted(RED_FLAG_CODES - raised))
+    assert len(raised) >= 25 and raised == set(RED_FLAG_CODES), (
+        sorted(raised - RED_FLAG_CODES),
+        sorted(RED_FLAG_CODES - raised),
+    )
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guard.md").read_text()
     assert [c for c in sorted(RED_FLAG_CODES) if f"`{c}`" not in guide] == []
 
@@ -464,6 +538,7 @@ def test_an_unknown_flag_code_in_the_config_is_refused(key):
 
 
 # ---------------------------------------------------------------- verdicts that need evidence
+
 
 def _ci_metrics(value: float, low: float, high: float, n: int = 200, name: str = "accuracy") -> dict:
     return {"primary": value, "primary_metric": name, "ci": {name: [low, high]}, "n": n, "confidence": 0.95}
@@ -496,8 +571,9 @@ def test_tiny_eval_set_uses_the_point_estimate_and_says_why():
     assert check_baselines(_ci_metrics(0.56, 0.3, 0.8, n=24), MAJORITY, "majority", SPEC, RUN, []) == []
     [found] = check_baselines(_ci_metrics(0.50, 0.3, 0.7, n=24), MAJORITY, "majority", SPEC, RUN, [])
     assert "point estimate: only 24 eval examples (< validation.min_interval_examples 30)" in found["message"]
-    [bare] = check_baselines({"primary": 0.5, "primary_metric": "accuracy", "n": 500}, MAJORITY, "majority", SPEC,
-                             RUN, [])
+    [bare] = check_baselines(
+        {"primary": 0.5, "primary_metric": "accuracy", "n": 500}, MAJORITY, "majority", SPEC, RUN, []
+    )
     assert "evaluation.bootstrap_samples 0" in bare["message"]
 
 
@@ -551,8 +627,13 @@ def test_expected_range_follows_the_metric_direction():
     assert [(f["code"], f["severity"]) for f in low] == [("metric_below_range", "critical")]
 
 
-LM_METRICS = {"loss": 0.08, "perplexity": 1.08, "primary": 0.08, "primary_metric": "loss",
-              "strata": {"easy": {"loss": 0.05, "perplexity": 1.05}, "hard": {"loss": 1.2, "perplexity": 3.32}}}
+LM_METRICS = {
+    "loss": 0.08,
+    "perplexity": 1.08,
+    "primary": 0.08,
+    "primary_metric": "loss",
+    "strata": {"easy": {"loss": 0.05, "perplexity": 1.05}, "hard": {"loss": 1.2, "perplexity": 3.32}},
+}
 
 
 def example_criteria() -> list[dict]:
@@ -572,7 +653,11 @@ def test_example_criteria_are_enforced_per_stratum():
 
     criteria = example_criteria()
     assert [(c["metric"], c["stratum"], c["max"]) for c in criteria] == [
-        ("loss", None, 0.10), ("perplexity", None, 2.0), ("perplexity", "easy", 1.5), ("perplexity", "hard", 3.0)]
+        ("loss", None, 0.10),
+        ("perplexity", None, 2.0),
+        ("perplexity", "easy", 1.5),
+        ("perplexity", "hard", 3.0),
+    ]
     [found] = check_criteria(LM_METRICS, criteria, "causal_lm", "instructions", RUN, "m.json")
     assert (found["code"], found["severity"]) == ("criterion_not_met", "critical")
     assert "perplexity in stratum 'hard' 3.3200 fails tasks.instructions.criteria[3]" in found["message"]
@@ -587,14 +672,18 @@ def test_criteria_severity_direction_and_unmeasured():
     from tunetrace.guard.validation import check_criteria
 
     metrics = {"accuracy": 0.9, "groups": {"groups": {"films": {"accuracy": 0.6}, "books": {"accuracy": 1.0}}}}
-    criteria = [{"metric": "accuracy", "stratum": "films", "min": 0.7, "max": None, "severity": "warning"},
-                {"metric": "accuracy", "stratum": "books", "min": 0.7, "max": 0.99, "severity": "critical"},
-                {"metric": "accuracy", "stratum": "games", "min": 0.7, "max": None, "severity": "critical"},
-                {"metric": "accuracy", "stratum": None, "min": 0.8, "max": None, "severity": "critical"}]
+    criteria = [
+        {"metric": "accuracy", "stratum": "films", "min": 0.7, "max": None, "severity": "warning"},
+        {"metric": "accuracy", "stratum": "books", "min": 0.7, "max": 0.99, "severity": "critical"},
+        {"metric": "accuracy", "stratum": "games", "min": 0.7, "max": None, "severity": "critical"},
+        {"metric": "accuracy", "stratum": None, "min": 0.8, "max": None, "severity": "critical"},
+    ]
     found = check_criteria(metrics, criteria, "sequence_classification", "t", RUN, "m.json")
     assert [(f["code"], f["severity"]) for f in found] == [
-        ("criterion_not_met", "warning"), ("criterion_suspiciously_good", "warning"),
-        ("criterion_unmeasured", "critical")]
+        ("criterion_not_met", "warning"),
+        ("criterion_suspiciously_good", "warning"),
+        ("criterion_unmeasured", "critical"),
+    ]
 
 
 def test_strict_stop_is_a_study_stopped_with_the_whole_story(tmp_path: Path):
@@ -602,8 +691,15 @@ def test_strict_stop_is_a_study_stopped_with_the_whole_story(tmp_path: Path):
     run, the file and the fix."""
     from tunetrace.config import StudyStopped
 
-    doc = {"method": "full", "task": "t", "seed": 0, "passed": False, "critical": 1, "warning": 0,
-           "flags": [flag("critical", "loss_at_chance", "stuck", ["a/train_log.jsonl"])]}
+    doc = {
+        "method": "full",
+        "task": "t",
+        "seed": 0,
+        "passed": False,
+        "critical": 1,
+        "warning": 0,
+        "flags": [flag("critical", "loss_at_chance", "stuck", ["a/train_log.jsonl"])],
+    }
     (tmp_path / "seed0.json").write_text(json.dumps(doc))
     with pytest.raises(StudyStopped) as stopped:
         enforce_strict([str(tmp_path / "seed0.json")], strict=True)
@@ -623,20 +719,34 @@ def judged(tmp_path_factory: pytest.TempPathFactory):
     task, data = tiny_task(root)
     spec = EvalSpec.from_dict({"bootstrap_samples": 200})
     evaluate_baseline(MODEL, task, spec, data, root / "baseline.json")
-    methods = {"idle": tiny_method("full", learning_rate=1e-8, max_steps=2, warmup_ratio=0.1, logging_steps=5,
-                                   save_every_steps=None),
-               "learned": tiny_method("full", learning_rate=2e-4, max_steps=16, warmup_ratio=0.1, logging_steps=2,
-                                      save_every_steps=None)}
+    methods = {
+        "idle": tiny_method(
+            "full", learning_rate=1e-8, max_steps=2, warmup_ratio=0.1, logging_steps=5, save_every_steps=None
+        ),
+        "learned": tiny_method(
+            "full", learning_rate=2e-4, max_steps=16, warmup_ratio=0.1, logging_steps=2, save_every_steps=None
+        ),
+    }
     reports = {}
     for name, method in methods.items():
         train_run(MODEL, task, method, 0, data, root / name)
         score_pilot(MODEL, task, method, spec, 0, data, root / name, root / name / "eval")
         # 24 eval examples: the interval is used (the demo's case) by lowering the threshold below them
-        reports[name] = validate_run(MODEL, task, method, dataclasses.replace(SPEC, min_interval_examples=20), None,
-                                     root / name, root / name / "eval" / "metrics.json", data,
-                                     root / name / "v.json", root / name / "v.txt", seed=0,
-                                     predictions_path=root / name / "eval" / "predictions.parquet",
-                                     baseline_path=root / "baseline.json")
+        reports[name] = validate_run(
+            MODEL,
+            task,
+            method,
+            dataclasses.replace(SPEC, min_interval_examples=20),
+            None,
+            root / name,
+            root / name / "eval" / "metrics.json",
+            data,
+            root / name / "v.json",
+            root / name / "v.txt",
+            seed=0,
+            predictions_path=root / name / "eval" / "predictions.parquet",
+            baseline_path=root / "baseline.json",
+        )
     return reports
 
 

@@ -58,8 +58,9 @@ def test_full_model_and_adapter_load_with_from_pretrained(finished_workflow: Wor
     root = finished_workflow.root
     full = AutoModelForSequenceClassification.from_pretrained(root / "results/runs/full/tiny/seed0/final")
     assert full.config.id2label == {0: "negative", 1: "positive"}
-    base = AutoModelForSequenceClassification.from_pretrained(resolve_model_path("embedded:all-MiniLM-L6-v2"),
-                                                              num_labels=2)
+    base = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model_path("embedded:all-MiniLM-L6-v2"), num_labels=2
+    )
     adapted = PeftModel.from_pretrained(base, root / "results/runs/lora_r4/tiny/seed0/final")
     assert adapted.peft_config["default"].r == 4
 
@@ -83,8 +84,9 @@ def test_comparison_validates_and_covers_every_method(finished_workflow: Workflo
     validate_comparison(doc)
     methods = doc["tasks"]["tiny"]["methods"]
     assert set(methods) == {"full", "lora_r4"}
-    assert (methods["lora_r4"]["trainable_parameters"]["percent"]
-            < 5 < methods["full"]["trainable_parameters"]["percent"])
+    assert (
+        methods["lora_r4"]["trainable_parameters"]["percent"] < 5 < methods["full"]["trainable_parameters"]["percent"]
+    )
     assert methods["lora_r4"]["merge_check"]["passed"] and methods["full"]["merge_check"] is None
     assert all(len(item["sha256"]) == 64 for item in doc["inputs"])
     assert "| full |" in (finished_workflow.root / "results/comparison.md").read_text()
@@ -119,9 +121,18 @@ def test_lora_hyperparameter_change_plans_only_that_method(finished_copy: Workfl
     finished_copy.config["methods"]["lora_r4"]["lora"]["r"] = 2
     finished_copy.write_config()
     planned = finished_copy.planned_jobs()
-    assert planned == {"train_run": 1, "evaluate_run": 1, "merge_adapter": 1, "verify_merge": 1,
-                       "validate_run": 1, "compute_drift": 1, "plot_drift": 1,
-                       "compare_runs": 1, "summarize_lineage": 1, "all": 1}
+    assert planned == {
+        "train_run": 1,
+        "evaluate_run": 1,
+        "merge_adapter": 1,
+        "verify_merge": 1,
+        "validate_run": 1,
+        "compute_drift": 1,
+        "plot_drift": 1,
+        "compare_runs": 1,
+        "summarize_lineage": 1,
+        "all": 1,
+    }
     dry_run = finished_copy.run("--dry-run").stdout
     outputs = [line for line in dry_run.splitlines() if line.strip().startswith("output:")]
     assert outputs and not [line for line in outputs if "/full/" in line]

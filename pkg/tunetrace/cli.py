@@ -61,15 +61,19 @@ def _recompute(result: dict) -> None:
     found = result["recompute"] = recompute([p for p, n in result["nodes"].items() if n["kind"] == "artifact"])
     for mismatch in found["mismatches"]:
         node = result["nodes"][mismatch["path"]]
-        node["problems"].append(f"recomputed {mismatch['field']}: stored {mismatch['stored']!r} != "
-                                f"{mismatch['recomputed']!r}")
+        node["problems"].append(
+            f"recomputed {mismatch['field']}: stored {mismatch['stored']!r} != {mismatch['recomputed']!r}"
+        )
         node["status"] = "modified" if node["status"] in ("ok", "stale", "unrecorded") else node["status"]
     paths = {m["path"] for m in found["mismatches"]}
     known = {p["path"] for p in result["problems"]}
-    result["problems"] = [p if p["path"] not in paths else {**p, "problems": result["nodes"][p["path"]]["problems"]}
-                          for p in result["problems"]]
-    result["problems"] += [{"path": p, "status": "modified", "problems": result["nodes"][p]["problems"]}
-                           for p in sorted(paths - known)]
+    result["problems"] = [
+        p if p["path"] not in paths else {**p, "problems": result["nodes"][p["path"]]["problems"]}
+        for p in result["problems"]
+    ]
+    result["problems"] += [
+        {"path": p, "status": "modified", "problems": result["nodes"][p]["problems"]} for p in sorted(paths - known)
+    ]
     result["ok"] = not result["problems"]
 
 
@@ -124,23 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
     p_audit = sub.add_parser("audit", help="verify the lineage of an artifact back to raw data and base model")
     p_audit.add_argument("artifact", help="a workflow output, e.g. results/comparison.json")
     p_audit.add_argument("--json", action="store_true", help="machine-readable output")
-    p_audit.add_argument("--fix", action="store_true",
-                         help="list the `snakemake --forcerun <output>` commands that repair the tree")
+    p_audit.add_argument(
+        "--fix", action="store_true", help="list the `snakemake --forcerun <output>` commands that repair the tree"
+    )
     p_audit.add_argument("--run", action="store_true", help="run that repair (one snakemake command), then audit again")
-    p_audit.add_argument("--recompute", action="store_true",
-                         help="also derive every cheap number again from its inputs (evaluations, drift tables, the "
-                         "comparison) and name each file and field that differs")
+    p_audit.add_argument(
+        "--recompute",
+        action="store_true",
+        help="also derive every cheap number again from its inputs (evaluations, drift tables, the "
+        "comparison) and name each file and field that differs",
+    )
     p_audit.epilog = "options for the repair's snakemake follow `--`, e.g. -- --cores 2"
     p_audit.set_defaults(func=_audit)
-    p_status = sub.add_parser("status", help="done/missing/stale/failed/modified per (method, task, seed), each run's "
-                              "red-flag verdict and the comparison's state",
-                              description="Exit 1 when a run is not done, an output was modified, or a critical red "
-                              "flag stands (each named with its run and report).",
-                              epilog="options for snakemake follow `--`, e.g. -- --cores 1")
+    p_status = sub.add_parser(
+        "status",
+        help="done/missing/stale/failed/modified per (method, task, seed), each run's "
+        "red-flag verdict and the comparison's state",
+        description="Exit 1 when a run is not done, an output was modified, or a critical red "
+        "flag stands (each named with its run and report).",
+        epilog="options for snakemake follow `--`, e.g. -- --cores 1",
+    )
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.set_defaults(func=_status)
-    p_doctor = sub.add_parser("doctor", help="what the Slurm cluster offers vs what the study will request",
-                              description="Exit 1 when a job's request cannot be met, naming the rule and the fix.")
+    p_doctor = sub.add_parser(
+        "doctor",
+        help="what the Slurm cluster offers vs what the study will request",
+        description="Exit 1 when a job's request cannot be met, naming the rule and the fix.",
+    )
     p_doctor.add_argument("--profile", default="slurm", help="the snakemake profile (name or directory)")
     p_doctor.set_defaults(func=_doctor)
     for command in (p_audit, p_status, p_doctor):
@@ -169,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # everything after the first `--` goes to snakemake (audit --run, status), never to this parser
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
-    args.snakemake_args = argv[split + 1:]
+    args.snakemake_args = argv[split + 1 :]
     try:
         args.study = study_from_args(args)
         _check_yaml(args.study)

@@ -72,8 +72,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
         return f"allowed: {op[error.validator]} {error.validator_value}"
     if error.validator in ("type", "minItems"):
-        what = (f"type {error.validator_value}" if error.validator == "type"
-                else f"at least {error.validator_value} items")
+        what = (
+            f"type {error.validator_value}" if error.validator == "type" else f"at least {error.validator_value} items"
+        )
         return f"allowed: {what}" + (f" ({schema['description']})" if schema.get("description") else "")
     if error.validator == "pattern" or error.validator == "propertyNames":
         return "names must start with a letter and contain only letters, digits and _"
@@ -149,9 +150,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(
-            f"invalid config at '{_key_path(best)}': {best.message}. {_allowed(best)}".strip()
-        )
+        raise ConfigError(f"invalid config at '{_key_path(best)}': {best.message}. {_allowed(best)}".strip())
     _check_semantics(filled)
     return filled
 
@@ -164,15 +163,17 @@ def _check_type_keys(config: Mapping[str, Any]) -> None:
     """A method block may not set keys of another method type: a `lora:` block on a `type: full` method would be
     ignored, and the study would train something other than what its config says."""
     methods = config.get("methods")
-    for name, method in (methods.items() if isinstance(methods, Mapping) else ()):
+    for name, method in methods.items() if isinstance(methods, Mapping) else ():
         if not isinstance(method, Mapping):
             continue
         kind = method.get("type", "full")
         for key, owner in TYPE_ONLY_KEYS.items():
             if key in method and kind != owner:
-                raise ConfigError(f"invalid config at 'methods.{name}.{key}': applies to methods of type {owner} only, "
-                                  f"and methods.{name}.type is {kind}; remove the {key} block or set "
-                                  f"methods.{name}.type: {owner}")
+                raise ConfigError(
+                    f"invalid config at 'methods.{name}.{key}': applies to methods of type {owner} only, "
+                    f"and methods.{name}.type is {kind}; remove the {key} block or set "
+                    f"methods.{name}.type: {owner}"
+                )
 
 
 def _check_data_inside_study(name: str, source: Mapping[str, Any]) -> None:
@@ -186,25 +187,33 @@ def _check_data_inside_study(name: str, source: Mapping[str, Any]) -> None:
             continue
         norm = os.path.normpath(path)
         if norm == ".." or norm.startswith(".." + os.sep):
-            raise ConfigError(f"invalid config at 'tasks.{name}.source.{split}': data path '{path}' lies outside the "
-                              f"study directory; move the file into the study, give an absolute path, or set "
-                              f"tasks.{name}.source.allow_outside_study: true")
+            raise ConfigError(
+                f"invalid config at 'tasks.{name}.source.{split}': data path '{path}' lies outside the "
+                f"study directory; move the file into the study, give an absolute path, or set "
+                f"tasks.{name}.source.allow_outside_study: true"
+            )
 
 
-def check_tracking(config: Mapping[str, Any], env: Mapping[str, str] | None = None,
-                   home: str | os.PathLike | None = None) -> None:
+def check_tracking(
+    config: Mapping[str, Any], env: Mapping[str, str] | None = None, home: str | os.PathLike | None = None
+) -> None:
     """tracking.wandb_mode: online needs W&B credentials (WANDB_API_KEY or an api.wandb.ai entry in ~/.netrc) or
     WANDB_MODE=offline in the environment; checked at plan time, not after the first training job has started."""
     env = os.environ if env is None else env
-    if config["tracking"]["wandb_mode"] != "online" or env.get("WANDB_API_KEY") or \
-            env.get("WANDB_MODE") in ("offline", "disabled", "dryrun"):
+    if (
+        config["tracking"]["wandb_mode"] != "online"
+        or env.get("WANDB_API_KEY")
+        or env.get("WANDB_MODE") in ("offline", "disabled", "dryrun")
+    ):
         return
     netrc = Path(env.get("NETRC") or Path(home or Path.home()) / ".netrc")
     if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="replace"):
         return
-    raise ConfigError(f"invalid config at 'tracking.wandb_mode': online, but no W&B credentials here (no "
-                      f"WANDB_API_KEY, no api.wandb.ai entry in {netrc}); run `wandb login`, export WANDB_API_KEY, set "
-                      f"tracking.wandb_mode: offline, or export WANDB_MODE=offline")
+    raise ConfigError(
+        f"invalid config at 'tracking.wandb_mode': online, but no W&B credentials here (no "
+        f"WANDB_API_KEY, no api.wandb.ai entry in {netrc}); run `wandb login`, export WANDB_API_KEY, set "
+        f"tracking.wandb_mode: offline, or export WANDB_MODE=offline"
+    )
 
 
 def _check_flag_codes(validation: Mapping[str, Any]) -> None:
@@ -214,9 +223,11 @@ def _check_flag_codes(validation: Mapping[str, Any]) -> None:
     for key in ("warning_codes", "critical_codes"):
         unknown = [code for code in validation.get(key) or () if not is_known(code)]
         if unknown:
-            raise ConfigError(f"invalid config at 'validation.{key}': unknown red-flag code(s) {unknown}; known: "
-                              f"{', '.join(sorted(RED_FLAG_CODES))}, and <key>{TREND_SUFFIX} for step_time_s, "
-                              "cpu_rss_mb, gpu<N>_allocated_mb (docs/guard.md describes each)")
+            raise ConfigError(
+                f"invalid config at 'validation.{key}': unknown red-flag code(s) {unknown}; known: "
+                f"{', '.join(sorted(RED_FLAG_CODES))}, and <key>{TREND_SUFFIX} for step_time_s, "
+                "cpu_rss_mb, gpu<N>_allocated_mb (docs/guard.md describes each)"
+            )
 
 
 def _check_semantics(config: Mapping[str, Any]) -> None:
@@ -263,13 +274,17 @@ def _check_early_stopping_metric(name: str, method: Mapping[str, Any], tasks: Ma
         entry = registry.entry(task["type"])
         metric = registry.primary_metric(task["type"], task["primary_metric"]) if requested == "primary" else requested
         if metric not in entry.metrics:
-            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
-                              f"(type {task['type']}) reports no '{metric}'; use primary, eval_loss or one of "
-                              f"{sorted(entry.metrics)}")
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                f"(type {task['type']}) reports no '{metric}'; use primary, eval_loss or one of "
+                f"{sorted(entry.metrics)}"
+            )
         if not entry.metrics_in_training and metric != "loss":
-            raise ConfigError(f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
-                              f"(type {task['type']}) computes only the eval loss during training, not "
-                              f"'{metric}' ({requested}); set early_stopping_metric: eval_loss")
+            raise ConfigError(
+                f"invalid config at 'methods.{name}.early_stopping_metric': task {task_name} "
+                f"(type {task['type']}) computes only the eval loss during training, not "
+                f"'{metric}' ({requested}); set early_stopping_metric: eval_loss"
+            )
 
 
 def _check_gate_baseline(name: str, method: Mapping[str, Any], tasks: Mapping[str, Any]) -> None:
@@ -283,7 +298,8 @@ def _check_gate_baseline(name: str, method: Mapping[str, Any], tasks: Mapping[st
                 f"invalid config at 'methods.{name}.gate.baseline': base_model cannot be scored for task {task_name} "
                 f"(type {task['type']}): the type adds a newly initialised output head, so the untrained model "
                 "predicts at chance and says nothing of the pretrained model (the trivial baseline already measures "
-                "chance); use 'reference' or the task's trivial baseline instead")
+                "chance); use 'reference' or the task's trivial baseline instead"
+            )
 
 
 def _check_names_differ_in_more_than_case(section: str, entries: Mapping[str, Any]) -> None:
@@ -293,9 +309,11 @@ def _check_names_differ_in_more_than_case(section: str, entries: Mapping[str, An
     for name in entries:
         first = seen.setdefault(name.casefold(), name)
         if first != name:
-            raise ConfigError(f"invalid config at '{section}.{name}': the name differs from '{section}.{first}' only "
-                              "in case, and both name the same directory on a case-insensitive filesystem; "
-                              "rename one of them")
+            raise ConfigError(
+                f"invalid config at '{section}.{name}': the name differs from '{section}.{first}' only "
+                "in case, and both name the same directory on a case-insensitive filesystem; "
+                "rename one of them"
+            )
 
 
 def _check_task_type(name: str, task: dict[str, Any]) -> None:
@@ -304,15 +322,20 @@ def _check_task_type(name: str, task: dict[str, Any]) -> None:
     entry = registry.entry(task["type"])
     words = task["label_words"]
     if words is not None and len(words) != len(task["labels"]):
-        raise ConfigError(f"invalid config at 'tasks.{name}.label_words': "
-                          f"{len(words)} words for {len(task['labels'])} labels")
+        raise ConfigError(
+            f"invalid config at 'tasks.{name}.label_words': {len(words)} words for {len(task['labels'])} labels"
+        )
     if len(task["text_fields"]) == 2 and not entry.text_pairs:
         pairs = [n for n in registry.task_type_names() if registry.entry(n).text_pairs]
-        raise ConfigError(f"invalid config at 'tasks.{name}.text_fields': type {task['type']} reads one text field; "
-                          f"sentence pairs need type {' or '.join(pairs)}")
+        raise ConfigError(
+            f"invalid config at 'tasks.{name}.text_fields': type {task['type']} reads one text field; "
+            f"sentence pairs need type {' or '.join(pairs)}"
+        )
     if task["primary_metric"] is not None and task["primary_metric"] not in entry.metrics:
-        raise ConfigError(f"invalid config at 'tasks.{name}.primary_metric': type {task['type']} does not report "
-                          f"'{task['primary_metric']}'; allowed: {', '.join(entry.metrics)}")
+        raise ConfigError(
+            f"invalid config at 'tasks.{name}.primary_metric': type {task['type']} does not report "
+            f"'{task['primary_metric']}'; allowed: {', '.join(entry.metrics)}"
+        )
     task["primary_metric"] = registry.primary_metric(task["type"], task["primary_metric"])  # null: the type's default
 
 
@@ -323,11 +346,15 @@ def _check_criteria(name: str, task: Mapping[str, Any]) -> None:
     for i, item in enumerate(task["criteria"]):
         key = f"tasks.{name}.criteria[{i}]"
         if item["metric"] not in entry.metrics:
-            raise ConfigError(f"invalid config at '{key}.metric': type {task['type']} does not report "
-                              f"'{item['metric']}'; allowed: {', '.join(entry.metrics)}")
+            raise ConfigError(
+                f"invalid config at '{key}.metric': type {task['type']} does not report "
+                f"'{item['metric']}'; allowed: {', '.join(entry.metrics)}"
+            )
         if item["stratum"] is not None and not task["group_field"]:
-            raise ConfigError(f"invalid config at '{key}.stratum': a stratum is a value of the task's group_field; "
-                              f"set tasks.{name}.group_field or remove the stratum")
+            raise ConfigError(
+                f"invalid config at '{key}.stratum': a stratum is a value of the task's group_field; "
+                f"set tasks.{name}.group_field or remove the stratum"
+            )
         if item["min"] is None and item["max"] is None:
             raise ConfigError(f"invalid config at '{key}': a criterion needs a bound; set min or max")
         if item["min"] is not None and item["max"] is not None and item["min"] > item["max"]:
@@ -341,12 +368,16 @@ def _check_class_weights(name: str, task: Mapping[str, Any]) -> None:
         return
     if not registry.entry(task["type"]).label_head:
         heads = [n for n in registry.task_type_names() if registry.entry(n).label_head]
-        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': only {' and '.join(heads)} trains a loss "
-                          f"over label classes (this task is {task['type']}); remove it")
+        raise ConfigError(
+            f"invalid config at 'tasks.{name}.class_weights': only {' and '.join(heads)} trains a loss "
+            f"over label classes (this task is {task['type']}); remove it"
+        )
     if isinstance(weights, list) and len(weights) != len(task["labels"]):
-        raise ConfigError(f"invalid config at 'tasks.{name}.class_weights': {len(weights)} weights for "
-                          f"{len(task['labels'])} labels {task['labels']}; give one per label, in that order, "
-                          "or `balanced`")
+        raise ConfigError(
+            f"invalid config at 'tasks.{name}.class_weights': {len(weights)} weights for "
+            f"{len(task['labels'])} labels {task['labels']}; give one per label, in that order, "
+            "or `balanced`"
+        )
 
 
 def check_data_files(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
@@ -404,6 +435,7 @@ class ModelSpec:
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     """One task; every field but `name` is a key of `$defs/task` (defaults and meaning there)."""
+
     SCHEMA_SECTION: ClassVar[str] = "$defs/task"
 
     name: str
@@ -480,6 +512,7 @@ class MethodSpec:
     """One method; every field but `name`, `lora` (a LoraSpec), `gpus` and `nodes` (from resources.gpus and
     resources.nodes, per node and node count; the other resources only schedule the job) is a key of
     `$defs/method`."""
+
     SCHEMA_SECTION: ClassVar[str] = "$defs/method"
 
     name: str
@@ -511,8 +544,16 @@ class MethodSpec:
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> MethodSpec:
         filled = schema_defaults_for(cls.SCHEMA_SECTION, data)
         resources = filled["resources"]
-        return spec_from_filled(cls, {**filled, "name": name, "lora": spec_from_filled(LoraSpec, filled["lora"]),
-                                      "gpus": int(resources["gpus"]), "nodes": int(resources["nodes"])})
+        return spec_from_filled(
+            cls,
+            {
+                **filled,
+                "name": name,
+                "lora": spec_from_filled(LoraSpec, filled["lora"]),
+                "gpus": int(resources["gpus"]),
+                "nodes": int(resources["nodes"]),
+            },
+        )
 
     @property
     def is_lora(self) -> bool:

@@ -46,8 +46,14 @@ class Job:
 
 
 @contextlib.contextmanager
-def job(smk: Any, *, torch_threads: bool = False, check_inputs: bool = False,
-        on_start: Callable[[], None] | None = None, refuse: Callable[[Job], None] | None = None) -> Iterator[Job]:
+def job(
+    smk: Any,
+    *,
+    torch_threads: bool = False,
+    check_inputs: bool = False,
+    on_start: Callable[[], None] | None = None,
+    refuse: Callable[[Job], None] | None = None,
+) -> Iterator[Job]:
     """Set the job up, yield it, and record the lineage of its outputs when the body returned."""
     setup_logging(smk.log[0], capture_stderr=True)
     if on_start is not None:

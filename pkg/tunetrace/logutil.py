@@ -16,8 +16,9 @@ from pathlib import Path
 ATTEMPT_HEADER = "===== tunetrace attempt"
 
 
-def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO,
-                  capture_stderr: bool = False) -> None:
+def setup_logging(
+    log_file: str | os.PathLike | None = None, level: int = logging.INFO, capture_stderr: bool = False
+) -> None:
     """Log to `log_file` (when given) and to stderr, with timestamps.
 
     With `capture_stderr`, file descriptor 2 itself is sent to the log file, so progress bars,
@@ -59,8 +60,11 @@ def attempt_header(log_file: str | os.PathLike, env: Mapping[str, str] | None = 
     the file), the Slurm job id and restart count when under Slurm, host, time and pid."""
     env = os.environ if env is None else env
     attempt = 1 + count_attempts(log_file)
-    slurm = (f" slurm job {env['SLURM_JOB_ID']} restart {env.get('SLURM_RESTART_COUNT', '0')}"
-             if env.get("SLURM_JOB_ID") else "")
+    slurm = (
+        f" slurm job {env['SLURM_JOB_ID']} restart {env.get('SLURM_RESTART_COUNT', '0')}"
+        if env.get("SLURM_JOB_ID")
+        else ""
+    )
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return f"{ATTEMPT_HEADER} {attempt}{slurm} host {socket.gethostname()} at {now} pid {os.getpid()} ====="
 

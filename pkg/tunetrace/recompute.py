@@ -42,8 +42,10 @@ class Mismatch:
     rule: str
 
     def message(self) -> str:
-        return (f"{self.path} {self.field}: stored {self.stored!r} != recomputed {self.recomputed!r} "
-                f"(rule {self.rule}; regenerate it with: snakemake --forcerun {self.path})")
+        return (
+            f"{self.path} {self.field}: stored {self.stored!r} != recomputed {self.recomputed!r} "
+            f"(rule {self.rule}; regenerate it with: snakemake --forcerun {self.path})"
+        )
 
 
 def _same_number(a: Any, b: Any) -> bool:
@@ -79,8 +81,11 @@ def diff_table(path: str, fresh: Path, rule: str) -> list[Mismatch]:
 
     stored, again = pd.read_parquet(path), pd.read_parquet(fresh)
     if list(stored.columns) != list(again.columns) or len(stored) != len(again):
-        return [Mismatch(path, "$shape", f"{list(stored.columns)} x {len(stored)}",
-                         f"{list(again.columns)} x {len(again)}", rule)]
+        return [
+            Mismatch(
+                path, "$shape", f"{list(stored.columns)} x {len(stored)}", f"{list(again.columns)} x {len(again)}", rule
+            )
+        ]
     found = []
     for column in stored.columns:
         for row, (a, b) in enumerate(zip(stored[column].tolist(), again[column].tolist(), strict=True)):
@@ -131,9 +136,15 @@ def _evaluate_run(record: Mapping[str, Any], out: Path) -> dict[str, Path]:
     from tunetrace.stages.evaluate import score_run
 
     wild, params, inputs = record["wildcards"], record["params"], _inputs(record)
-    score_run(TaskSpec.from_dict(wild["task"], params["task"]), MethodSpec.from_dict(wild["method"], params["method"]),
-              EvalSpec.from_dict(params["evaluation"]), seed=int(wild["seed"]),
-              data_dir=Path(inputs["eval"][0]).parent, outputs_path=inputs["outputs"][0], out_dir=out)
+    score_run(
+        TaskSpec.from_dict(wild["task"], params["task"]),
+        MethodSpec.from_dict(wild["method"], params["method"]),
+        EvalSpec.from_dict(params["evaluation"]),
+        seed=int(wild["seed"]),
+        data_dir=Path(inputs["eval"][0]).parent,
+        outputs_path=inputs["outputs"][0],
+        out_dir=out,
+    )
     return {"metrics": out / A.METRICS, "predictions": out / A.PREDICTIONS, "report": out / A.EVAL_REPORT}
 
 
@@ -151,10 +162,14 @@ def _compute_drift(record: Mapping[str, Any], out: Path) -> dict[str, Path]:
 
     wild, inputs = record["wildcards"], _inputs(record)
     paths = {"table": out / "drift.parquet", "heatmap": out / "heatmap.png"}
-    compute_drift(base_dir=inputs["base"][0], run_dir=inputs["reps"][0],
-                  spec=RepresentationSpec.from_dict(record["params"]["representations"]),
-                  identity={"method": wild["method"], "task": wild["task"], "seed": int(wild["seed"])},
-                  out_table=paths["table"], out_heatmap=paths["heatmap"])
+    compute_drift(
+        base_dir=inputs["base"][0],
+        run_dir=inputs["reps"][0],
+        spec=RepresentationSpec.from_dict(record["params"]["representations"]),
+        identity={"method": wild["method"], "task": wild["task"], "seed": int(wild["seed"])},
+        out_table=paths["table"],
+        out_heatmap=paths["heatmap"],
+    )
     return paths
 
 
@@ -208,7 +223,9 @@ def recompute(paths: list[str]) -> dict[str, Any]:
 
 
 def render_recompute(result: Mapping[str, Any]) -> str:
-    lines = [f"recomputed {len(result['checked'])} job(s) from their inputs: "
-             + ("all numbers agree" if not result["mismatches"] else f"{len(result['mismatches'])} mismatch(es)")]
+    lines = [
+        f"recomputed {len(result['checked'])} job(s) from their inputs: "
+        + ("all numbers agree" if not result["mismatches"] else f"{len(result['mismatches'])} mismatch(es)")
+    ]
     lines += [f"  MISMATCH {m['message']}" for m in result["mismatches"]]
     return "\n".join(lines)

@@ -11,8 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-CLASSIFICATION_METRICS = {"accuracy": True, "f1": True, "macro_f1": True, "precision": True, "recall": True,
-                          "loss": False}
+CLASSIFICATION_METRICS = {
+    "accuracy": True,
+    "f1": True,
+    "macro_f1": True,
+    "precision": True,
+    "recall": True,
+    "loss": False,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,15 +42,27 @@ class Entry:
 
 
 REGISTRY: dict[str, Entry] = {
-    "sequence_classification": Entry("tunetrace.tasks.classification:SequenceClassification",
-                                     CLASSIFICATION_METRICS, text_pairs=True, label_head=True,
-                                     metrics_in_training=True),
-    "generative_classification": Entry("tunetrace.tasks.generative:GenerativeClassification",
-                                       CLASSIFICATION_METRICS, text_pairs=True, base_model_baseline="base_prompted"),
-    "causal_lm": Entry("tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False},
-                       base_model_baseline="base_model"),
-    "distribution": Entry("tunetrace.tasks.distribution:Distribution",
-                          {"wasserstein": False, "mae": False, "correlation": True}, base_model_baseline="base_model"),
+    "sequence_classification": Entry(
+        "tunetrace.tasks.classification:SequenceClassification",
+        CLASSIFICATION_METRICS,
+        text_pairs=True,
+        label_head=True,
+        metrics_in_training=True,
+    ),
+    "generative_classification": Entry(
+        "tunetrace.tasks.generative:GenerativeClassification",
+        CLASSIFICATION_METRICS,
+        text_pairs=True,
+        base_model_baseline="base_prompted",
+    ),
+    "causal_lm": Entry(
+        "tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False}, base_model_baseline="base_model"
+    ),
+    "distribution": Entry(
+        "tunetrace.tasks.distribution:Distribution",
+        {"wasserstein": False, "mae": False, "correlation": True},
+        base_model_baseline="base_model",
+    ),
     "extractive_qa": Entry("tunetrace.tasks.extractive_qa:ExtractiveQA", {"squad_f1": True, "exact": True}),
 }
 

@@ -56,10 +56,19 @@ class Study:
 def add_study_options(parser: argparse.ArgumentParser) -> None:
     """--directory, --configfile, --snakefile as snakemake spells them."""
     parser.add_argument("--directory", "-d", default=".", help="the study directory (snakemake --directory)")
-    parser.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
-                        help="the study's config file(s) (snakemake --configfile); relative to where you run this")
-    parser.add_argument("--snakefile", "-s", default=None,
-                        help="the tunetrace Snakefile (default: ./Snakefile, else the one of this checkout)")
+    parser.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="the study's config file(s) (snakemake --configfile); relative to where you run this",
+    )
+    parser.add_argument(
+        "--snakefile",
+        "-s",
+        default=None,
+        help="the tunetrace Snakefile (default: ./Snakefile, else the one of this checkout)",
+    )
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
@@ -83,9 +92,11 @@ def _default_snakefile(directory: Path) -> Path:
             return candidate
     checkout = package_checkout()
     if checkout is None:
-        raise ConfigError(f"no Snakefile in {directory} or {Path.cwd()}, and this tunetrace "
-                          f"({Path(__file__).resolve().parent}) runs from an install, not from a checkout's "
-                          f"{CHECKOUT_PKG_DIR}/, so it knows no workflow: pass --snakefile <checkout>/Snakefile")
+        raise ConfigError(
+            f"no Snakefile in {directory} or {Path.cwd()}, and this tunetrace "
+            f"({Path(__file__).resolve().parent}) runs from an install, not from a checkout's "
+            f"{CHECKOUT_PKG_DIR}/, so it knows no workflow: pass --snakefile <checkout>/Snakefile"
+        )
     return checkout / "Snakefile"
 
 
@@ -93,8 +104,9 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Deep merge, as snakemake merges several --configfile."""
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 

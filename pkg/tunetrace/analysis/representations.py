@@ -36,6 +36,7 @@ STORE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 
 # ---------------------------------------------------------------- probe set
 
+
 @dataclasses.dataclass
 class ProbeSet:
     """The probe examples in their stable order, pre-tokenised into fixed batches. The batches hold the examples
@@ -76,15 +77,25 @@ def build_probe(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec, spec: Repre
         pairs = [pairs[i] for i in order] if pairs else None
     batches = []
     for start in range(0, len(texts), spec.batch_size):
-        second = pairs[start:start + spec.batch_size] if pairs else None
-        batches.append(dict(tokenizer(
-            texts[start:start + spec.batch_size], second, truncation=True, max_length=longest or task.max_length,
-            padding="max_length" if longest else True, return_tensors="pt")))
+        second = pairs[start : start + spec.batch_size] if pairs else None
+        batches.append(
+            dict(
+                tokenizer(
+                    texts[start : start + spec.batch_size],
+                    second,
+                    truncation=True,
+                    max_length=longest or task.max_length,
+                    padding="max_length" if longest else True,
+                    return_tensors="pt",
+                )
+            )
+        )
     ids = probe[A.COL_ID].astype(str).tolist()
     return ProbeSet(ids=ids, hash=probe_hash(ids), batches=batches, order=order)
 
 
 # ---------------------------------------------------------------- extraction
+
 
 def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """(batch, tokens, dim) -> (batch, dim) for mean/first/last; unchanged for none."""
@@ -107,9 +118,11 @@ def _resolve_layers(requested: tuple[int, ...] | None, available: int) -> list[i
         return list(range(available))
     bad = [i for i in requested if not 0 <= i < available]
     if bad:
-        raise ValueError(f"representations.layers: indices {bad} out of range; "
-                         f"this model has layers 0..{available - 1} "
-                         "(0 = embeddings, i = transformer block i-1)")
+        raise ValueError(
+            f"representations.layers: indices {bad} out of range; "
+            f"this model has layers 0..{available - 1} "
+            "(0 = embeddings, i = transformer block i-1)"
+        )
     return sorted(set(requested))
 
 
@@ -120,8 +133,12 @@ def preserved_rng_and_mode(model: torch.nn.Module) -> Iterator[None]:
     Extraction draws no random numbers in eval mode, but restoring the states makes "does not
     change the training trajectory" hold by construction, whatever a model's forward does.
     """
-    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    states = (
+        random.getstate(),
+        np.random.get_state(),
+        torch.get_rng_state(),
+        torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    )
     was_training = model.training
     model.eval()
     try:
@@ -136,8 +153,9 @@ def preserved_rng_and_mode(model: torch.nn.Module) -> Iterator[None]:
             torch.cuda.set_rng_state_all(states[3])
 
 
-def extract(model: torch.nn.Module, probe: ProbeSet,
-            spec: RepresentationSpec) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
+def extract(
+    model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec
+) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
     """Pooled hidden states of every selected layer for the probe set (CPU, storage dtype)."""
     device = input_device(model)
     store = STORE_DTYPES[spec.dtype]
@@ -163,13 +181,23 @@ def _in_id_order(rows: torch.Tensor, order: list[int] | None) -> torch.Tensor:
 
 # ---------------------------------------------------------------- storage
 
-def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSpec, step_dir: str | os.PathLike,
-                 info: Mapping[str, Any]) -> dict[str, Any]:
+
+def capture_step(
+    model: torch.nn.Module,
+    probe: ProbeSet,
+    spec: RepresentationSpec,
+    step_dir: str | os.PathLike,
+    info: Mapping[str, Any],
+) -> dict[str, Any]:
     """Extract and write one step directory."""
     started = time.perf_counter()
     layers, mask = extract(model, probe, spec)
-    meta = {**info, "pooling": spec.pooling, "dtype": spec.dtype,
-            "probe": {"hash": probe.hash, "size": len(probe.ids), "ids": probe.ids}}
+    meta = {
+        **info,
+        "pooling": spec.pooling,
+        "dtype": spec.dtype,
+        "probe": {"hash": probe.hash, "size": len(probe.ids), "ids": probe.ids},
+    }
     meta = write_step(step_dir, layers, mask, {**meta, "extract_seconds": time.perf_counter() - started})
     log.info("captured %s (%d layers) in %.2f s", step_dir, len(layers), meta["extract_seconds"])
     return meta
@@ -177,8 +205,8 @@ def capture_step(model: torch.nn.Module, probe: ProbeSet, spec: RepresentationSp
 
 # ---------------------------------------------------------------- entry points
 
-def probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
-               data_dir: str | os.PathLike) -> ProbeSet:
+
+def probe_for(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec, data_dir: str | os.PathLike) -> ProbeSet:
     from tunetrace.data.readers import load_prepared
     from tunetrace.tasks.dispatch import get_task_type
 
@@ -201,8 +229,14 @@ def is_sharded(model: torch.nn.Module) -> bool:
     return any(hasattr(p, "ds_id") for p in model.parameters())
 
 
-def representation_callback(model_spec: ModelSpec, task: TaskSpec, spec: RepresentationSpec,
-                            data_dir: str | os.PathLike, out_dir: str | os.PathLike, run: str) -> Any:
+def representation_callback(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    spec: RepresentationSpec,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    run: str,
+) -> Any:
     """A TrainerCallback capturing every `every_steps` steps and the final step (and step 0 if
     `spec.capture_step0`; otherwise step 0 is the base extraction). The layer selection is checked against
     the model when training begins, so a bad `representations.layers` stops the job before any step."""

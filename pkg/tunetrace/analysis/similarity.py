@@ -73,7 +73,7 @@ def minibatch_cka(x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     size = max(int(batch_size), 4)
     xy = xx = yy = 0.0
     for start in range(0, n, size):
-        xb, yb = x[start:start + size], y[start:start + size]
+        xb, yb = x[start : start + size], y[start : start + size]
         if xb.shape[0] < 4:
             break
         gram_x, gram_y = xb @ xb.T, yb @ yb.T

@@ -72,8 +72,9 @@ def layer_name(index: int) -> str:
     return "embeddings" if index == 0 else f"block_{index - 1}"
 
 
-def write_step(step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], mask: torch.Tensor | None,
-               info: Mapping[str, Any]) -> dict[str, Any]:
+def write_step(
+    step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], mask: torch.Tensor | None, info: Mapping[str, Any]
+) -> dict[str, Any]:
     """Write a step directory atomically: layer files, optional mask, metadata with hashes."""
     from safetensors.torch import save_file
 
@@ -82,16 +83,31 @@ def write_step(step_dir: str | os.PathLike, layers: Mapping[int, torch.Tensor], 
         for index in sorted(layers):
             tensor = layers[index]
             save_file({TENSOR_KEY: tensor}, str(tmp / layer_file_name(index)))
-            entries.append({"index": index, "name": layer_name(index), "file": layer_file_name(index),
-                            "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", ""),
-                            "sha256": sha256_file(tmp / layer_file_name(index))})
+            entries.append(
+                {
+                    "index": index,
+                    "name": layer_name(index),
+                    "file": layer_file_name(index),
+                    "shape": list(tensor.shape),
+                    "dtype": str(tensor.dtype).replace("torch.", ""),
+                    "sha256": sha256_file(tmp / layer_file_name(index)),
+                }
+            )
         mask_entry = None
         if mask is not None:
             save_file({TENSOR_KEY: mask}, str(tmp / MASK_FILE))
-            mask_entry = {"file": MASK_FILE, "shape": list(mask.shape), "dtype": "int8",
-                          "sha256": sha256_file(tmp / MASK_FILE)}
-        metadata = {**info, "layers": entries, "attention_mask": mask_entry,
-                    "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            mask_entry = {
+                "file": MASK_FILE,
+                "shape": list(mask.shape),
+                "dtype": "int8",
+                "sha256": sha256_file(tmp / MASK_FILE),
+            }
+        metadata = {
+            **info,
+            "layers": entries,
+            "attention_mask": mask_entry,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
         write_json(tmp / METADATA, metadata)
     return metadata
 
@@ -102,8 +118,10 @@ def _load_tensor(path: Path, entry: Mapping[str, Any]) -> np.ndarray:
     if not path.is_file():
         raise RepresentationError(f"{path}: missing; the step directory is incomplete - rerun the job that wrote it")
     if sha256_file(path) != entry["sha256"]:
-        raise RepresentationError(f"{path}: sha256 differs from {METADATA} (truncated or modified file); "
-                                  "delete the run's representations and rerun")
+        raise RepresentationError(
+            f"{path}: sha256 differs from {METADATA} (truncated or modified file); "
+            "delete the run's representations and rerun"
+        )
     try:
         array = load_file(str(path))[TENSOR_KEY]
     except Exception as err:  # noqa: BLE001 - any decoding failure is a broken file

@@ -100,8 +100,9 @@ def top_left_singular_vectors(matrix: np.ndarray, k: int) -> np.ndarray:
     return left / np.where(singular > 0, singular, 1.0)
 
 
-def intruder_dimensions(base: np.ndarray, tuned: np.ndarray, top_k: int, threshold: float,
-                        u_base: np.ndarray | None = None) -> int:
+def intruder_dimensions(
+    base: np.ndarray, tuned: np.ndarray, top_k: int, threshold: float, u_base: np.ndarray | None = None
+) -> int:
     """Count of the top-k singular vectors of `tuned` with max |cos| to base's singular vectors < threshold.
     `u_base`: base's left singular vectors when already known (a study's runs share one base)."""
     if u_base is None:
@@ -117,24 +118,37 @@ def layer_index(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def matrix_report(name: str, base: np.ndarray, tuned: np.ndarray, spec: WeightSpec, rank: int | None,
-                  base_vectors: Callable[[], np.ndarray] | None = None, device: str | None = None) -> dict[str, Any]:
+def matrix_report(
+    name: str,
+    base: np.ndarray,
+    tuned: np.ndarray,
+    spec: WeightSpec,
+    rank: int | None,
+    base_vectors: Callable[[], np.ndarray] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """Every weight-space number of one matrix; rank utilisation when the update is a LoRA of rank r.
     A matrix holding NaN/inf (a diverged run) gets no numbers and `finite: false`: no SVD converges on it,
     and the run's validation flags it (`nonfinite_weights`). `base_vectors` gives base's left singular vectors
     (from a cache, analysis.weightcache); `device` (a torch device, a GPU's) runs the SVDs there with torch."""
     row = {"name": name, "layer": layer_index(name), "shape": list(base.shape), "lora_rank": rank}
     if not (np.isfinite(base).all() and np.isfinite(tuned).all()):
-        return {**row, "finite": False, "relative_update_norm": None, "update_effective_rank": None,
-                "intruder_dimensions": None, "rank_utilisation": None}
+        return {
+            **row,
+            "finite": False,
+            "relative_update_norm": None,
+            "update_effective_rank": None,
+            "intruder_dimensions": None,
+            "rank_utilisation": None,
+        }
     erank = effective_rank(np.asarray(tuned, np.float64) - np.asarray(base, np.float64), device)
     u_base = base_vectors() if base_vectors is not None else left_singular_vectors(base, device)
     return {
-        **row, "finite": True,
+        **row,
+        "finite": True,
         "relative_update_norm": relative_update_norm(base, tuned),
         "update_effective_rank": erank,
-        "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold,
-                                                   u_base),
+        "intruder_dimensions": intruder_dimensions(base, tuned, spec.intruder_top_k, spec.intruder_threshold, u_base),
         "rank_utilisation": (erank / rank) if rank else None,
     }
 

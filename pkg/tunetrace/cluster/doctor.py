@@ -48,9 +48,12 @@ def apply_profile(request: Request, profile: Mapping[str, Any]) -> tuple[Request
     job has none)."""
     default = profile.get("default-resources") or {}
     own = (profile.get("set-resources") or {}).get(request.rule) or {}
-    request = replace(request, mem_mb=first_attempt(own.get("mem_mb", request.mem_mb), request.mem_mb),
-                      runtime=first_attempt(own.get("runtime", request.runtime), request.runtime),
-                      gpus=first_attempt(own.get("gpu", request.gpus), request.gpus))
+    request = replace(
+        request,
+        mem_mb=first_attempt(own.get("mem_mb", request.mem_mb), request.mem_mb),
+        runtime=first_attempt(own.get("runtime", request.runtime), request.runtime),
+        gpus=first_attempt(own.get("gpu", request.gpus), request.gpus),
+    )
     if request.local:
         return request, LOCAL
     return request, own.get("slurm_partition") or default.get("slurm_partition")
@@ -72,29 +75,51 @@ def _gpu_fix(request: Request) -> str:
     partition = f"set slurm_partition of {request.rule} (profile set-resources) to a partition with more GPUs"
     if request.rule == "train_run":
         return f"{partition}, or methods.{request.method}.resources.gpus: 0 to train on CPU"
-    return (f"{partition}, or resources.gpu_mem_gb to the memory of the partition's GPUs (the job asks for enough "
-            "GPUs to hold its copies of the weights), or a profile set-resources gpu for it")
+    return (
+        f"{partition}, or resources.gpu_mem_gb to the memory of the partition's GPUs (the job asks for enough "
+        "GPUs to hold its copies of the weights), or a profile set-resources gpu for it"
+    )
 
 
 def check_request(request: Request, partition: Partition) -> list[Finding]:
     """Problems of one request on the largest node of its partition; a retry's growth is a warning."""
     found, job = [], _job(request)
-    limits = (("mem_mb", request.mem_mb, partition.mem_mb, "MB of memory"),
-              ("gpus", request.gpus, partition.gpus, "GPUs"),
-              ("cpus", request.cpus, partition.cpus, "CPUs"))
+    limits = (
+        ("mem_mb", request.mem_mb, partition.mem_mb, "MB of memory"),
+        ("gpus", request.gpus, partition.gpus, "GPUs"),
+        ("cpus", request.cpus, partition.cpus, "CPUs"),
+    )
     for what, asked, offered, unit in limits:
         if asked > offered:
-            fix = (f"set {_key(request, what)} to at most {offered}" if what != "gpus" else _gpu_fix(request))
-            found.append(Finding("error", request.rule, f"{job} requests {asked} {unit}; the largest node of "
-                                 f"partition '{partition.name}' has {offered}: {fix}"))
+            fix = f"set {_key(request, what)} to at most {offered}" if what != "gpus" else _gpu_fix(request)
+            found.append(
+                Finding(
+                    "error",
+                    request.rule,
+                    f"{job} requests {asked} {unit}; the largest node of "
+                    f"partition '{partition.name}' has {offered}: {fix}",
+                )
+            )
     limit = partition.time_limit_min
     if limit is not None and request.runtime > limit:
-        found.append(Finding("error", request.rule, f"{job} requests {request.runtime} min; partition "
-                             f"'{partition.name}' allows {limit}: set {_key(request, 'runtime')} to at most {limit}"))
+        found.append(
+            Finding(
+                "error",
+                request.rule,
+                f"{job} requests {request.runtime} min; partition "
+                f"'{partition.name}' allows {limit}: set {_key(request, 'runtime')} to at most {limit}",
+            )
+        )
     retry = request.retry(2)
     if request.mem_mb <= partition.mem_mb < retry.mem_mb:
-        found.append(Finding("warning", request.rule, f"{job}: the retry (attempt 2) would ask {retry.mem_mb} MB, "
-                             f"more than the {partition.mem_mb} MB of '{partition.name}'; sbatch will refuse it"))
+        found.append(
+            Finding(
+                "warning",
+                request.rule,
+                f"{job}: the retry (attempt 2) would ask {retry.mem_mb} MB, "
+                f"more than the {partition.mem_mb} MB of '{partition.name}'; sbatch will refuse it",
+            )
+        )
     return found
 
 
@@ -107,18 +132,31 @@ def status_findings(facts: ClusterFacts, profile: Mapping[str, Any]) -> list[Fin
     if facts.accounting:
         return []
     if command == "sacct":
-        return [Finding("error", None, "accounting is off (AccountingStorageType=accounting_storage/none) and the "
-                        "profile polls job status with sacct: every poll fails and snakemake waits forever; set "
-                        "`slurm-status-command: squeue` in the profile")]
+        return [
+            Finding(
+                "error",
+                None,
+                "accounting is off (AccountingStorageType=accounting_storage/none) and the "
+                "profile polls job status with sacct: every poll fails and snakemake waits forever; set "
+                "`slurm-status-command: squeue` in the profile",
+            )
+        ]
     if age is None or age < needed:
-        return [Finding("error", None, f"accounting is off and MinJobAge is {age} s: below {needed} s the executor "
-                        "falls back from squeue to sacct, which fails on every poll; ask for MinJobAge >= "
-                        f"{needed} in slurm.conf, or lower slurm-init-seconds-before-status-checks in the profile")]
+        return [
+            Finding(
+                "error",
+                None,
+                f"accounting is off and MinJobAge is {age} s: below {needed} s the executor "
+                "falls back from squeue to sacct, which fails on every poll; ask for MinJobAge >= "
+                f"{needed} in slurm.conf, or lower slurm-init-seconds-before-status-checks in the profile",
+            )
+        ]
     return []
 
 
-def diagnose(requests: list[Request], facts: ClusterFacts, profile: Mapping[str, Any]
-             ) -> tuple[list[tuple[Request, str]], list[Finding]]:
+def diagnose(
+    requests: list[Request], facts: ClusterFacts, profile: Mapping[str, Any]
+) -> tuple[list[tuple[Request, str]], list[Finding]]:
     """Each request with its partition after the profile's overrides, and every finding; local jobs are listed,
     not checked against a partition."""
     findings = status_findings(facts, profile)
@@ -131,9 +169,15 @@ def diagnose(requests: list[Request], facts: ClusterFacts, profile: Mapping[str,
         if request.local:
             continue
         if name not in facts.partitions:
-            findings.append(Finding("error", request.rule, f"{_job(request)}: partition '{name}' does not exist "
-                                    f"(partitions: {', '.join(sorted(facts.partitions))}); set slurm_partition in "
-                                    "the profile's default-resources or set-resources"))
+            findings.append(
+                Finding(
+                    "error",
+                    request.rule,
+                    f"{_job(request)}: partition '{name}' does not exist "
+                    f"(partitions: {', '.join(sorted(facts.partitions))}); set slurm_partition in "
+                    "the profile's default-resources or set-resources",
+                )
+            )
             continue
         findings += check_request(request, facts.partitions[name])
     return placed, findings
@@ -147,24 +191,44 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _partition_row(p: Partition) -> list[str]:
     limit = "unlimited" if p.time_limit_min is None else f"{p.time_limit_min} min"
-    return [p.name + ("*" if p.default else ""), "up" if p.available else "down", str(p.nodes), str(p.cpus),
-            str(p.mem_mb), str(p.gpus), limit]
+    return [
+        p.name + ("*" if p.default else ""),
+        "up" if p.available else "down",
+        str(p.nodes),
+        str(p.cpus),
+        str(p.mem_mb),
+        str(p.gpus),
+        limit,
+    ]
 
 
-def render(facts: ClusterFacts, placed: list[tuple[Request, str]], findings: list[Finding],
-           parameters: int, status_command: str) -> str:
+def render(
+    facts: ClusterFacts,
+    placed: list[tuple[Request, str]],
+    findings: list[Finding],
+    parameters: int,
+    status_command: str,
+) -> str:
     """The report: cluster, then requests, then findings."""
     accounting = f"on ({facts.accounting_storage})" if facts.accounting else "off (accounting_storage/none)"
-    parts = [f"cluster: Slurm {facts.version}, accounting {accounting}, MinJobAge {facts.min_job_age_s} s, "
-             f"profile status command: {status_command}",
-             _table(["partition", "state", "nodes", "cpus/node", "mem_mb/node", "gpus/node", "time limit"],
-                    [_partition_row(p) for p in facts.partitions.values()]),
-             f"\nstudy requests, every job (model of {parameters / 1e6:.1f}M parameters; attempt 2 doubles mem_mb and "
-             f"runtime, set-resources included; partition {LOCAL}: runs beside snakemake, never submitted):",
-             _table(["rule", "method", "partition", "mem_mb", "runtime", "gpus", "cpus"],
-                    [[r.rule, r.method or "-", p, str(r.mem_mb), f"{r.runtime} min", str(r.gpus), str(r.cpus)]
-                     for r, p in placed]),
-             "targets (no job of their own): " + ", ".join(r for r, s in RULES.items() if not s.job)]
+    parts = [
+        f"cluster: Slurm {facts.version}, accounting {accounting}, MinJobAge {facts.min_job_age_s} s, "
+        f"profile status command: {status_command}",
+        _table(
+            ["partition", "state", "nodes", "cpus/node", "mem_mb/node", "gpus/node", "time limit"],
+            [_partition_row(p) for p in facts.partitions.values()],
+        ),
+        f"\nstudy requests, every job (model of {parameters / 1e6:.1f}M parameters; attempt 2 doubles mem_mb and "
+        f"runtime, set-resources included; partition {LOCAL}: runs beside snakemake, never submitted):",
+        _table(
+            ["rule", "method", "partition", "mem_mb", "runtime", "gpus", "cpus"],
+            [
+                [r.rule, r.method or "-", p, str(r.mem_mb), f"{r.runtime} min", str(r.gpus), str(r.cpus)]
+                for r, p in placed
+            ],
+        ),
+        "targets (no job of their own): " + ", ".join(r for r, s in RULES.items() if not s.job),
+    ]
     if findings:
         parts.append("")
         parts += [f"{f.severity.upper()}: {f.message}" for f in findings]

@@ -22,8 +22,10 @@ def profile_dir(name: str) -> Path:
     for candidate in (Path(name), *(place / name for place in places)):
         if (candidate / "config.yaml").is_file():
             return candidate
-    raise ConfigError(f"--profile {name}: no profile of that name or path (looked in {', '.join(map(str, places))}); "
-                      f"install it with `bash profiles/install.sh {name}`")
+    raise ConfigError(
+        f"--profile {name}: no profile of that name or path (looked in {', '.join(map(str, places))}); "
+        f"install it with `bash profiles/install.sh {name}`"
+    )
 
 
 def load_profile(name: str) -> dict[str, Any]:

@@ -69,9 +69,15 @@ JOB_RULES = tuple(rule for rule, schedule in RULES.items() if schedule.job)
 
 # Light jobs: (host memory in MB, runtime in minutes), whatever the model. compute_drift holds two steps' pooled
 # representations of the probe set at a time, not weights.
-FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate": (500, 5),
-         "compute_drift": (4000, 30), "plot_drift": (1000, 10), "compare_runs": (1000, 10),
-         "summarize_lineage": (1000, 30)}
+FIXED = {
+    "check_model": (2000, 10),
+    "prepare_data": (2000, 30),
+    "evaluate_gate": (500, 5),
+    "compute_drift": (4000, 30),
+    "plot_drift": (1000, 10),
+    "compare_runs": (1000, 10),
+    "summarize_lineage": (1000, 30),
+}
 # Peak copies of the weights in host memory (model dtype): from_pretrained holds the state dict beside the model
 # while loading; merge_adapter adds the merged weights being serialised; verify_merge holds the adapter model and
 # the merged model at once.
@@ -79,13 +85,25 @@ FIXED = {"check_model": (2000, 10), "prepare_data": (2000, 30), "evaluate_gate":
 # validate_run loads one checkpoint at a time (2 copies while loading), then its weight analysis holds the base and
 # the final model side by side, plus one matrix pair in float64 (stages.validate.analyze_weights).
 # evaluate_checkpoint loads one checkpoint as evaluate_baseline loads the base model.
-WEIGHT_COPIES = {"evaluate_baseline": 2, "evaluate_checkpoint": 2, "extract_base_representations": 2,
-                 "evaluate_run": 0, "merge_adapter": 3,
-                 "verify_merge": 4, "validate_run": 4}
+WEIGHT_COPIES = {
+    "evaluate_baseline": 2,
+    "evaluate_checkpoint": 2,
+    "extract_base_representations": 2,
+    "evaluate_run": 0,
+    "merge_adapter": 3,
+    "verify_merge": 4,
+    "validate_run": 4,
+}
 # Copies of the weights an inference job places on its GPUs (models.placement): one model, or two side by side
 # (the merge check's adapter and merged models, the weight analysis's base and final models).
-GPU_COPIES = {"evaluate_baseline": 1, "evaluate_checkpoint": 1, "extract_base_representations": 1, "merge_adapter": 1,
-              "verify_merge": 2, "validate_run": 2}
+GPU_COPIES = {
+    "evaluate_baseline": 1,
+    "evaluate_checkpoint": 1,
+    "extract_base_representations": 1,
+    "merge_adapter": 1,
+    "verify_merge": 2,
+    "validate_run": 2,
+}
 # Full fine-tuning on CPU holds fp32 weights, gradients and two AdamW moments in host memory (16 B/param). On
 # GPUs each rank holds only its loading copies (2 x model dtype) on the host, and the main rank stages fp32 weights
 # and moments (12 B/param) there for each checkpoint. LoRA trains small adapters on frozen weights.
@@ -99,10 +117,18 @@ TRAINING_RULES = ("train_run", "pilot_run", "run_smoke_test")
 # the tuned matrix's top-k vectors) is most of it at scale, hours for a 7B model's full update (the measured rates
 # are in BENCHMARKS.md); the estimate leaves a third more.
 # The pilot (gate.pilot_steps steps) and the smoke test (a few steps) ask a fixed time.
-RUNTIME = {"evaluate_baseline": (20, 20), "evaluate_checkpoint": (20, 20), "extract_base_representations": (60, 20),
-           "evaluate_run": (10, 0),
-           "merge_adapter": (15, 10), "verify_merge": (20, 30), "validate_run": (30, 12), "train_run": (60, 240),
-           "pilot_run": (60, 0), "run_smoke_test": (30, 0)}
+RUNTIME = {
+    "evaluate_baseline": (20, 20),
+    "evaluate_checkpoint": (20, 20),
+    "extract_base_representations": (60, 20),
+    "evaluate_run": (10, 0),
+    "merge_adapter": (15, 10),
+    "verify_merge": (20, 30),
+    "validate_run": (30, 12),
+    "train_run": (60, 240),
+    "pilot_run": (60, 0),
+    "run_smoke_test": (30, 0),
+}
 CPU_SLOWDOWN = 6
 # Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
 # Scoring a run loads no model and merging is bound by (de)serialisation: one thread, as the light jobs. The
@@ -112,8 +138,13 @@ CPU_SLOWDOWN = 6
 # BENCHMARKS.md, "The demo end to end"). Training (the pilot and the smoke test too) takes the method's cpus.
 DEFAULT_THREADS = 2
 ONE_THREAD_RULES = ("evaluate_run", "merge_adapter", *FIXED)
-SMALL_MODEL_ONE_THREAD_RULES = ("validate_run", "evaluate_baseline", "evaluate_checkpoint", "verify_merge",
-                                "extract_base_representations")
+SMALL_MODEL_ONE_THREAD_RULES = (
+    "validate_run",
+    "evaluate_baseline",
+    "evaluate_checkpoint",
+    "verify_merge",
+    "extract_base_representations",
+)
 SMALL_MODEL = 200_000_000
 GATE_RULES = ("pilot_run", "evaluate_gate")  # jobs only of the methods with gate.enabled
 # Scaled by the attempt: a job killed for memory or time comes back with more (profile set-resources included).
@@ -135,8 +166,16 @@ class Request:
 
     def retry(self, attempt: int) -> Request:
         """The request of a later attempt: memory and runtime grow with the attempt number."""
-        return Request(self.rule, self.method, self.mem_mb * attempt, self.runtime * attempt, self.gpus, self.cpus,
-                       self.nodes, self.local)
+        return Request(
+            self.rule,
+            self.method,
+            self.mem_mb * attempt,
+            self.runtime * attempt,
+            self.gpus,
+            self.cpus,
+            self.nodes,
+            self.local,
+        )
 
 
 def _round_up(mb: float) -> int:
@@ -236,8 +275,7 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     spec = config["methods"][method] if method else None
     gpus = rule_gpus(rule, config, parameters, method)
     override = _overrides(rule, config, method)
-    mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec,
-                                              settings["overhead_mb"])
+    mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec, settings["overhead_mb"])
     # a job with GPUs runs its model there (training, or models.placement for the inference jobs)
     on_gpu = gpus > 0
     runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
@@ -258,8 +296,12 @@ def slurm_resources(request: Request) -> dict[str, int | str]:
     resources: dict[str, int | str] = {"gpu": 0 if multi_node else request.gpus}
     if request.rule in TRAINING_RULES:
         gpus = request.gpus
-        resources.update(nodes=request.nodes, gres=f"gpu:{gpus}" if multi_node and gpus else "",
-                         tasks=0 if gpus else request.nodes, cpus_per_gpu=-(-request.cpus // gpus) if gpus else 0)
+        resources.update(
+            nodes=request.nodes,
+            gres=f"gpu:{gpus}" if multi_node and gpus else "",
+            tasks=0 if gpus else request.nodes,
+            cpus_per_gpu=-(-request.cpus // gpus) if gpus else 0,
+        )
     return resources
 
 
@@ -289,8 +331,12 @@ def in_study(rule: str, config: Mapping[str, Any]) -> bool:
 def study_requests(config: Mapping[str, Any], parameters: int | None) -> list[Request]:
     """One request per (rule, method) of the study's jobs, every rule of RULES in its order, as the rules compute
     them."""
-    return [job_request(rule, config, parameters, method)
-            for rule in JOB_RULES if in_study(rule, config) for method in _methods_of(rule, config)]
+    return [
+        job_request(rule, config, parameters, method)
+        for rule in JOB_RULES
+        if in_study(rule, config)
+        for method in _methods_of(rule, config)
+    ]
 
 
 def _memory_formula(rule: str) -> str:
@@ -300,8 +346,10 @@ def _memory_formula(rule: str) -> str:
         copies = WEIGHT_COPIES[rule]
         return f"overhead + {copies} copies of the weights" if copies else "overhead (no model loaded)"
     cpu = f"overhead + {CPU_FULL_TRAIN_BYTES} B/param (full) or 2 copies (LoRA)"
-    return (f"per rank on the node: on CPU {cpu}; on GPUs overhead + 2 copies, full adds "
-            f"{CHECKPOINT_STAGING_BYTES} B/param of checkpoint staging")
+    return (
+        f"per rank on the node: on CPU {cpu}; on GPUs overhead + 2 copies, full adds "
+        f"{CHECKPOINT_STAGING_BYTES} B/param of checkpoint staging"
+    )
 
 
 def _runtime_formula(rule: str) -> str:
@@ -317,16 +365,20 @@ def _gpu_formula(rule: str) -> str:
     if rule == "train_run":
         return "the method's `resources.gpus`"
     if rule in GPU_COPIES:
-        return (f"where the study trains on GPUs: ceil({GPU_COPIES[rule]} x weights / "
-                "(headroom x `resources.gpu_mem_gb`))")
+        return (
+            f"where the study trains on GPUs: ceil({GPU_COPIES[rule]} x weights / (headroom x `resources.gpu_mem_gb`))"
+        )
     return "0"
 
 
 def formula_table() -> str:
     """How each rule's first-attempt request is computed, as a Markdown table (docs/scale.md)."""
     rows = ["| job | runs on | host memory (`--mem`) | runtime | GPUs |", "|---|---|---|---|---|"]
-    rows += [f"| `{rule}` | {'local' if RULES[rule].local else 'node'} | {_memory_formula(rule)} | "
-             f"{_runtime_formula(rule)} | {_gpu_formula(rule)} |" for rule in JOB_RULES]
+    rows += [
+        f"| `{rule}` | {'local' if RULES[rule].local else 'node'} | {_memory_formula(rule)} | "
+        f"{_runtime_formula(rule)} | {_gpu_formula(rule)} |"
+        for rule in JOB_RULES
+    ]
     return "\n".join(rows)
 
 
@@ -335,8 +387,9 @@ def markdown_table(config: Mapping[str, Any], parameters: int | None) -> str:
     rows = ["| job | method | runs on | host memory | runtime | GPUs | threads |", "|---|---|---|---|---|---|---|"]
     for r in study_requests(config, parameters):
         where = "local" if r.local else f"{r.nodes} nodes" if r.nodes > 1 else "node"
-        rows.append(f"| `{r.rule}` | {r.method or '-'} | {where} | {r.mem_mb} MB | {r.runtime} min | {r.gpus} | "
-                    f"{r.cpus} |")
+        rows.append(
+            f"| `{r.rule}` | {r.method or '-'} | {where} | {r.mem_mb} MB | {r.runtime} min | {r.gpus} | {r.cpus} |"
+        )
     return "\n".join(rows)
 
 
@@ -345,14 +398,25 @@ def markdown_table(config: Mapping[str, Any], parameters: int | None) -> str:
 # model whose LoRA trains on 4 GPUs: its inference jobs ask for the GPUs that hold their copies of the weights.
 DEMO_PARAMETERS = 22_713_728
 EXAMPLE_STUDIES: dict[str, dict[str, Any]] = {
-    "demo": {"methods": {"full": {"type": "full", "resources": {"cpus": 1}},
-                         "lora_r8": {"type": "lora", "resources": {"cpus": 1}}},
-             "parameters": DEMO_PARAMETERS},
-    "1b": {"methods": {"full": {"type": "full", "resources": {"gpus": 1, "cpus": 8}, "gate": {"enabled": True}},
-                       "lora": {"type": "lora", "resources": {"cpus": 4}}},
-           "parameters": 1_000_000_000},
-    "70b": {"methods": {"lora": {"type": "lora", "resources": {"gpus": 4, "cpus": 16}}},
-            "parameters": 70_000_000_000, "dtype": "bfloat16"},
+    "demo": {
+        "methods": {
+            "full": {"type": "full", "resources": {"cpus": 1}},
+            "lora_r8": {"type": "lora", "resources": {"cpus": 1}},
+        },
+        "parameters": DEMO_PARAMETERS,
+    },
+    "1b": {
+        "methods": {
+            "full": {"type": "full", "resources": {"gpus": 1, "cpus": 8}, "gate": {"enabled": True}},
+            "lora": {"type": "lora", "resources": {"cpus": 4}},
+        },
+        "parameters": 1_000_000_000,
+    },
+    "70b": {
+        "methods": {"lora": {"type": "lora", "resources": {"gpus": 4, "cpus": 16}}},
+        "parameters": 70_000_000_000,
+        "dtype": "bfloat16",
+    },
 }
 
 
@@ -361,10 +425,15 @@ def example_config(name: str) -> dict[str, Any]:
     from tunetrace.config import validate_config
 
     study = EXAMPLE_STUDIES[name]
-    return validate_config({"model": {"dtype": study.get("dtype", "float32")}, "seeds": [0],
-                            "methods": study["methods"],
-                            "resources": {"model_parameters": study["parameters"]},
-                            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}}})
+    return validate_config(
+        {
+            "model": {"dtype": study.get("dtype", "float32")},
+            "seeds": [0],
+            "methods": study["methods"],
+            "resources": {"model_parameters": study["parameters"]},
+            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}},
+        }
+    )
 
 
 def markdown() -> str:
@@ -374,8 +443,9 @@ def markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tunetrace.cluster.requests",
-                                     description="Print docs/scale.md's request tables.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tunetrace.cluster.requests", description="Print docs/scale.md's request tables."
+    )
     parser.add_argument("--markdown", action="store_true", required=True, help="the tables as Markdown")
     parser.parse_args(argv)
     print(markdown())

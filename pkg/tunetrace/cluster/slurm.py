@@ -67,14 +67,30 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
         name, avail, limit, nodes, cpus, mem, gres = line.split("|")[:7]
         default = name.endswith("*")
         name = name.rstrip("*")
-        new = Partition(name, default, avail.strip() == "up", parse_time_limit(limit), int(nodes),
-                        int(cpus.rstrip("+")), int(mem.rstrip("+")), gres_gpus(gres), gres.strip())
+        new = Partition(
+            name,
+            default,
+            avail.strip() == "up",
+            parse_time_limit(limit),
+            int(nodes),
+            int(cpus.rstrip("+")),
+            int(mem.rstrip("+")),
+            gres_gpus(gres),
+            gres.strip(),
+        )
         old = partitions.get(name)
         if old is not None:
-            new = Partition(name, default or old.default, avail.strip() == "up" or old.available,
-                            new.time_limit_min, old.nodes + new.nodes, max(old.cpus, new.cpus),
-                            max(old.mem_mb, new.mem_mb), max(old.gpus, new.gpus),
-                            ",".join(sorted({old.gres, new.gres})))
+            new = Partition(
+                name,
+                default or old.default,
+                avail.strip() == "up" or old.available,
+                new.time_limit_min,
+                old.nodes + new.nodes,
+                max(old.cpus, new.cpus),
+                max(old.mem_mb, new.mem_mb),
+                max(old.gpus, new.gpus),
+                ",".join(sorted({old.gres, new.gres})),
+            )
         partitions[name] = new
     return partitions
 
@@ -101,8 +117,13 @@ def cluster_facts(sinfo: str, scontrol_config: str) -> ClusterFacts:
     """The cluster's partitions, accounting and MinJobAge from the two commands' outputs."""
     config = parse_scontrol_config(scontrol_config)
     storage = config.get("AccountingStorageType", "accounting_storage/none")
-    return ClusterFacts(parse_sinfo(sinfo), storage != "accounting_storage/none", storage,
-                        parse_seconds(config.get("MinJobAge")), config.get("SLURM_VERSION", "?"))
+    return ClusterFacts(
+        parse_sinfo(sinfo),
+        storage != "accounting_storage/none",
+        storage,
+        parse_seconds(config.get("MinJobAge")),
+        config.get("SLURM_VERSION", "?"),
+    )
 
 
 class SlurmUnavailable(RuntimeError):
@@ -114,8 +135,10 @@ def _run(command: list[str]) -> str:
         raise SlurmUnavailable(f"`{command[0]}` is not installed here: run tunetrace doctor on a cluster login node")
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
-        raise SlurmUnavailable(f"`{' '.join(command)}` failed ({proc.returncode}): {proc.stderr.strip()[-500:]}; "
-                               "is slurmctld up and SLURM_CONF right?")
+        raise SlurmUnavailable(
+            f"`{' '.join(command)}` failed ({proc.returncode}): {proc.stderr.strip()[-500:]}; "
+            "is slurmctld up and SLURM_CONF right?"
+        )
     return proc.stdout
 
 

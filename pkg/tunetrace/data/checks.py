@@ -40,5 +40,6 @@ def cell_text(value: Any) -> str:
 def check_unique_ids(ids: pd.Series, origin: str, id_field: str | None) -> None:
     """Stop on the first duplicate example id."""
     if ids.duplicated().any():
-        raise DataError(f"{origin}: column '{id_field}': "
-                        f"duplicate id {ids[ids.duplicated()].iloc[0]!r}; ids must be unique")
+        raise DataError(
+            f"{origin}: column '{id_field}': duplicate id {ids[ids.duplicated()].iloc[0]!r}; ids must be unique"
+        )

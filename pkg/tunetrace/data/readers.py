@@ -25,8 +25,10 @@ def infer_format(path: str | os.PathLike, declared: str = "auto") -> str:
         return declared
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{path}: cannot tell the format from '{suffix}'; "
-                        "set source.format to one of csv, tsv, jsonl, json, parquet, squad")
+        raise DataError(
+            f"{path}: cannot tell the format from '{suffix}'; "
+            "set source.format to one of csv, tsv, jsonl, json, parquet, squad"
+        )
     return FORMATS[suffix]
 
 
@@ -47,7 +49,10 @@ def _read_delimited(path: Path, sep: str, quoting: str) -> pd.DataFrame:
     text = _decode(path)
     try:
         return pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
             quoting=csv.QUOTE_NONE if no_quotes else csv.QUOTE_MINIMAL,
         )
     except pd.errors.EmptyDataError as err:
@@ -88,13 +93,17 @@ def _read_json(path: Path) -> pd.DataFrame:
     if isinstance(document, dict) and len(text.strip().splitlines()) == 1:  # JSON Lines of one example
         return _read_jsonl(path)
     if not isinstance(document, list):
-        raise DataError(f"{path}: a JSON {type(document).__name__}, not an array of examples; write the file as "
-                        "[{...}, {...}] (one object per example), as JSON Lines, or set source.format: squad for "
-                        "a SQuAD document")
+        raise DataError(
+            f"{path}: a JSON {type(document).__name__}, not an array of examples; write the file as "
+            "[{...}, {...}] (one object per example), as JSON Lines, or set source.format: squad for "
+            "a SQuAD document"
+        )
     for index, item in enumerate(document):
         if not isinstance(item, dict):
-            raise DataError(f"{path}: item {index} of the JSON array is a {type(item).__name__}, not an object; "
-                            "every example must be an object of column: value")
+            raise DataError(
+                f"{path}: item {index} of the JSON array is a {type(item).__name__}, not an object; "
+                "every example must be an object of column: value"
+            )
     return pd.DataFrame(document)
 
 
@@ -107,9 +116,16 @@ def load_squad_json(path: str | os.PathLike) -> list[dict[str, Any]]:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                rows.append({"id": qa["id"], "title": article.get("title", ""), "context": paragraph["context"],
-                             "question": qa["question"], "answers": [a["text"] for a in answers],
-                             "answer_starts": [int(a["answer_start"]) for a in answers]})
+                rows.append(
+                    {
+                        "id": qa["id"],
+                        "title": article.get("title", ""),
+                        "context": paragraph["context"],
+                        "question": qa["question"],
+                        "answers": [a["text"] for a in answers],
+                        "answer_starts": [int(a["answer_start"]) for a in answers],
+                    }
+                )
     return rows
 
 
@@ -118,8 +134,9 @@ def _read_squad(path: Path) -> pd.DataFrame:
     rows = load_squad_json(path)
     for row in rows:
         starts = row.pop("answer_starts")
-        row["answers"] = json.dumps([{"text": t, "answer_start": s}
-                                     for t, s in zip(row["answers"], starts, strict=True)])
+        row["answers"] = json.dumps(
+            [{"text": t, "answer_start": s} for t, s in zip(row["answers"], starts, strict=True)]
+        )
     return pd.DataFrame(rows)
 
 
@@ -151,9 +168,11 @@ def read_table(path: str | os.PathLike, fmt: str = "auto", quoting: str = "auto"
 
 
 def _fetch_fix(hub_id: str) -> str:
-    return (f"download it once with network and the same HF_DATASETS_CACHE: python -c \"import datasets; "
-            f"datasets.load_dataset('{hub_id}')\", or point source.train/source.eval at local files "
-            "(docs/tasks.md, 'Hub datasets')")
+    return (
+        f'download it once with network and the same HF_DATASETS_CACHE: python -c "import datasets; '
+        f"datasets.load_dataset('{hub_id}')\", or point source.train/source.eval at local files "
+        "(docs/tasks.md, 'Hub datasets')"
+    )
 
 
 def read_hub_split(hub_id: str, split: str, key: str) -> pd.DataFrame:
@@ -164,24 +183,34 @@ def read_hub_split(hub_id: str, split: str, key: str) -> pd.DataFrame:
         import datasets  # type: ignore[import-not-found]
     except ImportError as err:
         raise DataError(f"{key}.hub_id '{hub_id}' needs the `datasets` package: pip install datasets") from err
-    offline = any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
-                  for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    offline = any(
+        os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+    )
     cache = os.environ.get("HF_DATASETS_CACHE") or str(datasets.config.HF_DATASETS_CACHE)
     try:
         dataset = datasets.load_dataset(hub_id, split=split, cache_dir=cache)
     except Exception as err:  # noqa: BLE001 - any hub or cache failure becomes one clear message
         if isinstance(err, ValueError) and "split" in str(err).lower():
-            raise DataError(f"{key}: hub dataset '{hub_id}' has no split '{split}' ({err}); set "
-                            f"{key}.train / {key}.eval to one of its splits") from err
+            raise DataError(
+                f"{key}: hub dataset '{hub_id}' has no split '{split}' ({err}); set "
+                f"{key}.train / {key}.eval to one of its splits"
+            ) from err
         if offline:
-            raise DataError(f"{key}.hub_id '{hub_id}': not in the local datasets cache {cache} and the hub is off "
-                            f"(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE set); {_fetch_fix(hub_id)} ({err})") from err
-        raise DataError(f"{key}.hub_id '{hub_id}' split '{split}' could not be loaded ({err}); "
-                        f"{_fetch_fix(hub_id)}") from err
+            raise DataError(
+                f"{key}.hub_id '{hub_id}': not in the local datasets cache {cache} and the hub is off "
+                f"(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE set); {_fetch_fix(hub_id)} ({err})"
+            ) from err
+        raise DataError(
+            f"{key}.hub_id '{hub_id}' split '{split}' could not be loaded ({err}); {_fetch_fix(hub_id)}"
+        ) from err
     frame = dataset.to_pandas()
     # which build of the dataset was read (datasets' content fingerprint), for the data manifest
-    frame.attrs["hub"] = {"id": hub_id, "split": split, "rows": len(frame),
-                          "fingerprint": getattr(dataset, "_fingerprint", None)}
+    frame.attrs["hub"] = {
+        "id": hub_id,
+        "split": split,
+        "rows": len(frame),
+        "fingerprint": getattr(dataset, "_fingerprint", None),
+    }
     return frame
 
 

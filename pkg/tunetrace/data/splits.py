@@ -26,8 +26,9 @@ def _positions(frame: pd.DataFrame, seed: int, by: list[str]) -> tuple[np.ndarra
     return position, strata
 
 
-def stratified_split(frame: pd.DataFrame, fraction: float, seed: int,
-                     by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratified_split(
+    frame: pd.DataFrame, fraction: float, seed: int, by: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out round(fraction * n) rows, spread over strata in proportion (deterministic per seed).
 
     Rows are shuffled within each stratum and ranked by their relative position in it; the rows
@@ -77,8 +78,12 @@ def held_out(task: TaskSpec, evaluation: pd.DataFrame) -> dict[str, Any] | None:
     if source["eval"]:
         return None
     by = [c for c in ("label", "group") if c in evaluation] + list(source["stratify_by"])
-    return {"fraction": source["eval_fraction"], "seed": source["split_seed"],
-            "stratified_by": by, "ids": evaluation[A.COL_ID].astype(str).tolist()}
+    return {
+        "fraction": source["eval_fraction"],
+        "seed": source["split_seed"],
+        "stratified_by": by,
+        "ids": evaluation[A.COL_ID].astype(str).tolist(),
+    }
 
 
 def sample_strata(frame: pd.DataFrame) -> list[str]:
@@ -106,19 +111,27 @@ def eval_sample(task: TaskSpec, rows_before: int, evaluation: pd.DataFrame) -> d
     """How max_eval_examples sampled the eval split (None when it did not)."""
     if not task.max_eval_examples or rows_before <= task.max_eval_examples:
         return None
-    return {"max_eval_examples": task.max_eval_examples, "from_rows": rows_before,
-            "seed": int(task.source["split_seed"]), "stratified_by": sample_strata(evaluation)}
+    return {
+        "max_eval_examples": task.max_eval_examples,
+        "from_rows": rows_before,
+        "seed": int(task.source["split_seed"]),
+        "stratified_by": sample_strata(evaluation),
+    }
 
 
 def check_split_sizes(task: TaskSpec, train: pd.DataFrame, evaluation: pd.DataFrame, origin: str) -> None:
     """Both prepared splits need rows: a small source with no eval file can leave the held-out split empty
     (round(eval_fraction * rows) == 0), or the training split (when the hold-out takes every row)."""
-    for split, frame, fix in (("training", train, "lower source.eval_fraction"),
-                              ("eval", evaluation, "raise source.eval_fraction or set source.eval to an eval file")):
+    for split, frame, fix in (
+        ("training", train, "lower source.eval_fraction"),
+        ("eval", evaluation, "raise source.eval_fraction or set source.eval to an eval file"),
+    ):
         if frame.empty:
             held = f" after holding out {task.source['eval_fraction']} of it" if not task.source["eval"] else ""
-            raise DataError(f"{origin}: the {split} split of task '{task.name}' has no rows ({len(train)} training, "
-                            f"{len(evaluation)} eval{held}); add rows, or {fix} (tasks.{task.name}.source)")
+            raise DataError(
+                f"{origin}: the {split} split of task '{task.name}' has no rows ({len(train)} training, "
+                f"{len(evaluation)} eval{held}); add rows, or {fix} (tasks.{task.name}.source)"
+            )
 
 
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:

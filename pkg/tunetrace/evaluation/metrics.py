@@ -46,8 +46,9 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     return float(np.mean([binary_scores(confusion(y_true, y_pred, c))["f1"] for c in present]))
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
-                           num_classes: int, positive: int) -> dict[str, float]:
+def classification_metrics(
+    y_true: Sequence[int], y_pred: Sequence[int], num_classes: int, positive: int
+) -> dict[str, float]:
     """Accuracy, binary precision/recall/F1 for `positive`, macro F1."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
@@ -88,16 +89,27 @@ def _largest_gap(per_group: Mapping[str, Mapping], key: str) -> dict:
     """The largest difference of a rate between groups, over the groups where it is defined."""
     values = {g: v[key] for g, v in per_group.items() if v[key] is not None}
     if len(values) < 2:
-        return {"gap": None, "max_group": None, "min_group": None, "groups_compared": len(values),
-                "reason": f"fewer than two groups with a defined {key.upper()} ({len(values)} of {len(per_group)})"}
+        return {
+            "gap": None,
+            "max_group": None,
+            "min_group": None,
+            "groups_compared": len(values),
+            "reason": f"fewer than two groups with a defined {key.upper()} ({len(values)} of {len(per_group)})",
+        }
     hi = max(values, key=values.get)
     lo = min((g for g in values if g != hi), key=values.get)  # two different groups, also when all rates tie
-    return {"gap": values[hi] - values[lo], "max_group": hi, "min_group": lo, "groups_compared": len(values),
-            "reason": None}
+    return {
+        "gap": values[hi] - values[lo],
+        "max_group": hi,
+        "min_group": lo,
+        "groups_compared": len(values),
+        "reason": None,
+    }
 
 
-def group_error_rates(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], positive: int,
-                      min_class_examples: int) -> dict:
+def group_error_rates(
+    y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], positive: int, min_class_examples: int
+) -> dict:
     """Per-group FPR, FNR and counts, and the largest FPR and FNR gap between groups.
 
     A rate is None, with a reason beside it (`fpr_reason`, `fnr_reason`), when it is undefined (no
@@ -114,17 +126,32 @@ def group_error_rates(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequ
         fpr, fpr_reason = _group_rate(c["fp"], c["fp"] + c["tn"], "negatives", min_class_examples, degenerate)
         fnr, fnr_reason = _group_rate(c["fn"], c["fn"] + c["tp"], "positives", min_class_examples, degenerate)
         per_group[str(group)] = {
-            "n": int(mask.sum()), "positives": c["tp"] + c["fn"], "negatives": c["fp"] + c["tn"],
-            "fpr": fpr, "fnr": fnr, "fpr_reason": fpr_reason, "fnr_reason": fnr_reason,
+            "n": int(mask.sum()),
+            "positives": c["tp"] + c["fn"],
+            "negatives": c["fp"] + c["tn"],
+            "fpr": fpr,
+            "fnr": fnr,
+            "fpr_reason": fpr_reason,
+            "fnr_reason": fnr_reason,
             "accuracy": float(np.mean(y_true[mask] == y_pred[mask])),
         }
-    return {"groups": per_group, "fpr_gap": _largest_gap(per_group, "fpr"), "fnr_gap": _largest_gap(per_group, "fnr"),
-            "degenerate": degenerate, "min_class_examples": min_class_examples}
+    return {
+        "groups": per_group,
+        "fpr_gap": _largest_gap(per_group, "fpr"),
+        "fnr_gap": _largest_gap(per_group, "fnr"),
+        "degenerate": degenerate,
+        "min_class_examples": min_class_examples,
+    }
 
 
 def bootstrap_intervals(
-    y_true: Sequence[int], y_pred: Sequence[int], metric_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
-    keys: Sequence[str], samples: int, confidence: float, seed: int = 0,
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    metric_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
+    keys: Sequence[str],
+    samples: int,
+    confidence: float,
+    seed: int = 0,
 ) -> dict[str, list[float]]:
     """Percentile bootstrap intervals of each metric in `keys` (resampling examples)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)

@@ -76,10 +76,15 @@ def squad_v2_scores(gold: Mapping[str, list[str]], predictions: Mapping[str, str
     def mean(values: dict, ids: list[str]) -> float:
         return 100.0 * sum(values[q] for q in ids) / len(ids) if ids else 0.0
 
-    result: dict[str, Any] = {"exact": mean(em, list(gold)), "f1": mean(f1, list(gold)), "total": len(gold),
-                              "missing_predictions": sum(q not in predictions for q in gold)}
+    result: dict[str, Any] = {
+        "exact": mean(em, list(gold)),
+        "f1": mean(f1, list(gold)),
+        "total": len(gold),
+        "missing_predictions": sum(q not in predictions for q in gold),
+    }
     for prefix, ids in (("HasAns", has_ans), ("NoAns", no_ans)):
         if ids:
-            result.update({f"{prefix}_exact": mean(em, ids), f"{prefix}_f1": mean(f1, ids),
-                           f"{prefix}_total": len(ids)})
+            result.update(
+                {f"{prefix}_exact": mean(em, ids), f"{prefix}_f1": mean(f1, ids), f"{prefix}_total": len(ids)}
+            )
     return result

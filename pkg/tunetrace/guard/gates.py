@@ -48,13 +48,26 @@ class GateSpec:
 
 def pilot_method(method: MethodSpec, gate: GateSpec) -> MethodSpec:
     """The method cut to a pilot: `pilot_steps` steps, no checkpoints, no evaluation during training."""
-    return dataclasses.replace(method, max_steps=gate.pilot_steps, save_every_steps=None, save_total_limit=None,
-                               eval_every_steps=None, early_stopping_patience=None,
-                               logging_steps=min(method.logging_steps, gate.pilot_steps))
+    return dataclasses.replace(
+        method,
+        max_steps=gate.pilot_steps,
+        save_every_steps=None,
+        save_total_limit=None,
+        eval_every_steps=None,
+        early_stopping_patience=None,
+        logging_steps=min(method.logging_steps, gate.pilot_steps),
+    )
 
 
-def decide(metric: str, baseline_value: float, pilot_value: float, threshold: float, *, higher_is_better: bool,
-           pilot_loss: float | None = None) -> dict[str, Any]:
+def decide(
+    metric: str,
+    baseline_value: float,
+    pilot_value: float,
+    threshold: float,
+    *,
+    higher_is_better: bool,
+    pilot_loss: float | None = None,
+) -> dict[str, Any]:
     """GO when the pilot improves on the baseline by at least `threshold` (relative, direction-aware)."""
     improvement = relative_improvement(pilot_value, baseline_value, higher_is_better)
     reasons = []
@@ -62,12 +75,17 @@ def decide(metric: str, baseline_value: float, pilot_value: float, threshold: fl
         reasons.append(f"pilot train loss is {pilot_loss}")
     direction = "higher" if higher_is_better else "lower"
     if not improvement >= threshold:
-        reasons.append(f"pilot {metric} {pilot_value:.4f} vs baseline {baseline_value:.4f}: relative improvement "
-                       f"{improvement:+.4f} < threshold {threshold:+.4f} ({direction} is better)")
+        reasons.append(
+            f"pilot {metric} {pilot_value:.4f} vs baseline {baseline_value:.4f}: relative improvement "
+            f"{improvement:+.4f} < threshold {threshold:+.4f} ({direction} is better)"
+        )
     # a zero baseline gives an infinite relative improvement; JSON gets null and the absolute gain
-    return {"decision": NO_GO if reasons else GO,
-            "relative_improvement": improvement if math.isfinite(improvement) else None,
-            "absolute_improvement": pilot_value - baseline_value, "reasons": reasons}
+    return {
+        "decision": NO_GO if reasons else GO,
+        "relative_improvement": improvement if math.isfinite(improvement) else None,
+        "absolute_improvement": pilot_value - baseline_value,
+        "reasons": reasons,
+    }
 
 
 def baseline_name(requested: str, baseline: Mapping[str, Any]) -> str:
@@ -77,8 +95,9 @@ def baseline_name(requested: str, baseline: Mapping[str, Any]) -> str:
     if requested == "reference":
         return str(baseline["reference"])
     if requested == "base_model":
-        names = [e.base_model_baseline for e in registry.REGISTRY.values()
-                 if e.base_model_baseline in baseline["baselines"]]
+        names = [
+            e.base_model_baseline for e in registry.REGISTRY.values() if e.base_model_baseline in baseline["baselines"]
+        ]
         return str(names[0]) if names else requested
     return requested
 
@@ -99,11 +118,15 @@ def enforce_gate(paths: str | Sequence[str] | None) -> list[dict[str, Any]]:
         if gate["decision"] == GO:
             log.info("gate %s: GO (relative improvement %s)", path, gate["relative_improvement"])
             continue
-        message = (f"gate {path} says NO-GO: pilot {gate['metric']} {gate['pilot']['value']:.4f} vs baseline "
-                   f"{gate['baseline']['name']} {gate['baseline']['value']:.4f}, relative improvement "
-                   f"{gate['relative_improvement']}, threshold {gate['threshold']}: " + "; ".join(gate["reasons"]))
+        message = (
+            f"gate {path} says NO-GO: pilot {gate['metric']} {gate['pilot']['value']:.4f} vs baseline "
+            f"{gate['baseline']['name']} {gate['baseline']['value']:.4f}, relative improvement "
+            f"{gate['relative_improvement']}, threshold {gate['threshold']}: " + "; ".join(gate["reasons"])
+        )
         if gate["enforce"]:
-            raise GateClosed(message + ". Training stopped before it started; improve the method or set "
-                             f"methods.{gate['method']}.gate.enforce: false (or gate.threshold) to train anyway.")
+            raise GateClosed(
+                message + ". Training stopped before it started; improve the method or set "
+                f"methods.{gate['method']}.gate.enforce: false (or gate.threshold) to train anyway."
+            )
         log.warning("%s (enforce is false: training anyway)", message)
     return gates

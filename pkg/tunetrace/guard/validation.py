@@ -38,6 +38,7 @@ def flag(severity: str, code: str, message: str, files: Iterable[str | os.PathLi
 def apply_severity(flags: Sequence[dict[str, Any]], spec: ValidationSpec) -> list[dict[str, Any]]:
     """Each flag at the severity the config gives its code (validation.warning_codes, critical_codes),
     else at its default; a code in both lists stays critical."""
+
     def severity(item: Mapping[str, Any]) -> str:
         if item["code"] in spec.critical_codes:
             return CRITICAL
@@ -48,10 +49,11 @@ def apply_severity(flags: Sequence[dict[str, Any]], spec: ValidationSpec) -> lis
 
 # ---------------------------------------------------------------- pure functions
 
+
 def running_median(values: Sequence[float], window: int) -> np.ndarray:
     """Centred running median (the window shrinks at the ends), robust to single spikes."""
     arr, half = np.asarray(values, dtype=float), max(window, 1) // 2
-    return np.array([np.median(arr[max(0, i - half):i + half + 1]) for i in range(arr.size)])
+    return np.array([np.median(arr[max(0, i - half) : i + half + 1]) for i in range(arr.size)])
 
 
 def theil_sen_slope(x: Sequence[float], y: Sequence[float]) -> float:
@@ -76,7 +78,7 @@ def oscillation(values: Sequence[float], window: int) -> tuple[float, float]:
     """(swing, sign-change share): RMS distance from the running mean over the median, and how
     often the residual flips sign. Minibatch noise is small; a loss bouncing between regimes is not."""
     arr, half = np.asarray(values, dtype=float), max(window, 1) // 2
-    resid = arr - np.array([np.mean(arr[max(0, i - half):i + half + 1]) for i in range(arr.size)])
+    resid = arr - np.array([np.mean(arr[max(0, i - half) : i + half + 1]) for i in range(arr.size)])
     scale = float(np.median(np.abs(arr))) or 1.0
     signs = np.sign(resid[resid != 0])
     flips = float(np.mean(signs[1:] != signs[:-1])) if signs.size > 1 else 0.0
@@ -84,6 +86,7 @@ def oscillation(values: Sequence[float], window: int) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- training log
+
 
 def read_train_log(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Records of train_log.jsonl (NaN and Infinity are kept as floats)."""
@@ -96,8 +99,9 @@ def _series(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray,
     return np.array([s for s, _ in rows], dtype=float), np.array([v for _, v in rows], dtype=float)
 
 
-def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
-               num_labels: int | None, log_path: str) -> list[dict]:
+def check_loss(
+    records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None, log_path: str
+) -> list[dict]:
     """NaN/inf loss, rising loss trend, high final loss, oscillation.
 
     The final-loss limit is `max_final_train_loss`, else 1.5 x ln(num_labels) for a classifier;
@@ -107,22 +111,49 @@ def check_loss(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
         return [flag(CRITICAL, "no_loss_logged", "no train loss was logged", [log_path])]
     bad = ~np.isfinite(loss)
     if bad.any():
-        return [flag(CRITICAL, "nonfinite_loss", f"train loss is {loss[bad][0]} from step {int(steps[bad][0])} "
-                     f"({int(bad.sum())} of {loss.size} log points)", [log_path])]
+        return [
+            flag(
+                CRITICAL,
+                "nonfinite_loss",
+                f"train loss is {loss[bad][0]} from step {int(steps[bad][0])} "
+                f"({int(bad.sum())} of {loss.size} log points)",
+                [log_path],
+            )
+        ]
     flags = []
     limit = spec.max_final_train_loss or (1.5 * math.log(max(num_labels, 2)) if num_labels is not None else None)
     if limit is not None and loss[-1] > limit:
-        flags.append(flag(CRITICAL, "final_loss_high", f"last train loss {loss[-1]:.4f} > {limit:.4f} "
-                          "(validation.max_final_train_loss)", [log_path]))
+        flags.append(
+            flag(
+                CRITICAL,
+                "final_loss_high",
+                f"last train loss {loss[-1]:.4f} > {limit:.4f} (validation.max_final_train_loss)",
+                [log_path],
+            )
+        )
     if loss.size >= spec.min_log_points:
         trend = relative_trend(steps, running_median(loss, spec.smoothing_window))
         if trend > spec.loss_increase_tolerance:
-            flags.append(flag(CRITICAL, "loss_increasing", f"smoothed train loss trend rises by {trend:.1%} of its "
-                              f"median over the run (> {spec.loss_increase_tolerance:.1%})", [log_path]))
+            flags.append(
+                flag(
+                    CRITICAL,
+                    "loss_increasing",
+                    f"smoothed train loss trend rises by {trend:.1%} of its "
+                    f"median over the run (> {spec.loss_increase_tolerance:.1%})",
+                    [log_path],
+                )
+            )
         swing, flips = oscillation(loss, spec.smoothing_window)
         if swing > spec.oscillation_ratio and flips >= 0.5:
-            flags.append(flag(WARNING, "loss_oscillating", f"train loss swings {swing:.1%} of its median around its "
-                              f"smoothed curve, changing direction at {flips:.0%} of log points", [log_path]))
+            flags.append(
+                flag(
+                    WARNING,
+                    "loss_oscillating",
+                    f"train loss swings {swing:.1%} of its median around its "
+                    f"smoothed curve, changing direction at {flips:.0%} of log points",
+                    [log_path],
+                )
+            )
     return flags
 
 
@@ -133,12 +164,24 @@ def check_grad_norm(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
         return []
     bad = ~np.isfinite(norms)
     if bad.any():
-        return [flag(CRITICAL, "nonfinite_grad_norm",
-                     f"gradient norm is {norms[bad][0]} at step {int(steps[bad][0])}", [log_path])]
+        return [
+            flag(
+                CRITICAL,
+                "nonfinite_grad_norm",
+                f"gradient norm is {norms[bad][0]} at step {int(steps[bad][0])}",
+                [log_path],
+            )
+        ]
     if norms.max() > spec.max_grad_norm:
         at = int(steps[int(norms.argmax())])
-        return [flag(CRITICAL, "grad_norm_high", f"gradient norm {norms.max():.4g} at step {at} "
-                     f"> {spec.max_grad_norm:g} (validation.max_grad_norm)", [log_path])]
+        return [
+            flag(
+                CRITICAL,
+                "grad_norm_high",
+                f"gradient norm {norms.max():.4g} at step {at} > {spec.max_grad_norm:g} (validation.max_grad_norm)",
+                [log_path],
+            )
+        ]
     return []
 
 
@@ -153,22 +196,33 @@ def check_resources(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, 
             continue
         trend = relative_trend(steps, values)
         if trend > limit:
-            flags.append(flag(WARNING, f"{key}_trend_up",
-                              f"{key} trends up by {trend:.1%} over the run (> {limit:.0%})", [log_path]))
+            flags.append(
+                flag(
+                    WARNING,
+                    f"{key}_trend_up",
+                    f"{key} trends up by {trend:.1%} over the run (> {limit:.0%})",
+                    [log_path],
+                )
+            )
     return flags
 
 
-FIX_STEPS = ("usually fixed by more optimiser steps (methods.<m>.epochs or max_steps) or a larger "
-             "learning rate (methods.<m>.learning_rate)")
-FIX_DIVERGED = ("usually fixed by a smaller learning rate (methods.<m>.learning_rate) or gradient clipping "
-                "(methods.<m>.max_grad_norm)")
+FIX_STEPS = (
+    "usually fixed by more optimiser steps (methods.<m>.epochs or max_steps) or a larger "
+    "learning rate (methods.<m>.learning_rate)"
+)
+FIX_DIVERGED = (
+    "usually fixed by a smaller learning rate (methods.<m>.learning_rate) or gradient clipping "
+    "(methods.<m>.max_grad_norm)"
+)
 # A final loss at this multiple of the first logged one or more: the run diverged (it did not merely stall), and
 # the fix is the opposite of a stalled run's.
 DIVERGED_RATIO = 2.0
 
 
-def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None,
-                     run: str, log_path: str) -> list[dict]:
+def check_loss_moved(
+    records: Sequence[Mapping[str, Any]], spec: ValidationSpec, num_labels: int | None, run: str, log_path: str
+) -> list[dict]:
     """A train loss that rose to DIVERGED_RATIO x its first logged value or more (diverged), or barely moved
     from it, or that ends no lower than chance (ln(number of labels), a uniform guess) for a classifier. The
     final loss is the running median of the last log points, so one lucky or unlucky batch does not decide.
@@ -184,24 +238,45 @@ def check_loss_moved(records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
     seen = f"train loss {loss[0]:.4f} at step {int(steps[0])} -> {final:.4f} at step {int(steps[-1])} (running median)"
     diverged = loss[0] > 0 and final >= DIVERGED_RATIO * loss[0]
     if diverged:
-        flags.append(flag(CRITICAL, "loss_diverged", f"{run}: {seen}, {final / loss[0]:.3g} x the start: the run "
-                          f"diverged; {FIX_DIVERGED}", [log_path]))
+        flags.append(
+            flag(
+                CRITICAL,
+                "loss_diverged",
+                f"{run}: {seen}, {final / loss[0]:.3g} x the start: the run diverged; {FIX_DIVERGED}",
+                [log_path],
+            )
+        )
     elif loss[0] > 0 and final >= spec.loss_stall_ratio * loss[0]:
-        flags.append(flag(CRITICAL, "loss_barely_moved", f"{run}: {seen}, {final / loss[0]:.0%} of the start "
-                          f"(>= validation.loss_stall_ratio {spec.loss_stall_ratio:.0%}): the run barely trained; "
-                          f"{FIX_STEPS}", [log_path]))
+        flags.append(
+            flag(
+                CRITICAL,
+                "loss_barely_moved",
+                f"{run}: {seen}, {final / loss[0]:.0%} of the start "
+                f"(>= validation.loss_stall_ratio {spec.loss_stall_ratio:.0%}): the run barely trained; "
+                f"{FIX_STEPS}",
+                [log_path],
+            )
+        )
     return flags + _loss_at_chance(final, seen, num_labels, diverged, run, log_path)
 
 
-def _loss_at_chance(final: float, seen: str, num_labels: int | None, diverged: bool, run: str,
-                    log_path: str) -> list[dict]:
+def _loss_at_chance(
+    final: float, seen: str, num_labels: int | None, diverged: bool, run: str, log_path: str
+) -> list[dict]:
     """loss_at_chance when a classifier's final train loss is not below ln(number of labels)."""
     chance = math.log(num_labels) if num_labels and num_labels > 1 else None
     if chance is None or final < chance:
         return []
     fix = FIX_DIVERGED if diverged else f"{FIX_STEPS}, or a head and pooling that suit the model"
-    return [flag(CRITICAL, "loss_at_chance", f"{run}: {seen} is not below chance level ln({num_labels}) = "
-                 f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; {fix}", [log_path])]
+    return [
+        flag(
+            CRITICAL,
+            "loss_at_chance",
+            f"{run}: {seen} is not below chance level ln({num_labels}) = "
+            f"{chance:.4f} (a uniform guess over the labels): the classifier learned nothing; {fix}",
+            [log_path],
+        )
+    ]
 
 
 def warmup_steps(warmup: float, planned_steps: int) -> int:
@@ -210,8 +285,14 @@ def warmup_steps(warmup: float, planned_steps: int) -> int:
     return int(warmup) if warmup >= 1 else math.ceil(planned_steps * warmup)
 
 
-def check_warmup(run_meta: Mapping[str, Any], method: Any, records: Sequence[Mapping[str, Any]], run: str,
-                 meta_path: str, log_path: str) -> list[dict]:
+def check_warmup(
+    run_meta: Mapping[str, Any],
+    method: Any,
+    records: Sequence[Mapping[str, Any]],
+    run: str,
+    meta_path: str,
+    log_path: str,
+) -> list[dict]:
     """lr_never_warmed_up: the run stopped (max_steps, early stopping, a short epoch) at or before the last
     warmup step, so no step ran at the configured learning rate; the train log's last learning rate is
     the evidence quoted."""
@@ -222,19 +303,31 @@ def check_warmup(run_meta: Mapping[str, Any], method: Any, records: Sequence[Map
     if steps > warm:
         return []
     logged = _series(records, "learning_rate")
-    last = f"; the last logged learning rate is {logged[1][-1]:.3g} at step {int(logged[0][-1])}" if logged[1].size \
-        else ""
-    return [flag(CRITICAL, "lr_never_warmed_up", f"{run}: training ended at step {steps}, inside the "
-                 f"{warm}-step warmup (methods.<m>.warmup_ratio {method.warmup_ratio:g} of {planned} planned steps), "
-                 f"so no step ran at the learning rate {method.learning_rate:g}{last}; usually fixed by more "
-                 "optimiser steps (methods.<m>.epochs or max_steps) or a smaller warmup_ratio",
-                 [meta_path, log_path])]
+    last = (
+        f"; the last logged learning rate is {logged[1][-1]:.3g} at step {int(logged[0][-1])}" if logged[1].size else ""
+    )
+    return [
+        flag(
+            CRITICAL,
+            "lr_never_warmed_up",
+            f"{run}: training ended at step {steps}, inside the "
+            f"{warm}-step warmup (methods.<m>.warmup_ratio {method.warmup_ratio:g} of {planned} planned steps), "
+            f"so no step ran at the learning rate {method.learning_rate:g}{last}; usually fixed by more "
+            "optimiser steps (methods.<m>.epochs or max_steps) or a smaller warmup_ratio",
+            [meta_path, log_path],
+        )
+    ]
 
 
 # ---------------------------------------------------------------- metrics
 
-def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] | None, metrics_path: str,
-                 higher_is_better: bool = True) -> list[dict]:
+
+def check_metric(
+    metrics: Mapping[str, Any],
+    expected_range: Mapping[str, Any] | None,
+    metrics_path: str,
+    higher_is_better: bool = True,
+) -> list[dict]:
     """The primary metric outside the expected range, in its direction: on the worse side critical, on the
     better side a warning (suspiciously good). The codes name the side (below / above)."""
     if not expected_range:
@@ -245,9 +338,11 @@ def check_metric(metrics: Mapping[str, Any], expected_range: Mapping[str, Any] |
     if not (below or above):
         return []
     severity = CRITICAL if (below if higher_is_better else above) else WARNING
-    where = f"{name} {value:.4f} is {'below' if below else 'above'} the expected range [{low}, {high}] " \
-            f"(tasks.<task>.expected_range; {name} {'higher' if higher_is_better else 'lower'} is better): " + (
-                "worse than expected" if severity == CRITICAL else "suspiciously good (leakage? wrong split?)")
+    where = (
+        f"{name} {value:.4f} is {'below' if below else 'above'} the expected range [{low}, {high}] "
+        f"(tasks.<task>.expected_range; {name} {'higher' if higher_is_better else 'lower'} is better): "
+        + ("worse than expected" if severity == CRITICAL else "suspiciously good (leakage? wrong split?)")
+    )
     if below:
         return [flag(severity, "metric_below_range", where, [metrics_path])]
     return [flag(severity, "metric_above_range", where, [metrics_path])]
@@ -259,14 +354,23 @@ def _measured(metrics: Mapping[str, Any], metric: str, stratum: str | None) -> f
     if stratum is None:
         value = metrics.get(metric)
     else:
-        row = (metrics.get("strata") or {}).get(stratum) or ((metrics.get("groups") or {}).get("groups") or {}).get(
-            stratum) or {}
+        row = (
+            (metrics.get("strata") or {}).get(stratum)
+            or ((metrics.get("groups") or {}).get("groups") or {}).get(stratum)
+            or {}
+        )
         value = row.get(metric)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def check_criteria(metrics: Mapping[str, Any], criteria: Sequence[Mapping[str, Any]], task_type: str, task: str,
-                   run: str, metrics_path: str) -> list[dict]:
+def check_criteria(
+    metrics: Mapping[str, Any],
+    criteria: Sequence[Mapping[str, Any]],
+    task_type: str,
+    task: str,
+    run: str,
+    metrics_path: str,
+) -> list[dict]:
     """Every criterion of tasks.<task>.criteria in its metric's direction (tunetrace.registry): a value on
     the worse side of its requirement is criterion_not_met at the criterion's severity, one beyond the bound on
     the better side criterion_suspiciously_good (a warning), one the evaluation did not report
@@ -279,9 +383,16 @@ def check_criteria(metrics: Mapping[str, Any], criteria: Sequence[Mapping[str, A
         key, where = f"tasks.{task}.criteria[{i}]", f"{metric}" + (f" in stratum {stratum!r}" if stratum else "")
         value = _measured(metrics, metric, stratum)
         if value is None or not math.isfinite(value):
-            flags.append(flag(CRITICAL, "criterion_unmeasured", f"{run}: {key} bounds {where}, which the evaluation "
-                              "did not report (or reported as NaN); check the metric name and the stratum (a value "
-                              "of the task's group_field in the eval split)", [metrics_path]))
+            flags.append(
+                flag(
+                    CRITICAL,
+                    "criterion_unmeasured",
+                    f"{run}: {key} bounds {where}, which the evaluation "
+                    "did not report (or reported as NaN); check the metric name and the stratum (a value "
+                    "of the task's group_field in the eval split)",
+                    [metrics_path],
+                )
+            )
             continue
         higher = higher_is_better(task_type, metric)
         need, ceiling = (low, high) if higher else (high, low)
@@ -290,26 +401,49 @@ def check_criteria(metrics: Mapping[str, Any], criteria: Sequence[Mapping[str, A
         sign = ">=" if higher else "<="
         severity = item.get("severity") or CRITICAL
         if worse:
-            flags.append(flag(severity, "criterion_not_met",
-                              f"{run}: {where} {value:.4f} fails {key}: {metric} {sign} {need:g} required "
-                              f"({metric}: {'higher' if higher else 'lower'} is better)", [metrics_path]))
+            flags.append(
+                flag(
+                    severity,
+                    "criterion_not_met",
+                    f"{run}: {where} {value:.4f} fails {key}: {metric} {sign} {need:g} required "
+                    f"({metric}: {'higher' if higher else 'lower'} is better)",
+                    [metrics_path],
+                )
+            )
         elif better:
-            flags.append(flag(WARNING, "criterion_suspiciously_good",
-                              f"{run}: {where} {value:.4f} is better than {key}'s plausible limit {ceiling:g}: "
-                              "suspiciously good (leakage? wrong split?)", [metrics_path]))
+            flags.append(
+                flag(
+                    WARNING,
+                    "criterion_suspiciously_good",
+                    f"{run}: {where} {value:.4f} is better than {key}'s plausible limit {ceiling:g}: "
+                    "suspiciously good (leakage? wrong split?)",
+                    [metrics_path],
+                )
+            )
     return flags
 
 
-def check_overfit(metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any]], spec: ValidationSpec,
-                  metrics_path: str, log_path: str) -> list[dict]:
+def check_overfit(
+    metrics: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    spec: ValidationSpec,
+    metrics_path: str,
+    log_path: str,
+) -> list[dict]:
     """Eval loss far above the last train loss."""
     _, loss = _series(records, "loss")
     eval_loss = metrics.get("loss")
     if loss.size == 0 or eval_loss is None or not np.isfinite(loss[-1]) or loss[-1] <= 0:
         return []
     if eval_loss > spec.overfit_ratio * loss[-1]:
-        return [flag(WARNING, "overfitting", f"eval loss {eval_loss:.4f} > {spec.overfit_ratio:g} x last train loss "
-                     f"{loss[-1]:.4f}", [metrics_path, log_path])]
+        return [
+            flag(
+                WARNING,
+                "overfitting",
+                f"eval loss {eval_loss:.4f} > {spec.overfit_ratio:g} x last train loss {loss[-1]:.4f}",
+                [metrics_path, log_path],
+            )
+        ]
     return []
 
 
@@ -325,21 +459,32 @@ def trivial_evidence(metrics: Mapping[str, Any], higher: bool, spec: ValidationS
     level = f"{metrics.get('confidence', 0.95):.0%}"
     if interval and n is not None and n >= spec.min_interval_examples:
         low, high = interval
-        return (low if higher else high), (f"{name} {value:.4f}, {level} CI [{low:.4f}, {high:.4f}] over {n} eval "
-                                           f"examples: its {'lower' if higher else 'upper'} bound "
-                                           f"{low if higher else high:.4f}")
+        return (low if higher else high), (
+            f"{name} {value:.4f}, {level} CI [{low:.4f}, {high:.4f}] over {n} eval "
+            f"examples: its {'lower' if higher else 'upper'} bound "
+            f"{low if higher else high:.4f}"
+        )
     if not interval:
         why = "no confidence interval was computed (evaluation.bootstrap_samples 0, or none for this metric)"
     elif n is None:
         why = "the evaluation does not say how many examples the interval rests on"
     else:
-        why = f"only {n} eval examples (< validation.min_interval_examples {spec.min_interval_examples}), too few " \
-              "for a bootstrap interval"
+        why = (
+            f"only {n} eval examples (< validation.min_interval_examples {spec.min_interval_examples}), too few "
+            "for a bootstrap interval"
+        )
     return value, f"{name} {value:.4f} (point estimate: {why})"
 
 
-def check_baselines(metrics: Mapping[str, Any], baseline: Mapping[str, Any], trivial: str | None,
-                    spec: ValidationSpec, run: str, paths: Sequence[str], weights_key: str | None = None) -> list[dict]:
+def check_baselines(
+    metrics: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    trivial: str | None,
+    spec: ValidationSpec,
+    run: str,
+    paths: Sequence[str],
+    weights_key: str | None = None,
+) -> list[dict]:
     """The primary metric against the task's baselines (direction from the baseline document): not beating
     the trivial one (no model at all) with its confidence interval is critical (trivial_evidence: the point
     estimate on a tiny eval split), falling below a learned one (a linear probe, the base model) is a
@@ -354,14 +499,28 @@ def check_baselines(metrics: Mapping[str, Any], baseline: Mapping[str, Any], tri
             continue
         evidence, seen = trivial_evidence(metrics, higher, spec) if base == trivial else (value, "")
         if base == trivial and not _beats(evidence, ref, higher, spec.min_gain_over_trivial):
-            flags.append(flag(CRITICAL, "not_better_than_trivial", f"{run}: {seen} does not beat the "
-                              f"trivial baseline '{base}' {ref:.4f} by more than validation.min_gain_over_trivial "
-                              f"{spec.min_gain_over_trivial:g}: not shown better than predicting without a model; "
-                              f"{fix}", paths))
+            flags.append(
+                flag(
+                    CRITICAL,
+                    "not_better_than_trivial",
+                    f"{run}: {seen} does not beat the "
+                    f"trivial baseline '{base}' {ref:.4f} by more than validation.min_gain_over_trivial "
+                    f"{spec.min_gain_over_trivial:g}: not shown better than predicting without a model; "
+                    f"{fix}",
+                    paths,
+                )
+            )
         elif base != trivial and _beats(ref, value, higher):
-            flags.append(flag(WARNING, "below_baseline", f"{run}: {name} {value:.4f} is {abs(value - ref):.4f} "
-                              f"{'below' if higher else 'above'} the '{base}' baseline {ref:.4f}: fine-tuning did "
-                              f"worse than {base}; {FIX_STEPS}, or a head and pooling that suit the model", paths))
+            flags.append(
+                flag(
+                    WARNING,
+                    "below_baseline",
+                    f"{run}: {name} {value:.4f} is {abs(value - ref):.4f} "
+                    f"{'below' if higher else 'above'} the '{base}' baseline {ref:.4f}: fine-tuning did "
+                    f"worse than {base}; {FIX_STEPS}, or a head and pooling that suit the model",
+                    paths,
+                )
+            )
     return flags
 
 
@@ -380,8 +539,9 @@ def check_sizing(run_meta: Mapping[str, Any], spec: ValidationSpec, run: str, me
     facts = run_meta.get("sizing")
     if not facts:
         return []  # a run.json from before sizing was recorded
-    sizing = SizingSpec(min_steps=spec.min_steps, min_steps_per_label=spec.min_steps_per_label,
-                        min_epochs=spec.min_epochs)
+    sizing = SizingSpec(
+        min_steps=spec.min_steps, min_steps_per_label=spec.min_steps_per_label, min_epochs=spec.min_epochs
+    )
     problem = too_few_steps(facts, sizing)
     return [flag(WARNING, "too_few_steps", f"{run}: {problem}", [meta_path])] if problem else []
 
@@ -392,12 +552,14 @@ def unenforced_gate_flags(gate_paths: Sequence[str]) -> list[dict]:
     for path in gate_paths:
         gate = read_json(path)
         if gate["decision"] != "GO":
-            flags.append(flag(WARNING, "gate_no_go",
-                              "trained despite a NO-GO gate: " + "; ".join(gate["reasons"]), [path]))
+            flags.append(
+                flag(WARNING, "gate_no_go", "trained despite a NO-GO gate: " + "; ".join(gate["reasons"]), [path])
+            )
     return flags
 
 
 # ---------------------------------------------------------------- files
+
 
 def _check_safetensors(path: Path) -> str | None:
     from safetensors import safe_open
@@ -411,8 +573,9 @@ def _check_safetensors(path: Path) -> str | None:
     return None
 
 
-def check_files(directory: Path, expected: Mapping[str, str] | None, what: str,
-                known: Mapping[str, str] | None = None) -> list[dict]:
+def check_files(
+    directory: Path, expected: Mapping[str, str] | None, what: str, known: Mapping[str, str] | None = None
+) -> list[dict]:
     """Missing, empty, hash-mismatched or undecodable files of a checkpoint-like directory.
 
     `expected` maps relative file names to sha256 (None: the directory's own checksums.json); `known` maps file
@@ -422,8 +585,9 @@ def check_files(directory: Path, expected: Mapping[str, str] | None, what: str,
     sums_path = directory / CHECKSUMS
     if expected is None:
         if not sums_path.is_file():
-            return [flag(WARNING, "no_checksums",
-                         f"{what} has no {CHECKSUMS}; file hashes cannot be checked", [directory])]
+            return [
+                flag(WARNING, "no_checksums", f"{what} has no {CHECKSUMS}; file hashes cannot be checked", [directory])
+            ]
         expected = read_json(sums_path)
     flags = []
     for name, digest in sorted(expected.items()):
@@ -433,8 +597,14 @@ def check_files(directory: Path, expected: Mapping[str, str] | None, what: str,
         elif path.stat().st_size == 0:
             flags.append(flag(CRITICAL, "file_empty", f"{what}: {name} is empty", [path]))
         elif ((known or {}).get(str(path)) or sha256_file(path)) != digest:
-            flags.append(flag(CRITICAL, "hash_mismatch", f"{what}: {name} differs from its recorded sha256 "
-                              "(truncated or modified after it was written)", [path]))
+            flags.append(
+                flag(
+                    CRITICAL,
+                    "hash_mismatch",
+                    f"{what}: {name} differs from its recorded sha256 (truncated or modified after it was written)",
+                    [path],
+                )
+            )
         elif path.suffix == ".safetensors" and (problem := _check_safetensors(path)):
             flags.append(flag(CRITICAL, "file_unloadable", f"{what}: {name} {problem}", [path]))
     return flags
@@ -450,8 +620,9 @@ def check_representations(root: Path) -> list[dict]:
     for step in representation_steps(root):
         meta_path = step / "metadata.json"
         if not meta_path.is_file():
-            flags.append(flag(CRITICAL, "file_missing",
-                              f"representations {step.name}: metadata.json is missing", [meta_path]))
+            flags.append(
+                flag(CRITICAL, "file_missing", f"representations {step.name}: metadata.json is missing", [meta_path])
+            )
             continue
         meta = read_json(meta_path)
         entries = [*(meta.get("layers") or []), *([meta["attention_mask"]] if meta.get("attention_mask") else [])]
@@ -466,8 +637,7 @@ def expected_representation_steps(global_steps: int, every_steps: int, capture_s
     return sorted(steps | ({0} if capture_step0 else set()))
 
 
-def check_representation_steps(root: Path, global_steps: int, spec: Mapping[str, Any] | None,
-                               run: str) -> list[dict]:
+def check_representation_steps(root: Path, global_steps: int, spec: Mapping[str, Any] | None, run: str) -> list[dict]:
     """The representation steps expected from representations.every_steps (and the run's global_steps) against
     the step directories found: a missing step (a short interval, a killed capture) is critical, as the drift
     table would silently have a gap there."""
@@ -478,14 +648,21 @@ def check_representation_steps(root: Path, global_steps: int, spec: Mapping[str,
     missing = [s for s in expected if s not in found]
     if not missing:
         return []
-    return [flag(CRITICAL, "representation_steps_missing",
-                 f"{run}: {len(missing)} of {len(expected)} expected representation steps missing "
-                 f"({', '.join(step_dir_name(s) for s in missing[:10])}{' ...' if len(missing) > 10 else ''}; "
-                 f"representations.every_steps {spec['every_steps']} over {global_steps} steps); rerun the run: "
-                 f"snakemake --forcerun train_run {root}", [root])]
+    return [
+        flag(
+            CRITICAL,
+            "representation_steps_missing",
+            f"{run}: {len(missing)} of {len(expected)} expected representation steps missing "
+            f"({', '.join(step_dir_name(s) for s in missing[:10])}{' ...' if len(missing) > 10 else ''}; "
+            f"representations.every_steps {spec['every_steps']} over {global_steps} steps); rerun the run: "
+            f"snakemake --forcerun train_run {root}",
+            [root],
+        )
+    ]
 
 
 # ---------------------------------------------------------------- models
+
 
 def _probe_logits(model: Any, batch: Mapping[str, Any]) -> np.ndarray:
     """The model's output scores for the batch: logits, or start and end logits (extractive QA)."""
@@ -512,12 +689,27 @@ def probe_batch(model_spec: Any, task: Any, data_dir: str | os.PathLike, example
     _, frame = load_prepared(data_dir)
     tokenizer, frame = get_task_type(task.type).probe_inputs(model_spec, task, frame.head(examples))
     pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
-    return dict(tokenizer(frame[A.COL_TEXT].tolist(), pairs, truncation=True, max_length=task.max_length,
-                          padding=True, return_tensors="pt"))
+    return dict(
+        tokenizer(
+            frame[A.COL_TEXT].tolist(),
+            pairs,
+            truncation=True,
+            max_length=task.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+    )
 
 
-def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequence[Path], final: Path,
-                      batch: Mapping[str, Any], tolerance: float) -> list[dict]:
+def check_model_loads(
+    model_spec: Any,
+    task: Any,
+    method: Any,
+    directories: Sequence[Path],
+    final: Path,
+    batch: Mapping[str, Any],
+    tolerance: float,
+) -> list[dict]:
     """Each checkpoint and the final model load and give finite logits; two loads of final agree."""
     flags = []
     for directory in [*directories, final]:
@@ -532,8 +724,14 @@ def check_model_loads(model_spec: Any, task: Any, method: Any, directories: Sequ
             again = _probe_logits(_load(model_spec, task, method, directory), batch)
             diff = float(np.max(np.abs(again - logits)))
             if not diff <= tolerance:
-                flags.append(flag(CRITICAL, "final_reload_mismatch", f"two loads of the final model disagree "
-                                  f"(max |logit diff| {diff:.3g} > {tolerance:g})", [directory]))
+                flags.append(
+                    flag(
+                        CRITICAL,
+                        "final_reload_mismatch",
+                        f"two loads of the final model disagree (max |logit diff| {diff:.3g} > {tolerance:g})",
+                        [directory],
+                    )
+                )
     return flags
 
 
@@ -544,26 +742,56 @@ def check_weights(analysis: Mapping[str, Any], run: str, path: str, min_update: 
     matrices = analysis["matrices"]
     broken = [m["name"] for m in matrices if not m["finite"]]
     if broken:
-        return [flag(CRITICAL, "nonfinite_weights", f"{run}: {len(broken)} of {len(matrices)} adapted weight matrices "
-                     f"hold NaN/inf (first: {broken[0]}); the run diverged; {FIX_DIVERGED}", [path])]
+        return [
+            flag(
+                CRITICAL,
+                "nonfinite_weights",
+                f"{run}: {len(broken)} of {len(matrices)} adapted weight matrices "
+                f"hold NaN/inf (first: {broken[0]}); the run diverged; {FIX_DIVERGED}",
+                [path],
+            )
+        ]
     if all(m["relative_update_norm"] == 0 for m in matrices):
-        return [flag(CRITICAL, "weights_unchanged", f"{run}: the final weights equal the base model's in all "
-                     f"{len(matrices)} adapted matrices; training changed nothing (a learning rate of 0, frozen "
-                     f"parameters, or the base model saved as final)", [path])]
+        return [
+            flag(
+                CRITICAL,
+                "weights_unchanged",
+                f"{run}: the final weights equal the base model's in all "
+                f"{len(matrices)} adapted matrices; training changed nothing (a learning rate of 0, frozen "
+                f"parameters, or the base model saved as final)",
+                [path],
+            )
+        ]
     largest = max((m["relative_update_norm"] for m in matrices), default=None)
     if largest is not None and largest < min_update:
         top = max(matrices, key=lambda m: m["relative_update_norm"])["name"]
-        return [flag(CRITICAL, "weights_barely_changed", f"{run}: every one of the {len(matrices)} adapted matrices "
-                     f"moved by less than validation.min_relative_update {min_update:g} of its norm "
-                     f"(||W_tuned - W_base|| / ||W_base||; largest {largest:.3g}, {top}): the final model is the base "
-                     f"model in all but rounding; {FIX_STEPS}", [path])]
+        return [
+            flag(
+                CRITICAL,
+                "weights_barely_changed",
+                f"{run}: every one of the {len(matrices)} adapted matrices "
+                f"moved by less than validation.min_relative_update {min_update:g} of its norm "
+                f"(||W_tuned - W_base|| / ||W_base||; largest {largest:.3g}, {top}): the final model is the base "
+                f"model in all but rounding; {FIX_STEPS}",
+                [path],
+            )
+        ]
     return []
 
 
-def degenerate_flags(task_type: Any, task: Any, method: Any, spec: ValidationSpec, run: str, run_dir: Path,
-                     records: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any], metrics_path: str,
-                     predictions_path: str | os.PathLike | None,
-                     baseline_path: str | os.PathLike | None) -> list[dict]:
+def degenerate_flags(
+    task_type: Any,
+    task: Any,
+    method: Any,
+    spec: ValidationSpec,
+    run: str,
+    run_dir: Path,
+    records: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    metrics_path: str,
+    predictions_path: str | os.PathLike | None,
+    baseline_path: str | os.PathLike | None,
+) -> list[dict]:
     """The checks that catch a model that learned nothing: its planned size and its warmup (run.json), its
     predictions (the task type's own signs) and its primary metric against the task's baselines."""
     flags, meta_path = [], run_dir / A.RUN_METADATA
@@ -575,17 +803,26 @@ def degenerate_flags(task_type: Any, task: Any, method: Any, spec: ValidationSpe
         flags += check_predictions(task_type, task, spec, run, str(predictions_path))
     if baseline_path is not None:
         weights_key = f"tasks.{task.name}.class_weights" if task_type.num_labels(task) else None
-        flags += check_baselines(metrics, read_json(baseline_path), task_type.trivial_baseline, spec, run,
-                                 [metrics_path, str(baseline_path)], weights_key)
+        flags += check_baselines(
+            metrics,
+            read_json(baseline_path),
+            task_type.trivial_baseline,
+            spec,
+            run,
+            [metrics_path, str(baseline_path)],
+            weights_key,
+        )
     return flags
 
 
 # ---------------------------------------------------------------- the report
 
+
 def format_flags(document: Mapping[str, Any]) -> str:
     """The short text beside the JSON report."""
     title = f"{document['method']} / {document['task']} / seed {document['seed']}: " + (
-        "no critical red flags" if document["passed"] else f"{document['critical']} CRITICAL red flag(s)")
+        "no critical red flags" if document["passed"] else f"{document['critical']} CRITICAL red flag(s)"
+    )
     lines = [title, "=" * len(title)]
     for item in document["flags"]:
         lines.append(f"[{item['severity'].upper()}] {item['code']}: {item['message']}")
@@ -600,15 +837,29 @@ def summarise(validation_paths: Sequence[str]) -> dict[str, Any]:
     flags, runs = [], []
     for path in validation_paths:
         doc = read_json(path)
-        runs.append({"method": doc["method"], "task": doc["task"], "seed": doc["seed"], "passed": doc["passed"],
-                     "critical": doc["critical"], "warning": doc["warning"], "report": str(path)})
+        runs.append(
+            {
+                "method": doc["method"],
+                "task": doc["task"],
+                "seed": doc["seed"],
+                "passed": doc["passed"],
+                "critical": doc["critical"],
+                "warning": doc["warning"],
+                "report": str(path),
+            }
+        )
         flags += [{"method": doc["method"], "task": doc["task"], "seed": doc["seed"], **f} for f in doc["flags"]]
-    return {"critical": sum(r["critical"] for r in runs), "warning": sum(r["warning"] for r in runs),
-            "runs": runs, "flags": flags}
+    return {
+        "critical": sum(r["critical"] for r in runs),
+        "warning": sum(r["warning"] for r in runs),
+        "runs": runs,
+        "flags": flags,
+    }
 
 
-def seed_disagreement(document: Mapping[str, Any], max_spread: float | None,
-                      severity: str = WARNING) -> list[dict[str, Any]]:
+def seed_disagreement(
+    document: Mapping[str, Any], max_spread: float | None, severity: str = WARNING
+) -> list[dict[str, Any]]:
     """Study-level flags of the comparison: a method whose seeds' primary metric spreads (max - min, in the
     metric's units) by more than `max_spread` on a task; its mean +- std hides that the seeds disagree.
     None switches the check off; one seed has no spread."""
@@ -623,12 +874,15 @@ def seed_disagreement(document: Mapping[str, Any], max_spread: float | None,
             spread = max(values.values()) - min(values.values())
             if spread > max_spread:
                 per_seed = ", ".join(f"seed{s} {v:.4f}" for s, v in values.items())
-                message = (f"{method}/{task}: {entry['primary_metric']} spreads {spread:.4f} across seeds "
-                           f"({per_seed}), above validation.max_seed_spread {max_spread}: the mean hides unstable "
-                           "training; try more steps, a lower learning rate or more seeds before reading the "
-                           "difference between methods")
-                flags.append({"method": method, "task": task, "seed": None,
-                              **flag(severity, "seed_disagreement", message)})
+                message = (
+                    f"{method}/{task}: {entry['primary_metric']} spreads {spread:.4f} across seeds "
+                    f"({per_seed}), above validation.max_seed_spread {max_spread}: the mean hides unstable "
+                    "training; try more steps, a lower learning rate or more seeds before reading the "
+                    "difference between methods"
+                )
+                flags.append(
+                    {"method": method, "task": task, "seed": None, **flag(severity, "seed_disagreement", message)}
+                )
     return flags
 
 
@@ -638,8 +892,13 @@ def enforce_strict(validation_paths: Sequence[str], strict: bool) -> None:
         return
     critical = [f for f in summarise(validation_paths)["flags"] if f["severity"] == CRITICAL]
     if critical:
-        lines = [f"- {f['method']}/{f['task']}/seed{f['seed']} {f['code']}: {f['message']} [{', '.join(f['files'])}]"
-                 for f in critical]
-        raise ValidationFailed(f"validation.strict is true and {len(critical)} critical red flag(s) were found; "
-                               "results/comparison.json is not written:\n" + "\n".join(lines)
-                               + "\nFix the runs (see results/validation/) or set validation.strict: false.")
+        lines = [
+            f"- {f['method']}/{f['task']}/seed{f['seed']} {f['code']}: {f['message']} [{', '.join(f['files'])}]"
+            for f in critical
+        ]
+        raise ValidationFailed(
+            f"validation.strict is true and {len(critical)} critical red flag(s) were found; "
+            "results/comparison.json is not written:\n"
+            + "\n".join(lines)
+            + "\nFix the runs (see results/validation/) or set validation.strict: false."
+        )

@@ -102,34 +102,62 @@ class ModelLayout:
         from torch import nn
 
         config = getattr(model, "config", None)
-        return cls(model_class=type(model).__name__,
-                   config={key: getattr(config, key, None) for key in CONFIG_FACTS},
-                   parameters=int(sum(p.numel() for p in model.parameters())),
-                   modules=tuple((name, type(module).__name__, _kind(module, nn))
-                                 for name, module in model.named_modules() if name),
-                   parameter_names=tuple(name for name, _ in model.named_parameters()))
+        return cls(
+            model_class=type(model).__name__,
+            config={key: getattr(config, key, None) for key in CONFIG_FACTS},
+            parameters=int(sum(p.numel() for p in model.parameters())),
+            modules=tuple(
+                (name, type(module).__name__, _kind(module, nn)) for name, module in model.named_modules() if name
+            ),
+            parameter_names=tuple(name for name, _ in model.named_parameters()),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_class": self.model_class, "config": self.config, "parameters": self.parameters,
-                "modules": [list(m) for m in self.modules], "parameter_names": list(self.parameter_names)}
+        return {
+            "model_class": self.model_class,
+            "config": self.config,
+            "parameters": self.parameters,
+            "modules": [list(m) for m in self.modules],
+            "parameter_names": list(self.parameter_names),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelLayout:
         """Refuses (ValueError) anything but the shape to_dict writes."""
-        if not isinstance(data, dict) or set(data) != {"model_class", "config", "parameters", "modules",
-                                                       "parameter_names"}:
+        if not isinstance(data, dict) or set(data) != {
+            "model_class",
+            "config",
+            "parameters",
+            "modules",
+            "parameter_names",
+        }:
             raise ValueError("not a model layout")
         modules, parameter_names = data["modules"], data["parameter_names"]
         if not (isinstance(parameter_names, list) and all(isinstance(n, str) for n in parameter_names)):
             raise ValueError("malformed model layout")
-        if not (isinstance(data["model_class"], str) and isinstance(data["config"], dict)
-                and set(data["config"]) == set(CONFIG_FACTS) and isinstance(data["parameters"], int)
-                and isinstance(modules, list) and modules
-                and all(isinstance(m, list) and len(m) == 3 and all(isinstance(x, str) for x in m)
-                        and m[2] in (LINEAR, ADAPTABLE, OTHER) for m in modules)):
+        if not (
+            isinstance(data["model_class"], str)
+            and isinstance(data["config"], dict)
+            and set(data["config"]) == set(CONFIG_FACTS)
+            and isinstance(data["parameters"], int)
+            and isinstance(modules, list)
+            and modules
+            and all(
+                isinstance(m, list)
+                and len(m) == 3
+                and all(isinstance(x, str) for x in m)
+                and m[2] in (LINEAR, ADAPTABLE, OTHER)
+                for m in modules
+            )
+        ):
             raise ValueError("malformed model layout")
-        return cls(data["model_class"], dict(data["config"]), data["parameters"],
-                   tuple((m[0], m[1], m[2]) for m in modules), tuple(parameter_names))
+        return cls(
+            data["model_class"],
+            dict(data["config"]),
+            data["parameters"],
+            tuple((m[0], m[1], m[2]) for m in modules),
+            tuple(parameter_names),
+        )
 
 
 def _matches(module_name: str, target: str) -> bool:
@@ -165,16 +193,21 @@ def lora_targets(layout: ModelLayout, spec: LoraSpec, key: str = LORA_KEY) -> li
     elif model_type in LORA_TARGETS:
         targets = LORA_TARGETS[model_type]
     else:
-        raise ModelError(f"invalid config at '{key}': null, and architecture '{model_type}' has no default; list "
-                         f"some of its linear layers: {', '.join(linear_layer_names(layout))} "
-                         f"(defaults exist for {', '.join(sorted(LORA_TARGETS))})")
+        raise ModelError(
+            f"invalid config at '{key}': null, and architecture '{model_type}' has no default; list "
+            f"some of its linear layers: {', '.join(linear_layer_names(layout))} "
+            f"(defaults exist for {', '.join(sorted(LORA_TARGETS))})"
+        )
     problems = [p for p in (_target_problem(layout, t) for t in targets) if p]
     if problems:
-        default = (f", or null for the default ({', '.join(LORA_TARGETS[model_type])})"
-                   if model_type in LORA_TARGETS else "")
-        raise ModelError(f"invalid config at '{key}': {'; '.join(problems)}. LoRA can adapt these linear layers of "
-                         f"{model_type} ({layout.model_class}): {', '.join(linear_layer_names(layout))}; "
-                         f"set {key} to some of them{default}")
+        default = (
+            f", or null for the default ({', '.join(LORA_TARGETS[model_type])})" if model_type in LORA_TARGETS else ""
+        )
+        raise ModelError(
+            f"invalid config at '{key}': {'; '.join(problems)}. LoRA can adapt these linear layers of "
+            f"{model_type} ({layout.model_class}): {', '.join(linear_layer_names(layout))}; "
+            f"set {key} to some of them{default}"
+        )
     return targets
 
 
@@ -184,14 +217,23 @@ def parameter_targets(layout: ModelLayout, spec: LoraSpec, key: str = LORA_PARAM
     targets = list(spec.target_parameters or ())
     missing = [t for t in targets if not any(_matches(name, t) for name in layout.parameter_names)]
     if missing:
-        candidates = sorted({".".join([p for p in n.split(".") if not p.isdigit()][-3:])
-                             for n, (_, _, kind) in _owners(layout) if kind == OTHER})
-        raise ModelError(f"invalid config at '{key}': {', '.join(repr(t) for t in missing)} ends no parameter name "
-                         f"of {layout.model_type} ({layout.model_class}); parameters outside linear layers end in: "
-                         f"{', '.join(candidates) or 'none'}; fix the names or set {key} to null")
+        candidates = sorted(
+            {
+                ".".join([p for p in n.split(".") if not p.isdigit()][-3:])
+                for n, (_, _, kind) in _owners(layout)
+                if kind == OTHER
+            }
+        )
+        raise ModelError(
+            f"invalid config at '{key}': {', '.join(repr(t) for t in missing)} ends no parameter name "
+            f"of {layout.model_type} ({layout.model_class}); parameters outside linear layers end in: "
+            f"{', '.join(candidates) or 'none'}; fix the names or set {key} to null"
+        )
     if targets and spec.dropout:  # PEFT's ParamWrapper has no dropout
-        raise ModelError(f"invalid config at '{key.rsplit('.', 1)[0]}.dropout': {spec.dropout}, but LoRA on "
-                         f"parameters ({key}) works only without dropout; set it to 0")
+        raise ModelError(
+            f"invalid config at '{key.rsplit('.', 1)[0]}.dropout': {spec.dropout}, but LoRA on "
+            f"parameters ({key}) works only without dropout; set it to 0"
+        )
     return targets
 
 
@@ -202,6 +244,7 @@ def _owners(layout: ModelLayout) -> list[tuple[str, tuple[str, str, str]]]:
 
 
 # --- the per-machine cache ---------------------------------------------------------------------------------
+
 
 def _package_digest() -> str:
     """sha256 over tunetrace's own source files (a few ms): any edit of the code that builds models is a new key."""
@@ -229,10 +272,21 @@ def layout_key(type_name: str, model_spec: ModelSpec, task: TaskSpec) -> str | N
     model_dir = Path(resolve_model_path(model_spec.name_or_path))
     if not model_dir.is_dir():
         return None
-    digest = hashlib.sha256(json.dumps(
-        {"format": LAYOUT_FORMAT, "task_type": type_name, "model": dataclasses.asdict(model_spec),
-         "task": dataclasses.asdict(task), "transformers": _version("transformers"), "torch": _version("torch"),
-         "tunetrace": _package_digest()}, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            {
+                "format": LAYOUT_FORMAT,
+                "task_type": type_name,
+                "model": dataclasses.asdict(model_spec),
+                "task": dataclasses.asdict(task),
+                "transformers": _version("transformers"),
+                "torch": _version("torch"),
+                "tunetrace": _package_digest(),
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
     for path in sorted(model_dir.rglob("*.json")):  # config.json, and what a head's choice reads (pooling)
         digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

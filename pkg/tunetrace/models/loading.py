@@ -60,8 +60,10 @@ def load_model_config(spec: ModelSpec) -> Any:
         return AutoConfig.from_pretrained(resolve_model_path(spec.name_or_path), **_pretrained_kwargs(spec))
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"{MODEL_KEY}: cannot load the config of '{spec.name_or_path}' ({reason}); check the "
-                         "hub id and model.revision, network access, or model.trust_remote_code") from err
+        raise ModelError(
+            f"{MODEL_KEY}: cannot load the config of '{spec.name_or_path}' ({reason}); check the "
+            "hub id and model.revision, network access, or model.trust_remote_code"
+        ) from err
 
 
 def meta_skeleton(spec: ModelSpec, model_class: str | type, **config_overrides: Any) -> torch.nn.Module:
@@ -106,8 +108,13 @@ def placed(spec: ModelSpec, source: str, placement: Placement | None) -> dict[st
     return {**_weights_kwargs(spec, source), **(placement.load_kwargs() if placement is not None else {})}
 
 
-def load_classifier(spec: ModelSpec, labels: list[str], path: str | None = None,
-                    pooling: str = "cls", placement: Placement | None = None) -> torch.nn.Module:
+def load_classifier(
+    spec: ModelSpec,
+    labels: list[str],
+    path: str | None = None,
+    pooling: str = "cls",
+    placement: Placement | None = None,
+) -> torch.nn.Module:
     """A sequence-classification model from the base (or from `path`, e.g. a merged model) whose head reads
     `pooling`: "cls" the architecture's own head, "mean" a models.heads class (models.pooling resolves
     task.pooling). The pooling goes into the config, so the saved model's config.json records it."""
@@ -189,16 +196,18 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
 
 
-def load_causal_lm(spec: ModelSpec, path: str | None = None, gradient_checkpointing: bool = False,
-                   placement: Placement | None = None) -> torch.nn.Module:
+def load_causal_lm(
+    spec: ModelSpec, path: str | None = None, gradient_checkpointing: bool = False, placement: Placement | None = None
+) -> torch.nn.Module:
     """A decoder LLM (Llama, Qwen, GPT-2, ...) with a pad token id set, from the base or `path`."""
     from transformers import AutoModelForCausalLM
 
     set_offline_if_local(spec.name_or_path)
     source = path or resolve_model_path(spec.name_or_path)
     with timed_load(source):
-        model = AutoModelForCausalLM.from_pretrained(source, **placed(spec, source, placement),
-                                                     **_pretrained_kwargs(spec))
+        model = AutoModelForCausalLM.from_pretrained(
+            source, **placed(spec, source, placement), **_pretrained_kwargs(spec)
+        )
     forget_packed_layout(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id

@@ -45,7 +45,7 @@ def resolve_model_path(name_or_path: str) -> str:
         return resolve_twin(name_or_path)
     if not name_or_path.startswith(EMBEDDED_PREFIX):
         return name_or_path
-    return resolve_embedded(name_or_path[len(EMBEDDED_PREFIX):])
+    return resolve_embedded(name_or_path[len(EMBEDDED_PREFIX) :])
 
 
 def set_offline_if_local(name_or_path: str) -> None:
@@ -74,13 +74,20 @@ def _local_dir_problem(name_or_path: str, workdir: Path) -> str | None:
     if not path.is_dir():
         what = "is a file, not a directory" if path.exists() else "does not exist"
         where = "" if Path(name_or_path).is_absolute() else f" (relative to the working directory {workdir.resolve()})"
-        return (f"local model directory '{name_or_path}' {what}{where}; fix the path, or use a hub id "
-                f"(namespace/name) or {EMBEDDED_PREFIX}<name>")
+        return (
+            f"local model directory '{name_or_path}' {what}{where}; fix the path, or use a hub id "
+            f"(namespace/name) or {EMBEDDED_PREFIX}<name>"
+        )
     if not (path / "config.json").is_file():
-        adapter = (" (it holds a LoRA adapter: name its base model instead)"
-                   if (path / "adapter_config.json").is_file() else "")
-        return (f"local model directory '{name_or_path}' holds no config.json{adapter}; point {MODEL_KEY} at "
-                "the directory save_pretrained wrote (config.json beside the weights)")
+        adapter = (
+            " (it holds a LoRA adapter: name its base model instead)"
+            if (path / "adapter_config.json").is_file()
+            else ""
+        )
+        return (
+            f"local model directory '{name_or_path}' holds no config.json{adapter}; point {MODEL_KEY} at "
+            "the directory save_pretrained wrote (config.json beside the weights)"
+        )
     return None
 
 
@@ -91,13 +98,15 @@ def check_model_name(name_or_path: str, workdir: str | os.PathLike = ".") -> Non
     problem = None
     if name_or_path.startswith(EMBEDDED_PREFIX):
         try:
-            resolve_embedded(name_or_path[len(EMBEDDED_PREFIX):])
+            resolve_embedded(name_or_path[len(EMBEDDED_PREFIX) :])
         except ValueError as err:
             problem = str(err).removeprefix(f"{MODEL_KEY}: ")
     elif name_or_path.startswith(TINY_PREFIX):
-        if name_or_path[len(TINY_PREFIX):] not in TINY_ARCHS:
-            problem = (f"unknown tiny architecture '{name_or_path[len(TINY_PREFIX):]}'; use one of "
-                       f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
+        if name_or_path[len(TINY_PREFIX) :] not in TINY_ARCHS:
+            problem = (
+                f"unknown tiny architecture '{name_or_path[len(TINY_PREFIX) :]}'; use one of "
+                f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}"
+            )
     elif name_or_path.startswith(TWIN_PREFIX):
         problem = twin_problem(name_or_path)
     else:
@@ -108,8 +117,7 @@ def check_model_name(name_or_path: str, workdir: str | os.PathLike = ".") -> Non
 
 def offline_var() -> str | None:
     """The variable that forbids network access to the hub (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE), if one is set."""
-    return next((v for v in OFFLINE_VARS if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")),
-                None)
+    return next((v for v in OFFLINE_VARS if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")), None)
 
 
 def check_hub_cache(name_or_path: str, revision: str | None = None) -> None:
@@ -123,12 +131,15 @@ def check_hub_cache(name_or_path: str, revision: str | None = None) -> None:
     try:
         found = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
     except ValueError as err:  # not a valid repo id (huggingface_hub's HFValidationError)
-        raise ModelError(f"{MODEL_KEY}: '{name_or_path}' is neither a local directory nor a valid hub id ({err}); "
-                         "fix the name or the path") from None
+        raise ModelError(
+            f"{MODEL_KEY}: '{name_or_path}' is neither a local directory nor a valid hub id ({err}); "
+            "fix the name or the path"
+        ) from None
     if not isinstance(found, str):
         at = f" at revision '{revision}'" if revision else ""
         raise ModelError(
             f"{MODEL_KEY}: hub model '{name_or_path}'{at} is not in the local Hugging Face cache "
             f"({constants.HF_HUB_CACHE}) and {var} is set, so it cannot be downloaded; download it once with "
             f"network (`hf download {name_or_path}`, same HF_HOME), or set {MODEL_KEY} to a local "
-            "directory holding it")
+            "directory holding it"
+        )

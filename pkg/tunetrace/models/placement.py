@@ -57,16 +57,22 @@ class Placement:
 
     def to_dict(self) -> dict[str, Any]:
         """What a job records in its output JSON (`placement`)."""
-        return {"kind": self.kind, "devices": list(self.devices), "main_device": self.main_device,
-                "dtype": self.dtype, "reason": self.reason}
+        return {
+            "kind": self.kind,
+            "devices": list(self.devices),
+            "main_device": self.main_device,
+            "dtype": self.dtype,
+            "reason": self.reason,
+        }
 
 
 def weights_bytes(parameters: int, dtype: str) -> int:
     return parameters * DTYPE_BYTES[dtype]
 
 
-def decide(parameters: int, dtype: str, gpu_memory: list[int], headroom: float = HEADROOM,
-           copies: int = 1) -> Placement:
+def decide(
+    parameters: int, dtype: str, gpu_memory: list[int], headroom: float = HEADROOM, copies: int = 1
+) -> Placement:
     """The placement of a model of `parameters` in `dtype` on GPUs of `gpu_memory` bytes each (empty: none),
     for a job that holds `copies` such models at once (the merge check: adapter and merged model), each placed
     alike within its share of every GPU. Pure, so the policy is tested without GPUs."""
@@ -76,19 +82,33 @@ def decide(parameters: int, dtype: str, gpu_memory: list[int], headroom: float =
     if not gpu_memory:
         return Placement("cpu", "cpu", dtype, f"cpu ({gib:.2f} GiB of {dtype} weights, no GPU visible)")
     if size <= headroom * gpu_memory[0]:
-        return Placement("gpu", "cuda:0", dtype, f"cuda:0 ({gib:.2f} GiB of {dtype} weights fit one GPU)",
-                         devices=("cuda:0",), device_map={"": 0})
+        return Placement(
+            "gpu",
+            "cuda:0",
+            dtype,
+            f"cuda:0 ({gib:.2f} GiB of {dtype} weights fit one GPU)",
+            devices=("cuda:0",),
+            device_map={"": 0},
+        )
     capacity = headroom * sum(gpu_memory)
     if size > capacity:
         needed = math.ceil(size / (headroom * gpu_memory[0]))
-        raise MemoryError(f"the model's {gib:.1f} GiB of {dtype} weights do not fit the job's {len(gpu_memory)} "
-                          f"GPU(s) ({capacity / 2**30:.1f} GiB usable); give the job {needed} GPUs "
-                          "(resources.gpu_mem_gb sets the GPU memory the requests assume)")
+        raise MemoryError(
+            f"the model's {gib:.1f} GiB of {dtype} weights do not fit the job's {len(gpu_memory)} "
+            f"GPU(s) ({capacity / 2**30:.1f} GiB usable); give the job {needed} GPUs "
+            "(resources.gpu_mem_gb sets the GPU memory the requests assume)"
+        )
     max_memory: dict[Any, int] = {i: int(headroom * m) for i, m in enumerate(gpu_memory)}
     devices = tuple(f"cuda:{i}" for i in range(len(gpu_memory)))
-    return Placement("sharded", "cuda:0", dtype,
-                     f"sharded over {len(gpu_memory)} GPUs ({gib:.2f} GiB of {dtype} weights exceed one GPU)",
-                     devices=devices, device_map="auto", max_memory=max_memory)
+    return Placement(
+        "sharded",
+        "cuda:0",
+        dtype,
+        f"sharded over {len(gpu_memory)} GPUs ({gib:.2f} GiB of {dtype} weights exceed one GPU)",
+        devices=devices,
+        device_map="auto",
+        max_memory=max_memory,
+    )
 
 
 def visible_gpu_memory() -> list[int]:
@@ -124,8 +144,11 @@ def shard_device_map(skeleton: torch.nn.Module, max_memory: Mapping[Any, int], d
     from accelerate import infer_auto_device_map
 
     no_split = list(getattr(skeleton, "_no_split_modules", None) or [])
-    return dict(infer_auto_device_map(skeleton, max_memory=dict(max_memory), no_split_module_classes=no_split,
-                                      dtype=getattr(torch, dtype)))
+    return dict(
+        infer_auto_device_map(
+            skeleton, max_memory=dict(max_memory), no_split_module_classes=no_split, dtype=getattr(torch, dtype)
+        )
+    )
 
 
 def input_device(model: torch.nn.Module) -> torch.device:

@@ -40,8 +40,10 @@ def _read_json(model: str, filename: str, revision: str | None) -> Any:
     except RemoteEntryNotFoundError:  # the repository exists and has no such file
         return None
     except LocalEntryNotFoundError as err:  # offline and not cached: guessing would change the head silently
-        raise ValueError(f"task.pooling: auto needs {filename} of '{model}' and cannot fetch it ({err}); "
-                         "set task.pooling to cls or mean") from err
+        raise ValueError(
+            f"task.pooling: auto needs {filename} of '{model}' and cannot fetch it ({err}); "
+            "set task.pooling to cls or mean"
+        ) from err
 
 
 def declared_pooling(model: str, revision: str | None = None) -> str | None:
@@ -53,8 +55,9 @@ def declared_pooling(model: str, revision: str | None = None) -> str | None:
         return None
     config = _read_json(model, f"{pooling['path']}/config.json", revision) or {}
     modes = [key for key, on in config.items() if key.startswith("pooling_mode") and on is True]
-    return {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(modes[0]) if len(modes) == 1 \
-        else None
+    return (
+        {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(modes[0]) if len(modes) == 1 else None
+    )
 
 
 def resolve_pooling(requested: str, name_or_path: str, revision: str | None = None) -> str:
@@ -69,18 +72,23 @@ def resolve_pooling(requested: str, name_or_path: str, revision: str | None = No
     saved = config.get(POOLING_FIELD)
     if saved is not None:
         if requested not in ("auto", saved):
-            raise ValueError(f"task.pooling: '{requested}', but the model in {model} was trained with '{saved}' "
-                             f"pooling (config.json {POOLING_FIELD}); set task.pooling to {saved} or auto, or retrain")
+            raise ValueError(
+                f"task.pooling: '{requested}', but the model in {model} was trained with '{saved}' "
+                f"pooling (config.json {POOLING_FIELD}); set task.pooling to {saved} or auto, or retrain"
+            )
         return saved
     model_type = config.get("model_type")
     if requested == "mean" and model_type not in MEAN_POOLING_MODEL_TYPES:
-        raise ValueError(f"task.pooling: mean is implemented for model types {list(MEAN_POOLING_MODEL_TYPES)}, "
-                         f"and '{name_or_path}' is '{model_type}'; set task.pooling to cls or auto")
+        raise ValueError(
+            f"task.pooling: mean is implemented for model types {list(MEAN_POOLING_MODEL_TYPES)}, "
+            f"and '{name_or_path}' is '{model_type}'; set task.pooling to cls or auto"
+        )
     if requested != "auto":
         return requested
     declared = declared_pooling(model, revision)
     if declared == "mean" and model_type not in MEAN_POOLING_MODEL_TYPES:
-        log.warning("%s declares mean pooling; no mean-pooled head for model type '%s', using cls",
-                    name_or_path, model_type)
+        log.warning(
+            "%s declares mean pooling; no mean-pooled head for model type '%s', using cls", name_or_path, model_type
+        )
         return "cls"
     return declared or "cls"

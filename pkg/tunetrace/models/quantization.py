@@ -36,8 +36,9 @@ def checkpoint_quantization(source: str | Path) -> str | None:
     return quant.get("quant_method")
 
 
-def quantization_kwargs(config: Mapping[str, Any], requested: str | None = None,
-                        for_merge: bool = False) -> dict[str, Any]:
+def quantization_kwargs(
+    config: Mapping[str, Any], requested: str | None = None, for_merge: bool = False
+) -> dict[str, Any]:
     """`from_pretrained` arguments for a checkpoint whose config.json is `config` and for `requested`
     (model.quantization); empty for an unquantised base. `for_merge` loads a 4-bit base dequantised."""
     import torch
@@ -46,8 +47,10 @@ def quantization_kwargs(config: Mapping[str, Any], requested: str | None = None,
     if method == MXFP4:
         from transformers import Mxfp4Config
 
-        log.info("MXFP4 checkpoint: expert weights dequantised to bfloat16 for %s (the model's own "
-                 "fine-tuning recipe)", "merging" if for_merge else "training")
+        log.info(
+            "MXFP4 checkpoint: expert weights dequantised to bfloat16 for %s (the model's own fine-tuning recipe)",
+            "merging" if for_merge else "training",
+        )
         return {"quantization_config": Mxfp4Config(dequantize=True), "dtype": torch.bfloat16}
     if requested == BNB_4BIT and not for_merge:
         return _bnb_4bit_kwargs()
@@ -58,15 +61,22 @@ def _bnb_4bit_kwargs() -> dict[str, Any]:
     import torch
 
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelError(f"invalid config at '{QUANT_KEY}': bnb_4bit needs the bitsandbytes package, which is "
-                         "not installed; `pip install bitsandbytes` (CUDA GPU), or set it to null")
+        raise ModelError(
+            f"invalid config at '{QUANT_KEY}': bnb_4bit needs the bitsandbytes package, which is "
+            "not installed; `pip install bitsandbytes` (CUDA GPU), or set it to null"
+        )
     from transformers import BitsAndBytesConfig
 
     log.info("loading the base in bitsandbytes NF4 4-bit with bfloat16 compute (QLoRA)")
-    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                      bnb_4bit_compute_dtype=torch.bfloat16,
-                                                      bnb_4bit_use_double_quant=True),
-            "dtype": torch.bfloat16}
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        ),
+        "dtype": torch.bfloat16,
+    }
 
 
 def source_config(source: str | Path) -> dict[str, Any]:
@@ -90,7 +100,9 @@ def forget_packed_layout(model: Any) -> Any:
     model) would otherwise reverse them and write bf16 tensors under the packed `*_blocks` names."""
     conversions = getattr(model, "_weight_conversions", None)
     if conversions:
-        model._weight_conversions = [c for c in conversions
-                                     if not any(str(p).endswith(PACKED_SOURCES)
-                                                for p in getattr(c, "source_patterns", ()))] or None
+        model._weight_conversions = [
+            c
+            for c in conversions
+            if not any(str(p).endswith(PACKED_SOURCES) for p in getattr(c, "source_patterns", ()))
+        ] or None
     return model

@@ -27,9 +27,27 @@ log = logging.getLogger(__name__)
 
 TINY_VOCAB = 30522  # the embedded MiniLM's WordPiece vocabulary, which tiny decoders use
 # MLPs with a gate projection (SwiGLU/GeGLU): three h x I matrices instead of two
-GATED_MODEL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
-                               "phi3", "olmo", "olmo2", "granite", "cohere", "deepseek_v3", "gpt_oss",
-                               "qwen2_moe", "qwen3_moe"})
+GATED_MODEL_TYPES = frozenset(
+    {
+        "llama",
+        "mistral",
+        "mixtral",
+        "qwen2",
+        "qwen3",
+        "gemma",
+        "gemma2",
+        "gemma3",
+        "phi3",
+        "olmo",
+        "olmo2",
+        "granite",
+        "cohere",
+        "deepseek_v3",
+        "gpt_oss",
+        "qwen2_moe",
+        "qwen3_moe",
+    }
+)
 # Architectures with a bias on q, k and v (qwen2) or on every attention projection (config attention_bias)
 QKV_BIAS_MODEL_TYPES = frozenset({"qwen2", "qwen2_moe"})
 # Architectures whose experts carry biases (gpt-oss: gate_up_proj_bias, down_proj_bias) and a router bias
@@ -40,8 +58,16 @@ SINK_MODEL_TYPES = frozenset({"gpt_oss"})
 # bitsandbytes 4-bit weights (U8) hold two 4-bit values per byte; their scales and quantisation state
 # (absmax, quant_map, ...) are no parameters.
 PACKED_SUFFIXES = ("_blocks",)
-STATE_SUFFIXES = ("_scales", ".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map", ".quant_state",
-                  ".SCB", ".weight_format")
+STATE_SUFFIXES = (
+    "_scales",
+    ".absmax",
+    ".quant_map",
+    ".nested_absmax",
+    ".nested_quant_map",
+    ".quant_state",
+    ".SCB",
+    ".weight_format",
+)
 
 
 def _tensor_parameters(name: str, entry: Mapping[str, Any], bnb_packed: set[str]) -> int:
@@ -63,8 +89,7 @@ def safetensors_parameters(path: str | os.PathLike) -> int:
         header = json.loads(handle.read(length))
     # a bitsandbytes 4-bit weight is U8 beside its `<weight>.quant_state.bitsandbytes__nf4|fp4` entry
     bnb_packed = {n.split(".quant_state.")[0] for n in header if ".quant_state." in n}
-    return sum(_tensor_parameters(name, entry, bnb_packed) for name, entry in header.items()
-               if name != "__metadata__")
+    return sum(_tensor_parameters(name, entry, bnb_packed) for name, entry in header.items() if name != "__metadata__")
 
 
 def _first(config: Mapping[str, Any], *keys: str) -> Any:
@@ -132,9 +157,15 @@ def _directory_parameters(path: Path) -> int | None:
 
 
 def _tiny_parameters(arch: str) -> int:
-    config = {"hidden_size": SIZES["hidden"], "num_hidden_layers": SIZES["layers"], "vocab_size": TINY_VOCAB,
-              "intermediate_size": SIZES["intermediate"], "num_attention_heads": SIZES["heads"],
-              "max_position_embeddings": SIZES["positions"], "model_type": arch}
+    config = {
+        "hidden_size": SIZES["hidden"],
+        "num_hidden_layers": SIZES["layers"],
+        "vocab_size": TINY_VOCAB,
+        "intermediate_size": SIZES["intermediate"],
+        "num_attention_heads": SIZES["heads"],
+        "max_position_embeddings": SIZES["positions"],
+        "model_type": arch,
+    }
     return estimate_from_config(config) or 0
 
 
@@ -152,13 +183,13 @@ def parameter_count(name_or_path: str, revision: str | None = None, workdir: str
     """Parameters of the model named by model.name_or_path; None when it is not on disk (a hub id not yet
     downloaded and with no stored config.json), so the caller falls back to its default size."""
     if name_or_path.startswith(TINY_PREFIX):
-        return _tiny_parameters(name_or_path[len(TINY_PREFIX):])
+        return _tiny_parameters(name_or_path[len(TINY_PREFIX) :])
     if name_or_path.startswith(TWIN_PREFIX):
-        hub_id = name_or_path[len(TWIN_PREFIX):]
+        hub_id = name_or_path[len(TWIN_PREFIX) :]
         return estimate_from_config(twin_config(hub_id)) if stored_config(hub_id) else None
     if name_or_path.startswith(EMBEDDED_PREFIX):
         try:
-            directory: Path | None = Path(resolve_embedded(name_or_path[len(EMBEDDED_PREFIX):]))
+            directory: Path | None = Path(resolve_embedded(name_or_path[len(EMBEDDED_PREFIX) :]))
         except ValueError:
             return None
     elif (Path(workdir) / name_or_path).is_dir():

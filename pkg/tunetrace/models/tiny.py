@@ -30,22 +30,46 @@ TINY_ARCHS = ("llama", "gpt2")  # the architectures _config builds (checked at c
 SIZES = {"hidden": 64, "layers": 2, "heads": 4, "intermediate": 128, "positions": 512}
 
 
-def _config(arch: str, vocab_size: int, pad: int, bos: int, eos: int,  # type: ignore[no-untyped-def]
-            sizes: Mapping[str, int] = SIZES):
+def _config(
+    arch: str,
+    vocab_size: int,
+    pad: int,
+    bos: int,
+    eos: int,  # type: ignore[no-untyped-def]
+    sizes: Mapping[str, int] = SIZES,
+):
     from transformers import GPT2Config, LlamaConfig
 
     s = sizes
     if arch == "llama":
-        return LlamaConfig(vocab_size=vocab_size, hidden_size=s["hidden"], intermediate_size=s["intermediate"],
-                           num_hidden_layers=s["layers"],
-                           num_attention_heads=s["heads"], num_key_value_heads=s["heads"],
-                           max_position_embeddings=s["positions"], pad_token_id=pad, bos_token_id=bos,
-                           eos_token_id=eos, tie_word_embeddings=True)
+        return LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=s["hidden"],
+            intermediate_size=s["intermediate"],
+            num_hidden_layers=s["layers"],
+            num_attention_heads=s["heads"],
+            num_key_value_heads=s["heads"],
+            max_position_embeddings=s["positions"],
+            pad_token_id=pad,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            tie_word_embeddings=True,
+        )
     if arch == "gpt2":
-        return GPT2Config(vocab_size=vocab_size, n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
-                          n_positions=s["positions"], pad_token_id=pad, bos_token_id=bos, eos_token_id=eos)
-    raise ValueError(f"model.name_or_path: unknown tiny architecture '{arch}'; use one of "
-                     f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}")
+        return GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=s["hidden"],
+            n_layer=s["layers"],
+            n_head=s["heads"],
+            n_positions=s["positions"],
+            pad_token_id=pad,
+            bos_token_id=bos,
+            eos_token_id=eos,
+        )
+    raise ValueError(
+        f"model.name_or_path: unknown tiny architecture '{arch}'; use one of "
+        f"{', '.join(TINY_PREFIX + a for a in TINY_ARCHS)}"
+    )
 
 
 def decoder_tokenizer() -> Any:
@@ -61,16 +85,23 @@ def decoder_tokenizer() -> Any:
     return tokenizer
 
 
-def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: int = TINY_SEED,
-                       sizes: Mapping[str, int] = SIZES, dtype: str = "float32", device: str = "cpu") -> Path:
+def build_tiny_decoder(
+    out_dir: str | os.PathLike,
+    arch: str = "llama",
+    seed: int = TINY_SEED,
+    sizes: Mapping[str, int] = SIZES,
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> Path:
     """Write a random-weight decoder and its tokenizer to `out_dir` (atomically). `sizes` (keys of SIZES)
     scale it up, e.g. to a ~1B Llama for the GPU proof (bench/gpu_proof.py), created on `device`."""
     import torch
     from transformers import AutoModelForCausalLM
 
     tokenizer = decoder_tokenizer()
-    config = _config(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                     sizes)
+    config = _config(
+        arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, sizes
+    )
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
@@ -83,7 +114,7 @@ def build_tiny_decoder(out_dir: str | os.PathLike, arch: str = "llama", seed: in
 
 def resolve_tiny(name: str) -> str:
     """Directory of a `tiny:<arch>` model, building it on first use."""
-    arch = name[len(TINY_PREFIX):]
+    arch = name[len(TINY_PREFIX) :]
     target = cache_root() / f"tiny-{arch}-seed{TINY_SEED}"
     if not (target / "config.json").is_file():
         # build privately, then rename: parallel jobs never delete or see a half-built model

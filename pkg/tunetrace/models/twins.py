@@ -34,8 +34,16 @@ CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 TWIN_VOCAB = 30522  # the tiny decoders' tokenizer (the embedded MiniLM's WordPiece vocabulary)
 # The twin's sizes: head_dim and key/value heads small, the query/key-value ratio of the real model kept
 # (a mixture of experts gets `moe_layers`: enough to keep a sliding/full attention pattern visible)
-TWIN_SIZES = {"hidden": 64, "layers": 2, "moe_layers": 4, "head_dim": 16, "kv_heads": 4, "intermediate": 128,
-              "experts": 4, "experts_per_token": 2}
+TWIN_SIZES = {
+    "hidden": 64,
+    "layers": 2,
+    "moe_layers": 4,
+    "head_dim": 16,
+    "kv_heads": 4,
+    "intermediate": 128,
+    "experts": 4,
+    "experts_per_token": 2,
+}
 MXFP4_BLOCK = 32  # values per MXFP4 scale (16 bytes of two 4-bit values)
 
 
@@ -58,11 +66,13 @@ def stored_config(hub_id: str) -> dict[str, Any] | None:
 
 def twin_problem(name: str) -> str | None:
     """Why `twin:<hub id>` cannot be built (None: it can)."""
-    hub_id = name[len(TWIN_PREFIX):]
+    hub_id = name[len(TWIN_PREFIX) :]
     if stored_config_dir(hub_id) is None:
-        return (f"no stored config.json for '{hub_id}'; use one of "
-                f"{', '.join(TWIN_PREFIX + h for h in stored_hub_ids())}, or add its config.json under "
-                f"tunetrace/models/configs/{hub_id.replace('/', '--')}/")
+        return (
+            f"no stored config.json for '{hub_id}'; use one of "
+            f"{', '.join(TWIN_PREFIX + h for h in stored_hub_ids())}, or add its config.json under "
+            f"tunetrace/models/configs/{hub_id.replace('/', '--')}/"
+        )
     return None
 
 
@@ -89,8 +99,14 @@ def twin_config(hub_id: str, sizes: Mapping[str, int] = TWIN_SIZES, vocab_size: 
         config["head_dim"], hidden = sizes["head_dim"], sizes["hidden"]
     else:
         hidden = heads * sizes["head_dim"]
-    config.update(hidden_size=hidden, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                  num_hidden_layers=layers, intermediate_size=sizes["intermediate"], vocab_size=vocab_size)
+    config.update(
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        num_hidden_layers=layers,
+        intermediate_size=sizes["intermediate"],
+        vocab_size=vocab_size,
+    )
     if "layer_types" in real:
         config["layer_types"] = real["layer_types"][:layers]
     if "max_window_layers" in real:
@@ -120,7 +136,7 @@ def _pack_mxfp4(weight: Any) -> tuple[Any, Any]:
     rows = weight.float().transpose(1, 2).contiguous()  # (experts, out, in)
     experts, out, inner = rows.shape
     groups = rows.reshape(experts, out, inner // MXFP4_BLOCK, MXFP4_BLOCK)
-    peak = groups.abs().amax(dim=-1).clamp_min(2.0 ** -126)
+    peak = groups.abs().amax(dim=-1).clamp_min(2.0**-126)
     exponent = torch.ceil(torch.log2(peak / 6.0)).clamp(-127, 127)  # 6 is FP4's largest magnitude
     scaled = groups / torch.pow(2.0, exponent).unsqueeze(-1)
     lut = torch.tensor(FP4_VALUES, dtype=torch.float32)
@@ -147,8 +163,14 @@ def _write_mxfp4(model: Any, directory: Path, real_quant: Mapping[str, Any]) -> 
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def build_twin(out_dir: str | os.PathLike, hub_id: str, seed: int = TWIN_SEED,
-               sizes: Mapping[str, int] = TWIN_SIZES, dtype: str = "float32", device: str = "cpu") -> Path:
+def build_twin(
+    out_dir: str | os.PathLike,
+    hub_id: str,
+    seed: int = TWIN_SEED,
+    sizes: Mapping[str, int] = TWIN_SIZES,
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> Path:
     """Write the twin of `hub_id` and its tokenizer to `out_dir` (atomically). `sizes` (keys of TWIN_SIZES)
     scale it, e.g. to about 1B parameters for the GPU proof (bench/gpu_proof.py)."""
     import torch
@@ -158,8 +180,9 @@ def build_twin(out_dir: str | os.PathLike, hub_id: str, seed: int = TWIN_SEED,
 
     tokenizer = decoder_tokenizer()
     values = twin_config(hub_id, sizes, len(tokenizer))
-    values.update(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                  eos_token_id=tokenizer.eos_token_id)
+    values.update(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
     config = AutoConfig.for_model(values.pop("model_type"), **values)
     torch.manual_seed(seed)
     with torch.device(device):
@@ -169,14 +192,20 @@ def build_twin(out_dir: str | os.PathLike, hub_id: str, seed: int = TWIN_SEED,
         tokenizer.save_pretrained(str(tmp))
         if is_mxfp4(hub_id):
             _write_mxfp4(model, Path(tmp), (stored_config(hub_id) or {})["quantization_config"])
-    log.info("built the %s twin of %s (%d parameters%s) in %s", type(model).__name__, hub_id,
-             sum(p.numel() for p in model.parameters()), ", experts in MXFP4" if is_mxfp4(hub_id) else "", out_dir)
+    log.info(
+        "built the %s twin of %s (%d parameters%s) in %s",
+        type(model).__name__,
+        hub_id,
+        sum(p.numel() for p in model.parameters()),
+        ", experts in MXFP4" if is_mxfp4(hub_id) else "",
+        out_dir,
+    )
     return Path(out_dir)
 
 
 def resolve_twin(name: str) -> str:
     """Directory of a `twin:<hub id>` model, building it on first use."""
-    hub_id = name[len(TWIN_PREFIX):]
+    hub_id = name[len(TWIN_PREFIX) :]
     problem = twin_problem(name)
     if problem:
         raise ValueError(f"model.name_or_path: {problem}")

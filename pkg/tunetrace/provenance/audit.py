@@ -76,8 +76,14 @@ class Auditor:
             if not Path(path).exists():
                 node.flag("missing", "not found on disk")
             return node
-        node = self.nodes[path] = Node(path, "artifact", rule=record["rule"], lineage_id=record["id"],
-                                       sha256=record["artifact"]["sha256"], finished=record.get("finished"))
+        node = self.nodes[path] = Node(
+            path,
+            "artifact",
+            rule=record["rule"],
+            lineage_id=record["id"],
+            sha256=record["artifact"]["sha256"],
+            finished=record.get("finished"),
+        )
         compare_files(node, record["artifact"]["files"], path)
         for sibling in record.get("siblings", []):
             node.siblings.append(sibling["path"])
@@ -94,8 +100,9 @@ class Auditor:
         if path in self.nodes:
             return
         record = read_record(path)
-        node = self.nodes[path] = Node(path, "artifact", rule=record and record["rule"],
-                                       lineage_id=record and record["id"])
+        node = self.nodes[path] = Node(
+            path, "artifact", rule=record and record["rule"], lineage_id=record and record["id"]
+        )
         if record is None:
             node.flag("missing" if not Path(path).exists() else "unrecorded", "no lineage record")
         else:
@@ -129,8 +136,11 @@ class Auditor:
                 child.flag("modified", f"sha256 {str(now)[:12]} != {entry['sha256'][:12]} recorded by {consumer.path}")
             return
         if entry.get("lineage_id") and child.lineage_id != entry["lineage_id"]:
-            consumer.flag("stale", f"input {entry['path']} was re-written after this artifact "
-                                   f"(lineage id {entry['lineage_id']} -> {child.lineage_id})")
+            consumer.flag(
+                "stale",
+                f"input {entry['path']} was re-written after this artifact "
+                f"(lineage id {entry['lineage_id']} -> {child.lineage_id})",
+            )
             return
         self.check_chain(consumer, entry, child)
 
@@ -144,9 +154,12 @@ class Auditor:
             return
         now = record_hash(entry["path"])
         if now != recorded:
-            child.flag("broken", f"chain broken: {entry['path']}'s record changed after {consumer.path} was made "
-                                 f"(record sha256 {str(now)[:12]} != {recorded[:12]} recorded by {consumer.path}; "
-                                 f"a record is never rewritten by hand: regenerate {entry['path']})")
+            child.flag(
+                "broken",
+                f"chain broken: {entry['path']}'s record changed after {consumer.path} was made "
+                f"(record sha256 {str(now)[:12]} != {recorded[:12]} recorded by {consumer.path}; "
+                f"a record is never rewritten by hand: regenerate {entry['path']})",
+            )
 
 
 def audit(artifact: str) -> dict[str, Any]:
@@ -156,11 +169,17 @@ def audit(artifact: str) -> dict[str, Any]:
     root = auditor.visit(artifact)
     if root.kind == "source" and root.status == "ok":
         root.flag("unrecorded", "no lineage record beside it (expected <artifact>.lineage.json)")
-    problems = [{"path": n.path, "status": n.status, "problems": n.problems}
-                for n in auditor.nodes.values() if n.status != "ok"]
+    problems = [
+        {"path": n.path, "status": n.status, "problems": n.problems} for n in auditor.nodes.values() if n.status != "ok"
+    ]
     unchained = sorted({p for n in auditor.nodes.values() for p in n.unchained})
-    return {"root": str(artifact), "ok": not problems, "problems": problems, "unchained": unchained,
-            "nodes": {p: dataclasses.asdict(n) for p, n in auditor.nodes.items()}}
+    return {
+        "root": str(artifact),
+        "ok": not problems,
+        "problems": problems,
+        "unchained": unchained,
+        "nodes": {p: dataclasses.asdict(n) for p, n in auditor.nodes.items()},
+    }
 
 
 def _label(node: Mapping[str, Any]) -> str:
@@ -181,8 +200,11 @@ def render_tree(result: Mapping[str, Any]) -> str:
         if path in seen:
             return
         seen.add(path)
-        children = ([(p, "= ") for p in node["siblings"]] + [(p, "") for p in node["sources"]]
-                    + [(p, "") for p in node["inputs"]])
+        children = (
+            [(p, "= ") for p in node["siblings"]]
+            + [(p, "") for p in node["sources"]]
+            + [(p, "") for p in node["inputs"]]
+        )
         child_prefix = prefix + ("" if not tee else ("    " if tee == "└── " else "│   "))
         for i, (child, child_mark) in enumerate(children):
             walk(child, child_prefix, "└── " if i == len(children) - 1 else "├── ", child_mark)
@@ -192,8 +214,10 @@ def render_tree(result: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append(f"{len(nodes)} nodes, {count} with problems" if count else f"{len(nodes)} nodes, all ok")
     if result.get("unchained"):
-        lines.append(f"{len(result['unchained'])} input(s) unchained (recorded before record hashes were kept; "
-                     f"not a failure): {', '.join(result['unchained'])}")
+        lines.append(
+            f"{len(result['unchained'])} input(s) unchained (recorded before record hashes were kept; "
+            f"not a failure): {', '.join(result['unchained'])}"
+        )
     return "\n".join(lines)
 
 
@@ -203,18 +227,28 @@ def render_html(result: Mapping[str, Any], code: Mapping[str, Any] | None = None
 
     rows = []
     for node in result["nodes"].values():
-        cells = [node["path"], node.get("rule") or node["kind"], node["status"], node.get("lineage_id") or "",
-                 (node.get("sha256") or "")[:16], node.get("finished") or "", "; ".join(node["problems"])]
+        cells = [
+            node["path"],
+            node.get("rule") or node["kind"],
+            node["status"],
+            node.get("lineage_id") or "",
+            (node.get("sha256") or "")[:16],
+            node.get("finished") or "",
+            "; ".join(node["problems"]),
+        ]
         rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     verdict = "all nodes verified" if result["ok"] else f"{len(result['problems'])} node(s) with problems"
-    code_lines = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in sorted((code or {}).items())
-                         if k != "pkg_files")
+    code_lines = "".join(
+        f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in sorted((code or {}).items()) if k != "pkg_files"
+    )
     columns = ("artifact", "rule", "status", "lineage id", "sha256", "written", "problems")
     head = "".join(f"<th>{h}</th>" for h in columns)
-    return (f"<html><head><meta charset='utf-8'><title>tunetrace lineage</title></head><body>"
-            f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
-            f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"
-            f"<table border='1' cellpadding='3'><tr>{head}</tr>{''.join(rows)}</table></body></html>\n")
+    return (
+        f"<html><head><meta charset='utf-8'><title>tunetrace lineage</title></head><body>"
+        f"<h2>Lineage of {escape(result['root'])}</h2><p>Audit: {escape(verdict)} "
+        f"({len(result['nodes'])} nodes re-hashed).</p><h3>Code version</h3><ul>{code_lines}</ul>"
+        f"<table border='1' cellpadding='3'><tr>{head}</tr>{''.join(rows)}</table></body></html>\n"
+    )
 
 
 def _job_inputs(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -237,8 +271,9 @@ def _upstream(path: str, inputs: Mapping[str, list[str]]) -> set[str]:
     return seen
 
 
-def _regenerated_anyway(path: str, forced: set[str], inputs: Mapping[str, list[str]],
-                        siblings: Mapping[str, set[str]]) -> bool:
+def _regenerated_anyway(
+    path: str, forced: set[str], inputs: Mapping[str, list[str]], siblings: Mapping[str, set[str]]
+) -> bool:
     """True when rerunning another forced output reruns this one too (downstream of it, or the same job's
     output that sorts first)."""
     others = forced - {path}
@@ -258,17 +293,20 @@ def repair_plan(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     plan = []
     for problem in result["problems"]:
         node = nodes[problem["path"]]
-        entry = {"path": node["path"], "rule": node.get("rule"), "status": node["status"],
-                 "problems": node["problems"]}
+        entry = {"path": node["path"], "rule": node.get("rule"), "status": node["status"], "problems": node["problems"]}
         if node["kind"] == "artifact" or node["status"] == "unrecorded":
             entry["action"] = "forcerun"
         elif node["kind"] == "model":
-            entry.update(action="restore", note="the base model's files differ from the ones the study used: "
-                                                "reinstall or re-download it")
+            entry.update(
+                action="restore",
+                note="the base model's files differ from the ones the study used: reinstall or re-download it",
+            )
         else:
             readers = sorted(consumers.get(node["path"], []))
-            entry.update(action="restore", note="restore it; if the change is meant, rerun what reads it: "
-                                                + repair_command(readers))
+            entry.update(
+                action="restore",
+                note="restore it; if the change is meant, rerun what reads it: " + repair_command(readers),
+            )
         plan.append(entry)
     siblings: dict[str, set[str]] = {}
     for path, node in nodes.items():
@@ -282,7 +320,8 @@ def repair_plan(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     for entry in plan:
         entry["redundant"] = entry["action"] == "forcerun" and (
             _regenerated_anyway(entry["path"], forced, inputs, siblings)
-            or (entry["status"] == "missing" and bool(present)))
+            or (entry["status"] == "missing" and bool(present))
+        )
     return plan
 
 
@@ -298,8 +337,10 @@ def render_repairs(plan: list[Mapping[str, Any]], snakemake_args: list[str] | No
     lines = [f"Outputs are never edited by hand (docs/lineage.md). To repair ({OPTIONS_HINT}):"]
     for entry in plan:
         if entry["action"] == "forcerun" and not entry["redundant"]:
-            lines.append(f"  {repair_command([entry['path']], snakemake_args or [])}"
-                         f"    # {entry['rule'] or 'workflow output'}: {entry['status']}")
+            lines.append(
+                f"  {repair_command([entry['path']], snakemake_args or [])}"
+                f"    # {entry['rule'] or 'workflow output'}: {entry['status']}"
+            )
     targets = repair_targets(plan)
     if len(targets) > 1:
         lines += ["or all at once:", f"  {repair_command(targets, snakemake_args or [])}"]

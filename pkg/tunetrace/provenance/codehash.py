@@ -56,7 +56,8 @@ def module_file(pkg_root: Path, module: str) -> Path | None:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.AST) -> Iterable[ast.Import | ast.ImportFrom]:
@@ -140,7 +141,8 @@ class ImportsCache:
         try:
             entries = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(entries, dict) or not all(
-                    isinstance(v, list) and all(isinstance(n, str) for n in v) for v in entries.values()):
+                isinstance(v, list) and all(isinstance(n, str) for n in v) for v in entries.values()
+            ):
                 raise ValueError("not an object of name lists")
             return entries
         except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -168,9 +170,13 @@ class ImportsCache:
             write_json(self.path, keep)
         except OSError as err:
             self._unwritable = True
-            log.warning("cannot write the code imports cache %s (%s); every snakemake call parses the package "
-                        "again: set TUNETRACE_CACHE to a writable directory, or %s=off", self.path, err,
-                        IMPORTS_CACHE_SWITCH)
+            log.warning(
+                "cannot write the code imports cache %s (%s); every snakemake call parses the package "
+                "again: set TUNETRACE_CACHE to a writable directory, or %s=off",
+                self.path,
+                err,
+                IMPORTS_CACHE_SWITCH,
+            )
             return
         self._entries, self._new = keep, {}
         prune_oldest(self.path.parent, IMPORTS_CACHE_FILES)
@@ -257,7 +263,8 @@ def script_closure(pkg_root: str | Path, script: str | Path, extra_roots: Iterab
     return CodeIndex(pkg_root).script_closure(script, extra_roots)
 
 
-def code_hashes(pkg_root: str | Path, script: str | Path, repo_root: str | Path,
-                extra_roots: Iterable[str] = ()) -> dict[str, str]:
+def code_hashes(
+    pkg_root: str | Path, script: str | Path, repo_root: str | Path, extra_roots: Iterable[str] = ()
+) -> dict[str, str]:
     """{repo-relative path: content hash} of the script and every package module it runs."""
     return CodeIndex(pkg_root).code_hashes(script, repo_root, extra_roots)

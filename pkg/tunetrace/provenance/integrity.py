@@ -36,8 +36,10 @@ class Problem:
 
     def message(self) -> str:
         writer = f"rule {self.rule}" if self.rule else "the workflow"
-        return (f"{self.path} (written by {writer}) is {self.status}: {self.detail}; regenerate it, and "
-                f"everything that reads it, with: {repair_command([self.path])}")
+        return (
+            f"{self.path} (written by {writer}) is {self.status}: {self.detail}; regenerate it, and "
+            f"everything that reads it, with: {repair_command([self.path])}"
+        )
 
 
 class TamperedInput(RuntimeError):
@@ -46,9 +48,11 @@ class TamperedInput(RuntimeError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         lines = "\n  ".join(p.message() for p in self.problems)
-        super().__init__(f"{len(self.problems)} input(s) differ from what their rules wrote (outputs are never "
-                         f"edited by hand; see docs/lineage.md); nothing was read or written:\n  {lines}\n"
-                         f"({OPTIONS_HINT}; `tunetrace audit results/comparison.json --fix` lists every repair)")
+        super().__init__(
+            f"{len(self.problems)} input(s) differ from what their rules wrote (outputs are never "
+            f"edited by hand; see docs/lineage.md); nothing was read or written:\n  {lines}\n"
+            f"({OPTIONS_HINT}; `tunetrace audit results/comparison.json --fix` lists every repair)"
+        )
 
 
 def repair_command(paths: Iterable[str], snakemake_args: Sequence[str] = ()) -> str:
@@ -56,8 +60,9 @@ def repair_command(paths: Iterable[str], snakemake_args: Sequence[str] = ()) -> 
     return shlex.join(["snakemake", *snakemake_args, "--forcerun", *paths])
 
 
-def file_differences(recorded: Iterable[Mapping[str, Any]], root: str | os.PathLike,
-                     known: Mapping[str, Mapping[str, Any]] | None = None) -> list[tuple[str, str]]:
+def file_differences(
+    recorded: Iterable[Mapping[str, Any]], root: str | os.PathLike, known: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[tuple[str, str]]:
     """(status, message) for each file of an artifact that is missing, changed or not in its record.
 
     `known` (recorded entries by relative name) lets files whose size and mtime still match keep their
@@ -82,8 +87,9 @@ def _same_place(recorded: str, path: str, workdir: Path) -> bool:
     return os.path.normpath(workdir / recorded) == os.path.normpath(workdir / path)
 
 
-def verify_input(path: str, workdir: str | os.PathLike = ".", trust_unchanged: bool = False,
-                 require_record: bool = True) -> Problem | None:
+def verify_input(
+    path: str, workdir: str | os.PathLike = ".", trust_unchanged: bool = False, require_record: bool = True
+) -> Problem | None:
     """The one problem of a workflow output (None when its bytes are the ones its record holds).
 
     `trust_unchanged` skips re-hashing files whose size and mtime match the record (`tunetrace status`;
@@ -100,8 +106,9 @@ def verify_input(path: str, workdir: str | os.PathLike = ".", trust_unchanged: b
         return Problem(path, "unrecorded", f"no lineage record {path}.lineage.json beside it")
     artifact = record["artifact"]
     if not _same_place(artifact["path"], path, Path(workdir)):
-        return Problem(path, "modified", f"its lineage record describes {artifact['path']} (copied from there?)",
-                       record["rule"])
+        return Problem(
+            path, "modified", f"its lineage record describes {artifact['path']} (copied from there?)", record["rule"]
+        )
     known = {f["path"]: f for f in artifact["files"]} if trust_unchanged else None
     found = file_differences(artifact["files"], where, known)
     if not found:
@@ -110,8 +117,12 @@ def verify_input(path: str, workdir: str | os.PathLike = ".", trust_unchanged: b
     return Problem(path, status, "; ".join(m for _, m in found), record["rule"])
 
 
-def verify_inputs(paths: Iterable[str | os.PathLike], workdir: str | os.PathLike = ".",
-                  trust_unchanged: bool = False, require_record: bool = True) -> list[Problem]:
+def verify_inputs(
+    paths: Iterable[str | os.PathLike],
+    workdir: str | os.PathLike = ".",
+    trust_unchanged: bool = False,
+    require_record: bool = True,
+) -> list[Problem]:
     """Every problem of the given workflow outputs (each path checked once, in order)."""
     unique = dict.fromkeys(str(p) for p in paths)
     found = (verify_input(p, workdir, trust_unchanged, require_record) for p in unique)
@@ -134,5 +145,8 @@ def edited_final_outputs(paths: Iterable[str | os.PathLike], workdir: str | os.P
     the DAG is built: size and mtime first, sha256 only for a file where either differs. An output without a
     record (not yet written, lineage off) is not a problem here."""
     present = [p for p in paths if (Path(workdir) / p).is_file()]
-    return [problem for problem in verify_inputs(present, workdir, trust_unchanged=True, require_record=False)
-            if problem.status == "modified"]
+    return [
+        problem
+        for problem in verify_inputs(present, workdir, trust_unchanged=True, require_record=False)
+        if problem.status == "modified"
+    ]

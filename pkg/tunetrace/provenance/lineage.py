@@ -37,8 +37,20 @@ log = logging.getLogger(__name__)
 SCHEMA = "tunetrace.provenance.lineage/1"
 SIDECAR_SUFFIX = ".lineage.json"
 PKG_DIR = Path(__file__).resolve().parents[1]  # pkg/tunetrace
-PACKAGES = ("python", "tunetrace", "torch", "transformers", "peft", "accelerate", "safetensors", "snakemake",
-            "numpy", "pandas", "scikit-learn", "wandb")
+PACKAGES = (
+    "python",
+    "tunetrace",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "safetensors",
+    "snakemake",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "wandb",
+)
 # params whose JSON names a base model that the job loads (a lineage source, like a raw data file)
 MODEL_PARAM = "model"
 # Snakemake drops this marker into directory outputs after the job; it is not content
@@ -107,8 +119,11 @@ def list_files(artifact: str | os.PathLike) -> list[tuple[str, Path]]:
     root = Path(artifact)
     if root.is_file():
         return [("", root)]
-    return [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*")) if p.is_file()
-            and not p.name.endswith(SIDECAR_SUFFIX) and p.name not in IGNORED_NAMES]
+    return [
+        (p.relative_to(root).as_posix(), p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX) and p.name not in IGNORED_NAMES
+    ]
 
 
 def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
@@ -140,8 +155,14 @@ def hash_artifact(artifact: str | os.PathLike, known: Mapping[str, Mapping[str, 
         for i, entry in zip(todo, pool.map(lambda i: _file_entry(files[i][1], files[i][0]), todo), strict=True):
             entries[i] = entry
     kind = "dir" if Path(artifact).is_dir() else "file"
-    return {"path": str(artifact), "kind": kind, "sha256": tree_digest(entries),
-            "size": sum(e["size"] for e in entries), "files": entries, "reused_hashes": reused}
+    return {
+        "path": str(artifact),
+        "kind": kind,
+        "sha256": tree_digest(entries),
+        "size": sum(e["size"] for e in entries),
+        "files": entries,
+        "reused_hashes": reused,
+    }
 
 
 def recorded_hashes(artifact: str | os.PathLike) -> dict[str, str]:
@@ -175,11 +196,24 @@ def describe_input(path: str, name: str, cache: HashCache) -> dict[str, Any]:
         known = {f["path"]: f for f in record["artifact"]["files"]}
         art = hash_artifact(path, known)
         same = art["sha256"] == record["artifact"]["sha256"]
-        return {"name": name, "path": path, "kind": art["kind"], "sha256": art["sha256"],
-                "lineage_id": record["id"], "record_sha256": record_hash(path), "matches_record": same}
+        return {
+            "name": name,
+            "path": path,
+            "kind": art["kind"],
+            "sha256": art["sha256"],
+            "lineage_id": record["id"],
+            "record_sha256": record_hash(path),
+            "matches_record": same,
+        }
     art = cache.hash(path)
-    return {"name": name, "path": path, "kind": art["kind"], "sha256": art["sha256"], "lineage_id": None,
-            "matches_record": None}
+    return {
+        "name": name,
+        "path": path,
+        "kind": art["kind"],
+        "sha256": art["sha256"],
+        "lineage_id": None,
+        "matches_record": None,
+    }
 
 
 class HashCache:
@@ -313,10 +347,16 @@ def job_info(smk: Any, started: str | None = None) -> JobInfo:
     params = {name: _param_value(smk.params[name]) for name in getattr(smk.params, "_names", {})}
     scriptdir = getattr(smk, "scriptdir", None)
     script = os.path.normpath(Path(scriptdir) / f"{smk.rule}.py") if scriptdir else None
-    return JobInfo(rule=str(smk.rule), wildcards={k: str(smk.wildcards[k]) for k in smk.wildcards.keys()},
-                   inputs=[(n, portable_path(p)) for n, p in _named(smk.input, "input")],
-                   outputs=[(n, portable_path(p)) for n, p in _named(smk.output, "output")], params=params,
-                   logs=[portable_path(p) for p in smk.log], script=script, started=started or _process_start())
+    return JobInfo(
+        rule=str(smk.rule),
+        wildcards={k: str(smk.wildcards[k]) for k in smk.wildcards.keys()},
+        inputs=[(n, portable_path(p)) for n, p in _named(smk.input, "input")],
+        outputs=[(n, portable_path(p)) for n, p in _named(smk.output, "output")],
+        params=params,
+        logs=[portable_path(p) for p in smk.log],
+        script=script,
+        started=started or _process_start(),
+    )
 
 
 def _base_models(params: Mapping[str, Any], cache: HashCache) -> list[dict[str, Any]]:
@@ -332,20 +372,35 @@ def _base_models(params: Mapping[str, Any], cache: HashCache) -> list[dict[str, 
     art = cache.hash(path)
     # where it lives on this machine is not recorded for a symbolic name: the audit resolves `ref` again
     where = ref if is_symbolic(ref) else portable_path(path)
-    return [{"name": "base_model", "ref": ref, "path": where, "kind": art["kind"], "sha256": art["sha256"],
-             "files": art["files"]}]
+    return [
+        {
+            "name": "base_model",
+            "ref": ref,
+            "path": where,
+            "kind": art["kind"],
+            "sha256": art["sha256"],
+            "files": art["files"],
+        }
+    ]
 
 
 def build_records(job: JobInfo, cache: HashCache) -> dict[str, dict[str, Any]]:
     """One lineage record per declared output of the finished job, keyed by output path."""
     shared = {
-        "schema": SCHEMA, "rule": job.rule, "wildcards": job.wildcards,
+        "schema": SCHEMA,
+        "rule": job.rule,
+        "wildcards": job.wildcards,
         "inputs": [describe_input(path, name, cache) for name, path in job.inputs],
         "sources": _base_models(job.params, cache),
-        "params": job.params, "code": code_version(job.script), "packages": package_versions(),
+        "params": job.params,
+        "code": code_version(job.script),
+        "packages": package_versions(),
         "seed": int(job.wildcards["seed"]) if "seed" in job.wildcards else None,
-        "host": socket.gethostname(), "started": job.started, "finished": _now(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "wandb_run_id": wandb_run_id(job.outputs),
+        "host": socket.gethostname(),
+        "started": job.started,
+        "finished": _now(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "wandb_run_id": wandb_run_id(job.outputs),
         "logs": job.logs,
     }
     artifacts = {path: hash_artifact(path) for _, path in job.outputs}

@@ -22,8 +22,10 @@ from typing import Any
 from tunetrace.provenance.integrity import Problem, verify_inputs
 from tunetrace.provenance.lineage import read_record, recording_enabled
 
-RUN_PATH = re.compile(r"^results/[a-z_]+/(?P<method>[A-Za-z][A-Za-z0-9_]*)/"
-                      r"(?P<task>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)")
+RUN_PATH = re.compile(
+    r"^results/[a-z_]+/(?P<method>[A-Za-z][A-Za-z0-9_]*)/"
+    r"(?P<task>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)"
+)
 ORDER = ("failed", "modified", "stale", "missing", "done")
 
 
@@ -84,8 +86,9 @@ def row_state(row: Mapping[str, str], workdir: Path, tampered: Mapping[str, Prob
     return "done"
 
 
-def run_table(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".",
-              tampered: Mapping[str, Problem] | None = None) -> dict[tuple, dict[str, Any]]:
+def run_table(
+    rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".", tampered: Mapping[str, Problem] | None = None
+) -> dict[tuple, dict[str, Any]]:
     """(method, task, seed) -> overall state and the state of each rule's outputs (`tampered`: from
     tampered_outputs, computed here when not given)."""
     rows = list(rows)
@@ -99,8 +102,9 @@ def run_table(rows: Iterable[Mapping[str, str]], workdir: str | os.PathLike = ".
         state = row_state(row, Path(workdir), tampered)
         old = states[key].get(row["rule"], "done")
         states[key][row["rule"]] = min(old, state, key=ORDER.index)
-    return {key: {"state": min(rules.values(), key=ORDER.index), "rules": rules}
-            for key, rules in sorted(states.items())}
+    return {
+        key: {"state": min(rules.values(), key=ORDER.index), "rules": rules} for key, rules in sorted(states.items())
+    }
 
 
 def render_table(table: Mapping[tuple, Mapping[str, Any]]) -> str:
@@ -110,8 +114,16 @@ def render_table(table: Mapping[tuple, Mapping[str, Any]]) -> str:
     header = ["method", "task", "seed", "state", *rules, *(["verdict"] if judged else [])]
     lines = [header]
     for (method, task, seed), entry in table.items():
-        lines.append([method, task, str(seed), entry["state"], *(entry["rules"].get(r, "-") for r in rules),
-                      *([verdict_cell(entry.get("verdict"))] if judged else [])])
+        lines.append(
+            [
+                method,
+                task,
+                str(seed),
+                entry["state"],
+                *(entry["rules"].get(r, "-") for r in rules),
+                *([verdict_cell(entry.get("verdict"))] if judged else []),
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
@@ -132,8 +144,13 @@ def run_verdict(method: str, task: str, seed: int, workdir: str | os.PathLike = 
         return None
     report = json.loads((Path(workdir) / name).read_text(encoding="utf-8"))
     critical = [{"code": f["code"], "message": f["message"]} for f in report["flags"] if f["severity"] == "critical"]
-    return {"passed": report["passed"], "critical": report["critical"], "warning": report["warning"],
-            "critical_flags": critical, "report": name}
+    return {
+        "passed": report["passed"],
+        "critical": report["critical"],
+        "warning": report["warning"],
+        "critical_flags": critical,
+        "report": name,
+    }
 
 
 def add_verdicts(table: Mapping[tuple, dict[str, Any]], workdir: str | os.PathLike = ".") -> None:
@@ -150,27 +167,37 @@ def verdict_cell(verdict: Mapping[str, Any] | None) -> str:
     return ("pass" if verdict["passed"] else "FAIL") + (f"({counts})" if counts else "")
 
 
-def comparison_state(verdicts: Mapping[tuple, Mapping[str, Any] | None], strict: bool | None,
-                     workdir: str | os.PathLike = ".") -> dict[str, Any]:
+def comparison_state(
+    verdicts: Mapping[tuple, Mapping[str, Any] | None], strict: bool | None, workdir: str | os.PathLike = "."
+) -> dict[str, Any]:
     """Whether results/comparison.json is written, or withheld by validation.strict (its job's log says so, or
     `strict` and critical flags standing say it will be), with the runs and codes; or not made yet.
     `strict` None: the study's config could not be read here."""
     if (Path(workdir) / COMPARISON).is_file():
         return {"state": "written", "reason": None}
-    failing = [f"{m}/{t}/seed{s}: " + ", ".join(f["code"] for f in v["critical_flags"])
-               for (m, t, s), v in verdicts.items() if v and v["critical"]]
+    failing = [
+        f"{m}/{t}/seed{s}: " + ", ".join(f["code"] for f in v["critical_flags"])
+        for (m, t, s), v in verdicts.items()
+        if v and v["critical"]
+    ]
     log = Path(workdir) / COMPARE_LOG
     stopped = log.is_file() and STRICT_MESSAGE in log.read_text(encoding="utf-8", errors="replace")
     if failing and (stopped or strict):
-        return {"state": "withheld", "reason": "validation.strict is true and critical red flags stand ("
-                + "; ".join(failing) + "); fix those runs or set validation.strict: false"}
+        return {
+            "state": "withheld",
+            "reason": "validation.strict is true and critical red flags stand ("
+            + "; ".join(failing)
+            + "); fix those runs or set validation.strict: false",
+        }
     return {"state": "not written", "reason": "the workflow has not made it yet"}
 
 
 def render_verdicts(table: Mapping[tuple, Mapping[str, Any]], comparison: Mapping[str, Any]) -> list[str]:
     """Below the table: the comparison's state, then each critical flag that stands, with its run and report."""
-    lines = [f"comparison: {COMPARISON} {comparison['state']}"
-             + (f" - {comparison['reason']}" if comparison["reason"] else "")]
+    lines = [
+        f"comparison: {COMPARISON} {comparison['state']}"
+        + (f" - {comparison['reason']}" if comparison["reason"] else "")
+    ]
     for (method, task, seed), entry in table.items():
         verdict = entry.get("verdict")
         for item in (verdict or {}).get("critical_flags", []):

@@ -18,20 +18,31 @@ from tunetrace.tasks.partial import BatchStore, files_fingerprint, fingerprint
 log = logging.getLogger(__name__)
 
 
-def evaluate_baseline(model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                      out_path: str | os.PathLike, seed: int = 0) -> dict[str, Any]:
+def evaluate_baseline(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    spec: EvalSpec,
+    data_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The task type's baselines; the reference is the best of them. Its predictions go beside the metrics.
     The base model's forward passes keep each finished batch beside `out_path` (tasks.partial): a killed job
     resumes where it stopped."""
     task_type = get_task_type(task.type)
-    store = BatchStore.beside(out_path, fingerprint("baseline", model_spec, task, spec, seed,
-                                                    files_fingerprint(data_dir)))
+    store = BatchStore.beside(
+        out_path, fingerprint("baseline", model_spec, task, spec, seed, files_fingerprint(data_dir))
+    )
     evaluation = task_type.baseline(model_spec, task, spec, data_dir, seed, store=store)
     metric = evaluation.metrics["primary_metric"]
     # the placement a model baseline loads with (models.placement; trivial baselines load none)
-    document = {"task": task.name, "model": model_spec.name_or_path, **evaluation.metrics,
-                "higher_is_better": task_type.higher_is_better(metric),
-                "placement": placement_for(model_spec).to_dict()}
+    document = {
+        "task": task.name,
+        "model": model_spec.name_or_path,
+        **evaluation.metrics,
+        "higher_is_better": task_type.higher_is_better(metric),
+        "placement": placement_for(model_spec).to_dict(),
+    }
     if evaluation.predictions is None:
         raise TypeError(f"task type {task.type}: baseline() returned no predictions (the contract requires them)")
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

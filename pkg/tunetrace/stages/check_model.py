@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 POSITION_LIMITS = ("max_position_embeddings", "n_positions", "n_ctx")
 
 
-def check_model(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec],
-                out_path: str | os.PathLike) -> dict[str, Any]:
+def check_model(
+    model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec], out_path: str | os.PathLike
+) -> dict[str, Any]:
     """Check the base model for one task and the LoRA targets of each method in `lora` (method name -> its
     LoRA settings); write a summary (model config, the type's model class, resolved targets) to `out_path`.
     A problem raises models.names.ModelError naming the config key and the fix, and nothing is written."""
@@ -60,18 +61,28 @@ def check_model(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSp
         write_cached(key, layout)
         summary = _summary(model_spec, task, lora, layout)
     write_json(out_path, summary)
-    log.info("model %s for task %s: %s, %d parameters; LoRA targets %s", model_spec.name_or_path, task.name,
-             summary["task"]["model_class"], summary["task"]["parameters"],
-             {name: entry["target_modules"] for name, entry in summary["lora"].items()})
+    log.info(
+        "model %s for task %s: %s, %d parameters; LoRA targets %s",
+        model_spec.name_or_path,
+        task.name,
+        summary["task"]["model_class"],
+        summary["task"]["parameters"],
+        {name: entry["target_modules"] for name, entry in summary["lora"].items()},
+    )
     return summary
 
 
-def _summary(model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec],
-             layout: ModelLayout) -> dict[str, Any]:
+def _summary(
+    model_spec: ModelSpec, task: TaskSpec, lora: Mapping[str, LoraSpec], layout: ModelLayout
+) -> dict[str, Any]:
     return {
         "model": {"name_or_path": model_spec.name_or_path, "revision": model_spec.revision, **layout.config},
-        "task": {"name": task.name, "type": task.type, "model_class": layout.model_class,
-                 "parameters": layout.parameters},
+        "task": {
+            "name": task.name,
+            "type": task.type,
+            "model_class": layout.model_class,
+            "parameters": layout.parameters,
+        },
         "linear_layers": linear_layer_names(layout),
         "lora": {name: _resolved_targets(layout, name, spec) for name, spec in sorted(lora.items())},
     }
@@ -81,8 +92,11 @@ def _resolved_targets(layout: ModelLayout, method: str, spec: LoraSpec) -> dict[
     """One LoRA method's target modules (configured or the architecture default), checked against the layout."""
     targets = lora_targets(layout, spec, key=f"methods.{method}.lora.target_modules")
     parameters = parameter_targets(layout, spec, key=f"methods.{method}.lora.target_parameters")
-    resolved = {"target_modules": targets, "from": "config" if spec.target_modules else "architecture default",
-                "modules": len(matching_modules(layout, targets))}
+    resolved = {
+        "target_modules": targets,
+        "from": "config" if spec.target_modules else "architecture default",
+        "modules": len(matching_modules(layout, targets)),
+    }
     return {**resolved, "target_parameters": parameters} if parameters else resolved
 
 
@@ -118,6 +132,8 @@ def check_max_length(model_spec: ModelSpec, task: TaskSpec) -> None:
     if limit is None or task.max_length <= limit[1]:
         return
     key, value = limit
-    raise ModelError(f"invalid config at 'tasks.{task.name}.max_length': {task.max_length} is above what model "
-                     f"{model_spec.name_or_path} can take ({key} = {value} in its config.json); set "
-                     f"tasks.{task.name}.max_length to {value} or less")
+    raise ModelError(
+        f"invalid config at 'tasks.{task.name}.max_length': {task.max_length} is above what model "
+        f"{model_spec.name_or_path} can take ({key} = {value} in its config.json); set "
+        f"tasks.{task.name}.max_length to {value} or less"
+    )

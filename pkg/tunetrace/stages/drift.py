@@ -16,9 +16,15 @@ from tunetrace.analysis.steps import RepresentationSpec
 log = logging.getLogger(__name__)
 
 
-def compute_drift(base_dir: str | os.PathLike, run_dir: str | os.PathLike, spec: RepresentationSpec,
-                  identity: Mapping[str, Any], out_table: str | os.PathLike, out_heatmap: str | os.PathLike,
-                  blas_threads: int = 1) -> pd.DataFrame:
+def compute_drift(
+    base_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    spec: RepresentationSpec,
+    identity: Mapping[str, Any],
+    out_table: str | os.PathLike,
+    out_heatmap: str | os.PathLike,
+    blas_threads: int = 1,
+) -> pd.DataFrame:
     """Drift table of one run (Parquet) and its CKA heatmap (PNG)."""
     from threadpoolctl import threadpool_limits
 

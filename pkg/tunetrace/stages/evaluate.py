@@ -51,8 +51,9 @@ def predictions_csv(predictions: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFr
     return table[leading + [c for c in table if c not in leading]]
 
 
-def write_evaluation(evaluation: Evaluation, title: str, out_dir: str | os.PathLike,
-                     frame: pd.DataFrame | None = None) -> None:
+def write_evaluation(
+    evaluation: Evaluation, title: str, out_dir: str | os.PathLike, frame: pd.DataFrame | None = None
+) -> None:
     """metrics.json, predictions.parquet (with predictions.csv when the eval split `frame` is given) and
     report.txt of one evaluation (the metrics file last)."""
     out = Path(out_dir)
@@ -65,21 +66,31 @@ def write_evaluation(evaluation: Evaluation, title: str, out_dir: str | os.PathL
     write_json(out / A.METRICS, finite(evaluation.metrics))
 
 
-def score_run(task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int, data_dir: str | os.PathLike,
-              outputs_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+def score_run(
+    task: TaskSpec,
+    method: MethodSpec,
+    spec: EvalSpec,
+    seed: int,
+    data_dir: str | os.PathLike,
+    outputs_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+) -> dict[str, Any]:
     """Score a run's final-model outputs on the eval split; write metrics, predictions (.parquet, .csv), a report."""
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     outputs = read_outputs(outputs_path)
     ids = outputs.table[A.COL_ID].astype(str).tolist() if A.COL_ID in outputs.table else None
     if ids != frame[A.COL_ID].astype(str).tolist():
-        raise OutputsMismatch(f"{outputs_path}: its examples are not the eval split's ({len(outputs.table)} rows "
-                              f"against {len(frame)} in {Path(data_dir) / A.EVAL_SPLIT}); rerun the run: "
-                              f"snakemake --forcerun train_run {outputs_path}")
+        raise OutputsMismatch(
+            f"{outputs_path}: its examples are not the eval split's ({len(outputs.table)} rows "
+            f"against {len(frame)} in {Path(data_dir) / A.EVAL_SPLIT}); rerun the run: "
+            f"snakemake --forcerun train_run {outputs_path}"
+        )
     evaluation = task_type.score(outputs, frame, task, spec, seed)
     metric = evaluation.metrics["primary_metric"]
-    evaluation.metrics.update({"method": method.name, "task": task.name, "seed": seed,
-                               "higher_is_better": task_type.higher_is_better(metric)})
+    evaluation.metrics.update(
+        {"method": method.name, "task": task.name, "seed": seed, "higher_is_better": task_type.higher_is_better(metric)}
+    )
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed}", out_dir, frame)
     log.info("%s/%s seed %d: %s = %.4f", method.name, task.name, seed, metric, evaluation.metrics["primary"])
     return evaluation.metrics

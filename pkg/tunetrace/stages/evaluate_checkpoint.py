@@ -31,15 +31,25 @@ def find_checkpoint(checkpoints_dir: str | os.PathLike, step: int, method: str) 
     found = {checkpoint_step(p): p for p in Path(checkpoints_dir).glob("checkpoint-*") if checkpoint_step(p)}
     if step not in found:
         saved = sorted(found) or "none"
-        raise CheckpointMissing(f"{checkpoints_dir}: no checkpoint at step {step} (saved steps: {saved}); ask for "
-                                f"one of those, or set methods.{method}.save_every_steps so that the run saves that "
-                                "step (and rerun it)")
+        raise CheckpointMissing(
+            f"{checkpoints_dir}: no checkpoint at step {step} (saved steps: {saved}); ask for "
+            f"one of those, or set methods.{method}.save_every_steps so that the run saves that "
+            "step (and rerun it)"
+        )
     return found[step]
 
 
-def evaluate_checkpoint(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
-                        step: int, data_dir: str | os.PathLike, checkpoints_dir: str | os.PathLike,
-                        out_dir: str | os.PathLike) -> dict[str, Any]:
+def evaluate_checkpoint(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    spec: EvalSpec,
+    seed: int,
+    step: int,
+    data_dir: str | os.PathLike,
+    checkpoints_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+) -> dict[str, Any]:
     """Load checkpoint `step` of the run, predict the eval split, score it; write metrics (with the step and the
     checkpoint's path), predictions and a report."""
     checkpoint = find_checkpoint(checkpoints_dir, step, method.name)
@@ -50,11 +60,18 @@ def evaluate_checkpoint(model_spec: ModelSpec, task: TaskSpec, method: MethodSpe
     outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size)
     evaluation = task_type.score(outputs, frame, task, spec, seed)
     metric = evaluation.metrics["primary_metric"]
-    evaluation.metrics.update({"method": method.name, "task": task.name, "seed": seed, "step": step,
-                               "checkpoint": str(checkpoint), "higher_is_better": task_type.higher_is_better(metric)})
+    evaluation.metrics.update(
+        {
+            "method": method.name,
+            "task": task.name,
+            "seed": seed,
+            "step": step,
+            "checkpoint": str(checkpoint),
+            "higher_is_better": task_type.higher_is_better(metric),
+        }
+    )
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed} / step {step}", out_dir)
-    log.info("%s/%s seed %d step %d: %s = %.4f", method.name, task.name, seed, step, metric,
-             evaluation.metrics["primary"])
+    log.info(
+        "%s/%s seed %d step %d: %s = %.4f", method.name, task.name, seed, step, metric, evaluation.metrics["primary"]
+    )
     return evaluation.metrics
-
-

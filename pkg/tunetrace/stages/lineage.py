@@ -11,8 +11,9 @@ from tunetrace.provenance.audit import audit, render_html
 from tunetrace.provenance.lineage import read_record
 
 
-def summarize_lineage(comparison: str | os.PathLike, out_audit: str | os.PathLike,
-                      out_summary: str | os.PathLike) -> dict[str, Any]:
+def summarize_lineage(
+    comparison: str | os.PathLike, out_audit: str | os.PathLike, out_summary: str | os.PathLike
+) -> dict[str, Any]:
     """Walk the comparison's lineage back to the raw data and base models; write the audit and its HTML."""
     result = audit(comparison)
     write_json(out_audit, result)

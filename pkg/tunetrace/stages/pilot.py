@@ -29,8 +29,16 @@ def run_pilot(job: TrainingJob, gate: GateSpec, spec: EvalSpec, threads: int = 1
     return metrics
 
 
-def score_pilot(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, spec: EvalSpec, seed: int,
-                data_dir: str | os.PathLike, run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+def score_pilot(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    spec: EvalSpec,
+    seed: int,
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+) -> dict[str, Any]:
     """Both halves of a run's evaluation in one call (pilot runs, tests): the outputs of `run_dir`'s saved final
     model (`stages.train.predict_final`), then their scores (`stages.evaluate.score_run`)."""
     from tunetrace.stages.evaluate import score_run

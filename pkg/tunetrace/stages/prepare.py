@@ -55,11 +55,13 @@ def read_sources(task: TaskSpec, workdir: str | os.PathLike = ".") -> Sources:
         train_raw = read_hub_split(source["hub_id"], source["train"] or "train", key)
         eval_raw = read_hub_split(source["hub_id"], source["eval"], key) if source["eval"] else None
         origin = f"hub:{source['hub_id']}"
-        return Sources(train_raw, eval_raw, origin, origin,
-                       hub=[f.attrs["hub"] for f in (train_raw, eval_raw) if f is not None])
+        return Sources(
+            train_raw, eval_raw, origin, origin, hub=[f.attrs["hub"] for f in (train_raw, eval_raw) if f is not None]
+        )
     train_path = Path(workdir) / source["train"]
-    sources = Sources(read_table(train_path, source["format"], source["quoting"]), None, str(train_path), "",
-                      files=[train_path])
+    sources = Sources(
+        read_table(train_path, source["format"], source["quoting"]), None, str(train_path), "", files=[train_path]
+    )
     if source["eval"]:
         eval_path = Path(workdir) / source["eval"]
         sources.files.append(eval_path)
@@ -107,10 +109,12 @@ def check_training_labels(task: TaskSpec, train: pd.DataFrame, origin: str) -> N
     problems.append(f"fewer than {task.min_train_rows_per_label} rows of {', '.join(map(repr, short))}")
     key = f"tasks.{task.name}"
     rows = f"{len(train)} row" + ("" if len(train) == 1 else "s")
-    message = (f"{origin}: the training split of task '{task.name}' has {rows}, per label {counts}: "
-               f"{' and '.join(problems)}. Add training rows of every label (at least "
-               f"{task.min_train_rows_per_label} each) or lower {key}.min_train_rows_per_label; for a smoke test "
-               f"on a handful of rows set {key}.allow_degenerate_data: true")
+    message = (
+        f"{origin}: the training split of task '{task.name}' has {rows}, per label {counts}: "
+        f"{' and '.join(problems)}. Add training rows of every label (at least "
+        f"{task.min_train_rows_per_label} each) or lower {key}.min_train_rows_per_label; for a smoke test "
+        f"on a handful of rows set {key}.allow_degenerate_data: true"
+    )
     if not task.allow_degenerate_data:
         raise DataError(message)
     log.warning("%s (allowed by %s.allow_degenerate_data)", message, key)

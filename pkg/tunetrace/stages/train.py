@@ -29,8 +29,15 @@ from tunetrace.training.launch import TrainingJob, run_training
 log = logging.getLogger(__name__)
 
 
-def train(job: TrainingJob, *, gate_paths: str | Sequence[str] | None, threads: int,
-          outputs_path: str | os.PathLike, checkpoints_dir: str | os.PathLike, reps_dir: str | os.PathLike) -> None:
+def train(
+    job: TrainingJob,
+    *,
+    gate_paths: str | Sequence[str] | None,
+    threads: int,
+    outputs_path: str | os.PathLike,
+    checkpoints_dir: str | os.PathLike,
+    reps_dir: str | os.PathLike,
+) -> None:
     """Train the run (tracked by its rank 0 when `job.tracking` asks: the W&B run id lands in run.json), write the
     final model's eval outputs, and create the output directories a run without checkpoints or representations
     leaves empty. A NO-GO gate with enforce stops before any training."""
@@ -42,8 +49,14 @@ def train(job: TrainingJob, *, gate_paths: str | Sequence[str] | None, threads: 
     Path(reps_dir).mkdir(parents=True, exist_ok=True)
 
 
-def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike,
-                  run_dir: str | os.PathLike, out_path: str | os.PathLike) -> ModelOutputs:
+def predict_final(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+) -> ModelOutputs:
     """The saved final model's raw outputs on the eval split, loaded back from `run_dir/final` (what is
     scored is what was saved), placed by models.placement. Batches of the method's training batch size:
     training fitted in memory, so inference does. (The placement, with torch, is imported here, not at the top:
@@ -59,11 +72,17 @@ def predict_final(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, dat
     # the training job's GPUs, still allocated: the placement policy puts the final model on them
     model = task_type.load_tuned_model(model_spec, task, method, final, placement=placement_for(model_spec))
     # finished batches kept beside the outputs: a job killed while predicting resumes there, for this final model
-    store = BatchStore.beside(out_path, fingerprint("predict_final", model_spec, task, method.batch_size,
-                                                    files_fingerprint(final, data_dir)))
+    store = BatchStore.beside(
+        out_path, fingerprint("predict_final", model_spec, task, method.batch_size, files_fingerprint(final, data_dir))
+    )
     outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size, store=store)
     write_outputs(outputs, out_path)
     store.finish()
-    log.info("%s/%s: outputs of the saved final model on %d eval examples in %.2f s", method.name, task.name,
-             len(frame), time.perf_counter() - started)
+    log.info(
+        "%s/%s: outputs of the saved final model on %d eval examples in %.2f s",
+        method.name,
+        task.name,
+        len(frame),
+        time.perf_counter() - started,
+    )
     return outputs

@@ -64,8 +64,11 @@ def array_column(outputs: ModelOutputs, name: str) -> Any:
     """An array column of `outputs.table` as one 2-D float array (rows x values)."""
     import numpy as np
 
-    return np.stack([np.asarray(v, dtype=np.float32) for v in outputs.table[name]]) if len(outputs.table) else (
-        np.zeros((0, 0), dtype=np.float32))
+    return (
+        np.stack([np.asarray(v, dtype=np.float32) for v in outputs.table[name]])
+        if len(outputs.table)
+        else (np.zeros((0, 0), dtype=np.float32))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +97,13 @@ class MergeQuantity:
         return self.value <= self.tolerance if self.bound == "max" else self.value >= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "tolerance": self.tolerance, "bound": self.bound, "checked": self.checked,
-                "passed": self.passed}
+        return {
+            "value": self.value,
+            "tolerance": self.tolerance,
+            "bound": self.bound,
+            "checked": self.checked,
+            "passed": self.passed,
+        }
 
 
 @dataclasses.dataclass
@@ -111,8 +119,13 @@ class MergeCheck:
         return all(q.passed for q in self.quantities)
 
     def failures(self) -> list[str]:
-        return [f"{q.name} {q.value:.3g} ({'>' if q.bound == 'max' else '<'} tolerance {q.tolerance:.3g})"
-                if q.value is not None else f"{q.name} undefined" for q in self.quantities if not q.passed]
+        return [
+            f"{q.name} {q.value:.3g} ({'>' if q.bound == 'max' else '<'} tolerance {q.tolerance:.3g})"
+            if q.value is not None
+            else f"{q.name} undefined"
+            for q in self.quantities
+            if not q.passed
+        ]
 
 
 class TaskType(abc.ABC):
@@ -156,8 +169,14 @@ class TaskType(abc.ABC):
 
     # --- models ---
     @abc.abstractmethod
-    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+    def load_model(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        path: str | None = None,
+        gradient_checkpointing: bool = False,
+        placement: Placement | None = None,
+    ) -> torch.nn.Module:
         """The type's model from the base (`path` None) or from a saved directory (full run, merged model);
         an inference job passes its `placement` (models.placement), training none (loaded on the CPU)."""
 
@@ -189,16 +208,23 @@ class TaskType(abc.ABC):
         model = self.load_model(model_spec, task, gradient_checkpointing=method.gradient_checkpointing)
         return name_adapter_base(self.apply_lora(model, method), model_spec) if method.is_lora else model
 
-    def load_adapter_model(self, model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike,
-                           placement: Placement | None = None) -> torch.nn.Module:
+    def load_adapter_model(
+        self, model_spec: ModelSpec, task: TaskSpec, adapter_dir: str | os.PathLike, placement: Placement | None = None
+    ) -> torch.nn.Module:
         """The base with a trained LoRA adapter attached (not merged); PEFT puts each adapter weight on the
         device of the layer it adapts, so a placed or sharded base stays so."""
         from peft import PeftModel
 
         return PeftModel.from_pretrained(self.load_model(model_spec, task, placement=placement), str(adapter_dir))
 
-    def load_tuned_model(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                         final_dir: str | os.PathLike, placement: Placement | None = None) -> torch.nn.Module:
+    def load_tuned_model(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        method: MethodSpec,
+        final_dir: str | os.PathLike,
+        placement: Placement | None = None,
+    ) -> torch.nn.Module:
         """A run's final model from its `final/` directory (LoRA: the base with the adapter attached)."""
         if method.is_lora:
             return self.load_adapter_model(model_spec, task, final_dir, placement=placement)
@@ -206,41 +232,64 @@ class TaskType(abc.ABC):
 
     # --- training, evaluation, baselines, merge check, probes ---
     @abc.abstractmethod
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         """Model, data, collator and loss of one run (the global seed is set before this)."""
 
     @abc.abstractmethod
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         """The model's raw outputs on `frame` (a prepared eval split), in its row order. With a `store`
         (tasks.partial), each finished batch of forward passes is kept, and those an earlier attempt finished
         are loaded instead of recomputed."""
 
     @abc.abstractmethod
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         """Metrics (with `primary_metric` and `primary`), one row per example and a report, from `predict`'s
         outputs on the same `frame`."""
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 spec: EvalSpec, seed: int) -> Evaluation:
+    def evaluate(
+        self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         """Predict on `frame` and score, in one go."""
         return self.score(self.predict(model, tokenizer, frame, task, spec.batch_size), frame, task, spec, seed)
 
     @abc.abstractmethod
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         """What the task looks like before fine-tuning: metrics {primary_metric, reference, primary, baselines}
         and the per-example predictions of the reference baseline (or of the base model); `store` as in
         `predict`, for the base model's forward passes."""
 
     @abc.abstractmethod
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any,
-                    frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         """Compare the adapter model with the merged model on `frame`, with the type's own named quantities."""
 
     @abc.abstractmethod
-    def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec,
-                     frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
         """Tokenizer and the text the model reads for each row (id, text[, text_pair]), for representation probes."""

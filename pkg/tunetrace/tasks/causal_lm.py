@@ -42,8 +42,9 @@ def load_decoder_tokenizer(model_spec: ModelSpec, path: str | None = None) -> An
 def prompt_text(row: pd.Series, tokenizer: Any) -> str:
     """The prompt; chat rows go through the tokenizer's chat template when it has one."""
     if COL_MESSAGES in row and isinstance(row[COL_MESSAGES], str) and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(json.loads(row[COL_MESSAGES])[:-1],
-                                             add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(
+            json.loads(row[COL_MESSAGES])[:-1], add_generation_prompt=True, tokenize=False
+        )
     return row[COL_PROMPT]
 
 
@@ -86,6 +87,7 @@ def encode_sft(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[SF
 
 def collate(tokenizer: Any):  # type: ignore[no-untyped-def]
     """Right-pad ids with the pad token and labels with -100."""
+
     def fn(batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
         width = max(len(b["input_ids"]) for b in batch)
         out = {"input_ids": [], "attention_mask": [], "labels": []}
@@ -107,8 +109,9 @@ def _token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def completion_nll(model: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int,
-                   store: BatchStore | None = None) -> tuple[np.ndarray, np.ndarray]:
+def completion_nll(
+    model: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int, store: BatchStore | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Summed completion NLL and completion token count per example, in order (batched shortest first; finished
     batches kept in `store`, tasks.partial)."""
     model.eval()
@@ -134,16 +137,22 @@ def _length_order(dataset: SFTDataset) -> np.ndarray:
 
 def _loader(dataset: SFTDataset, order: np.ndarray, tokenizer: Any, batch_size: int) -> Any:
     """Batches of the dataset's examples taken in `order`, right-padded."""
-    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
-                                       collate_fn=collate(tokenizer))
+    return torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size, collate_fn=collate(tokenizer)
+    )
 
 
 def lm_scores(nll_sum: np.ndarray, n_tokens: np.ndarray) -> dict[str, float]:
     """Token-weighted mean loss and perplexity (exp of it)."""
     tokens = int(n_tokens.sum())
     loss = float(nll_sum.sum() / tokens) if tokens else float("nan")
-    return {"loss": loss, "perplexity": float(math.exp(loss)) if tokens else float("nan"), "tokens": tokens,
-            "n": int(len(n_tokens)), "scored_examples": int((n_tokens > 0).sum())}
+    return {
+        "loss": loss,
+        "perplexity": float(math.exp(loss)) if tokens else float("nan"),
+        "tokens": tokens,
+        "n": int(len(n_tokens)),
+        "scored_examples": int((n_tokens > 0).sum()),
+    }
 
 
 def score_lm(nll_sum: np.ndarray, n_tokens: np.ndarray, frame: pd.DataFrame, primary: str) -> dict[str, Any]:
@@ -170,9 +179,17 @@ def fill_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, out: pd.DataFram
     out[COL_COMPLETION] = frame[task.completion_field].map(cell_text).to_numpy()
 
 
-def decoder_parts(task_type: TaskType, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                  train_frame: pd.DataFrame, eval_frame: pd.DataFrame, trainer_class: Any = None,
-                  datasets: tuple | None = None, collator: Any = None) -> TrainingParts:
+def decoder_parts(
+    task_type: TaskType,
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    train_frame: pd.DataFrame,
+    eval_frame: pd.DataFrame,
+    trainer_class: Any = None,
+    datasets: tuple | None = None,
+    collator: Any = None,
+) -> TrainingParts:
     """SFT on prompt/completion frames (other decoder task types pass their own datasets and loss)."""
     tokenizer = load_decoder_tokenizer(model_spec)
     if datasets is None:
@@ -180,28 +197,53 @@ def decoder_parts(task_type: TaskType, model_spec: ModelSpec, task: TaskSpec, me
         no_tokens = info["flags"]["no_completion_tokens"]
         train_set = SFTDataset([x for x, bad in zip(train_set.items, no_tokens, strict=True) if not bad])
         if not len(train_set):
-            raise ValueError(f"task {task.name}: no training example has completion tokens "
-                             "(check completion_field and max_length)")
+            raise ValueError(
+                f"task {task.name}: no training example has completion tokens (check completion_field and max_length)"
+            )
         eval_set, _ = encode_sft(eval_frame, tokenizer, task.max_length)
         eval_set = SFTDataset([x for x in eval_set.items if any(v != IGNORE for v in x["labels"])])
     else:
         train_set, eval_set, info = datasets
     model = task_type.build_model(model_spec, task, method)
-    log.info("%s/%s: %d truncated, %d empty completions, %d left out", method.name, task.name,
-             info.get("truncated_examples", 0), info.get("empty_completion_examples", 0),
-             info.get("no_completion_tokens_examples", 0))
-    return TrainingParts(model=model, tokenizer=tokenizer, train_set=train_set, eval_set=eval_set,
-                         collator=collator or collate(tokenizer), truncated=info.get("truncated_examples", 0),
-                         info={k: v for k, v in info.items() if k != "flags"}, trainer_class=trainer_class)
+    log.info(
+        "%s/%s: %d truncated, %d empty completions, %d left out",
+        method.name,
+        task.name,
+        info.get("truncated_examples", 0),
+        info.get("empty_completion_examples", 0),
+        info.get("no_completion_tokens_examples", 0),
+    )
+    return TrainingParts(
+        model=model,
+        tokenizer=tokenizer,
+        train_set=train_set,
+        eval_set=eval_set,
+        collator=collator or collate(tokenizer),
+        truncated=info.get("truncated_examples", 0),
+        info={k: v for k, v in info.items() if k != "flags"},
+        trainer_class=trainer_class,
+    )
 
 
-def lm_outputs(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-               batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+def lm_outputs(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    task: TaskSpec,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> ModelOutputs:
     """Completion negative log-likelihood and token count per prompt/completion row, with the encoding flags."""
     dataset, info = encode_sft(frame, tokenizer, task.max_length)
     nll_sum, n_tokens = completion_nll(model, dataset, tokenizer, batch_size, store)
-    table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "nll_sum": nll_sum, "completion_tokens": n_tokens,
-                          **{k: v for k, v in info["flags"].items()}})
+    table = pd.DataFrame(
+        {
+            A.COL_ID: frame[A.COL_ID].to_numpy(),
+            "nll_sum": nll_sum,
+            "completion_tokens": n_tokens,
+            **{k: v for k, v in info["flags"].items()},
+        }
+    )
     return ModelOutputs(table, {k: v for k, v in info.items() if k != "flags"})
 
 
@@ -219,26 +261,37 @@ def score_lm_outputs(outputs: ModelOutputs, frame: pd.DataFrame, primary: str) -
     return metrics, rows
 
 
-def score_frame(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, primary: str,
-                batch_size: int, store: BatchStore | None = None) -> tuple[dict, pd.DataFrame]:
+def score_frame(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    task: TaskSpec,
+    primary: str,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> tuple[dict, pd.DataFrame]:
     """Completion loss and perplexity of `model` on prompt/completion rows, and one row per example."""
     return score_lm_outputs(lm_outputs(model, tokenizer, frame, task, batch_size, store), frame, primary)
 
 
 def format_lm_report(metrics: dict[str, Any]) -> str:
-    lines = [f"examples: {metrics['n']} (scored {metrics['scored_examples']}, {metrics['tokens']} completion tokens)",
-             f"loss: {metrics['loss']:.4f}", f"perplexity: {metrics['perplexity']:.4f}",
-             f"truncated examples: {metrics['truncated_examples']}",
-             f"empty completions: {metrics['empty_completion_examples']}",
-             f"examples with no completion token left (not scored): {metrics['no_completion_tokens_examples']}"]
+    lines = [
+        f"examples: {metrics['n']} (scored {metrics['scored_examples']}, {metrics['tokens']} completion tokens)",
+        f"loss: {metrics['loss']:.4f}",
+        f"perplexity: {metrics['perplexity']:.4f}",
+        f"truncated examples: {metrics['truncated_examples']}",
+        f"empty completions: {metrics['empty_completion_examples']}",
+        f"examples with no completion token left (not scored): {metrics['no_completion_tokens_examples']}",
+    ]
     for name, s in (metrics.get("strata") or {}).items():
         lines.append(f"stratum {name!r}: n {s['n']}, loss {s['loss']:.4f}, perplexity {s['perplexity']:.4f}")
     return "\n".join(lines) + "\n"
 
 
 @torch.no_grad()
-def max_logit_diff(a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset,
-                   tokenizer: Any, batch_size: int) -> float:
+def max_logit_diff(
+    a: torch.nn.Module, b: torch.nn.Module, dataset: SFTDataset, tokenizer: Any, batch_size: int
+) -> float:
     """Largest |logit difference| of two decoders over every non-padding position of `dataset`."""
     a.eval(), b.eval()
     worst = 0.0
@@ -256,10 +309,15 @@ class DecoderTaskType(TaskType):
 
     peft_task_type = "CAUSAL_LM"
 
-    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
-        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing,
-                              placement=placement)
+    def load_model(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        path: str | None = None,
+        gradient_checkpointing: bool = False,
+        placement: Placement | None = None,
+    ) -> torch.nn.Module:
+        return load_causal_lm(model_spec, path=path, gradient_checkpointing=gradient_checkpointing, placement=placement)
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         return meta_skeleton(model_spec, "AutoModelForCausalLM")
@@ -277,43 +335,79 @@ class CausalLM(DecoderTaskType):
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)
 
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         train_frame, eval_frame = load_prepared(data_dir)
         return decoder_parts(self, model_spec, task, method, train_frame, eval_frame)
 
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         return lm_outputs(model, tokenizer, frame, task, batch_size, store)
 
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         metrics, rows = score_lm_outputs(outputs, frame, self.primary_metric(task))
         return Evaluation(metrics, rows, format_lm_report(metrics))
 
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         _, frame = load_prepared(data_dir)
         model = self.load_model(model_spec, task, placement=placement_for(model_spec))
-        metrics, rows = score_frame(model, self.load_tokenizer(model_spec), frame, task,
-                                    self.primary_metric(task), spec.batch_size, store)
-        return Evaluation({"primary_metric": metrics["primary_metric"], "reference": "base_model",
-                           "primary": metrics["primary"], "baselines": {"base_model": metrics}}, rows)
+        metrics, rows = score_frame(
+            model, self.load_tokenizer(model_spec), frame, task, self.primary_metric(task), spec.batch_size, store
+        )
+        return Evaluation(
+            {
+                "primary_metric": metrics["primary_metric"],
+                "reference": "base_model",
+                "primary": metrics["primary"],
+                "baselines": {"base_model": metrics},
+            },
+            rows,
+        )
 
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         primary = self.primary_metric(task)
         m_a, _ = score_frame(adapter, tokenizer, frame, task, primary, spec.batch_size)
         m_b, _ = score_frame(merged, tokenizer, frame, task, primary, spec.batch_size)
         dataset, _ = encode_sft(frame, tokenizer, task.max_length)
         quantities = [
             MergeQuantity("loss_abs_diff", abs(m_a["loss"] - m_b["loss"]), spec.merge_tolerance),
-            MergeQuantity("perplexity_abs_diff", abs(m_a["perplexity"] - m_b["perplexity"]),
-                          spec.merge_perplexity_tolerance),
+            MergeQuantity(
+                "perplexity_abs_diff", abs(m_a["perplexity"] - m_b["perplexity"]), spec.merge_perplexity_tolerance
+            ),
             MergeQuantity("max_abs_logit_diff", max_logit_diff(adapter, merged, dataset, tokenizer, spec.batch_size)),
         ]
-        details = {"loss_adapter": m_a["loss"], "loss_merged": m_b["loss"],
-                   "perplexity_adapter": m_a["perplexity"], "perplexity_merged": m_b["perplexity"]}
+        details = {
+            "loss_adapter": m_a["loss"],
+            "loss_merged": m_b["loss"],
+            "perplexity_adapter": m_a["perplexity"],
+            "perplexity_merged": m_b["perplexity"],
+        }
         return MergeCheck(quantities, examples=len(frame), details=details)
 
     def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:

@@ -45,8 +45,15 @@ def one_hot_logits(predictions: np.ndarray, num_classes: int) -> np.ndarray:
     return np.log(probs / probs.sum(axis=1, keepdims=True))
 
 
-def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFrame, evaluation: pd.DataFrame,
-                        batch_size: int, seed: int, store: BatchStore | None = None) -> np.ndarray:
+def linear_probe_logits(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    train: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    batch_size: int,
+    seed: int,
+    store: BatchStore | None = None,
+) -> np.ndarray:
     """Log-probabilities of a logistic regression on the frozen model's mean-pooled features (their batches
     kept in `store`, tasks.partial)."""
     from sklearn.linear_model import LogisticRegression
@@ -56,8 +63,9 @@ def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFra
 
     def features(frame: pd.DataFrame, name: str) -> np.ndarray:
         pairs = frame[A.COL_TEXT_PAIR].tolist() if A.COL_TEXT_PAIR in frame else None
-        return mean_pooled_features(model_spec, frame[A.COL_TEXT].tolist(), pairs, task.max_length, batch_size,
-                                    store, name)
+        return mean_pooled_features(
+            model_spec, frame[A.COL_TEXT].tolist(), pairs, task.max_length, batch_size, store, name
+        )
 
     scaler = StandardScaler()
     x_train = scaler.fit_transform(features(train, "features_train"))
@@ -71,6 +79,7 @@ def linear_probe_logits(model_spec: ModelSpec, task: TaskSpec, train: pd.DataFra
 
 def compute_metrics_fn(task: TaskSpec) -> Any:
     """Trainer's compute_metrics for evaluation during training (early stopping)."""
+
     def compute(prediction: Any) -> dict[str, float]:
         preds = np.argmax(prediction.predictions, axis=-1)
         scores = classification_metrics(prediction.label_ids, preds, len(task.labels), task.positive_index)
@@ -96,13 +105,20 @@ class SequenceClassification(TaskType):
     def class_labels(self, task: TaskSpec) -> list[str] | None:
         return task.label_names
 
-    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+    def load_model(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        path: str | None = None,
+        gradient_checkpointing: bool = False,
+        placement: Placement | None = None,
+    ) -> torch.nn.Module:
         from tunetrace.models.loading import load_classifier
 
         # gradient checkpointing of encoders is switched on by the Trainer (activation_checkpointing)
-        return load_classifier(model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path),
-                               placement=placement)
+        return load_classifier(
+            model_spec, task.label_names, path=path, pooling=self.pooling(model_spec, task, path), placement=placement
+        )
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         """The head load_model builds: the architecture's own, or models.heads' mean-pooled class (no pooler)."""
@@ -120,8 +136,9 @@ class SequenceClassification(TaskType):
         """task.pooling resolved for the base (path None) or a saved model: "cls" or "mean" (models.pooling)."""
         return resolve_pooling(task.pooling, path or model_spec.name_or_path, model_spec.revision)
 
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         from tunetrace.tasks.encoding import encode_classification, make_collator, weighted_loss_trainer
 
         train_frame, eval_frame = load_prepared(data_dir)
@@ -132,48 +149,93 @@ class SequenceClassification(TaskType):
         info: dict[str, Any] = {"pooling": self.pooling(model_spec, task)}
         if weights is not None:
             info["class_weights"] = dict(zip(task.label_names, weights, strict=True))
-        return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer,
-                             train_set=train_set, eval_set=eval_set, collator=make_collator(tokenizer),
-                             truncated=truncated, compute_metrics=compute_metrics_fn(task), info=info,
-                             trainer_class=weighted_loss_trainer(weights) if weights is not None else None)
+        return TrainingParts(
+            model=self.build_model(model_spec, task, method),
+            tokenizer=tokenizer,
+            train_set=train_set,
+            eval_set=eval_set,
+            collator=make_collator(tokenizer),
+            truncated=truncated,
+            compute_metrics=compute_metrics_fn(task),
+            info=info,
+            trainer_class=weighted_loss_trainer(weights) if weights is not None else None,
+        )
 
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         from tunetrace.tasks.encoding import encode_classification, predict_logits
 
         dataset, truncated = encode_classification(frame, tokenizer, task.max_length)
         logits = predict_logits(model, dataset, tokenizer, batch_size, store).numpy()
-        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "logits": list(logits)}),
-                            {"truncated": truncated})
+        return ModelOutputs(
+            pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "logits": list(logits)}), {"truncated": truncated}
+        )
 
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         logits = array_column(outputs, "logits")
-        metrics = {**score_predictions(logits, frame, task, spec, seed),
-                   "truncated_eval_examples": outputs.info["truncated"]}
+        metrics = {
+            **score_predictions(logits, frame, task, spec, seed),
+            "truncated_eval_examples": outputs.info["truncated"],
+        }
         return Evaluation(metrics, predictions_frame(logits, frame, task), format_report(metrics))
 
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         train, evaluation = load_prepared(data_dir)
         k = len(task.labels)
         majority = int(np.bincount(train[A.COL_LABEL].to_numpy(), minlength=k).argmax())
-        results: dict[str, Any] = {"majority": score_predictions(
-            one_hot_logits(np.full(len(evaluation), majority), k), evaluation, task, spec, seed)}
+        results: dict[str, Any] = {
+            "majority": score_predictions(
+                one_hot_logits(np.full(len(evaluation), majority), k), evaluation, task, spec, seed
+            )
+        }
         results["majority"]["class"] = task.label_names[majority]
         probe = linear_probe_logits(model_spec, task, train, evaluation, spec.batch_size, seed, store)
         results["linear_probe"] = score_predictions(probe, evaluation, task, spec, seed)
         better = max if self.higher_is_better(task.primary_metric) else min
         reference = better(("majority", "linear_probe"), key=lambda name: results[name]["primary"])
-        log.info("baseline %s: majority %.4f, linear probe %.4f", task.name, results["majority"]["primary"],
-                 results["linear_probe"]["primary"])
+        log.info(
+            "baseline %s: majority %.4f, linear probe %.4f",
+            task.name,
+            results["majority"]["primary"],
+            results["linear_probe"]["primary"],
+        )
         logits = {"majority": one_hot_logits(np.full(len(evaluation), majority), k), "linear_probe": probe}[reference]
-        return Evaluation({"primary_metric": task.primary_metric, "reference": reference,
-                           "primary": results[reference]["primary"], "baselines": results},
-                          predictions_frame(logits, evaluation, task))
+        return Evaluation(
+            {
+                "primary_metric": task.primary_metric,
+                "reference": reference,
+                "primary": results[reference]["primary"],
+                "baselines": results,
+            },
+            predictions_frame(logits, evaluation, task),
+        )
 
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         from tunetrace.tasks.encoding import encode_classification, predict_logits
 
         dataset, _ = encode_classification(frame, tokenizer, task.max_length)

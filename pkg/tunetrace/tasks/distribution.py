@@ -43,8 +43,12 @@ def distribution_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, floa
     pred, target = np.asarray(pred, float), np.asarray(target, float)
     flat_p, flat_t = pred.ravel(), target.ravel()
     corr = float(np.corrcoef(flat_p, flat_t)[0, 1]) if flat_p.std() > 0 and flat_t.std() > 0 else 0.0
-    return {"wasserstein": float(wasserstein_1d(pred, target).mean()), "mae": float(np.abs(pred - target).mean()),
-            "correlation": corr, "n": int(len(pred))}
+    return {
+        "wasserstein": float(wasserstein_1d(pred, target).mean()),
+        "mae": float(np.abs(pred - target).mean()),
+        "correlation": corr,
+        "n": int(len(pred)),
+    }
 
 
 def _options(task: TaskSpec) -> list[str]:
@@ -62,11 +66,16 @@ def targets(frame: pd.DataFrame) -> np.ndarray:
     return np.array([json.loads(t) for t in frame[COL_TARGET]], dtype=float)
 
 
-def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-            task: TaskSpec, batch_size: int, store: BatchStore | None = None) -> tuple[np.ndarray, int]:
+def predict(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    task: TaskSpec,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> tuple[np.ndarray, int]:
     """Predicted shares per option, and how many prompts were truncated (batches kept in `store`)."""
-    logits, truncated = next_token_logits(model, tokenizer, prompts(frame, task), task.max_length, batch_size,
-                                          store)
+    logits, truncated = next_token_logits(model, tokenizer, prompts(frame, task), task.max_length, batch_size, store)
     option_logits = logits[:, first_token_ids(tokenizer, _options(task))]
     return torch.softmax(option_logits, dim=-1).numpy(), truncated
 
@@ -77,8 +86,9 @@ def _score(pred: np.ndarray, frame: pd.DataFrame, task: TaskSpec) -> dict[str, A
     result["primary_metric"], result["primary"] = primary, result[primary]
     if A.COL_GROUP in frame:
         groups = frame[A.COL_GROUP].to_numpy()
-        result["strata"] = {str(g): distribution_metrics(pred[groups == g], targets(frame)[groups == g])
-                            for g in sorted(set(groups))}
+        result["strata"] = {
+            str(g): distribution_metrics(pred[groups == g], targets(frame)[groups == g]) for g in sorted(set(groups))
+        }
     return result
 
 
@@ -97,7 +107,7 @@ def _encode(frame: pd.DataFrame, task: TaskSpec, tokenizer: Any) -> tuple[_Encod
     head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     ids = [head + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts(frame, task)]
     truncated = sum(len(x) > task.max_length for x in ids)
-    return _Encoded([x[-task.max_length:] for x in ids], targets(frame)), truncated
+    return _Encoded([x[-task.max_length :] for x in ids], targets(frame)), truncated
 
 
 def _collator(tokenizer: Any):  # type: ignore[no-untyped-def]
@@ -105,8 +115,11 @@ def _collator(tokenizer: Any):  # type: ignore[no-untyped-def]
         width = max(len(b["input_ids"]) for b in batch)
         ids = [b["input_ids"] + [tokenizer.pad_token_id] * (width - len(b["input_ids"])) for b in batch]
         mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
-        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
-                "target": torch.tensor(np.stack([b["target"] for b in batch]), dtype=torch.float32)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(mask),
+            "target": torch.tensor(np.stack([b["target"] for b in batch]), dtype=torch.float32),
+        }
 
     return fn
 
@@ -138,12 +151,12 @@ def fill_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, out: pd.DataFram
         values = json.loads(raw) if isinstance(raw, str) else list(raw)
         arr = np.asarray(values, dtype=float)
         if arr.shape != (k,) or np.any(arr < 0) or arr.sum() <= 0:
-            raise row_error(origin, i, task.target_field,
-                            f"expected {k} non-negative shares (one per option), got {values!r}")
+            raise row_error(
+                origin, i, task.target_field, f"expected {k} non-negative shares (one per option), got {values!r}"
+            )
         targets.append(json.dumps((arr / arr.sum()).tolist()))
     out[A.COL_TEXT] = frame[task.text_fields[0]].map(cell_text).to_numpy()
     out[COL_TARGET] = targets
-
 
 
 def predictions_table(pred: np.ndarray, frame: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
@@ -163,51 +176,93 @@ class Distribution(DecoderTaskType):
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)
 
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         """Fine-tune the decoder so its option distribution matches the target shares."""
         train, evaluation = load_prepared(data_dir)
         tokenizer = load_decoder_tokenizer(model_spec)
         train_set, truncated = _encode(train, task, tokenizer)
         eval_set, _ = _encode(evaluation, task, tokenizer)
         info = {"truncated_examples": truncated}
-        return decoder_parts(self, model_spec, task, method, train, evaluation,
-                             trainer_class=_trainer_class(first_token_ids(tokenizer, _options(task))),
-                             datasets=(train_set, eval_set, info), collator=_collator(tokenizer))
+        return decoder_parts(
+            self,
+            model_spec,
+            task,
+            method,
+            train,
+            evaluation,
+            trainer_class=_trainer_class(first_token_ids(tokenizer, _options(task))),
+            datasets=(train_set, eval_set, info),
+            collator=_collator(tokenizer),
+        )
 
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         pred, truncated = predict(model, tokenizer, frame, task, batch_size, store)
-        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "shares": list(pred)}),
-                            {"truncated": truncated})
+        return ModelOutputs(
+            pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "shares": list(pred)}), {"truncated": truncated}
+        )
 
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         pred = array_column(outputs, "shares")
         metrics = {**_score(pred, frame, task), "truncated_eval_examples": outputs.info["truncated"]}
-        report = (f"wasserstein {metrics['wasserstein']:.4f}  mae {metrics['mae']:.4f}  "
-                  f"correlation {metrics['correlation']:.4f}  (n {metrics['n']})\n")
+        report = (
+            f"wasserstein {metrics['wasserstein']:.4f}  mae {metrics['mae']:.4f}  "
+            f"correlation {metrics['correlation']:.4f}  (n {metrics['n']})\n"
+        )
         return Evaluation(metrics, predictions_table(pred, frame, task), report)
 
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         """The base model's distributions, and the uniform and train-mean distributions, against the targets."""
         train, frame = load_prepared(data_dir)
         model = self.load_model(model_spec, task, placement=placement_for(model_spec))
         pred, _ = predict(model, self.load_tokenizer(model_spec), frame, task, spec.batch_size, store)
         k = len(_options(task))
-        baselines = {"base_model": _score(pred, frame, task),
-                     "uniform": _score(np.full((len(frame), k), 1.0 / k), frame, task),
-                     "train_mean": _score(np.tile(targets(train).mean(0), (len(frame), 1)), frame, task)}
+        baselines = {
+            "base_model": _score(pred, frame, task),
+            "uniform": _score(np.full((len(frame), k), 1.0 / k), frame, task),
+            "train_mean": _score(np.tile(targets(train).mean(0), (len(frame), 1)), frame, task),
+        }
         primary = baselines["base_model"]["primary_metric"]
         better = max if self.higher_is_better(primary) else min
         reference = better(baselines, key=lambda name: baselines[name]["primary"])
-        return Evaluation({"primary_metric": primary, "reference": reference,
-                           "primary": baselines[reference]["primary"], "baselines": baselines},
-                          predictions_table(pred, frame, task))  # the base model's distributions
+        return Evaluation(
+            {
+                "primary_metric": primary,
+                "reference": reference,
+                "primary": baselines[reference]["primary"],
+                "baselines": baselines,
+            },
+            predictions_table(pred, frame, task),
+        )  # the base model's distributions
 
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         """Predicted shares of adapter and merged model agree within merge_tolerance."""
         a, _ = predict(adapter, tokenizer, frame, task, spec.batch_size)
         b, _ = predict(merged, tokenizer, frame, task, spec.batch_size)
@@ -215,13 +270,18 @@ class Distribution(DecoderTaskType):
         quantities = [
             MergeQuantity("max_abs_share_diff", float(np.abs(a - b).max()) if a.size else 0.0, spec.merge_tolerance),
             MergeQuantity("wasserstein_abs_diff", abs(ma["wasserstein"] - mb["wasserstein"])),
-            MergeQuantity("top_option_agreement", float(np.mean(a.argmax(1) == b.argmax(1))) if len(a) else 1.0,
-                          bound="min"),
+            MergeQuantity(
+                "top_option_agreement", float(np.mean(a.argmax(1) == b.argmax(1))) if len(a) else 1.0, bound="min"
+            ),
         ]
-        return MergeCheck(quantities, examples=len(frame),
-                          details={"wasserstein_adapter": ma["wasserstein"], "wasserstein_merged": mb["wasserstein"]})
+        return MergeCheck(
+            quantities,
+            examples=len(frame),
+            details={"wasserstein_adapter": ma["wasserstein"], "wasserstein_merged": mb["wasserstein"]},
+        )
 
     def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
         """The task prompt of each example."""
-        return load_decoder_tokenizer(model_spec), pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
-                                                                 A.COL_TEXT: prompts(frame, task)})
+        return load_decoder_tokenizer(model_spec), pd.DataFrame(
+            {A.COL_ID: frame[A.COL_ID].to_numpy(), A.COL_TEXT: prompts(frame, task)}
+        )

@@ -61,8 +61,13 @@ def weighted_loss_trainer(weights: list[float]) -> type:
         loss_weights = torch.tensor(weights, dtype=torch.float32)
         loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it over accumulation steps
 
-        def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self,
+            model: torch.nn.Module,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             loss = weighted_cross_entropy(outputs.logits, inputs["labels"], self.loss_weights)
             return (loss, outputs) if return_outputs else loss
@@ -78,8 +83,9 @@ def make_collator(tokenizer: Any) -> Any:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int,
-                   store: BatchStore | None = None) -> torch.Tensor:
+def predict_logits(
+    model: torch.nn.Module, dataset: EncodedDataset, tokenizer: Any, batch_size: int, store: BatchStore | None = None
+) -> torch.Tensor:
     """Logits for every example, in the dataset's order, in eval mode (float32 on CPU). The forward passes take the
     examples shortest first, so each batch pads to similar lengths (a third to a half fewer tokens on GLUE);
     with a `store`, finished batches are kept and an earlier attempt's are loaded (tasks.partial)."""
@@ -89,8 +95,9 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
     model.eval()
     device = input_device(model)
     order = length_order([len(ids) for ids in dataset.encodings["input_ids"]])
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
-                                         collate_fn=make_collator(tokenizer))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size, collate_fn=make_collator(tokenizer)
+    )
 
     def logits(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         batch.pop("labels", None)
@@ -103,8 +110,15 @@ def predict_logits(model: torch.nn.Module, dataset: EncodedDataset, tokenizer: A
 
 
 @torch.no_grad()
-def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[str] | None, max_length: int,
-                         batch_size: int, store: BatchStore | None = None, name: str = "features") -> np.ndarray:
+def mean_pooled_features(
+    model_spec: ModelSpec,
+    texts: list[str],
+    pairs: list[str] | None,
+    max_length: int,
+    batch_size: int,
+    store: BatchStore | None = None,
+    name: str = "features",
+) -> np.ndarray:
     """Mean of the last hidden layer over non-padding tokens, per example (in the given order; the batches take
     the examples shortest first, as predict_logits does); finished batches kept in `store` under `name`."""
     from tqdm.auto import tqdm
@@ -116,15 +130,22 @@ def mean_pooled_features(model_spec: ModelSpec, texts: list[str], pairs: list[st
     tokenizer = load_tokenizer(model_spec)
     source = resolve_model_path(model_spec.name_or_path)
     with timed_load(source):
-        model = AutoModel.from_pretrained(source, trust_remote_code=model_spec.trust_remote_code,
-                                          **placement_for(model_spec).load_kwargs()).eval()
+        model = AutoModel.from_pretrained(
+            source, trust_remote_code=model_spec.trust_remote_code, **placement_for(model_spec).load_kwargs()
+        ).eval()
     lengths = [len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)["input_ids"]]
     order = length_order(lengths)
 
     def pooled(start: int) -> dict[str, torch.Tensor]:
-        rows = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in rows], [pairs[i] for i in rows] if pairs else None, truncation=True,
-                          max_length=max_length, padding=True, return_tensors="pt")
+        rows = order[start : start + batch_size]
+        batch = tokenizer(
+            [texts[i] for i in rows],
+            [pairs[i] for i in rows] if pairs else None,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         hidden = model(**{k: v.to(input_device(model)) for k, v in batch.items()}).last_hidden_state.float().cpu()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         return {"features": (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)}

@@ -35,9 +35,15 @@ log = logging.getLogger(__name__)
 
 
 def _windows(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec) -> Any:
-    return tokenizer(frame[COL_QUESTION].tolist(), frame[COL_CONTEXT].tolist(), truncation="only_second",
-                     max_length=task.max_length, stride=task.doc_stride, return_overflowing_tokens=True,
-                     return_offsets_mapping=True)
+    return tokenizer(
+        frame[COL_QUESTION].tolist(),
+        frame[COL_CONTEXT].tolist(),
+        truncation="only_second",
+        max_length=task.max_length,
+        stride=task.doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
 
 
 def _span_positions(offsets: list, sequence_ids: list, start_char: int, end_char: int) -> tuple[int, int]:
@@ -69,19 +75,24 @@ def encode_train(frame: pd.DataFrame, tokenizer: Any, task: TaskSpec) -> tuple[Q
         answers, starts = json.loads(frame[COL_ANSWERS].iloc[sample]), json.loads(frame[COL_ANSWER_STARTS].iloc[sample])
         start = end = 0
         if answers:
-            start, end = _span_positions(enc["offset_mapping"][w], enc.sequence_ids(w),
-                                         starts[0], starts[0] + len(answers[0]))
+            start, end = _span_positions(
+                enc["offset_mapping"][w], enc.sequence_ids(w), starts[0], starts[0] + len(answers[0])
+            )
         no_answer_windows += start == 0
         item = {k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
         items.append({**item, "start_positions": start, "end_positions": end})
-    return QADataset(items), {"windows": len(items), "examples": len(frame),
-                              "no_answer_windows": int(no_answer_windows),
-                              "split_examples": int(len(items) - len(frame))}
+    return QADataset(items), {
+        "windows": len(items),
+        "examples": len(frame),
+        "no_answer_windows": int(no_answer_windows),
+        "split_examples": int(len(items) - len(frame)),
+    }
 
 
 @torch.no_grad()
-def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, batch_size: int,
-                  store: BatchStore | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def window_logits(
+    model: torch.nn.Module, dataset: QADataset, tokenizer: Any, batch_size: int, store: BatchStore | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Start and end logits of every window (unpadded); finished batches kept in `store` (tasks.partial)."""
     from transformers import DataCollatorWithPadding
 
@@ -89,11 +100,16 @@ def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, ba
     collator = DataCollatorWithPadding(tokenizer)
 
     def span_logits(start: int) -> dict[str, torch.Tensor]:
-        chunk = [{k: v for k, v in dataset[i].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-                 for i in range(start, min(start + batch_size, len(dataset)))]
+        chunk = [
+            {k: v for k, v in dataset[i].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            for i in range(start, min(start + batch_size, len(dataset)))
+        ]
         result = model(**{k: v.to(input_device(model)) for k, v in collator(chunk).items()})
-        return {"start": result.start_logits.float(), "end": result.end_logits.float(),
-                "length": torch.tensor([len(item["input_ids"]) for item in chunk])}
+        return {
+            "start": result.start_logits.float(),
+            "end": result.end_logits.float(),
+            "length": torch.tensor([len(item["input_ids"]) for item in chunk]),
+        }
 
     out = []
     for done in run_batches(range(0, len(dataset), batch_size), span_logits, store, "spans"):
@@ -102,8 +118,9 @@ def window_logits(model: torch.nn.Module, dataset: QADataset, tokenizer: Any, ba
     return out
 
 
-def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndarray]],
-           task: TaskSpec) -> dict[str, str]:
+def decode(
+    frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndarray]], task: TaskSpec
+) -> dict[str, str]:
     """Best answer text per example id: n-best spans of every window against the null ([CLS]) score."""
     best: dict[int, tuple[float, str]] = {}
     null: dict[int, float] = {}
@@ -118,7 +135,7 @@ def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndar
                     continue
                 score = float(start_logits[s] + end_logits[e])
                 if score > best.get(sample, (-np.inf, ""))[0]:
-                    best[sample] = (score, context[offsets[s][0]:offsets[e][1]])
+                    best[sample] = (score, context[offsets[s][0] : offsets[e][1]])
     answers = {}
     for sample, example_id in enumerate(frame[A.COL_ID]):
         span_score, text = best.get(sample, (-np.inf, ""))
@@ -126,11 +143,19 @@ def decode(frame: pd.DataFrame, enc: Any, logits: list[tuple[np.ndarray, np.ndar
     return answers
 
 
-def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-            task: TaskSpec, batch_size: int, store: BatchStore | None = None) -> tuple[dict[str, str], list]:
+def predict(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    task: TaskSpec,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> tuple[dict[str, str], list]:
     enc = _windows(frame, tokenizer, task)
-    items = [{k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-             for w in range(len(enc["input_ids"]))]
+    items = [
+        {k: enc[k][w] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        for w in range(len(enc["input_ids"]))
+    ]
     logits = window_logits(model, QADataset(items), tokenizer, batch_size, store)
     return decode(frame, enc, logits, task), logits
 
@@ -139,9 +164,14 @@ def score(frame: pd.DataFrame, answers: dict[str, str], task: TaskSpec) -> dict[
     """Official SQuAD v2 scores (percent, under `squad`) and fractions for the comparison."""
     gold = {str(i): json.loads(a) for i, a in zip(frame[A.COL_ID], frame[COL_ANSWERS], strict=True)}
     official = squad_v2_scores(gold, answers)
-    result: dict[str, Any] = {"squad": official, "exact": official["exact"] / 100, "squad_f1": official["f1"] / 100,
-                              "f1": official["f1"] / 100, "n": official["total"],
-                              "no_answer_predictions": sum(a == "" for a in answers.values())}
+    result: dict[str, Any] = {
+        "squad": official,
+        "exact": official["exact"] / 100,
+        "squad_f1": official["f1"] / 100,
+        "f1": official["f1"] / 100,
+        "n": official["total"],
+        "no_answer_predictions": sum(a == "" for a in answers.values()),
+    }
     primary = primary_metric("extractive_qa", task.primary_metric)
     result["primary_metric"], result["primary"] = primary, result[primary]
     return result
@@ -153,19 +183,21 @@ def fill_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, out: pd.DataFram
     texts, starts = [], []
     for i, (answers, context) in enumerate(zip(frame[task.answers_field], frame[task.context_field], strict=True)):
         answers = json.loads(answers) if isinstance(answers, str) else list(answers)
-        items = [a if isinstance(a, dict) else {"text": str(a), "answer_start": cell_text(context).find(str(a))}
-                 for a in answers]
+        items = [
+            a if isinstance(a, dict) else {"text": str(a), "answer_start": cell_text(context).find(str(a))}
+            for a in answers
+        ]
         for a in items:
             offset = a["answer_start"]
-            if offset < 0 or cell_text(context)[offset:offset + len(a["text"])] != a["text"]:
-                raise row_error(origin, i, task.answers_field,
-                                f"answer {a['text']!r} is not in the context at {a['answer_start']}")
+            if offset < 0 or cell_text(context)[offset : offset + len(a["text"])] != a["text"]:
+                raise row_error(
+                    origin, i, task.answers_field, f"answer {a['text']!r} is not in the context at {a['answer_start']}"
+                )
         texts.append(json.dumps([a["text"] for a in items]))
         starts.append(json.dumps([int(a["answer_start"]) for a in items]))
     out[COL_QUESTION] = frame[task.question_field].map(cell_text).to_numpy()
     out[COL_CONTEXT] = frame[task.context_field].map(cell_text).to_numpy()
     out[COL_ANSWERS], out[COL_ANSWER_STARTS] = texts, starts
-
 
 
 class ExtractiveQA(TaskType):
@@ -177,15 +209,22 @@ class ExtractiveQA(TaskType):
     def standardise(self, frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix: str) -> pd.DataFrame:
         return standardise_rows(frame, task, origin, id_prefix, fill_rows)
 
-    def load_model(self, model_spec: ModelSpec, task: TaskSpec, path: str | None = None,
-                   gradient_checkpointing: bool = False, placement: Placement | None = None) -> torch.nn.Module:
+    def load_model(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        path: str | None = None,
+        gradient_checkpointing: bool = False,
+        placement: Placement | None = None,
+    ) -> torch.nn.Module:
         """The encoder with a span head (fresh from the base, or a saved run or merged model)."""
         from transformers import AutoModelForQuestionAnswering
 
         set_offline_if_local(model_spec.name_or_path)
         source = path or resolve_model_path(model_spec.name_or_path)
-        return AutoModelForQuestionAnswering.from_pretrained(source, **placed(model_spec, source, placement),
-                                                             **_pretrained_kwargs(model_spec))
+        return AutoModelForQuestionAnswering.from_pretrained(
+            source, **placed(model_spec, source, placement), **_pretrained_kwargs(model_spec)
+        )
 
     def model_skeleton(self, model_spec: ModelSpec, task: TaskSpec) -> torch.nn.Module:
         return meta_skeleton(model_spec, "AutoModelForQuestionAnswering")
@@ -196,12 +235,19 @@ class ExtractiveQA(TaskType):
         from peft import LoraConfig, get_peft_model
 
         spec = method.lora
-        config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, bias=spec.bias,
-                            target_modules=lora_targets(model, spec), modules_to_save=["qa_outputs"])
+        config = LoraConfig(
+            r=spec.r,
+            lora_alpha=spec.alpha,
+            lora_dropout=spec.dropout,
+            bias=spec.bias,
+            target_modules=lora_targets(model, spec),
+            modules_to_save=["qa_outputs"],
+        )
         return get_peft_model(model, config)
 
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         """Fine-tune the start/end head (and the encoder, or LoRA adapters) on the windows. Evaluation during
         training (methods.<m>.eval_every_steps) is the span loss on the eval split's windows, labelled as the
         training windows are: eval_loss, the one number early stopping can follow for this type."""
@@ -211,53 +257,102 @@ class ExtractiveQA(TaskType):
         tokenizer = self.load_tokenizer(model_spec)
         dataset, info = encode_train(train, tokenizer, task)
         eval_set = encode_train(evaluation, tokenizer, task)[0] if method.eval_every_steps else None
-        return TrainingParts(model=self.build_model(model_spec, task, method), tokenizer=tokenizer, train_set=dataset,
-                             eval_set=eval_set, collator=DataCollatorWithPadding(tokenizer),
-                             truncated=info["split_examples"], info={"windows": info})
+        return TrainingParts(
+            model=self.build_model(model_spec, task, method),
+            tokenizer=tokenizer,
+            train_set=dataset,
+            eval_set=eval_set,
+            collator=DataCollatorWithPadding(tokenizer),
+            truncated=info["split_examples"],
+            info={"windows": info},
+        )
 
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         """One predicted answer per question ("" = no answer)."""
         answers, _ = predict(model, tokenizer, frame, task, batch_size, store)
-        return ModelOutputs(pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
-                                          "prediction": [answers[str(i)] for i in frame[A.COL_ID]]}))
+        return ModelOutputs(
+            pd.DataFrame(
+                {A.COL_ID: frame[A.COL_ID].to_numpy(), "prediction": [answers[str(i)] for i in frame[A.COL_ID]]}
+            )
+        )
 
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         """SQuAD v2 EM/F1 (HasAns/NoAns)."""
         answers = {str(i): str(a) for i, a in zip(outputs.table[A.COL_ID], outputs.table["prediction"], strict=True)}
         metrics = score(frame, answers, task)
-        rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "prediction": [answers[str(i)] for i in frame[A.COL_ID]],
-                             "answers": frame[COL_ANSWERS]})
+        rows = pd.DataFrame(
+            {
+                A.COL_ID: frame[A.COL_ID],
+                "prediction": [answers[str(i)] for i in frame[A.COL_ID]],
+                "answers": frame[COL_ANSWERS],
+            }
+        )
         return Evaluation(metrics, rows, json.dumps(metrics["squad"], indent=2) + "\n")
 
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         """The no-answer baseline: "" for every question (50.07 F1 on SQuAD v2 dev)."""
         _, frame = load_prepared(data_dir)
         no_answer = score(frame, {str(i): "" for i in frame[A.COL_ID]}, task)
         rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "prediction": "", "answers": frame[COL_ANSWERS]})
-        return Evaluation({"primary_metric": no_answer["primary_metric"], "reference": "no_answer",
-                           "primary": no_answer["primary"], "baselines": {"no_answer": no_answer}}, rows)
+        return Evaluation(
+            {
+                "primary_metric": no_answer["primary_metric"],
+                "reference": "no_answer",
+                "primary": no_answer["primary"],
+                "baselines": {"no_answer": no_answer},
+            },
+            rows,
+        )
 
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         """Start/end logits of adapter and merged model agree within merge_tolerance; same answers."""
         ans_a, log_a = predict(adapter, tokenizer, frame, task, spec.batch_size)
         ans_b, log_b = predict(merged, tokenizer, frame, task, spec.batch_size)
-        diff = max((float(np.abs(a[k] - b[k]).max())
-                    for a, b in zip(log_a, log_b, strict=True) for k in (0, 1)), default=0.0)
+        diff = max(
+            (float(np.abs(a[k] - b[k]).max()) for a, b in zip(log_a, log_b, strict=True) for k in (0, 1)), default=0.0
+        )
         f1_a, f1_b = score(frame, ans_a, task)["f1"], score(frame, ans_b, task)["f1"]
         quantities = [
             MergeQuantity("max_abs_span_logit_diff", diff, spec.merge_tolerance),
             MergeQuantity("squad_f1_abs_diff", abs(f1_a - f1_b)),
-            MergeQuantity("answer_agreement", float(np.mean([ans_a[k] == ans_b[k] for k in ans_a])) if ans_a else 1.0,
-                          bound="min"),
+            MergeQuantity(
+                "answer_agreement", float(np.mean([ans_a[k] == ans_b[k] for k in ans_a])) if ans_a else 1.0, bound="min"
+            ),
         ]
         return MergeCheck(quantities, examples=len(frame), details={"squad_f1_adapter": f1_a, "squad_f1_merged": f1_b})
 
     def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
         """Question and context as a pair (truncated at max_length, first window)."""
-        return load_tokenizer(model_spec), pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(),
-                                                         A.COL_TEXT: frame[COL_QUESTION].to_numpy(),
-                                                         A.COL_TEXT_PAIR: frame[COL_CONTEXT].to_numpy()})
+        return load_tokenizer(model_spec), pd.DataFrame(
+            {
+                A.COL_ID: frame[A.COL_ID].to_numpy(),
+                A.COL_TEXT: frame[COL_QUESTION].to_numpy(),
+                A.COL_TEXT_PAIR: frame[COL_CONTEXT].to_numpy(),
+            }
+        )

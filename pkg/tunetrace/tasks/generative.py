@@ -58,8 +58,13 @@ def render_prompts(frame: pd.DataFrame, template: str | None) -> list[str]:
 def sft_frame(frame: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """Prompt/completion rows: the completion is the label word."""
     words = label_words(task)
-    return pd.DataFrame({A.COL_ID: frame[A.COL_ID], COL_PROMPT: render_prompts(frame, task.prompt_template),
-                         COL_COMPLETION: [words[i] for i in frame[A.COL_LABEL]]})
+    return pd.DataFrame(
+        {
+            A.COL_ID: frame[A.COL_ID],
+            COL_PROMPT: render_prompts(frame, task.prompt_template),
+            COL_COMPLETION: [words[i] for i in frame[A.COL_LABEL]],
+        }
+    )
 
 
 def first_token_ids(tokenizer: Any, words: list[str]) -> list[int]:
@@ -71,8 +76,14 @@ def first_token_ids(tokenizer: Any, words: list[str]) -> list[int]:
 
 
 @torch.no_grad()
-def next_token_logits(model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_length: int,
-                      batch_size: int, store: BatchStore | None = None) -> tuple[torch.Tensor, int]:
+def next_token_logits(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    prompts: list[str],
+    max_length: int,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> tuple[torch.Tensor, int]:
     """Logits of the token after each prompt (prompts keep their end; over-long ones lose their start); finished
     batches kept in `store` (tasks.partial)."""
     model.eval()
@@ -82,7 +93,7 @@ def next_token_logits(model: torch.nn.Module, tokenizer: Any, prompts: list[str]
     encoded = [e[-max_length:] for e in encoded]
 
     def last_logits(start: int) -> dict[str, torch.Tensor]:
-        chunk = encoded[start:start + batch_size]
+        chunk = encoded[start : start + batch_size]
         width = max(map(len, chunk))
         ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in chunk])
         mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in chunk])
@@ -107,8 +118,9 @@ def parse_label(text: str, words: list[str]) -> int:
 
 
 @torch.no_grad()
-def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                   store: BatchStore | None = None) -> list[str]:
+def generate_texts(
+    model: torch.nn.Module, tokenizer: Any, prompts: list[str], max_new_tokens: int, store: BatchStore | None = None
+) -> list[str]:
     """Greedy continuations, one prompt at a time (no padding side to get wrong); each one's new tokens kept in
     `store` (tasks.partial)."""
     model.eval()
@@ -118,16 +130,29 @@ def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], m
         if tokenizer.bos_token_id is not None:
             ids = torch.cat([torch.tensor([[tokenizer.bos_token_id]]), ids], dim=1)
         ids = ids.to(input_device(model))
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        return {"tokens": out[0, ids.shape[1]:]}
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        return {"tokens": out[0, ids.shape[1] :]}
 
     done = run_batches(prompts, continuation, store, "generate")
     return [tokenizer.decode(d["tokens"], skip_special_tokens=True) for d in done]
 
 
-def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec, template: str | None,
-            batch_size: int, store: BatchStore | None = None) -> tuple[np.ndarray, np.ndarray, list[str] | None, int]:
+def predict(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    task: TaskSpec,
+    template: str | None,
+    batch_size: int,
+    store: BatchStore | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str] | None, int]:
     """Label-word logits, predicted indices (-1 unparseable), generated texts (generate mode), truncations."""
     prompts = render_prompts(frame, template)
     words = label_words(task)
@@ -139,19 +164,27 @@ def predict(model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: T
     return scores, np.array([parse_label(t, words) for t in texts]), texts, truncated
 
 
-def score(scores: np.ndarray, preds: np.ndarray, frame: pd.DataFrame, task: TaskSpec,
-          min_group_class_examples: int) -> dict[str, Any]:
+def score(
+    scores: np.ndarray, preds: np.ndarray, frame: pd.DataFrame, task: TaskSpec, min_group_class_examples: int
+) -> dict[str, Any]:
     """Classification metrics with unparseable outputs counted (and wrong), group FPR/FNR (None, with the
     reason, below `min_group_class_examples` of a class; see evaluation.metrics.group_error_rates)."""
     y_true = frame[A.COL_LABEL].to_numpy()
     result: dict[str, Any] = classification_metrics(y_true, preds, len(task.labels), task.positive_index)
     unparseable = int((preds == UNPARSEABLE).sum())
-    result.update({"unparseable": unparseable, "unparseable_rate": unparseable / max(len(preds), 1),
-                   "loss": cross_entropy(scores, y_true), "decoding": task.decoding})
+    result.update(
+        {
+            "unparseable": unparseable,
+            "unparseable_rate": unparseable / max(len(preds), 1),
+            "loss": cross_entropy(scores, y_true),
+            "decoding": task.decoding,
+        }
+    )
     result["primary_metric"], result["primary"] = task.primary_metric, result[task.primary_metric]
     if A.COL_GROUP in frame:
-        result["groups"] = group_error_rates(y_true, preds, frame[A.COL_GROUP].to_numpy(), task.positive_index,
-                                             min_group_class_examples)
+        result["groups"] = group_error_rates(
+            y_true, preds, frame[A.COL_GROUP].to_numpy(), task.positive_index, min_group_class_examples
+        )
     return result
 
 
@@ -173,59 +206,101 @@ class GenerativeClassification(DecoderTaskType):
     def class_labels(self, task: TaskSpec) -> list[str] | None:
         return task.label_names
 
-    def training_parts(self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                       data_dir: str | os.PathLike) -> TrainingParts:
+    def training_parts(
+        self, model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+    ) -> TrainingParts:
         """SFT on prompt -> label word (loss on the label word only)."""
         train, evaluation = load_prepared(data_dir)
         return decoder_parts(self, model_spec, task, method, sft_frame(train, task), sft_frame(evaluation, task))
 
-    def predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         """The fine-tuned model with the (simple) task prompt."""
         return self._predict(model, tokenizer, frame, task, task.prompt_template, batch_size, store)
 
-    def _predict(self, model: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame, task: TaskSpec,
-                 template: str | None, batch_size: int, store: BatchStore | None = None) -> ModelOutputs:
+    def _predict(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        template: str | None,
+        batch_size: int,
+        store: BatchStore | None = None,
+    ) -> ModelOutputs:
         scores, preds, texts, truncated = predict(model, tokenizer, frame, task, template, batch_size, store)
         table = pd.DataFrame({A.COL_ID: frame[A.COL_ID].to_numpy(), "scores": list(scores), "prediction": preds})
         if texts is not None:
             table["generation"] = texts
         return ModelOutputs(table, {"truncated": truncated})
 
-    def score(self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec,
-              seed: int) -> Evaluation:
+    def score(
+        self, outputs: ModelOutputs, frame: pd.DataFrame, task: TaskSpec, spec: EvalSpec, seed: int
+    ) -> Evaluation:
         scores, preds = array_column(outputs, "scores"), outputs.table["prediction"].to_numpy()
-        metrics = {**score(scores, preds, frame, task, spec.min_group_class_examples),
-                   "truncated_eval_examples": outputs.info["truncated"]}
+        metrics = {
+            **score(scores, preds, frame, task, spec.min_group_class_examples),
+            "truncated_eval_examples": outputs.info["truncated"],
+        }
         rows = predictions_frame(scores, frame, task, y_pred=preds, unparseable=UNPARSEABLE)
         if "generation" in outputs.table:
             rows["generation"] = outputs.table["generation"].to_numpy()  # the model's own words, rationale included
-        report = (format_report(metrics)
-                  + f"unparseable outputs: {metrics['unparseable']} ({metrics['unparseable_rate']:.1%})\n")
+        report = (
+            format_report(metrics)
+            + f"unparseable outputs: {metrics['unparseable']} ({metrics['unparseable_rate']:.1%})\n"
+        )
         return Evaluation(metrics, rows, report)
 
-    def baseline(self, model_spec: ModelSpec, task: TaskSpec, spec: EvalSpec, data_dir: str | os.PathLike,
-                 seed: int, store: BatchStore | None = None) -> Evaluation:
+    def baseline(
+        self,
+        model_spec: ModelSpec,
+        task: TaskSpec,
+        spec: EvalSpec,
+        data_dir: str | os.PathLike,
+        seed: int,
+        store: BatchStore | None = None,
+    ) -> Evaluation:
         """The model before fine-tuning, with the baseline (sophisticated) prompt; its predictions are kept."""
         _, frame = load_prepared(data_dir)
         template = task.baseline_prompt_template or task.prompt_template
         model = self.load_model(model_spec, task, placement=placement_for(model_spec))
-        outputs = self._predict(model, self.load_tokenizer(model_spec), frame, task, template, spec.batch_size,
-                                store)
+        outputs = self._predict(model, self.load_tokenizer(model_spec), frame, task, template, spec.batch_size, store)
         result = self.score(outputs, frame, task, spec, seed)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
-        return Evaluation({"primary_metric": task.primary_metric, "reference": "base_prompted",
-                           "primary": metrics["primary"], "baselines": {"base_prompted": metrics}}, result.predictions)
+        return Evaluation(
+            {
+                "primary_metric": task.primary_metric,
+                "reference": "base_prompted",
+                "primary": metrics["primary"],
+                "baselines": {"base_prompted": metrics},
+            },
+            result.predictions,
+        )
 
-    def merge_check(self, adapter: torch.nn.Module, merged: torch.nn.Module, tokenizer: Any, frame: pd.DataFrame,
-                    task: TaskSpec, spec: EvalSpec) -> MergeCheck:
+    def merge_check(
+        self,
+        adapter: torch.nn.Module,
+        merged: torch.nn.Module,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        task: TaskSpec,
+        spec: EvalSpec,
+    ) -> MergeCheck:
         """Label-word logits of adapter and merged model agree within merge_tolerance."""
         ids = first_token_ids(tokenizer, label_words(task))
         prompts = render_prompts(frame, task.prompt_template)
         a = next_token_logits(adapter, tokenizer, prompts, task.max_length, spec.batch_size)[0][:, ids].numpy()
         b = next_token_logits(merged, tokenizer, prompts, task.max_length, spec.batch_size)[0][:, ids].numpy()
-        quantities, details = logit_quantities(a, b, frame[A.COL_LABEL].to_numpy(), spec.merge_tolerance,
-                                               diff_name="max_abs_label_word_logit_diff")
+        quantities, details = logit_quantities(
+            a, b, frame[A.COL_LABEL].to_numpy(), spec.merge_tolerance, diff_name="max_abs_label_word_logit_diff"
+        )
         return MergeCheck(quantities, examples=len(frame), details=details)
 
     def probe_inputs(self, model_spec: ModelSpec, task: TaskSpec, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:

@@ -24,8 +24,9 @@ def write_outputs(outputs: ModelOutputs, path: str | os.PathLike) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(outputs.table, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           _INFO_KEY: json.dumps(outputs.info, sort_keys=True).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), _INFO_KEY: json.dumps(outputs.info, sort_keys=True).encode()}
+    )
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     try:

@@ -31,6 +31,7 @@ Batch = TypeVar("Batch")
 
 def fingerprint(*parts: Any) -> str:
     """sha256 of the parts as canonical JSON (specs by their fields, paths and other objects by their text)."""
+
     def plain(value: Any) -> Any:
         is_spec = dataclasses.is_dataclass(value) and not isinstance(value, type)
         return dataclasses.asdict(value) if is_spec else str(value)
@@ -101,8 +102,9 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def run_batches(batches: Iterable[Batch], compute: Callable[[Batch], dict[str, torch.Tensor]],
-                store: BatchStore | None, name: str) -> list[dict[str, torch.Tensor]]:
+def run_batches(
+    batches: Iterable[Batch], compute: Callable[[Batch], dict[str, torch.Tensor]], store: BatchStore | None, name: str
+) -> list[dict[str, torch.Tensor]]:
     """`compute` of every batch, in order; with a store, batches an earlier attempt finished are loaded instead
     of computed, and each computed one is kept as soon as it is done. Tensors come back on the CPU."""
     results = []

@@ -42,8 +42,11 @@ def standardise_rows(frame: pd.DataFrame, task: TaskSpec, origin: str, id_prefix
     """Standard columns: ids (from id_field or numbered), the type's own columns (`fill`), group; ids unique."""
     check_columns(frame, [c for c in (task.group_field, task.id_field) if c], origin)
     out = pd.DataFrame(index=range(len(frame)))
-    out[A.COL_ID] = (frame[task.id_field].astype(str).to_numpy() if task.id_field
-                     else [f"{id_prefix}-{i:06d}" for i in range(len(frame))])
+    out[A.COL_ID] = (
+        frame[task.id_field].astype(str).to_numpy()
+        if task.id_field
+        else [f"{id_prefix}-{i:06d}" for i in range(len(frame))]
+    )
     frame = frame.reset_index(drop=True)
     fill(frame, task, origin, out)
     if task.group_field:

@@ -82,8 +82,12 @@ def remove_incomplete(state_dir: str | os.PathLike) -> list[Path]:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     for path in removed:
-        log.warning("removed incomplete checkpoint %s (its save never finished: the job that wrote it stopped "
-                    "during the save%s)", path, _low_space_hint(root))
+        log.warning(
+            "removed incomplete checkpoint %s (its save never finished: the job that wrote it stopped "
+            "during the save%s)",
+            path,
+            _low_space_hint(root),
+        )
     return removed
 
 
@@ -101,8 +105,11 @@ def _low_space_hint(path: Path) -> str:
         free = shutil.disk_usage(path if path.exists() else path.parent).free
     except OSError:
         return ", killed or failed"
-    return f"; only {free} bytes are free there now, so it likely ran out of disk space" if free < 2**30 \
+    return (
+        f"; only {free} bytes are free there now, so it likely ran out of disk space"
+        if free < 2**30
         else ", killed or failed"
+    )
 
 
 def estimate_checkpoint_bytes(model: Any, state_dir: str | os.PathLike | None = None, optimizer: bool = True) -> int:
@@ -123,17 +130,22 @@ def ensure_free_space(path: str | os.PathLike, needed: int, what: str) -> None:
     free = shutil.disk_usage(probe).free
     if free >= needed + SPACE_MARGIN:
         return
-    raise DiskFull(f"disk full: {what} at {where} needs about {needed} bytes (+{SPACE_MARGIN} margin) and the "
-                   f"filesystem holding {probe} has {free} bytes free; free space there (old studies' results/, "
-                   f"set_aside/ checkpoints) or move the study to a bigger disk, then rerun (training resumes from "
-                   f"the last complete checkpoint)")
+    raise DiskFull(
+        f"disk full: {what} at {where} needs about {needed} bytes (+{SPACE_MARGIN} margin) and the "
+        f"filesystem holding {probe} has {free} bytes free; free space there (old studies' results/, "
+        f"set_aside/ checkpoints) or move the study to a bigger disk, then rerun (training resumes from "
+        f"the last complete checkpoint)"
+    )
 
 
 def write_checksums(directory: str | os.PathLike) -> dict[str, str]:
     """Record the sha256 of every file in a checkpoint or model directory in its checksums.json."""
     root = Path(directory)
-    sums = {p.relative_to(root).as_posix(): sha256_file(p)
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
+    sums = {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS
+    }
     write_json(root / CHECKSUMS, sums)
     return sums
 
@@ -172,8 +184,7 @@ class Finisher:
 
     def start(self, checkpoint_dir: str | os.PathLike, info: dict[str, Any]) -> None:
         self.wait()
-        self._thread = threading.Thread(target=self._run, args=(Path(checkpoint_dir), info),
-                                        name="checkpoint-finisher")
+        self._thread = threading.Thread(target=self._run, args=(Path(checkpoint_dir), info), name="checkpoint-finisher")
         self._thread.start()
 
     def _run(self, checkpoint_dir: Path, info: dict[str, Any]) -> None:
@@ -253,11 +264,15 @@ def newest_verified_checkpoint(state_dir: str | os.PathLike, fingerprint: str = 
             return checkpoint
         damaged += 1
         target = set_aside(checkpoint, problem, fingerprint)
-        log.error("checkpoint %s is damaged (%s); set aside as %s, trying the one before", checkpoint.name,
-                  problem, target)
+        log.error(
+            "checkpoint %s is damaged (%s); set aside as %s, trying the one before", checkpoint.name, problem, target
+        )
     if damaged:
-        log.warning("%s: none of its %d complete checkpoint(s) verifies (all set aside); training starts "
-                    "from scratch", state_dir, damaged)
+        log.warning(
+            "%s: none of its %d complete checkpoint(s) verifies (all set aside); training starts from scratch",
+            state_dir,
+            damaged,
+        )
     return None
 
 
@@ -313,8 +328,11 @@ def safetensors_problem(path: str | os.PathLike) -> str | None:
             return f"header is not valid JSON ({err})"
     if not isinstance(header, dict):
         return "header is not a JSON object"
-    ends = [int(v["data_offsets"][1]) for k, v in header.items()
-            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    ends = [
+        int(v["data_offsets"][1])
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v
+    ]
     expected = 8 + length + max(ends, default=0)
     if expected != size:
         return f"tensor data should end at byte {expected} but the file has {size} bytes (truncated or padded)"
@@ -328,8 +346,10 @@ def set_aside(checkpoint: str | os.PathLike, problem: str, fingerprint: str = ""
     target = checkpoint.parent / SET_ASIDE_DIR / f"{checkpoint.name}.corrupt-{stamp}"
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(checkpoint, target)
-    write_json(target / SET_ASIDE_NOTE, {"checkpoint": checkpoint.name, "problem": problem,
-                                         "set_aside_at": stamp, "fingerprint": _digest(fingerprint)})
+    write_json(
+        target / SET_ASIDE_NOTE,
+        {"checkpoint": checkpoint.name, "problem": problem, "set_aside_at": stamp, "fingerprint": _digest(fingerprint)},
+    )
     return target
 
 
@@ -346,8 +366,14 @@ def set_aside_checkpoints(state_dir: str | os.PathLike, fingerprint: str | None 
         note_path = path / SET_ASIDE_NOTE
         note = read_json(note_path) if note_path.is_file() else {}
         if fingerprint is None or note.get("fingerprint") == _digest(fingerprint):
-            found.append({"checkpoint": note.get("checkpoint", path.name), "path": str(path),
-                          "problem": note.get("problem"), "set_aside_at": note.get("set_aside_at")})
+            found.append(
+                {
+                    "checkpoint": note.get("checkpoint", path.name),
+                    "path": str(path),
+                    "problem": note.get("problem"),
+                    "set_aside_at": note.get("set_aside_at"),
+                }
+            )
     return sorted(found, key=lambda item: str(item["set_aside_at"]))
 
 

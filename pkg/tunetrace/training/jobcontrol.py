@@ -72,8 +72,11 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
     prctl = _prctl()
     parent = os.getppid()
     if prctl is None or prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-        log.warning("cannot tie this process to its parent (no prctl PR_SET_PDEATHSIG here): if the "
-                    "parent is killed, stop this job yourself (pid %d)", os.getpid())
+        log.warning(
+            "cannot tie this process to its parent (no prctl PR_SET_PDEATHSIG here): if the "
+            "parent is killed, stop this job yourself (pid %d)",
+            os.getpid(),
+        )
         return False
     _STATE.parent = parent
     if os.getppid() != parent:  # the parent died before the request took effect
@@ -114,8 +117,12 @@ def _on_signal(signum: int, grace_s: float) -> None:
             os.kill(os.getpid(), signum)
         return
     _STATE.signum = signum
-    log.warning("%s received: stopping training at the end of this step (at most %.0f s); the job fails and a "
-                "rerun resumes from the last complete checkpoint", name, grace_s)
+    log.warning(
+        "%s received: stopping training at the end of this step (at most %.0f s); the job fails and a "
+        "rerun resumes from the last complete checkpoint",
+        name,
+        grace_s,
+    )
     _kill_children(signum)
     timer = threading.Timer(grace_s, _hard_exit, args=(signum, grace_s))
     timer.daemon = True
@@ -167,9 +174,11 @@ def raise_if_stopped(where: str) -> None:
     """Raise TrainingStopped when a stop signal arrived (`where`: what was running)."""
     if _STATE.signum is not None:
         orphaned = _parent_gone(wait_s=1.0)
-        raise TrainingStopped(f"{signal.Signals(_STATE.signum).name} received"
-                              f"{f' (the parent process {_STATE.parent} is gone)' if orphaned else ''}: "
-                              f"training stopped {where}; rerun the job to resume from the last complete checkpoint")
+        raise TrainingStopped(
+            f"{signal.Signals(_STATE.signum).name} received"
+            f"{f' (the parent process {_STATE.parent} is gone)' if orphaned else ''}: "
+            f"training stopped {where}; rerun the job to resume from the last complete checkpoint"
+        )
 
 
 def stop_callback() -> Any:
@@ -201,8 +210,7 @@ def progress_callback() -> Any:
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if not state.is_world_process_zero:
                 return
-            values = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in (logs or {}).items())
+            values = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (logs or {}).items())
             log.info("step %d/%d: %s", state.global_step, state.max_steps, values)
 
     return ProgressLogCallback()

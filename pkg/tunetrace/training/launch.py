@@ -60,8 +60,11 @@ class TrainingJob:
     resume_from_checkpoint: str | None = None  # a checkpoint to start from (the smoke test's resume check)
 
     def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
-        return (ModelSpec.from_dict(self.model), TaskSpec.from_dict(self.task_name, self.task),
-                MethodSpec.from_dict(self.method_name, self.method))
+        return (
+            ModelSpec.from_dict(self.model),
+            TaskSpec.from_dict(self.task_name, self.task),
+            MethodSpec.from_dict(self.method_name, self.method),
+        )
 
 
 # MethodSpec fields that are not keys of the method's config slice
@@ -87,8 +90,10 @@ def deepspeed_config(stage: str) -> Path:
     try:
         import deepspeed  # noqa: F401
     except ImportError as err:
-        raise RuntimeError("methods.<name>.deepspeed is set but the deepspeed package is missing: run "
-                           "`make deepspeed` (pip install --no-build-isolation deepspeed)") from err
+        raise RuntimeError(
+            "methods.<name>.deepspeed is set but the deepspeed package is missing: run "
+            "`make deepspeed` (pip install --no-build-isolation deepspeed)"
+        ) from err
     return DEEPSPEED_DIR / DEEPSPEED_CONFIGS[stage]
 
 
@@ -106,11 +111,21 @@ def launch_command(method: MethodSpec, job_file: Path, threads: int, machine: Ma
     """`accelerate launch` for the method on one node: processes = world size (all nodes), precision from
     the method; with `machine`, this node's rank and the main node's address and port."""
     machine = machine or Machine(0, 1, "127.0.0.1", _free_port())
-    cmd = [sys.executable, "-m", "accelerate.commands.launch",
-           "--num_processes", str(method.world_size), "--num_machines", str(machine.count),
-           "--mixed_precision", MIXED_PRECISION[method.precision],
-           "--num_cpu_threads_per_process", str(max(threads // method.processes_per_node, 1)),
-           "--main_process_port", str(machine.port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(method.world_size),
+        "--num_machines",
+        str(machine.count),
+        "--mixed_precision",
+        MIXED_PRECISION[method.precision],
+        "--num_cpu_threads_per_process",
+        str(max(threads // method.processes_per_node, 1)),
+        "--main_process_port",
+        str(machine.port),
+    ]
     if machine.count > 1:
         cmd += ["--machine_rank", str(machine.rank), "--main_process_ip", machine.main_ip]
     if method.deepspeed:
@@ -133,10 +148,24 @@ def srun_command(method: MethodSpec, job_file: Path, threads: int, port: int) ->
     `--overlap`: the job itself runs in a step that holds this node's CPUs, and the launchers' step
     must share them or it would wait for them forever."""
     check_allocation(method)
-    return ["srun", "--overlap", f"--nodes={method.nodes}", f"--ntasks={method.nodes}", "--ntasks-per-node=1",
-            f"--cpus-per-task={threads}", "--kill-on-bad-exit=1",
-            sys.executable, "-m", "tunetrace.training.launch",
-            "--node", str(job_file), "--port", str(port), "--threads", str(threads)]
+    return [
+        "srun",
+        "--overlap",
+        f"--nodes={method.nodes}",
+        f"--ntasks={method.nodes}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={threads}",
+        "--kill-on-bad-exit=1",
+        sys.executable,
+        "-m",
+        "tunetrace.training.launch",
+        "--node",
+        str(job_file),
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+    ]
 
 
 def check_allocation(method: MethodSpec, env: Mapping[str, str] | None = None) -> None:
@@ -147,24 +176,34 @@ def check_allocation(method: MethodSpec, env: Mapping[str, str] | None = None) -
     env = os.environ if env is None else env
     key = f"methods.{method.name}.resources.nodes"
     if not env.get("SLURM_JOB_ID"):
-        raise RuntimeError(f"{key} is {method.nodes}: a multi-node run needs a Slurm job of {method.nodes} nodes "
-                           "and this job runs outside Slurm; run the study with `--profile slurm`, or set "
-                           f"{key}: 1 to train on this machine")
+        raise RuntimeError(
+            f"{key} is {method.nodes}: a multi-node run needs a Slurm job of {method.nodes} nodes "
+            "and this job runs outside Slurm; run the study with `--profile slurm`, or set "
+            f"{key}: 1 to train on this machine"
+        )
     nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
-    nodes = int(env["SLURM_JOB_NUM_NODES"]) if env.get("SLURM_JOB_NUM_NODES") else \
-        len(slurm_hosts(nodelist)) if nodelist else 0
+    nodes = (
+        int(env["SLURM_JOB_NUM_NODES"])
+        if env.get("SLURM_JOB_NUM_NODES")
+        else len(slurm_hosts(nodelist))
+        if nodelist
+        else 0
+    )
     if nodes < method.nodes:
-        raise RuntimeError(f"{key} is {method.nodes} but Slurm job {env['SLURM_JOB_ID']} has {nodes} node(s) "
-                           f"({nodelist or 'no SLURM_JOB_NODELIST'}); a profile's set-resources.train_run.nodes may "
-                           "override the method's: request the same count there")
+        raise RuntimeError(
+            f"{key} is {method.nodes} but Slurm job {env['SLURM_JOB_ID']} has {nodes} node(s) "
+            f"({nodelist or 'no SLURM_JOB_NODELIST'}); a profile's set-resources.train_run.nodes may "
+            "override the method's: request the same count there"
+        )
 
 
 def slurm_hosts(nodelist: str) -> list[str]:
     """The hosts of a Slurm node list (`gpu[07-08,11],cpu1` -> gpu07 gpu08 gpu11 cpu1), from `scontrol show
     hostnames` when it is at hand, else expanded here (one bracket group per name)."""
     try:
-        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
-                             check=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.split()
         if out:
             return out
     except (OSError, subprocess.SubprocessError):
@@ -194,12 +233,16 @@ def slurm_machine(method: MethodSpec, port: int, env: Mapping[str, str] | None =
     rank = env.get("SLURM_PROCID") or env.get("SLURM_NODEID")
     nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
     if rank is None or not nodelist:
-        raise RuntimeError(f"methods.{method.name}.resources.nodes is {method.nodes}: the node launcher reads its "
-                           "rank from SLURM_PROCID (or SLURM_NODEID) and the main node from SLURM_JOB_NODELIST, "
-                           "and they are not set; `srun` starts it inside the training job (see docs/scale.md)")
+        raise RuntimeError(
+            f"methods.{method.name}.resources.nodes is {method.nodes}: the node launcher reads its "
+            "rank from SLURM_PROCID (or SLURM_NODEID) and the main node from SLURM_JOB_NODELIST, "
+            "and they are not set; `srun` starts it inside the training job (see docs/scale.md)"
+        )
     if not 0 <= int(rank) < method.nodes:
-        raise RuntimeError(f"node rank {rank} is outside the {method.nodes} nodes of methods.{method.name}"
-                           ".resources.nodes; srun must start exactly one launcher per node (--ntasks-per-node=1)")
+        raise RuntimeError(
+            f"node rank {rank} is outside the {method.nodes} nodes of methods.{method.name}"
+            ".resources.nodes; srun must start exactly one launcher per node (--ntasks-per-node=1)"
+        )
     return Machine(int(rank), method.nodes, first_host(nodelist), port)
 
 
@@ -211,15 +254,21 @@ def check_visible_gpus(method: MethodSpec) -> None:
     key = f"methods.{method.name}.resources.gpus"
     if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
         # A CPU-only torch sees no GPU whatever is attached (the test cluster's GPUs are placeholders).
-        log.warning("%s asks for %d GPU(s) per node but torch %s is a CPU-only build: training runs on CPU; "
-                    "install a CUDA torch (make setup TORCH_SPEC=...) to use them", key, method.gpus, torch.__version__)
+        log.warning(
+            "%s asks for %d GPU(s) per node but torch %s is a CPU-only build: training runs on CPU; "
+            "install a CUDA torch (make setup TORCH_SPEC=...) to use them",
+            key,
+            method.gpus,
+            torch.__version__,
+        )
         return
     visible = torch.cuda.device_count()
     if visible != method.gpus:
         raise RuntimeError(
             f"{key} asks for {method.gpus} GPU(s) per node, but this rank on {socket.gethostname()} sees {visible} "
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); request what the node "
-            f"gives the job ({key}, or set-resources.train_run in the profile), or fix the allocation")
+            f"gives the job ({key}, or set-resources.train_run in the profile), or fix the allocation"
+        )
 
 
 def _free_port() -> int:
@@ -260,8 +309,12 @@ def _launch(cmd: list[str], processes: int, method: MethodSpec) -> None:
     (jobcontrol passes them on), it gets SIGTERM if this process is killed, and whatever of it is
     left when this process stops waiting (an error, a signal) is killed with it."""
     log.info("launching %d processes: %s", processes, " ".join(cmd))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                      os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
     if method.deepspeed and not torch.cuda.is_available():
         env.setdefault("DS_ACCELERATOR", "cpu")  # explicit: DeepSpeed's auto-detection only warns
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=jobcontrol.child_preexec())
@@ -328,8 +381,14 @@ def _node_main(job_file: str, port: int, threads: int) -> None:
     jobcontrol.run_as_job()  # dies with its srun task; passes stop signals on to the node's ranks
     method = _read_job(job_file).specs()[2]
     machine = slurm_machine(method, port)
-    log.info("node %d of %d (%s), main process %s:%d", machine.rank, machine.count, socket.gethostname(),
-             machine.main_ip, machine.port)
+    log.info(
+        "node %d of %d (%s), main process %s:%d",
+        machine.rank,
+        machine.count,
+        socket.gethostname(),
+        machine.main_ip,
+        machine.port,
+    )
     _launch(launch_command(method, Path(job_file), threads, machine), method.processes_per_node, method)
 
 
@@ -362,10 +421,20 @@ def _train_rank(job: TrainingJob, log_sinks: Sequence[Any]) -> None:
 
     model, task, method = job.specs()
     spec = RepresentationSpec.from_dict(job.representations) if job.representations else None
-    train_run(model, task, method, job.seed, job.data_dir, job.run_dir, resume_dir=job.resume_dir,
-              representations=spec if spec and spec.enabled and job.reps_dir else None, reps_dir=job.reps_dir,
-              log_sinks=log_sinks, sizing=SizingSpec.from_dict(job.sizing) if job.sizing is not None else None,
-              resume_from_checkpoint=job.resume_from_checkpoint)
+    train_run(
+        model,
+        task,
+        method,
+        job.seed,
+        job.data_dir,
+        job.run_dir,
+        resume_dir=job.resume_dir,
+        representations=spec if spec and spec.enabled and job.reps_dir else None,
+        reps_dir=job.reps_dir,
+        log_sinks=log_sinks,
+        sizing=SizingSpec.from_dict(job.sizing) if job.sizing is not None else None,
+        resume_from_checkpoint=job.resume_from_checkpoint,
+    )
 
 
 if __name__ == "__main__":

@@ -108,28 +108,42 @@ def early_stopping_higher(method: MethodSpec, task: TaskSpec) -> bool:
     return False if metric == "loss" else higher_is_better(task.type, metric)
 
 
-def training_parts(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec,
-                   data_dir: str | os.PathLike) -> TrainingParts:
+def training_parts(
+    model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, data_dir: str | os.PathLike
+) -> TrainingParts:
     """The task type's model, data and loss for one run (the global seed is set before this)."""
     parts = get_task_type(task.type).training_parts(model_spec, task, method, data_dir)
     if method.eval_every_steps and parts.eval_set is None:
-        raise ValueError(f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
-                         "evaluation during training; "
-                         "leave eval_every_steps unset (evaluate_run scores the final model)")
+        raise ValueError(
+            f"methods.{method.name}.eval_every_steps: task type '{task.type}' (task {task.name}) has no "
+            "evaluation during training; "
+            "leave eval_every_steps unset (evaluate_run scores the final model)"
+        )
     metric = early_stopping_metric(method, task)
     if method.early_stopping_patience and metric != "loss" and parts.compute_metrics is None:
-        raise ValueError(f"methods.{method.name}.early_stopping_metric: task type '{task.type}' (task {task.name}) "
-                         f"computes only the eval loss during training, not '{metric}'; set "
-                         f"methods.{method.name}.early_stopping_metric: eval_loss")
+        raise ValueError(
+            f"methods.{method.name}.early_stopping_metric: task type '{task.type}' (task {task.name}) "
+            f"computes only the eval loss during training, not '{metric}'; set "
+            f"methods.{method.name}.early_stopping_metric: eval_loss"
+        )
     return parts
 
 
 def train_run(
-    model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, data_dir: str | os.PathLike,
-    run_dir: str | os.PathLike, report_to: list[str] | None = None, callbacks: list[Any] | None = None,
-    resume_dir: str | os.PathLike | None = None, representations: Any = None,
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    seed: int,
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    report_to: list[str] | None = None,
+    callbacks: list[Any] | None = None,
+    resume_dir: str | os.PathLike | None = None,
+    representations: Any = None,
     reps_dir: str | os.PathLike | None = None,
-    monitor: bool = True, log_sinks: Sequence[Any] = (), resume_from_checkpoint: str | None = None,
+    monitor: bool = True,
+    log_sinks: Sequence[Any] = (),
+    resume_from_checkpoint: str | None = None,
     sizing: SizingSpec | None = None,
 ) -> dict[str, Any]:
     """Train one (method, task, seed) of any task type; write checkpoints, the final model or adapter,
@@ -160,11 +174,26 @@ def train_run(
     parts = training_parts(model_spec, task, method, data_dir)
     model, tokenizer = parts.model, parts.tokenizer
     counts = parameter_counts(model)
-    log.info("%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
-             method.name, task.name, seed, counts["trainable"], counts["total"], counts["percent"], parts.truncated)
+    log.info(
+        "%s/%s seed %d: %d of %d parameters trainable (%.3f%%); %d train examples truncated",
+        method.name,
+        task.name,
+        seed,
+        counts["trainable"],
+        counts["total"],
+        counts["percent"],
+        parts.truncated,
+    )
     sharding = zero_sharding(model, method)
-    size = plan(len(parts.train_set), get_task_type(task.type).num_labels(task), method.batch_size,
-                method.gradient_accumulation_steps, args.world_size, method.epochs, method.max_steps)
+    size = plan(
+        len(parts.train_set),
+        get_task_type(task.type).num_labels(task),
+        method.batch_size,
+        method.gradient_accumulation_steps,
+        args.world_size,
+        method.epochs,
+        method.max_steps,
+    )
     if args.should_log:  # once, on the main process
         size["too_few_steps"] = log_plan(f"{method.name}/{task.name}/seed{seed}", size, sizing)
     fingerprint = C.run_fingerprint(
@@ -180,8 +209,11 @@ def train_run(
     all_callbacks = [make_jsonl_callback(log_path, monitor, log_sinks), marker, *(callbacks or [])]
     reps_stage = state_dir / A.REPS_STAGE if resume_dir else reps_dir
     if representations is not None:
-        all_callbacks.append(representation_callback(model_spec, task, representations, data_dir, reps_stage,
-                                                     run=f"{method.name}/{task.name}/seed{seed}"))
+        all_callbacks.append(
+            representation_callback(
+                model_spec, task, representations, data_dir, reps_stage, run=f"{method.name}/{task.name}/seed{seed}"
+            )
+        )
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
     trainer = (parts.trainer_class or Trainer)(
@@ -211,19 +243,23 @@ def train_run(
     jobcontrol.raise_if_stopped("at the end of training, before the final model was saved")
     final_dir = run_dir / A.FINAL_DIR
     if trainer.is_world_process_zero():
-        C.ensure_free_space(final_dir, C.estimate_checkpoint_bytes(trainer.model, optimizer=False),
-                             "the final model")
+        C.ensure_free_space(final_dir, C.estimate_checkpoint_bytes(trainer.model, optimizer=False), "the final model")
     trainer.save_model(str(final_dir))
     if not trainer.is_world_process_zero():
         return {}
     tokenizer.save_pretrained(str(final_dir))
     C.write_checksums(final_dir)
-    metadata = _run_metadata(model_spec, task, method, seed, counts,
-                             parts.truncated, result, wall, len(parts.train_set))
+    metadata = _run_metadata(
+        model_spec, task, method, seed, counts, parts.truncated, result, wall, len(parts.train_set)
+    )
     metadata.update(parts.info)
     metadata.update(planned_steps=int(trainer.state.max_steps), sizing=size)
-    metadata.update(_resume_metadata(resumed_step, marker.base_loss, result), world_size=args.world_size,
-                    nodes=method.nodes, cluster=cluster_environment())
+    metadata.update(
+        _resume_metadata(resumed_step, marker.base_loss, result),
+        world_size=args.world_size,
+        nodes=method.nodes,
+        cluster=cluster_environment(),
+    )
     metadata.update(wall_time_summary(marker.segments(int(result.global_step), wall)))
     if sharding is not None:
         metadata["deepspeed"] = sharding
@@ -247,8 +283,12 @@ def zero_sharding(model: torch.nn.Module, method: MethodSpec) -> dict[str, Any] 
     params = list(model.parameters())
     local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params)
     total = sum(getattr(p, "ds_numel", p.numel()) for p in params)
-    return {"stage": method.deepspeed, "sharded_at_load": any(hasattr(p, "ds_tensor") for p in params),
-            "rank0_parameters_at_load": local, "parameters": total}
+    return {
+        "stage": method.deepspeed,
+        "sharded_at_load": any(hasattr(p, "ds_tensor") for p in params),
+        "rank0_parameters_at_load": local,
+        "parameters": total,
+    }
 
 
 def _attach_job_callbacks(trainer: Any) -> None:
@@ -270,25 +310,43 @@ def _export_dir(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
-def _run_metadata(model_spec: ModelSpec, task: TaskSpec, method: MethodSpec, seed: int, counts: dict,
-                  truncated: int, result: Any, wall: float, n_train: int) -> dict[str, Any]:
+def _run_metadata(
+    model_spec: ModelSpec,
+    task: TaskSpec,
+    method: MethodSpec,
+    seed: int,
+    counts: dict,
+    truncated: int,
+    result: Any,
+    wall: float,
+    n_train: int,
+) -> dict[str, Any]:
     import peft
     import transformers
 
     return {
-        "method": method.name, "method_type": method.type, "task": task.name, "seed": seed,
+        "method": method.name,
+        "method_type": method.type,
+        "task": task.name,
+        "seed": seed,
         "model": model_spec.name_or_path,
         "parameters": counts,
-        "train_examples": n_train, "truncated_train_examples": truncated,
+        "train_examples": n_train,
+        "truncated_train_examples": truncated,
         "global_steps": int(result.global_step),
         "final_train_loss": float(result.training_loss),
         "train_wall_time_s": wall,
         "train_samples_per_second": float(result.metrics.get("train_samples_per_second", 0.0)),
         "memory": peak_memory_mb(),
-        "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                   else f"cpu ({torch.get_num_threads()} threads)"),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "peft": peft.__version__},
+        "device": (
+            torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
+        ),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
     }
 
 
@@ -311,8 +369,11 @@ def make_marker_callback() -> Any:
                 self.finisher.wait()
                 if state.is_world_process_zero:  # a full disk is named before the save, not as a torch error in it
                     model = kwargs.get("model") or self.trainer.model
-                    C.ensure_free_space(args.output_dir, C.estimate_checkpoint_bytes(model, args.output_dir),
-                                        f"checkpoint-{state.global_step}")
+                    C.ensure_free_space(
+                        args.output_dir,
+                        C.estimate_checkpoint_bytes(model, args.output_dir),
+                        f"checkpoint-{state.global_step}",
+                    )
 
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -337,8 +398,13 @@ def make_marker_callback() -> Any:
 
 def segment(from_step: int, to_step: int, wall: float | None) -> dict[str, Any]:
     """One training process's share of a run: its steps, wall time of training, host and Slurm job."""
-    return {"from_step": from_step, "to_step": to_step, "wall_time_s": None if wall is None else round(wall, 3),
-            "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+    return {
+        "from_step": from_step,
+        "to_step": to_step,
+        "wall_time_s": None if wall is None else round(wall, 3),
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
 
 
 def prior_segments(marker: dict[str, Any], resumed_step: int) -> list[dict[str, Any]]:
@@ -356,8 +422,11 @@ def wall_time_summary(segments: list[dict[str, Any]]) -> dict[str, Any]:
     """run.json's training time: summed over the segments a resumed run was trained in, and the segments.
     A killed segment counts up to the checkpoint its successor resumed from (later steps were redone)."""
     known = [s["wall_time_s"] for s in segments if s["wall_time_s"] is not None]
-    return {"train_wall_time_s": sum(known), "train_wall_time_complete": len(known) == len(segments),
-            "train_segments": segments}
+    return {
+        "train_wall_time_s": sum(known),
+        "train_wall_time_complete": len(known) == len(segments),
+        "train_segments": segments,
+    }
 
 
 def _finish_quietly(finisher: C.Finisher) -> None:

@@ -48,9 +48,14 @@ def run_lock(state_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
     try:
         holder = _record(fd)
         if previous:
-            log.warning("%s: took over a stale lock: its holder (pid %s on %s since %s) is gone; "
-                        "resuming from the last complete checkpoint it left", path, previous.get("pid"),
-                        previous.get("host"), previous.get("since"))
+            log.warning(
+                "%s: took over a stale lock: its holder (pid %s on %s since %s) is gone; "
+                "resuming from the last complete checkpoint it left",
+                path,
+                previous.get("pid"),
+                previous.get("host"),
+                previous.get("since"),
+            )
         yield holder
     finally:
         _release(fd)
@@ -80,13 +85,18 @@ def _acquire(path: Path) -> tuple[int, dict[str, Any]]:
 
 
 def _refusal(path: Path, holder: dict[str, Any]) -> str:
-    who = (f"pid {holder.get('pid')} on host {holder.get('host')} (training since {holder.get('since')})"
-           if holder else "a process that has not recorded itself yet")
+    who = (
+        f"pid {holder.get('pid')} on host {holder.get('host')} (training since {holder.get('since')})"
+        if holder
+        else "a process that has not recorded itself yet"
+    )
     where = f"on {holder.get('host')}: kill {holder.get('pid')}" if holder else f"see `fuser {path}`"
-    return (f"{path.parent}: this run is already being trained by {who}; it holds {path}. A second trainer "
-            "on the same resume directory would corrupt it, so this one stopped before touching it. Wait "
-            f"for that job to finish, or stop it ({where}) and rerun: the run resumes from its last "
-            "complete checkpoint.")
+    return (
+        f"{path.parent}: this run is already being trained by {who}; it holds {path}. A second trainer "
+        "on the same resume directory would corrupt it, so this one stopped before touching it. Wait "
+        f"for that job to finish, or stop it ({where}) and rerun: the run resumes from its last "
+        "complete checkpoint."
+    )
 
 
 def _read(fd: int) -> dict[str, Any]:
@@ -101,9 +111,12 @@ def _read(fd: int) -> dict[str, Any]:
 
 def _record(fd: int) -> dict[str, Any]:
     """Write this process as the holder. In place, not by rename: the lock belongs to this inode."""
-    holder = {"pid": os.getpid(), "host": socket.gethostname(),
-              "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(sys.argv)[:500]}
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv)[:500],
+    }
     data = (json.dumps(holder, sort_keys=True) + "\n").encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)

@@ -31,16 +31,24 @@ class Tracker:
     def log(self, record: Mapping[str, Any], step: int) -> None:
         if self.run is None:
             return
-        values = {f"train/{k}": v for k, v in record.items()
-                  if k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        values = {
+            f"train/{k}": v
+            for k, v in record.items()
+            if k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         self.run.log(values, step=int(step))
 
     def info(self) -> dict[str, Any]:
         """What run.json records about tracking: mode, project, run id and local directory."""
         if self.run is None:
             return {"wandb_mode": self.mode, "wandb_run_id": None}
-        return {"wandb_mode": self.mode, "wandb_run_id": self.run.id, "wandb_project": self.run.project,
-                "wandb_group": self.run.group, "wandb_dir": _relative(self.run.dir)}
+        return {
+            "wandb_mode": self.mode,
+            "wandb_run_id": self.run.id,
+            "wandb_project": self.run.project,
+            "wandb_group": self.run.group,
+            "wandb_dir": _relative(self.run.dir),
+        }
 
 
 def _relative(path: str) -> str:
@@ -57,8 +65,14 @@ def run_identity(spec: TrackingSpec, method: str, task: str, seed: int) -> dict[
 
 
 @contextlib.contextmanager
-def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_dir: str | os.PathLike,
-                   config: Mapping[str, Any] | None = None) -> Iterator[Tracker]:
+def start_tracking(
+    spec: TrackingSpec,
+    method: str,
+    task: str,
+    seed: int,
+    run_dir: str | os.PathLike,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[Tracker]:
     """Start a W&B run for one training run and finish it on exit (also on failure)."""
     if spec.wandb_mode == "disabled":
         yield Tracker(None, "disabled")
@@ -67,9 +81,16 @@ def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_di
 
     wandb_dir = Path(run_dir) / WANDB_SUBDIR
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(mode=spec.wandb_mode, project=spec.project, entity=spec.entity, dir=str(wandb_dir),
-                     config=dict(config or {}), settings=_settings(), reinit="finish_previous",
-                     **run_identity(spec, method, task, seed))
+    run = wandb.init(
+        mode=spec.wandb_mode,
+        project=spec.project,
+        entity=spec.entity,
+        dir=str(wandb_dir),
+        config=dict(config or {}),
+        settings=_settings(),
+        reinit="finish_previous",
+        **run_identity(spec, method, task, seed),
+    )
     log.info("W&B %s run %s in %s", spec.wandb_mode, run.id, run.dir)
     failed = True
     try:
@@ -83,8 +104,9 @@ def start_tracking(spec: TrackingSpec, method: str, task: str, seed: int, run_di
 def _settings() -> Any:
     import wandb
 
-    return wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False,
-                          x_save_requirements=False, disable_git=True)
+    return wandb.Settings(
+        silent=True, console="off", x_disable_stats=True, save_code=False, x_save_requirements=False, disable_git=True
+    )
 
 
 def tracked_run_id(run_json: str | os.PathLike) -> str | None:
@@ -93,8 +115,7 @@ def tracked_run_id(run_json: str | os.PathLike) -> str | None:
     return None if info.get("wandb_mode", "disabled") == "disabled" else info.get("wandb_run_id")
 
 
-def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
-               alerts: Sequence[tuple[str, str]] = ()) -> bool:
+def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any], alerts: Sequence[tuple[str, str]] = ()) -> bool:
     """Add `summary` to the W&B run that trained a run (its id and mode from run.json's `tracking`), resumed by
     id (resume="allow"), and raise one alert (title, text) each; False, doing nothing, when the run was not
     tracked. Offline, the update is a second local run directory of the same id (alerts included), merged into
@@ -106,9 +127,16 @@ def update_run(run_json: str | os.PathLike, summary: Mapping[str, Any],
     info = read_json(run_json)["tracking"]
     wandb_dir = Path(run_json).parent / WANDB_SUBDIR
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(mode=info["wandb_mode"], id=info["wandb_run_id"], resume="allow",
-                     project=info.get("wandb_project"), group=info.get("wandb_group"), dir=str(wandb_dir),
-                     settings=_settings(), reinit="finish_previous")
+    run = wandb.init(
+        mode=info["wandb_mode"],
+        id=info["wandb_run_id"],
+        resume="allow",
+        project=info.get("wandb_project"),
+        group=info.get("wandb_group"),
+        dir=str(wandb_dir),
+        settings=_settings(),
+        reinit="finish_previous",
+    )
     try:
         run.summary.update({**summary, "alerts": [title for title, _ in alerts]})
         for title, text in alerts:
@@ -150,11 +178,11 @@ def offline_records(wandb_file: str | os.PathLike) -> Iterator[Any]:
     data, block, pos, buffer = Path(wandb_file).read_bytes(), 32768, 7, b""
     while pos + 7 <= len(data):
         left = block - pos % block
-        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
+        crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
         if left < 7 or (length == 0 and kind == 0):
             pos += left
             continue
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         buffer = chunk if kind in (1, 2) else buffer + chunk
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
