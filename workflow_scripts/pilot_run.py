@@ -11,16 +11,7 @@ from tunetrace.training.launch import TrainingJob
 
 with job(snakemake, torch_threads=True) as j:
     run_pilot(
-        TrainingJob(
-            model=j.param("model"),
-            task_name=j.wildcards.task,
-            task=j.param("task"),
-            method_name=j.wildcards.method,
-            method=j.param("method"),
-            seed=j.seed,
-            data_dir=str(Path(j.input.train).parent),
-            run_dir=str(Path(j.output.metrics).parent),
-        ),
+        TrainingJob.of_rule(j, Path(j.output.metrics).parent),
         GateSpec.from_method({"gate": j.param("pilot")}),
         EvalSpec.from_dict(j.param("evaluation")),
         threads=j.threads,

@@ -10,15 +10,9 @@ from tunetrace.training.launch import TrainingJob
 # run_as_job: dies with snakemake; Ctrl-C stops training at the next step and fails the job
 with job(snakemake, torch_threads=True, on_start=run_as_job) as j:
     train(
-        TrainingJob(
-            model=j.param("model"),
-            task_name=j.wildcards.task,
-            task=j.param("task"),
-            method_name=j.wildcards.method,
-            method=j.param("method"),
-            seed=j.seed,
-            data_dir=str(Path(j.input.train).parent),
-            run_dir=str(Path(j.output.metadata).parent),
+        TrainingJob.of_rule(
+            j,
+            Path(j.output.metadata).parent,
             resume_dir=j.params.resume_dir,
             representations=j.param("representations"),
             reps_dir=j.output.reps,

@@ -59,6 +59,23 @@ class TrainingJob:
     tracking: dict[str, Any] | None = None  # the tracking slice: rank 0 of the run owns its W&B run
     resume_from_checkpoint: str | None = None  # a checkpoint to start from (the smoke test's resume check)
 
+    @classmethod
+    def of_rule(cls, job: Any, run_dir: str | os.PathLike, seed: int | None = None, **settings: Any) -> TrainingJob:
+        """The job of a training rule (train_run, the pilot, the smoke test: they train the same way) from its
+        workflow job (tunetrace.jobcontext.Job): its model, task and method slices and prepared data; `settings`
+        are the rule's own fields."""
+        return cls(
+            model=job.param("model"),
+            task_name=job.wildcards.task,
+            task=job.param("task"),
+            method_name=job.wildcards.method,
+            method=job.param("method"),
+            seed=job.seed if seed is None else seed,
+            data_dir=str(Path(job.input.train).parent),
+            run_dir=str(run_dir),
+            **settings,
+        )
+
     def specs(self) -> tuple[ModelSpec, TaskSpec, MethodSpec]:
         return (
             ModelSpec.from_dict(self.model),
