@@ -47,7 +47,8 @@ def test_comparison_summarises_validation(study: Workflow):
 
 
 def test_strict_stops_before_comparison(study: Workflow):
-    """validation.strict with an unreachable expected range fails and leaves no comparison.json."""
+    """validation.strict with an unreachable expected range fails and writes no comparison: the previous one (an
+    update() output) stands byte for byte, or none exists."""
 
     def edit(config):
         config["validation"] = {"strict": True}
@@ -55,9 +56,12 @@ def test_strict_stops_before_comparison(study: Workflow):
 
     reconfigure(study, edit)
     assert set(_planned(study)) == {"validate_run", "compare_runs"}
+    comparison = study.root / "results/comparison.json"
+    before = comparison.read_bytes() if comparison.exists() else None
     proc = study.run("results/comparison.json", check=False)
     assert proc.returncode != 0
-    assert not (study.root / "results/comparison.json").exists()
+    assert (comparison.read_bytes() if comparison.exists() else None) == before
+    assert "Traceback" not in (study.root / "logs/compare_runs/compare_runs.log").read_text()
     log = (study.root / "logs/compare_runs/compare_runs.log").read_text()
     assert "metric_below_range" in log and "results/eval/full/tiny/seed0/metrics.json" in log
 

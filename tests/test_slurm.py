@@ -133,7 +133,7 @@ def test_pipeline_runs_through_slurm_with_gpu_and_cpu_methods(slurm_cluster: Non
     assert proc.returncode == 0, output[-6000:]
     assert "workflow specific profile" in output  # profiles/default is loaded, its local keys are not
     job_ids = SUBMITTED.findall(output)
-    local = re.findall(r"^localrule (\w+):", output, re.MULTILINE)
+    local = re.findall(r"^local(?:rule|checkpoint) (\w+):", output, re.MULTILINE)
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", output)
     # every job that needs a node was submitted, the light ones ran beside snakemake
     assert done and len(job_ids) + len(local) == int(done[-1][1]) and len(job_ids) >= 8, output[-3000:]

@@ -506,7 +506,8 @@ def _raised_codes() -> set[str]:
     import re
 
     package = Path(__file__).resolve().parents[1] / "pkg" / "tunetrace"
-    pattern = re.compile(r'flag\((?:WARNING|CRITICAL|severity), "([a-z0-9_]+)"|\{"code": "([a-z0-9_]+)"')
+    # whitespace and line breaks allowed where ruff format puts them
+    pattern = re.compile(r'flag\(\s*(?:WARNING|CRITICAL|severity),\s*"([a-z0-9_]+)"|\{\s*"code":\s*"([a-z0-9_]+)"')
     return {a or b for path in package.rglob("*.py") for a, b in pattern.findall(path.read_text())}
 
 
