@@ -97,7 +97,8 @@ def test_render_keeps_fresh_sections_and_refolds_earlier_ones(tmp_path):
 
 
 def test_job_log_first_line_is_logging_setup(tmp_path):
-    """setup_logging writes a first timestamped line, so a job log's span starts right after the imports."""
+    """setup_logging writes the attempt header, then a first timestamped line, so a job log's span starts right
+    after the imports (the header, which carries no log timestamp, is not part of it)."""
     import logging
 
     from tunetrace.logutil import setup_logging
@@ -113,7 +114,8 @@ def test_job_log_first_line_is_logging_setup(tmp_path):
             handler.close()
         root.handlers[:], root.level = saved
     lines = log_file.read_text().splitlines()
-    assert "logging to" in lines[0] and parse_job_log("\n".join(lines)).span_s >= 0
+    assert lines[0].startswith("===== tunetrace attempt 1 ") and "logging to" in lines[1]
+    assert parse_job_log("\n".join(lines)).span_s >= 0
 
 
 def test_crossover_where_fixed_costs_fall_to_the_goal():
