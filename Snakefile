@@ -41,6 +41,7 @@ include: "rules/merge.smk"
 include: "rules/compare.smk"
 include: "rules/representations.smk"
 include: "rules/drift.smk"
+include: "rules/curves.smk"
 include: "rules/guard.smk"
 include: "rules/lineage.smk"
 

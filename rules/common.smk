@@ -19,7 +19,17 @@ def get_comparison_inputs(wildcards):
         "runs": [f"results/runs/{m}/{t}/seed{s}/run.json" for m, t, s in runs],
         "merge_checks": [f"results/merge_checks/{m}/{t}/seed{s}.json" for m, t, s in lora_runs],
         "validations": [f"results/validation/{m}/{t}/seed{s}.json" for m, t, s in runs],
+        "curve_plots": [f"results/plots/training/{t}_loss_curves.png" for t in TASKS],
         **(get_drift_inputs(runs) if config["representations"]["enabled"] else {}),
+    }
+
+
+def get_task_curve_inputs(wildcards):
+    """Training logs and validation reports of one task's runs, in the same (method, seed) order."""
+    runs = [(m, s) for m in METHODS for s in SEEDS]
+    return {
+        "logs": [f"results/runs/{m}/{wildcards.task}/seed{s}/train_log.jsonl" for m, s in runs],
+        "validations": [f"results/validation/{m}/{wildcards.task}/seed{s}.json" for m, s in runs],
     }
 
 

@@ -270,6 +270,7 @@ def test_local_rules_are_the_light_jobs() -> None:
         "evaluate_run",
         "compute_drift",
         "plot_drift",
+        "plot_training_curves",
         "compare_runs",
         "summarize_lineage",
     }

@@ -324,6 +324,7 @@ MODEL_FREE_SCRIPTS = [
     "evaluate_gate",
     "compute_drift",
     "plot_drift",
+    "plot_training_curves",
     "compare_runs",
     "summarize_lineage",
 ]

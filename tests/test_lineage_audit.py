@@ -126,7 +126,8 @@ def test_text_tree_names_problem_and_exit_code(study: Path, keep: Callable[[Path
 
 
 def test_report_holds_comparison_and_lineage_summary(study: Path) -> None:
-    """`snakemake --report` builds an offline HTML report with the comparison and the lineage summary."""
+    """`snakemake --report` builds an offline HTML report with the comparison, the lineage summary and each
+    task's training curves."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "pkg"), "WANDB_MODE": "disabled"}
     base = [
         sys.executable,
@@ -151,4 +152,5 @@ def test_report_holds_comparison_and_lineage_summary(study: Path) -> None:
     )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Adding comparison.md" in report.stderr and "Adding summary.html" in report.stderr
+    assert "_loss_curves.png" in report.stderr, report.stderr[-3000:]
     assert json.loads((study / "results/lineage/audit.json").read_text())["ok"] is True

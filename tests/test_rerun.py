@@ -396,6 +396,9 @@ def edit_data(flow: CopiedWorkflow) -> None:
 Expect = Callable[[set[Job]], set[Job]]
 EVALUATION_RULES = {"evaluate_baseline", "evaluate_run", "verify_merge", "validate_run"}
 RUN_RULES = {"train_run", "evaluate_run", "validate_run", "compute_drift", "merge_adapter", "verify_merge"}
+# every task's plot_drift and plot_training_curves: each task's plots read every method's and seed's runs
+PLOTS = {"plot_drift", "plot_training_curves"}
+CURVES = {"plot_training_curves"}  # reads each run's validation report: reruns with validate_run
 
 MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     # id: (edit, reruns check_model, expected jobs)
@@ -412,32 +415,32 @@ MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     "task_key_read_by_the_guard": (
         edit_config("task", lambda c: c["tasks"]["tiny2"].update(expected_range={"min": 0.1})),
         False,
-        lambda new: select(new, {"validate_run"}, task="tiny2") | ends(new),
+        lambda new: select(new, {"validate_run", *CURVES}, task="tiny2") | ends(new),
     ),
     "method_key": (
         edit_config("method", lambda c: c["methods"]["full"].update(learning_rate=1e-4)),
         False,
-        lambda new: select(new, RUN_RULES, method="full") | select(new, {"plot_drift"}) | ends(new),
+        lambda new: select(new, RUN_RULES, method="full") | select(new, PLOTS) | ends(new),
     ),
     "add_a_method": (
         edit_config("methods", add_lora_r8),
         True,
-        lambda new: select(new, method="lora_r8") | select(new, {"plot_drift"}) | ends(new),
+        lambda new: select(new, method="lora_r8") | select(new, PLOTS) | ends(new),
     ),
     "remove_a_method": (
         edit_config("methods", lambda c: c["methods"].pop("lora_r4")),
         True,
-        lambda new: select(new, {"plot_drift"}) | ends(new),
+        lambda new: select(new, PLOTS) | ends(new),
     ),
     "seeds": (
         edit_config("seeds", lambda c: c.update(seeds=[0, 1])),
         False,
-        lambda new: select(new, seed="1") | select(new, {"plot_drift"}) | ends(new),
+        lambda new: select(new, seed="1") | select(new, PLOTS) | ends(new),
     ),
     "evaluation": (
         edit_config("evaluation", lambda c: c["evaluation"].update(bootstrap_samples=60)),
         False,
-        lambda new: select(new, EVALUATION_RULES) | ends(new),
+        lambda new: select(new, EVALUATION_RULES | CURVES) | ends(new),
     ),
     "representations": (
         edit_config("representations", lambda c: c.setdefault("representations", {}).update(cka_batch_size=128)),
@@ -447,7 +450,7 @@ MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     "validation": (
         edit_config("validation", lambda c: c.setdefault("validation", {}).update(loss_stall_ratio=0.9)),
         False,
-        lambda new: select(new, {"validate_run"}) | ends(new),
+        lambda new: select(new, {"validate_run", *CURVES}) | ends(new),
     ),
     "gate_of_a_disabled_gate": (
         edit_config("gate", lambda c: c["methods"]["full"].update(gate={"threshold": 0.2})),
@@ -457,7 +460,7 @@ MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     "gate_enabled": (
         edit_config("gate", lambda c: c["methods"]["lora_r4"].update(gate={"enabled": True})),
         False,
-        lambda new: select(new, method="lora_r4") | select(new, {"plot_drift"}) | ends(new),
+        lambda new: select(new, method="lora_r4") | select(new, PLOTS) | ends(new),
     ),
     "code_of_a_stage": (
         edit_module("analysis/drift.py"),
@@ -469,9 +472,7 @@ MATRIX: dict[str, tuple[Callable[[CopiedWorkflow], None], bool, Expect]] = {
     "add_a_method_and_an_evaluation_setting": (
         edit_config("methods", add_lora_r8_and_bootstrap),
         True,
-        lambda new: (
-            select(new, method="lora_r8") | select(new, {"plot_drift"}) | select(new, EVALUATION_RULES) | ends(new)
-        ),
+        lambda new: select(new, method="lora_r8") | select(new, PLOTS) | select(new, EVALUATION_RULES) | ends(new),
     ),
 }
 

@@ -129,6 +129,7 @@ def test_lora_hyperparameter_change_plans_only_that_method(finished_copy: Workfl
         "validate_run": 1,
         "compute_drift": 1,
         "plot_drift": 1,
+        "plot_training_curves": 1,
         "compare_runs": 1,
         "summarize_lineage": 1,
         "all": 1,

@@ -3,8 +3,19 @@
 from tunetrace.jobcontext import job
 from tunetrace.stages.compare import compare_runs, refuse_comparison
 
-# the last three only with representations on (rules/common.smk)
-INPUTS = ("baselines", "evals", "runs", "merge_checks", "manifests", "validations", "drift", "weights", "drift_plots")
+# drift, weights and drift_plots only with representations on (rules/common.smk)
+INPUTS = (
+    "baselines",
+    "evals",
+    "runs",
+    "merge_checks",
+    "manifests",
+    "validations",
+    "curve_plots",
+    "drift",
+    "weights",
+    "drift_plots",
+)
 
 with job(snakemake, check_inputs=True, refuse=refuse_comparison) as j:
     compare_runs(

@@ -60,6 +60,7 @@ RULES = {
     "verify_merge": RuleSchedule("lora_method", local=False),
     "compute_drift": RuleSchedule("method", local=True),
     "plot_drift": RuleSchedule("study", local=True),
+    "plot_training_curves": RuleSchedule("study", local=True),
     "compare_runs": RuleSchedule("study", local=True),
     "summarize_lineage": RuleSchedule("study", local=True),
     "run_smoke_test": RuleSchedule("method", local=False),
@@ -75,6 +76,7 @@ FIXED = {
     "evaluate_gate": (500, 5),
     "compute_drift": (4000, 30),
     "plot_drift": (1000, 10),
+    "plot_training_curves": (1000, 10),
     "compare_runs": (1000, 10),
     "summarize_lineage": (1000, 30),
 }

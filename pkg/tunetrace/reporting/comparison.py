@@ -217,6 +217,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["", *_results_table(doc, task, entry)]
         lines += _extra_lines(entry)
         lines += _group_lines(entry)
+        lines += curve_markdown(entry.get("curve_plots", []))
         lines += drift_markdown(entry.get("drift"))
     lines += _validation_lines(doc)
     lines += _study_flag_lines(doc)
@@ -403,6 +404,24 @@ def add_drift_sections(
         {"kind": kind, "path": str(p), "sha256": sha256_file(p)}
         for kind, paths in (("drift", tables), ("weights", weights))
         for p in paths
+    ]
+
+
+def add_curve_plots(document: dict[str, Any], plots: list[str]) -> None:
+    """List each task's training-curve plot ({task}_loss_curves.png) in its entry, as `curve_plots`."""
+    for task, entry in document["tasks"].items():
+        entry["curve_plots"] = sorted(str(p) for p in plots if Path(p).name == f"{task}_loss_curves.png")
+
+
+def curve_markdown(plots: list[str]) -> list[str]:
+    """The task's training-curve plots, embedded relative to results/ (where comparison.md lies)."""
+    if not plots:
+        return []
+    return [
+        "",
+        "Training curves (train loss solid, eval loss dashed; runs with critical red flags marked in red):",
+        "",
+        *(f"![train and eval loss over steps]({str(p).removeprefix('results/')})" for p in plots),
     ]
 
 

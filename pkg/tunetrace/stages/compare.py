@@ -9,6 +9,7 @@ from typing import Any
 from tunetrace.fileio import json_text, write_texts
 from tunetrace.guard.validation import WARNING, enforce_strict, seed_disagreement
 from tunetrace.reporting.comparison import (
+    add_curve_plots,
     add_drift_sections,
     add_validation,
     build_comparison,
@@ -35,6 +36,8 @@ def compare_runs(
     document = build_comparison(
         config, inputs["baselines"], inputs["evals"], inputs["runs"], inputs["merge_checks"], inputs["manifests"]
     )
+    if inputs.get("curve_plots"):
+        add_curve_plots(document, inputs["curve_plots"])
     if inputs.get("drift"):
         add_drift_sections(document, config, inputs["drift"], inputs.get("weights", []), inputs.get("drift_plots", []))
     if inputs.get("validations"):
