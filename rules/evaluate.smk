@@ -56,5 +56,6 @@ rule evaluate_checkpoint:
     resources:
         mem_mb=get_mem_mb("evaluate_checkpoint"),
         runtime=get_runtime("evaluate_checkpoint"),
+        gpu=get_slurm("evaluate_checkpoint", "gpu"),
     script:
         "../workflow_scripts/evaluate_checkpoint.py"

@@ -97,6 +97,7 @@ rule validate_run:
     resources:
         mem_mb=get_mem_mb("validate_run"),
         runtime=get_runtime("validate_run"),
+        gpu=get_slurm("validate_run", "gpu"),
     script:
         "../workflow_scripts/validate_run.py"
 

@@ -17,6 +17,7 @@ rule merge_adapter:
     resources:
         mem_mb=get_mem_mb("merge_adapter"),
         runtime=get_runtime("merge_adapter"),
+        gpu=get_slurm("merge_adapter", "gpu"),
     script:
         "../workflow_scripts/merge_adapter.py"
 

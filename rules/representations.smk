@@ -19,5 +19,6 @@ rule extract_base_representations:
     resources:
         mem_mb=get_mem_mb("extract_base_representations"),
         runtime=get_runtime("extract_base_representations"),
+        gpu=get_slurm("extract_base_representations", "gpu"),
     script:
         "../workflow_scripts/extract_base_representations.py"

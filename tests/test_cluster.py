@@ -447,3 +447,13 @@ def test_doctor_names_a_missing_profile(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert main(["doctor", "--profile", "no_such_profile"]) == 2
     assert "bash profiles/install.sh no_such_profile" in capsys.readouterr().err
+
+
+def test_every_rule_that_can_get_gpus_asks_slurm_for_them() -> None:
+    """A rule whose request can hold GPUs (training, every inference job of models.placement) passes them to Slurm in
+    its resources block: a request the rule never hands over would leave the job on the CPU."""
+    from tunetrace.cluster.requests import GPU_COPIES, TRAINING_RULES
+
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "rules").glob("*.smk")))
+    missing = [rule for rule in (*TRAINING_RULES, *GPU_COPIES) if f'gpu=get_slurm("{rule}", "gpu")' not in text]
+    assert missing == []

@@ -55,7 +55,7 @@ def test_strict_stops_before_comparison(study: Workflow):
         config["tasks"]["tiny"]["expected_range"] = {"min": 0.999}
 
     reconfigure(study, edit)
-    assert set(_planned(study)) == {"validate_run", "compare_runs"}
+    assert set(_planned(study)) == {"validate_run", "plot_training_curves", "compare_runs"}
     comparison = study.root / "results/comparison.json"
     before = comparison.read_bytes() if comparison.exists() else None
     proc = study.run("results/comparison.json", check=False)
