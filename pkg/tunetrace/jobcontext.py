@@ -46,6 +46,17 @@ class Job:
 
 
 @contextlib.contextmanager
+def _stop_without_traceback() -> Iterator[None]:
+    """A StudyStopped (validation.strict) is a verdict, not a crash: its message is the whole story, so the job
+    logs it and exits 1 with no traceback."""
+    try:
+        yield
+    except StudyStopped as stop:
+        logging.getLogger("tunetrace").error("%s", stop)
+        raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
 def job(
     smk: Any,
     *,
@@ -61,20 +72,13 @@ def job(
     if check_inputs:
         verify_inputs(smk.input)
     if refuse is not None:
-        try:
+        with _stop_without_traceback():
             refuse(Job(smk))
-        except StudyStopped as stop:
-            logging.getLogger("tunetrace").error("%s", stop)
-            raise SystemExit(1) from None
     discard_records(smk.output)
     if torch_threads:
         import torch
 
         torch.set_num_threads(smk.threads)
-    try:
+    with _stop_without_traceback():
         yield Job(smk)
-    except StudyStopped as stop:
-        # a verdict, not a crash (validation.strict): its message is the whole story, so no traceback
-        logging.getLogger("tunetrace").error("%s", stop)
-        raise SystemExit(1) from None
     record_lineage(smk)
