@@ -160,20 +160,20 @@ def test_audit_run_repairs_the_stale_comparison_itself(story: SimpleNamespace) -
 def test_refused_forgery_of_a_comparison_input_keeps_the_previous_comparison(
     finished_workflow: Workflow, tmp_path: Path
 ) -> None:
-    """A forged validation report (read by compare_runs alone) stops compare_runs, and the previous comparison.json,
+    """A forged merge check (read by compare_runs alone) stops compare_runs, and the previous comparison.json,
     comparison.md and the record of comparison.json are still there, byte for byte: "nothing was written"."""
     root = tmp_path / "study"
     shutil.copytree(finished_workflow.root, root, symlinks=True)
     flow = Workflow.__new__(Workflow)
     flow.root, flow.config = root, finished_workflow.config
     before = {name: (root / name).read_bytes() for name in COMPARISON}
-    forged = root / "results/validation/full/tiny/seed0.json"
+    forged = root / "results/merge_checks/lora_r4/tiny/seed0.json"
     report = json.loads(forged.read_text())
-    report["flags"] = []
+    report["mean_abs_logit_diff"] = 0.0
     forged.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     proc = flow.run(*MTIME_ONLY, check=False)
     assert proc.returncode != 0 and "Error in rule compare_runs" in proc.stderr
     log = (root / "logs/compare_runs/compare_runs.log").read_text()
-    assert "results/validation/full/tiny/seed0.json (written by rule validate_run) is modified" in log
+    assert "results/merge_checks/lora_r4/tiny/seed0.json (written by rule verify_merge) is modified" in log
     assert "nothing was read or written" in log
     assert {name: (root / name).read_bytes() for name in COMPARISON} == before
