@@ -13,7 +13,7 @@ MODEL_PARAMETERS = parameter_count(config["model"]["name_or_path"], config["mode
 
 def _request(rule, wildcards):
     method = getattr(wildcards, "method", None) or getattr(wildcards, "lora_method", None)
-    return job_request(rule, config, MODEL_PARAMETERS, method)
+    return job_request(rule, config, MODEL_PARAMETERS, method, getattr(wildcards, "task", None))
 
 
 def get_mem_mb(rule):

@@ -457,3 +457,96 @@ def test_every_rule_that_can_get_gpus_asks_slurm_for_them() -> None:
     text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "rules").glob("*.smk")))
     missing = [rule for rule in (*TRAINING_RULES, *GPU_COPIES) if f'gpu=get_slurm("{rule}", "gpu")' not in text]
     assert missing == []
+
+
+def counted_study(tmp_path: Path, rows: int, epochs: int, **task: Any) -> dict:
+    """A one-task study whose training file (rows of 100 bytes, a header line) is counted at the DAG build."""
+    lines = ["text,label"] + [f"{'x' * 96},a" for _ in range(rows)]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    config = study(1_000_000_000, full={"type": "full", "batch_size": 10, "epochs": epochs})
+    config["tasks"]["t"] = {
+        **config["tasks"]["t"],
+        "source": {**config["tasks"]["t"]["source"], "train": str(tmp_path / "train.csv")},
+        **task,
+    }
+    return config
+
+
+def test_training_runtime_follows_the_work_in_hand_arithmetic(tmp_path: Path) -> None:
+    """train_run's limit is start-up and loading plus 1.5 x its work: 100 counted rows x 2 epochs at batch 10 are
+    20 steps; at max_length 8 that is 1,600 tokens; x 1e9 parameters x 6 FLOPs is 9.6e12 FLOPs at 2 CPU threads
+    (the default cpus) x 25 GFLOP/s, 192 s; one final checkpoint of 1e9 x (4 + 12) B at 500 MB/s, 32 s.
+    30 + 6 (1 min per 1e9, x 6 on the CPU) + 1.5 x 224 s = 41.6 min -> 42; four epochs: 36 + 1.5 x 416 s -> 47."""
+    from tunetrace.cluster.requests import training_work
+
+    config = counted_study(tmp_path, rows=100, epochs=2, max_length=8)
+    work = training_work("train_run", config, "full", "t")
+    assert (work.steps, work.train_tokens, work.eval_tokens, work.checkpoints) == (20, 1600, 0, 1)
+    assert job_request("train_run", config, None, "full", "t").runtime == 42
+    longer = counted_study(tmp_path, rows=100, epochs=4, max_length=8)
+    assert job_request("train_run", longer, None, "full", "t").runtime == 47
+
+
+def test_short_texts_count_fewer_tokens_than_max_length(tmp_path: Path) -> None:
+    """Rows of 100 bytes at max_length 512 count 100 / 2.5 = 40 tokens each, not 512."""
+    from tunetrace.cluster.requests import training_work
+
+    config = counted_study(tmp_path, rows=100, epochs=1, max_length=512)
+    assert training_work("train_run", config, "full", "t").train_tokens == 10 * 10 * 40
+
+
+def test_uncountable_examples_fall_back_to_the_model_size_and_a_cap_counts() -> None:
+    """A hub split cannot be counted at the DAG build: train_run asks 240 min per 1e9 parameters on top (x 6 on
+    the CPU); with max_train_examples the cap is the count. The pilot needs no count (gate.pilot_steps)."""
+    config = study(1_000_000_000, full={"type": "full", "resources": {"gpus": 1}})
+    config["tasks"]["t"]["source"] = {
+        **config["tasks"]["t"]["source"],
+        "format": "hub",
+        "hub_id": "glue",
+        "train": None,
+    }
+    assert job_request("train_run", config, None, "full", "t").runtime == 30 + 1 + 240
+    config["tasks"]["t"]["max_train_examples"] = 1000
+    capped = job_request("train_run", config, None, "full", "t").runtime
+    assert 31 < capped < 60  # 300 steps of 16 x 128 tokens at 100 TFLOP/s: a few minutes
+
+
+def test_data_files_are_counted_without_reading_them_as_tables(tmp_path: Path) -> None:
+    """CSV/TSV count lines less the header, JSON Lines its lines, a JSON array its items, SQuAD its questions,
+    Parquet its footer's rows; a missing file or a hub split is unknown; an edited file is counted again."""
+    import json
+
+    import pandas as pd
+
+    from tunetrace.data.counting import count_examples, mean_bytes_per_example
+
+    (tmp_path / "a.tsv").write_text("text\tlabel\nx\ta\ny\tb")  # no newline at the end
+    (tmp_path / "a.jsonl").write_text('{"t": 1}\n{"t": 2}\n{"t": 3}\n')
+    (tmp_path / "a.json").write_text(json.dumps([{"t": 1}, {"t": 2}]))
+    squad = {"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1"}, {"id": "2"}]}, {"qas": [{"id": "3"}]}]}]}
+    (tmp_path / "s.json").write_text(json.dumps(squad))
+    pd.DataFrame({"t": range(7)}).to_parquet(tmp_path / "a.parquet")
+    counts = [count_examples(tmp_path / n) for n in ("a.tsv", "a.jsonl", "a.json", "s.json", "a.parquet")]
+    assert counts == [2, 3, 2, 3, 7]
+    assert count_examples(tmp_path / "s.json", "squad") == 3
+    assert count_examples(tmp_path / "missing.csv") is None and count_examples("glue", "hub") is None
+    assert (
+        mean_bytes_per_example(tmp_path / "a.jsonl") == 27 / 3
+        and mean_bytes_per_example(tmp_path / "a.parquet") is None
+    )
+    (tmp_path / "a.jsonl").write_text('{"t": 1}\n' * 5)
+    assert count_examples(tmp_path / "a.jsonl") == 5
+
+
+def test_a_training_job_is_sized_by_its_own_task(tmp_path: Path) -> None:
+    """Two tasks, one ten times the other: each train_run job asks for its own task's work, and the request table
+    (no task) for the longer."""
+    config = counted_study(tmp_path, rows=1000, epochs=2, max_length=8)
+    (tmp_path / "small.csv").write_text("text,label\n" + f"{'x' * 96},a\n" * 100)
+    config["tasks"]["small"] = {
+        **config["tasks"]["t"],
+        "source": {**config["tasks"]["t"]["source"], "train": str(tmp_path / "small.csv")},
+    }
+    big, small = (job_request("train_run", config, None, "full", t).runtime for t in ("t", "small"))
+    assert big > small
+    assert job_request("train_run", config, None, "full").runtime == big

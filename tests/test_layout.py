@@ -210,7 +210,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "evaluation": set(),
     "data": set(),
     "provenance": {"models"},
-    "cluster": {"models"},
+    "cluster": {"training", "data", "models"},  # training.sizing: steps of a training job; data.counting
     "models": set(),
     FLOOR: set(),
 }

@@ -3,6 +3,7 @@ and their real models' request tables in docs/scale.md match hand arithmetic fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -34,9 +35,12 @@ def seed_config(name: str) -> dict[str, Any]:
 
 
 def request_table(name: str) -> str:
-    """The request table of a seed study for its real model (what `tunetrace doctor` lists against a cluster)."""
+    """The request table of a seed study for its real model (what `tunetrace doctor` lists against a cluster), planned
+    from the checkout as Snakemake plans it from its working directory: the training runtimes count the study's
+    data files (data/examples/)."""
     config = validate_config(seed_config(name))
-    return markdown_table(config, parameter_count(config["model"]["name_or_path"]))
+    with contextlib.chdir(REPO):
+        return markdown_table(config, parameter_count(config["model"]["name_or_path"]))
 
 
 def doc_table(name: str) -> str:

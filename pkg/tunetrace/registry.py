@@ -35,6 +35,10 @@ class Entry:
     base_model_baseline: str | None = None
     # computes its metrics during training (Trainer compute_metrics); the others report only eval_loss there
     metrics_in_training: bool = False
+    # for the runtime estimate at the DAG build (tunetrace.cluster.requests): each example fills max_length (a
+    # context windowed at doc_stride), and evaluating it may decode up to max_new_tokens more
+    fills_max_length: bool = False
+    decodes_in_eval: bool = False
 
     @property
     def module(self) -> str:
@@ -54,6 +58,7 @@ REGISTRY: dict[str, Entry] = {
         CLASSIFICATION_METRICS,
         text_pairs=True,
         base_model_baseline="base_prompted",
+        decodes_in_eval=True,
     ),
     "causal_lm": Entry(
         "tunetrace.tasks.causal_lm:CausalLM", {"loss": False, "perplexity": False}, base_model_baseline="base_model"
@@ -63,7 +68,9 @@ REGISTRY: dict[str, Entry] = {
         {"wasserstein": False, "mae": False, "correlation": True},
         base_model_baseline="base_model",
     ),
-    "extractive_qa": Entry("tunetrace.tasks.extractive_qa:ExtractiveQA", {"squad_f1": True, "exact": True}),
+    "extractive_qa": Entry(
+        "tunetrace.tasks.extractive_qa:ExtractiveQA", {"squad_f1": True, "exact": True}, fills_max_length=True
+    ),
 }
 
 

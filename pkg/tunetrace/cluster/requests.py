@@ -115,10 +115,13 @@ CPU_FULL_TRAIN_BYTES = 16
 CHECKPOINT_STAGING_BYTES = 12
 TRAINING_RULES = ("train_run", "pilot_run", "run_smoke_test")
 # Minutes: a base plus minutes per billion parameters; on CPU the per-billion part is six times longer.
+# Training: 1 min per 1e9 parameters for loading and start-up (a 70B bf16 model is 140 GB read at ~1 GB/s).
 # validate_run's weight analysis (per matrix, in float64 on the CPU: the base's SVD, the update's singular values,
 # the tuned matrix's top-k vectors) is most of it at scale, hours for a 7B model's full update (the measured rates
 # are in BENCHMARKS.md); the estimate leaves a third more.
-# The pilot (gate.pilot_steps steps) and the smoke test (a few steps) ask a fixed time.
+# Training jobs (TRAINING_RULES) take the base and per-billion part here for start-up and loading, and add their
+# work (TrainingWork below); only where the study's data cannot be counted at the DAG build (a hub split) does
+# the per-billion part stand for the work: 240 min per 1e9 parameters for train_run, as before it was counted.
 RUNTIME = {
     "evaluate_baseline": (20, 20),
     "evaluate_checkpoint": (20, 20),
@@ -127,11 +130,30 @@ RUNTIME = {
     "merge_adapter": (15, 10),
     "verify_merge": (20, 30),
     "validate_run": (30, 12),
-    "train_run": (60, 240),
-    "pilot_run": (60, 0),
-    "run_smoke_test": (30, 0),
+    "train_run": (30, 1),
+    "pilot_run": (20, 1),
+    "run_smoke_test": (20, 1),
 }
+UNCOUNTED_TRAIN_MINUTES_PER_BILLION = 240
 CPU_SLOWDOWN = 6
+# Training work: the tokens a job trains on (its optimiser steps x effective batch x tokens per example: the task's
+# max_length, or fewer where the data file's bytes per example say the texts are shorter, _tokens_per_example)
+# times FLOPs per token and parameter: 6 for full fine-tuning (forward 2, backward 4), 4 for LoRA (the frozen
+# matrices get no weight gradients), 2 more with gradient checkpointing (the forward pass again); plus the forward
+# passes (2) over the eval split at each evaluation and the final prediction. Sustained rates per GPU (about a
+# third of an A100's bf16 peak, an eighth of an H100's) and per CPU thread (fp32): the demo's full run trains at
+# about 75 GFLOP/s per thread counted this way on this project's 2-core CI machine (11,360 padded tokens per
+# epoch, 3 epochs in about 30 s, BENCHMARKS.md), and a cluster's cores vary. Checkpoints add their bytes at
+# CHECKPOINT_WRITE_BPS (full: weights + fp32 master and AdamW moments). The work's time is then multiplied by
+# WORK_MARGIN.
+TRAIN_FLOPS = {"full": 6, "lora": 4}
+BYTES_PER_TOKEN = 2.5  # English text is ~4 bytes per token; 2.5 leaves room for padding and special tokens
+RECOMPUTE_FLOPS = 2
+FORWARD_FLOPS = 2
+GPU_FLOPS = {"bf16": 100e12, "fp16": 100e12, "fp32": 15e12}
+CPU_FLOPS_PER_THREAD = 25e9
+CHECKPOINT_WRITE_BPS = 500e6
+WORK_MARGIN = 1.5
 # Threads (Slurm: CPUs per task) of the jobs that are not training (training takes methods.<name>.resources.cpus).
 # Scoring a run loads no model and merging is bound by (de)serialisation: one thread, as the light jobs. The
 # validation's reloads and weight analysis, the baseline's and the merge check's forward passes and the base
@@ -215,11 +237,104 @@ def memory_mb(rule: str, parameters: int, dtype: str, method: Mapping[str, Any] 
 
 
 def runtime_minutes(rule: str, parameters: int, on_gpu: bool) -> int:
-    """First-attempt wall-clock limit of a job, in minutes."""
+    """First-attempt wall-clock limit of a job that is not training, in minutes."""
     if rule in FIXED:
         return FIXED[rule][1]
     base, per_billion = RUNTIME[rule]
     return int(math.ceil(base + per_billion * (1 if on_gpu else CPU_SLOWDOWN) * parameters / 1e9))
+
+
+@dataclass(frozen=True)
+class TrainingWork:
+    """What one training job of a method on a task does, as far as the DAG build can tell (see TRAIN_FLOPS)."""
+
+    steps: int
+    train_tokens: int
+    eval_tokens: int
+    checkpoints: int
+
+    def minutes(self, parameters: int, dtype: str, method: Mapping[str, Any], rate: float) -> float:
+        """Minutes of this work at `rate` FLOP/s, with WORK_MARGIN; a full fine-tuning checkpoint holds the
+        weights (in the model's dtype), the fp32 master weights and the AdamW moments, a LoRA one the adapters."""
+        per_token = TRAIN_FLOPS[method["type"]] + (RECOMPUTE_FLOPS if method["gradient_checkpointing"] else 0)
+        flops = parameters * (per_token * self.train_tokens + FORWARD_FLOPS * self.eval_tokens)
+        full = method["type"] == "full"
+        write_s = self.checkpoints * parameters * (BYTES[dtype] + CHECKPOINT_STAGING_BYTES) / CHECKPOINT_WRITE_BPS
+        return WORK_MARGIN * (flops / rate + (write_s if full else 0)) / 60
+
+
+def _task_examples(task: Mapping[str, Any], split: str) -> int | None:
+    """The examples of a task's split counted from its local file, capped by max_<split>_examples; the cap alone
+    where the file cannot be counted (a hub split), None where neither is known."""
+    from tunetrace.data.counting import count_examples
+
+    source = task["source"]
+    counted = count_examples(source.get(split), source["format"])
+    cap = task.get(f"max_{split}_examples")
+    return counted if cap is None else cap if counted is None else min(counted, cap)
+
+
+def _tokens_per_example(task: Mapping[str, Any]) -> int:
+    """Tokens a training example takes: the task's max_length, or less where its local text file (CSV, TSV, JSON
+    Lines) holds fewer bytes per example than BYTES_PER_TOKEN x max_length (padding to each batch's longest
+    example included in the rate). A SQuAD context fills max_length; Parquet and hub data are not read."""
+    from tunetrace.data.counting import mean_bytes_per_example
+    from tunetrace.registry import entry
+
+    limit = int(task["max_length"])
+    if entry(task["type"]).fills_max_length:
+        return limit
+    mean_bytes = mean_bytes_per_example(task["source"].get("train"), task["source"]["format"])
+    return limit if mean_bytes is None else max(1, min(limit, math.ceil(mean_bytes / BYTES_PER_TOKEN)))
+
+
+def training_work(rule: str, config: Mapping[str, Any], method: str, task: str) -> TrainingWork | None:
+    """The work of train_run (the method's epochs or max_steps), pilot_run (gate.pilot_steps) or run_smoke_test
+    (validation.smoke_steps) of `method` on `task`; None when the training examples are not known."""
+    from tunetrace.registry import entry
+    from tunetrace.training.sizing import planned_steps
+
+    spec, settings = config["methods"][method], config["tasks"][task]
+    world = ranks_on_node(spec) * int(spec["resources"]["nodes"])
+    batch, accumulation = int(spec["batch_size"]), int(spec["gradient_accumulation_steps"])
+    max_steps, every, save_every = spec["max_steps"], spec["eval_every_steps"], spec["save_every_steps"]
+    if rule == "pilot_run":
+        max_steps, every, save_every = spec["gate"]["pilot_steps"], None, None
+    elif rule == "run_smoke_test":
+        validation = config["validation"]
+        max_steps, every, save_every = validation["smoke_steps"], None, validation["smoke_save_every_steps"]
+    examples = _task_examples(settings, "train")
+    if examples is None and not max_steps:
+        return None
+    steps = planned_steps(examples or 0, batch, accumulation, world, spec["epochs"], max_steps)
+    length = _tokens_per_example(settings)
+    eval_length = length + (int(settings["max_new_tokens"]) if entry(settings["type"]).decodes_in_eval else 0)
+    evaluations = 1 + (steps // every if every else 0)
+    return TrainingWork(
+        steps=steps,
+        train_tokens=steps * batch * accumulation * world * length,
+        eval_tokens=evaluations * (_task_examples(settings, "eval") or 0) * eval_length,
+        checkpoints=1 + (steps // save_every if save_every else 0),
+    )
+
+
+def training_minutes(
+    rule: str, config: Mapping[str, Any], parameters: int, method: str, task: str | None, gpus: int
+) -> int:
+    """First-attempt wall-clock limit of a training job, in minutes: start-up and loading (RUNTIME) plus the work
+    on `task` (the study's longest task where `task` is None, as in the request tables)."""
+    spec = config["methods"][method]
+    base, per_billion = RUNTIME[rule]
+    slowdown = 1 if gpus else CPU_SLOWDOWN
+    rate = gpus * GPU_FLOPS[spec["precision"]] if gpus else int(spec["resources"]["cpus"]) * CPU_FLOPS_PER_THREAD
+    rate *= int(spec["resources"]["nodes"])
+    works = [training_work(rule, config, method, t) for t in ([task] if task else sorted(config["tasks"]))]
+    if any(w is None for w in works):  # examples not countable at the DAG build: by the model's size alone
+        per_billion += UNCOUNTED_TRAIN_MINUTES_PER_BILLION if rule == "train_run" else 0
+        work = 0.0
+    else:
+        work = max(w.minutes(parameters, config["model"]["dtype"], spec, rate) for w in works)
+    return int(math.ceil(base + per_billion * slowdown * parameters / 1e9 + work))
 
 
 def inference_gpus(rule: str, parameters: int, dtype: str, gpu_mem_gb: float) -> int:
@@ -267,9 +382,12 @@ def _overrides(rule: str, config: Mapping[str, Any], method: str | None) -> Mapp
     return own
 
 
-def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, method: str | None = None) -> Request:
-    """The first-attempt request of one job of `rule`; config overrides (resources.<rule>, methods.<name>.resources
-    for train_run) win over the estimate."""
+def job_request(
+    rule: str, config: Mapping[str, Any], parameters: int | None, method: str | None = None, task: str | None = None
+) -> Request:
+    """The first-attempt request of one job of `rule` (on `task`, where the rule trains: None sizes the study's
+    longest task); config overrides (resources.<rule>, methods.<name>.resources for train_run) win over the
+    estimate."""
     if rule not in RULES or not RULES[rule].job:
         raise KeyError(f"{rule}: not a rule with jobs of its own; add it to tunetrace.cluster.requests.RULES")
     settings = config["resources"]
@@ -280,7 +398,11 @@ def job_request(rule: str, config: Mapping[str, Any], parameters: int | None, me
     mem = override.get("mem_mb") or memory_mb(rule, parameters, config["model"]["dtype"], spec, settings["overhead_mb"])
     # a job with GPUs runs its model there (training, or models.placement for the inference jobs)
     on_gpu = gpus > 0
-    runtime = override.get("runtime") or runtime_minutes(rule, parameters, on_gpu)
+    runtime = override.get("runtime") or (
+        training_minutes(rule, config, parameters, method, task, gpus)
+        if rule in TRAINING_RULES
+        else runtime_minutes(rule, parameters, on_gpu)
+    )
     cpus = spec["resources"]["cpus"] if rule in TRAINING_RULES else job_threads(rule, parameters)
     nodes = spec["resources"]["nodes"] if rule in TRAINING_RULES else 1
     return Request(rule, method, int(mem), int(runtime), gpus, int(cpus), int(nodes), RULES[rule].local)
@@ -358,6 +480,12 @@ def _runtime_formula(rule: str) -> str:
     if rule in FIXED:
         return f"{FIXED[rule][1]} min"
     base, per_billion = RUNTIME[rule]
+    if rule in TRAINING_RULES:
+        steps = {"train_run": "epochs or max_steps", "pilot_run": "gate.pilot_steps", "run_smoke_test": "smoke_steps"}
+        return (
+            f"{base} + {per_billion} min per 1e9 parameters ({per_billion * CPU_SLOWDOWN} on CPU) + "
+            f"{WORK_MARGIN} x the work ({steps[rule]}; see above)"
+        )
     if not per_billion:
         return f"{base} min"
     return f"{base} + {per_billion} min per 1e9 parameters on GPUs, {per_billion * CPU_SLOWDOWN} on CPU"
@@ -399,6 +527,9 @@ def markdown_table(config: Mapping[str, Any], parameters: int | None) -> str:
 # CPU only), a 1B float32 model with a gated one-GPU full fine-tuning beside a CPU-only LoRA, and a 70B bfloat16
 # model whose LoRA trains on 4 GPUs: its inference jobs ask for the GPUs that hold their copies of the weights.
 DEMO_PARAMETERS = 22_713_728
+# Their one task: an SST-2-sized classification set at max_length 64 (its examples given as caps, as the tables
+# are printed with no data file to count).
+EXAMPLE_TASK = {"max_train_examples": 67_349, "max_eval_examples": 872, "max_length": 64}
 EXAMPLE_STUDIES: dict[str, dict[str, Any]] = {
     "demo": {
         "methods": {
@@ -433,7 +564,7 @@ def example_config(name: str) -> dict[str, Any]:
             "seeds": [0],
             "methods": study["methods"],
             "resources": {"model_parameters": study["parameters"]},
-            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"]}},
+            "tasks": {"t": {"source": {"train": "train.csv"}, "labels": ["a", "b"], **EXAMPLE_TASK}},
         }
     )
 
