@@ -457,6 +457,27 @@ def test_second_runs_weight_analysis_reuses_the_base_factorisations(study, tmp_p
     second = validate.analyze_weights(MODEL, task, method, spec, root / "clean" / "final", 0, tmp_path / "b.json")
     assert len(base_svds) == 36  # none recomputed
     assert second["matrices"] == first["matrices"] and first["placement"]["kind"] == "cpu"
+    from safetensors.numpy import load_file
+
+    stored = [load_file(str(f))["u"] for f in (tmp_path / "cache" / "weight-factors").glob("*.safetensors")]
+    assert {u.dtype for u in stored} == {np.dtype(np.float32)}  # half the disk of float64
+
+
+def test_float32_factors_give_the_float64_intruder_counts():
+    """The cache's float32 base vectors count the same intruder dimensions as float64 ones on matrices with
+    intruders and without, and |cosines| within 1e-6."""
+    from tunetrace.analysis.weightspace import intruder_dimensions, left_singular_vectors, top_left_singular_vectors
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(64, 48))
+    small, rank_one = 0.01 * rng.normal(size=base.shape), 5 * np.outer(rng.normal(size=64), rng.normal(size=48))
+    for tuned, expected in ((base + small, 0), (base + rank_one, 1)):
+        u64 = left_singular_vectors(base)
+        u32 = u64.astype(np.float32)
+        counts = [intruder_dimensions(base, tuned, 8, 0.5, u) for u in (u64, u32)]
+        assert counts[0] == counts[1] and counts[0] == expected
+        top = top_left_singular_vectors(tuned, 8)
+        assert np.abs(np.abs(top.T @ u64).max(axis=1) - np.abs(top.T @ u32).max(axis=1)).max() < 1e-6
 
 
 def test_weight_maths_on_a_torch_device_match_numpy():
