@@ -5,7 +5,7 @@ singular vectors, the intruder dimensions' reference) is the same for all of the
 most of the analysis. It is kept under `$TUNETRACE_CACHE/weight-factors/` (fileio.cache_root), one safetensors
 file per matrix, named by a hash of the base model's identity, the matrix name and the factorisation's version.
 The vectors are computed in float64 and stored in float32: half the disk (Llama-2-7B's are about 23 GB instead of
-45), and an intruder count compares |cosines| with a threshold, where 1e-7 does not matter. The run that computes
+46), and an intruder count compares |cosines| with a threshold, where 1e-7 does not matter. The run that computes
 them uses the float32 vectors too, so every run of a study gets the same numbers, cached or not. Written
 atomically (a
 temporary file renamed into place), so concurrent validation jobs never read a half-written factorisation;
