@@ -35,6 +35,7 @@ def test_checkpoint_step_is_scored_with_lineage(make_workflow):
     out = flow.root / "results/eval/full/tiny/seed0/step2"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["step"] == 2 and metrics["checkpoint"].endswith("checkpoints/checkpoint-2")
+    assert metrics["placement"]["devices"] == ["cpu"]  # placed by models.placement, as the baseline is
     assert metrics["primary_metric"] == "accuracy" and 0.0 <= metrics["primary"] <= 1.0
     assert (out / "predictions.parquet").stat().st_size > 0
     record = json.loads((out / "metrics.json.lineage.json").read_text())

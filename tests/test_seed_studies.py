@@ -8,6 +8,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,12 +152,46 @@ def twin_study(name: str) -> dict[str, Any]:
     return config
 
 
+# Where each job that loads the model records the device it ran on: (files under results/, the key).
+# evaluate_run's metrics say where train_run's final model computed the outputs they score.
+DEVICE_RECORDS = {
+    "evaluate_baseline": ("baseline/*/metrics.json", "placement"),
+    "extract_base_representations": ("representations/base/*/step_000000/*.json", "placement"),
+    "train_run": ("runs/*/*/seed0/run.json", "device"),
+    "evaluate_run": ("eval/*/*/seed0/metrics.json", "placement"),
+    "merge_adapter": ("merged/*/*/seed0/merge.json", "placement"),
+    "verify_merge": ("merge_checks/*/*/seed0.json", "placement"),
+    "validate_run": ("weights/*/*/seed0.json", "placement"),
+    "pilot_run": ("pilots/*/*/seed0/run.json", "device"),
+}
+
+
+def recorded_devices(root: Path, gated: bool) -> dict[str, set[str]]:
+    """Each model job's recorded devices, by rule: every output file of the rule holds one (asserted here)."""
+    found: dict[str, set[str]] = {}
+    for rule, (pattern, key) in DEVICE_RECORDS.items():
+        if rule == "pilot_run" and not gated:
+            continue
+        files = sorted((root / "results").glob(pattern))
+        assert files, f"{rule}: no output matches results/{pattern}"
+        for file in files:
+            record = json.loads(file.read_text())
+            assert record.get(key), f"{file}: {rule} recorded no {key}"
+            value = record[key]
+            found.setdefault(rule, set()).update(value["devices"] if isinstance(value, dict) else [value])
+    return found
+
+
 def run_twin(make_workflow, name: str, tasks: list[str] | None = None) -> tuple[dict[str, Any], Any]:
+    """Run the twin study to its comparison; every job that loaded the model says it ran on the CPU (no GPUs)."""
     config = twin_study(name)
     config["tasks"] = {k: v for k, v in config["tasks"].items() if tasks is None or k in tasks}
     flow: Workflow = make_workflow(config)
     shutil.copytree(REPO / "data" / "examples", flow.root / "data" / "examples")
     flow.run("results/comparison.json")
+    gated = any(m.get("gate", {}).get("enabled") for m in config["methods"].values())
+    devices = recorded_devices(flow.root, gated)
+    assert all(d == {"cpu"} or all(v.startswith("cpu") for v in d) for d in devices.values()), devices
     return json.loads((flow.root / "results" / "comparison.json").read_text()), flow.root
 
 

@@ -89,7 +89,14 @@ def score_run(
     evaluation = task_type.score(outputs, frame, task, spec, seed)
     metric = evaluation.metrics["primary_metric"]
     evaluation.metrics.update(
-        {"method": method.name, "task": task.name, "seed": seed, "higher_is_better": task_type.higher_is_better(metric)}
+        {
+            "method": method.name,
+            "task": task.name,
+            "seed": seed,
+            "higher_is_better": task_type.higher_is_better(metric),
+            # where train_run's final model computed these outputs (models.placement)
+            "placement": outputs.info.get("placement"),
+        }
     )
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed}", out_dir, frame)
     log.info("%s/%s seed %d: %s = %.4f", method.name, task.name, seed, metric, evaluation.metrics["primary"])

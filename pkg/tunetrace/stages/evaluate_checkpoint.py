@@ -15,6 +15,7 @@ from typing import Any
 
 from tunetrace.config import EvalSpec, MethodSpec, ModelSpec, TaskSpec
 from tunetrace.data.readers import load_prepared
+from tunetrace.models.placement import placement_for
 from tunetrace.stages.evaluate import write_evaluation
 from tunetrace.tasks.dispatch import get_task_type
 from tunetrace.training.checkpoints import checkpoint_step
@@ -56,7 +57,8 @@ def evaluate_checkpoint(
     task_type = get_task_type(task.type)
     _, frame = load_prepared(data_dir)
     tokenizer = task_type.load_tokenizer(model_spec, str(checkpoint))
-    model = task_type.load_tuned_model(model_spec, task, method, checkpoint)
+    placement = placement_for(model_spec)  # the job's GPUs, as evaluate_baseline places the base model
+    model = task_type.load_tuned_model(model_spec, task, method, checkpoint, placement=placement)
     outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size)
     evaluation = task_type.score(outputs, frame, task, spec, seed)
     metric = evaluation.metrics["primary_metric"]
@@ -68,6 +70,7 @@ def evaluate_checkpoint(
             "step": step,
             "checkpoint": str(checkpoint),
             "higher_is_better": task_type.higher_is_better(metric),
+            "placement": placement.to_dict(),
         }
     )
     write_evaluation(evaluation, f"{method.name} / {task.name} / seed {seed} / step {step}", out_dir)

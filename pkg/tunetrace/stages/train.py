@@ -70,12 +70,14 @@ def predict_final(
     started = time.perf_counter()
     tokenizer = task_type.load_tokenizer(model_spec, str(final))
     # the training job's GPUs, still allocated: the placement policy puts the final model on them
-    model = task_type.load_tuned_model(model_spec, task, method, final, placement=placement_for(model_spec))
+    placement = placement_for(model_spec)
+    model = task_type.load_tuned_model(model_spec, task, method, final, placement=placement)
     # finished batches kept beside the outputs: a job killed while predicting resumes there, for this final model
     store = BatchStore.beside(
         out_path, fingerprint("predict_final", model_spec, task, method.batch_size, files_fingerprint(final, data_dir))
     )
     outputs = task_type.predict(model, tokenizer, frame, task, method.batch_size, store=store)
+    outputs.info["placement"] = placement.to_dict()  # evaluate_run's metrics say where the outputs were computed
     write_outputs(outputs, out_path)
     store.finish()
     log.info(
