@@ -25,6 +25,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,16 @@ def complete_checkpoint(checkpoint_dir: str | os.PathLike, info: dict[str, Any])
     """What makes a saved checkpoint resumable, in order: checksums of its files, every file on disk, the marker."""
     if not Path(checkpoint_dir).is_dir():  # deleted under the finisher: never leave a marker-only directory
         raise FileNotFoundError(f"{checkpoint_dir}: the saved checkpoint is gone before it was completed")
+    started = time.perf_counter()
     write_checksums(checkpoint_dir)
+    hashed = time.perf_counter()
     write_marker(checkpoint_dir, info)
+    log.info(
+        "completed %s: checksums %.2f s, fsync and marker %.2f s",
+        Path(checkpoint_dir).name,
+        hashed - started,
+        time.perf_counter() - hashed,
+    )
 
 
 class Finisher:
@@ -195,8 +204,12 @@ class Finisher:
 
     def wait(self) -> None:
         if self._thread is not None:
+            started = time.perf_counter()
+            alive = self._thread.is_alive()
             self._thread.join()
             self._thread = None
+            if alive:  # training stood still for it: worth knowing when a step time looks long
+                log.info("waited %.2f s for the previous checkpoint to be completed", time.perf_counter() - started)
         if self._error is not None:
             error, self._error = self._error, None
             raise error
