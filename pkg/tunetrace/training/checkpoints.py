@@ -16,7 +16,6 @@ sight: it rotates every `checkpoint-*` it finds), and the newest one that verifi
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -178,18 +177,6 @@ def complete_checkpoint(checkpoint_dir: str | os.PathLike, info: dict[str, Any])
     )
 
 
-FINISHER_NICE = 19
-
-
-def _lower_this_threads_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux keeps a nice value per thread), so that hashing a
-    checkpoint runs in the training threads' idle moments instead of taking a core from them: on a node whose
-    cores all train (the 2-core CI machine, a CPU job with cpus = cores) it measurably slowed training. Where the
-    platform has no per-thread priority this does nothing."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FINISHER_NICE)
-
-
 class Finisher:
     """Completes each saved checkpoint (complete_checkpoint) on a thread of its own while training goes on.
 
@@ -210,7 +197,6 @@ class Finisher:
         self._thread.start()
 
     def _run(self, checkpoint_dir: Path, info: dict[str, Any]) -> None:
-        _lower_this_threads_priority()
         try:
             complete_checkpoint(checkpoint_dir, info)
         except BaseException as err:  # noqa: BLE001 - re-raised on the training thread by wait()
