@@ -129,6 +129,16 @@ def test_run_has_step_dirs_at_interval_and_final(full_run):
     assert [step for step, _ in S.list_steps(root / "reps")] == [0, 2, 4, 5]
 
 
+def test_run_json_says_what_the_captures_inside_the_loop_cost(full_run):
+    """Steps 0, 2 and 4 are captured inside the Trainer's timed loop (the final step after it): run.json counts
+    them, their seconds, and the samples/s the loop had without them."""
+    root, _ = full_run
+    run = json.loads((root / "run" / A.RUN_METADATA).read_text())
+    captures = run["representation_captures_in_loop"]
+    assert captures["captures"] == 3 and captures["seconds"] > 0
+    assert captures["train_samples_per_second_without"] > run["train_samples_per_second"]
+
+
 def test_by_default_step_zero_is_left_to_the_base(tiny_model, task_data, base_dir, tmp_path):
     """The schema default (capture_step0 false) captures the interval and final steps only, and the drift
     table takes the base extraction as step 0 (similarity exactly 1), then the run's own steps."""

@@ -249,6 +249,9 @@ def representation_callback(
     class RepresentationCallback(TrainerCallback):
         def __init__(self) -> None:
             self.captured: set[int] = set()
+            # captures inside the Trainer's timed loop (step 0 at train begin, every_steps at step ends): their
+            # seconds are part of the Trainer's samples/s, and run.json says how much (in_loop_summary)
+            self.in_loop: list[float] = []
 
         def capture(self, state: Any, step: int, model: torch.nn.Module) -> None:
             target = out_dir / step_dir_name(step)
@@ -264,14 +267,25 @@ def representation_callback(
                 extract(model, probe, spec)
             self.captured.add(step)
 
+        def timed_capture(self, state: Any, step: int, model: torch.nn.Module) -> None:
+            started = time.perf_counter()
+            before = len(self.captured)
+            self.capture(state, step, model)
+            if len(self.captured) > before:
+                self.in_loop.append(time.perf_counter() - started)
+
+        def in_loop_summary(self) -> dict[str, Any]:
+            """The captures inside the Trainer's timed loop: how many and their seconds."""
+            return {"captures": len(self.in_loop), "seconds": round(sum(self.in_loop), 3)}
+
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             check_layers(model, spec)
             if spec.capture_step0 and state.global_step == 0:  # a resumed run's step 0 is on disk already
-                self.capture(state, 0, model)
+                self.timed_capture(state, 0, model)
 
         def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             if state.global_step % spec.every_steps == 0:
-                self.capture(state, state.global_step, model)
+                self.timed_capture(state, state.global_step, model)
 
         def on_train_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             self.capture(state, state.global_step, model)

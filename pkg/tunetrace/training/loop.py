@@ -97,6 +97,19 @@ def training_arguments(method: MethodSpec, task: TaskSpec, seed: int, out_dir: P
     )
 
 
+def _captures_in_loop(summary: dict[str, Any], result: Any) -> dict[str, Any]:
+    """The representation captures inside the Trainer's timed loop (this call's segment), with the samples/s the
+    loop would have had without them: train_samples_per_second counts their seconds as training time (the
+    demo's every_steps 30 takes about 7 % of its loop, BENCHMARKS.md)."""
+    runtime = float(result.metrics.get("train_runtime") or 0.0)
+    rate = float(result.metrics.get("train_samples_per_second") or 0.0)
+    training = runtime - summary["seconds"]
+    return {
+        **summary,
+        "train_samples_per_second_without": round(rate * runtime / training, 3) if training > 0 else None,
+    }
+
+
 def early_stopping_metric(method: MethodSpec, task: TaskSpec) -> str:
     """The Trainer's metric_for_best_model (it reads `eval_<name>`): `loss` for eval_loss, else the metric."""
     metric = task.primary_metric if method.early_stopping_metric == "primary" else method.early_stopping_metric
@@ -214,6 +227,7 @@ def train_run(
                 model_spec, task, representations, data_dir, reps_stage, run=f"{method.name}/{task.name}/seed{seed}"
             )
         )
+    capture = next((c for c in all_callbacks if hasattr(c, "in_loop_summary")), None)
     if method.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=method.early_stopping_patience))
     trainer = (parts.trainer_class or Trainer)(
@@ -261,6 +275,8 @@ def train_run(
         cluster=cluster_environment(),
     )
     metadata.update(wall_time_summary(marker.segments(int(result.global_step), wall)))
+    if capture is not None:
+        metadata["representation_captures_in_loop"] = _captures_in_loop(capture.in_loop_summary(), result)
     if sharding is not None:
         metadata["deepspeed"] = sharding
     metadata["set_aside_checkpoints"] = C.set_aside_checkpoints(state_dir, fingerprint)  # damaged, kept
