@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -137,6 +138,16 @@ def test_run_json_says_what_the_captures_inside_the_loop_cost(full_run):
     captures = run["representation_captures_in_loop"]
     assert captures["captures"] == 3 and captures["seconds"] > 0
     assert captures["train_samples_per_second_without"] > run["train_samples_per_second"]
+
+
+def test_a_last_step_on_the_interval_is_captured_after_the_loop(tiny_model, task_data, tmp_path):
+    """every_steps 5 over 5 steps: step 5 is the interval's and the last; it is captured once, after the timed
+    loop (run.json counts no capture inside it), with the model the loop ended with."""
+    spec = dataclasses.replace(SPEC, every_steps=5, capture_step0=False)
+    _train(tiny_model, task_data, tmp_path, "full", capture=True, spec=spec)
+    assert [step for step, _ in S.list_steps(tmp_path / "reps")] == [5]
+    run = json.loads((tmp_path / "run" / A.RUN_METADATA).read_text())
+    assert run["representation_captures_in_loop"]["captures"] == 0
 
 
 def test_by_default_step_zero_is_left_to_the_base(tiny_model, task_data, base_dir, tmp_path):

@@ -284,7 +284,10 @@ def representation_callback(
                 self.timed_capture(state, 0, model)
 
         def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
-            if state.global_step % spec.every_steps == 0:
+            # The last step is left to on_train_end, outside the Trainer's timed loop: the model is the same
+            # there (the final save changes no weight), unless the Trainer reloads the best checkpoint first.
+            last = state.global_step >= state.max_steps and not args.load_best_model_at_end
+            if state.global_step % spec.every_steps == 0 and not last:
                 self.timed_capture(state, state.global_step, model)
 
         def on_train_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
