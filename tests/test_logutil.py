@@ -109,3 +109,24 @@ def test_requeued_job_keeps_both_attempts_in_its_log(tmp_path):
     ]
     assert any("attempt body restart0" in line for line in lines)
     assert any("attempt body restart1" in line for line in lines)
+
+
+def test_attempts_survive_snakemake_removing_the_log(tmp_path):
+    """Snakemake removes a job's declared log before it runs the job again (a retry, a Slurm requeue): the log is a
+    link to `<log>.attempts`, so removing it leaves the first attempt's lines, and the second attempt's header
+    counts it. An older plain log file is taken into the attempts file."""
+    log = tmp_path / "job.log"
+    assert _job(tmp_path, "one", {}).wait(timeout=60) == 0
+    assert log.is_symlink() and "attempt body one" in log.read_text()
+    log.unlink()  # what Snakemake's Job.remove_existing_output does to a log
+    assert _job(tmp_path, "two", {}).wait(timeout=60) == 0
+    text = log.read_text()
+    assert "attempt body one" in text and "attempt body two" in text
+    assert [line.split()[3] for line in text.splitlines() if line.startswith("===== tunetrace attempt")] == ["1", "2"]
+
+    from tunetrace.logutil import link_to_attempts
+
+    plain = tmp_path / "old.log"
+    plain.write_text("an older job's line\n")
+    attempts = link_to_attempts(plain)
+    assert plain.is_symlink() and attempts.read_text() == "an older job's line\n"

@@ -28,10 +28,13 @@ def setup_logging(
     The log is appended to, never truncated, and each process starts its part with a header line
     (attempt_header): a requeued job keeps its earlier attempts, and a second process refused by a
     live one (training.runlock) adds its refusal below the live one's lines instead of erasing them.
+    The lines go to `<log>.attempts`, which the log path links to (link_to_attempts): Snakemake removes a job's
+    declared log before each run of it (a retry, a Slurm requeue), and that removes the link, not the attempts.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        link_to_attempts(log_file)
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.write(fd, (attempt_header(log_file) + "\n").encode())
         if capture_stderr:
@@ -53,6 +56,34 @@ def setup_logging(
     if log_file:  # the job's first timestamp: the benchmarks take start-up + imports up to this line
         logging.getLogger(__name__).info("logging to %s (pid %d)", log_file, os.getpid())
     skip_exit_collection()
+
+
+ATTEMPTS_SUFFIX = ".attempts"
+
+
+def link_to_attempts(log_file: str | os.PathLike) -> Path:
+    """Make `log_file` a symlink to `<name>.attempts` beside it (created empty if need be) and return that file.
+
+    A regular file already at `log_file` (a log of an older tunetrace, or of a job that ran without this) is added
+    to the end of the attempts file first. Two processes linking at once (a trainer and one refused by its lock)
+    end with the same link. Where symlinks cannot be made, `log_file` stays a plain file (appended, as before)."""
+    path = Path(log_file)
+    attempts = path.with_name(path.name + ATTEMPTS_SUFFIX)
+    if path.is_symlink():
+        return attempts
+    try:
+        if path.exists():
+            with attempts.open("ab") as sink, path.open("rb") as source:
+                sink.write(source.read())
+            path.unlink()
+        attempts.touch()
+        path.symlink_to(attempts.name)
+    except FileExistsError:
+        if not path.is_symlink():
+            raise
+    except OSError:  # no symlinks here: the plain log file, appended
+        return path
+    return attempts
 
 
 def attempt_header(log_file: str | os.PathLike, env: Mapping[str, str] | None = None) -> str:
