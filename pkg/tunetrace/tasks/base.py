@@ -48,6 +48,20 @@ class Evaluation:
     predictions: pd.DataFrame | None = None
     report: str = ""
 
+    @classmethod
+    def of_baselines(
+        cls, primary_metric: str, baselines: dict[str, Any], reference: str, predictions: pd.DataFrame | None
+    ) -> Evaluation:
+        """A task's baseline document: every baseline's metrics, the one it is judged against (`reference`, whose
+        primary value becomes the document's) and that baseline's per-example rows."""
+        document = {
+            "primary_metric": primary_metric,
+            "reference": reference,
+            "primary": baselines[reference]["primary"],
+            "baselines": baselines,
+        }
+        return cls(document, predictions)
+
 
 @dataclasses.dataclass
 class ModelOutputs:

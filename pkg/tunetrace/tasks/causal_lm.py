@@ -372,15 +372,7 @@ class CausalLM(DecoderTaskType):
         metrics, rows = score_frame(
             model, self.load_tokenizer(model_spec), frame, task, self.primary_metric(task), spec.batch_size, store
         )
-        return Evaluation(
-            {
-                "primary_metric": metrics["primary_metric"],
-                "reference": "base_model",
-                "primary": metrics["primary"],
-                "baselines": {"base_model": metrics},
-            },
-            rows,
-        )
+        return Evaluation.of_baselines(metrics["primary_metric"], {"base_model": metrics}, "base_model", rows)
 
     def merge_check(
         self,

@@ -217,14 +217,8 @@ class SequenceClassification(TaskType):
             results["linear_probe"]["primary"],
         )
         logits = {"majority": one_hot_logits(np.full(len(evaluation), majority), k), "linear_probe": probe}[reference]
-        return Evaluation(
-            {
-                "primary_metric": task.primary_metric,
-                "reference": reference,
-                "primary": results[reference]["primary"],
-                "baselines": results,
-            },
-            predictions_frame(logits, evaluation, task),
+        return Evaluation.of_baselines(
+            task.primary_metric, results, reference, predictions_frame(logits, evaluation, task)
         )
 
     def merge_check(

@@ -244,15 +244,8 @@ class Distribution(DecoderTaskType):
         primary = baselines["base_model"]["primary_metric"]
         better = max if self.higher_is_better(primary) else min
         reference = better(baselines, key=lambda name: baselines[name]["primary"])
-        return Evaluation(
-            {
-                "primary_metric": primary,
-                "reference": reference,
-                "primary": baselines[reference]["primary"],
-                "baselines": baselines,
-            },
-            predictions_table(pred, frame, task),
-        )  # the base model's distributions
+        # the base model's distributions
+        return Evaluation.of_baselines(primary, baselines, reference, predictions_table(pred, frame, task))
 
     def merge_check(
         self,

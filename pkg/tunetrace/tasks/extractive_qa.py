@@ -312,15 +312,7 @@ class ExtractiveQA(TaskType):
         _, frame = load_prepared(data_dir)
         no_answer = score(frame, {str(i): "" for i in frame[A.COL_ID]}, task)
         rows = pd.DataFrame({A.COL_ID: frame[A.COL_ID], "prediction": "", "answers": frame[COL_ANSWERS]})
-        return Evaluation(
-            {
-                "primary_metric": no_answer["primary_metric"],
-                "reference": "no_answer",
-                "primary": no_answer["primary"],
-                "baselines": {"no_answer": no_answer},
-            },
-            rows,
-        )
+        return Evaluation.of_baselines(no_answer["primary_metric"], {"no_answer": no_answer}, "no_answer", rows)
 
     def merge_check(
         self,

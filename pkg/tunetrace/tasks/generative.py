@@ -274,14 +274,8 @@ class GenerativeClassification(DecoderTaskType):
         outputs = self._predict(model, self.load_tokenizer(model_spec), frame, task, template, spec.batch_size, store)
         result = self.score(outputs, frame, task, spec, seed)
         metrics = {**result.metrics, "prompt_template": template or DEFAULT_TEMPLATE}
-        return Evaluation(
-            {
-                "primary_metric": task.primary_metric,
-                "reference": "base_prompted",
-                "primary": metrics["primary"],
-                "baselines": {"base_prompted": metrics},
-            },
-            result.predictions,
+        return Evaluation.of_baselines(
+            task.primary_metric, {"base_prompted": metrics}, "base_prompted", result.predictions
         )
 
     def merge_check(
